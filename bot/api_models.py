@@ -1,0 +1,194 @@
+"""Request bodies of the CI API (``/api/v1``) and their validation, with errors that name the field.
+
+Pydantic checks the shape (``extra="forbid"``: an unknown field is an error naming it); the checks
+that need the configuration — is the service known, are these its components, does every image
+reference parse — live in :func:`resolve_components`. Every problem becomes a :class:`FieldProblem`
+whose ``field`` is the JSON path CI has to fix (``components.api``, ``tests.smoke``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
+
+from bot.config import Service
+from bot.core.imageref import ImageRefError, parse_image_ref
+from bot.core.models import VERSION_RE
+
+__all__ = [
+    "COMMIT_RE",
+    "CandidateBody",
+    "FieldProblem",
+    "InvalidBody",
+    "Suite",
+    "TestReportBody",
+    "TestStatus",
+    "parse_body",
+    "parse_instant",
+    "resolve_components",
+]
+
+Suite = Literal["unit", "integration", "performance"]
+TestStatus = Literal["passed", "failed"]
+
+COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
+_MAX_URL = 2048
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with a request: the JSON path and what is wrong there."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidBody(ValueError):
+    """A body that does not validate; ``problems`` lists every problem found, most relevant first."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        if not problems:
+            raise ValueError("InvalidBody needs at least one problem")
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = tuple(problems)
+
+
+def parse_instant(value: object) -> datetime:
+    """An ISO-8601 instant with a UTC offset (``2026-03-02T14:05:00Z``); ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO-8601 date-time string with an offset, e.g. 2026-03-02T14:05:00Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date-time, e.g. 2026-03-02T14:05:00Z") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"{value!r} has no UTC offset; add one, e.g. Z or +00:00")
+    return parsed
+
+
+def _optional_instant(value: object) -> datetime | None:
+    return None if value is None else parse_instant(value)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CandidateBody(_Body):
+    """``POST /api/v1/candidates``: a build CI wants the bot to know about."""
+
+    service: StrictStr
+    version: StrictStr
+    commit: StrictStr
+    committed_at: Annotated[datetime | None, BeforeValidator(_optional_instant)] = None
+    components: dict[str, StrictStr] = {}
+    tests: dict[Suite, TestStatus] = {}
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not VERSION_RE.match(value):
+            raise ValueError(f"{value[:80]!r} is not a version: use 1-64 of A-Z a-z 0-9 . _ + -")
+        return value
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        if not COMMIT_RE.match(value):
+            raise ValueError(f"{value[:80]!r} is not a commit: use 7-40 hexadecimal characters")
+        return value.lower()  # one spelling, so an identical re-post is recognised as identical
+
+
+class TestReportBody(_Body):
+    """``POST /api/v1/candidates/{service}/{version}/tests``: one suite's result."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    suite: Suite
+    status: TestStatus
+    url: StrictStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if len(value) > _MAX_URL or parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL of at most {_MAX_URL} characters")
+        return value
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic marks a bad dict key this way; the path already names the key
+            continue
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _message(item: Any) -> str:
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required"
+    if kind == "string_type":
+        return "expected a string"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return "expected a JSON object"
+    if kind == "literal_error":
+        return f"must be one of {item['ctx']['expected']}"
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
+def parse_body(model: type[M], data: object) -> M:
+    """Validate decoded JSON against ``model``; InvalidBody naming each bad field otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidBody([FieldProblem(_path(e["loc"]), _message(e)) for e in exc.errors()]) from None
+
+
+def resolve_components(components: dict[str, str], service_name: str, service: Service) -> dict[str, str]:
+    """Check components against the service's configured ones; canonical image refs by name.
+
+    Every configured component must be given: the candidate is what a release ships, and a
+    manifest with a hole in it would not say what runs. Refs are stored canonical
+    (``docker.io/library/nginx:1.27``) so two spellings of one image are one candidate.
+    """
+    problems: list[FieldProblem] = []
+    configured = service.components
+    for name in components:
+        if name not in configured:
+            known = ", ".join(configured) or "none configured"
+            problems.append(
+                FieldProblem(f"components.{name}", f"not a component of {service_name} (known: {known})")
+            )
+    for name in configured:
+        if name not in components:
+            problems.append(
+                FieldProblem(f"components.{name}", f"missing: {service_name} needs an image for {name}")
+            )
+    canonical: dict[str, str] = {}
+    for name, text in components.items():
+        if name not in configured:
+            continue
+        try:
+            canonical[name] = str(parse_image_ref(text))
+        except ImageRefError as exc:
+            problems.append(FieldProblem(f"components.{name}", f"bad image reference {exc}"))
+    if problems:
+        raise InvalidBody(problems)
+    return canonical

@@ -1,0 +1,306 @@
+"""The release checklist: evidence about a candidate evaluated into ✅/❌ items with reasons.
+
+Pure: no I/O. The engine gathers ``Evidence`` (CI test results, the Trivy summary, component
+images, release-notes state, the rollback plan) and calls ``evaluate_checklist`` for the target
+environment; the result is shown in the release's parent message and in ``/release`` refusals.
+
+Decisions worth knowing:
+- ``images`` is evaluated whenever ``images.require_digest`` is true, even if not listed.
+- ``images`` with no components at all fails ("no component images reported by CI"): with a
+  digest requirement, an empty candidate is more likely a CI mistake than an image-less service.
+- ``rollback_plan`` fails only when there is no plan at all. A first release has a plan whose
+  ``target_version`` is None: nothing to return to, which is not a reason to block.
+- Reasons are Slack mrkdwn; every piece of text that came from outside (package names, versions,
+  image refs, URLs) is escaped, so a hostile package name cannot ping a channel or forge a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from bot.core.imageref import ImageRefError, parse_image_ref
+from bot.core.trivy import SEVERITIES, Finding, ScanSummary
+
+if TYPE_CHECKING:
+    from bot.config import Environment
+
+__all__ = [
+    "TEST_SUITES",
+    "ChecklistResult",
+    "Evidence",
+    "ItemResult",
+    "RollbackPlan",
+    "SuiteResult",
+    "apply_override",
+    "checklist_items",
+    "checklist_lines",
+    "evaluate_checklist",
+]
+
+TEST_SUITES = ("unit", "integration", "performance")
+_SHOWN_FINDINGS = 3
+_SHOWN_IMAGE_PROBLEMS = 5
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """A CI test suite's outcome for a candidate."""
+
+    suite: str
+    status: Literal["passed", "failed"]
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """How to undo this release: ``target_version`` None means a first release, nothing to return to."""
+
+    target_version: str | None
+    method: str  # e.g. "redeploy 1.4.1 with the command provider", "switch back to blue"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about a candidate that the checklist judges.
+
+    ``notes`` is ``"generated"``, ``"pending"`` or ``"unavailable: <why>"``. ``expected_components``
+    are the service's configured components, so one the candidate forgot is named.
+    """
+
+    tests: Mapping[str, SuiteResult] = field(default_factory=dict)
+    scan: ScanSummary | None = None
+    components: Mapping[str, str] = field(default_factory=dict)  # name -> image reference text
+    notes: str = "pending"
+    rollback_plan: RollbackPlan | None = None
+    expected_components: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One evaluated checklist item; an override keeps ``ok`` False and records who and why."""
+
+    item: str
+    ok: bool
+    reason: str
+    overridden_by: str | None = None
+    override_reason: str | None = None
+
+    @property
+    def satisfied(self) -> bool:
+        """Passed, or failed and overridden."""
+        return self.ok or self.overridden_by is not None
+
+
+@dataclass(frozen=True)
+class ChecklistResult:
+    """All items for one environment, in configured order."""
+
+    items: tuple[ItemResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing blocks: every item passed or was overridden."""
+        return all(item.satisfied for item in self.items)
+
+    @property
+    def failed(self) -> tuple[ItemResult, ...]:
+        """Items that block the release (failed and not overridden)."""
+        return tuple(item for item in self.items if not item.satisfied)
+
+    @property
+    def overridden(self) -> tuple[ItemResult, ...]:
+        """Items that failed but were overridden with --force."""
+        return tuple(item for item in self.items if not item.ok and item.overridden_by is not None)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """JSON-ready form for storage; ``from_dict`` reads it back."""
+        return [
+            {
+                "item": i.item,
+                "ok": i.ok,
+                "reason": i.reason,
+                "overridden_by": i.overridden_by,
+                "override_reason": i.override_reason,
+            }
+            for i in self.items
+        ]
+
+    @classmethod
+    def from_dict(cls, data: Sequence[Mapping[str, Any]]) -> ChecklistResult:
+        """Rebuild a result stored with ``to_dict``."""
+        return cls(
+            tuple(
+                ItemResult(
+                    item=str(row["item"]),
+                    ok=bool(row["ok"]),
+                    reason=str(row["reason"]),
+                    overridden_by=row.get("overridden_by"),
+                    override_reason=row.get("override_reason"),
+                )
+                for row in data
+            )
+        )
+
+
+def _esc(text: str) -> str:
+    """Escape the three characters Slack mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str | None, label: str) -> str:
+    """A Slack link for http(s) URLs that cannot break out of the <url|label> syntax; else nothing."""
+    if url is None or not _SAFE_URL.fullmatch(url):
+        return ""
+    return f" (<{url.replace('&', '&amp;')}|{label}>)"
+
+
+def checklist_items(env: Environment) -> tuple[str, ...]:
+    """The items evaluated for an environment: its checklist, plus ``images`` when digests are required."""
+    items = list(dict.fromkeys(env.checklist))
+    if env.images.require_digest and "images" not in items:
+        items.append("images")
+    return tuple(items)
+
+
+def _suite(item: str, evidence: Evidence) -> ItemResult:
+    result = evidence.tests.get(item)
+    if result is None:
+        return ItemResult(item, False, f"{item} tests: no result reported by CI")
+    if result.status == "passed":
+        return ItemResult(item, True, f"{item} tests passed")
+    return ItemResult(item, False, f"{item} tests failed{_link(result.url, 'report')}")
+
+
+def _finding_text(finding: Finding) -> str:
+    installed = f" {finding.installed_version}" if finding.installed_version else ""
+    fix = f" → {finding.fixed_version}" if finding.fixed_version else ", no fix yet"
+    return _esc(f"{finding.vulnerability_id} ({finding.pkg_name}{installed}{fix})")
+
+
+def _scan(env: Environment, scan: ScanSummary | None) -> ItemResult:
+    item = "vulnerability_scan"
+    if scan is None:
+        return ItemResult(item, False, "no vulnerability scan reported")
+    blocking = [s for s in SEVERITIES if s in env.vulnerability_scan.block_on]
+    others = [f"{scan.count(s)} {s}" for s in SEVERITIES if s not in blocking and scan.count(s)]
+    not_blocking = f" ({', '.join(others)} not blocking)" if others else ""
+    blocked = sum(scan.count(s) for s in blocking)
+    if blocked == 0:
+        head = ", ".join(f"0 {s}" for s in blocking) or "no blocking severity configured"
+        return ItemResult(item, True, f"vulnerability scan: {head}{not_blocking}")
+    head = ", ".join(f"{scan.count(s)} {s}" for s in blocking if scan.count(s))
+    # `top` is sorted worst first, so the first blocking ones are the worst three.
+    worst = [f for f in scan.top if f.severity in blocking][:_SHOWN_FINDINGS]
+    if not worst:
+        return ItemResult(item, False, f"vulnerability scan: {head}")
+    more = blocked - len(worst)
+    tail = f", and {more} more" if more > 0 else ""
+    named = ", ".join(_finding_text(f) for f in worst)
+    return ItemResult(item, False, f"vulnerability scan: {head}: {named}{tail}")
+
+
+def _images(evidence: Evidence) -> ItemResult:
+    names = sorted(set(evidence.components) | set(evidence.expected_components))
+    if not names:
+        return ItemResult("images", False, "images: no component images reported by CI")
+    problems: list[str] = []
+    for name in names:
+        text = evidence.components.get(name)
+        if text is None:
+            problems.append(f"{_esc(name)}: no image reported by CI")
+            continue
+        try:
+            ref = parse_image_ref(text)
+        except ImageRefError as exc:
+            problems.append(
+                f"{_esc(name)}: {_esc(text.strip())} is not a valid image reference ({_esc(exc.problem)})"
+            )
+            continue
+        if not ref.pinned:
+            problems.append(f"{_esc(name)}: {_esc(text.strip())} is not pinned by digest")
+    if not problems:
+        return ItemResult("images", True, f"images: all pinned by digest ({_esc(', '.join(names))})")
+    shown = problems[:_SHOWN_IMAGE_PROBLEMS]
+    if len(problems) > len(shown):
+        shown.append(f"and {len(problems) - len(shown)} more")
+    return ItemResult("images", False, "images: " + "; ".join(shown))
+
+
+def _notes(notes: str) -> ItemResult:
+    if notes == "generated":
+        return ItemResult("release_notes", True, "release notes generated")
+    if notes == "pending":
+        return ItemResult("release_notes", False, "release notes: not generated yet")
+    if notes.startswith("unavailable"):
+        why = notes.removeprefix("unavailable").lstrip(": ").strip() or "no reason given"
+        return ItemResult("release_notes", False, f"release notes unavailable: {_esc(why)}")
+    return ItemResult("release_notes", False, f"release notes: unknown state {_esc(notes)!r}")
+
+
+def _rollback(plan: RollbackPlan | None) -> ItemResult:
+    if plan is None:
+        return ItemResult(
+            "rollback_plan", False, "no rollback plan: no previous healthy release or method known"
+        )
+    method = f" ({_esc(plan.method)})" if plan.method.strip() else ""
+    if plan.target_version is None:
+        return ItemResult(
+            "rollback_plan", True, f"rollback plan: first release, nothing to roll back to{method}"
+        )
+    return ItemResult("rollback_plan", True, f"rollback plan: back to {_esc(plan.target_version)}{method}")
+
+
+def evaluate_checklist(env: Environment, evidence: Evidence) -> ChecklistResult:
+    """Evaluate every checklist item of ``env`` against the evidence; nothing is skipped silently."""
+    results: list[ItemResult] = []
+    for item in checklist_items(env):
+        if item in TEST_SUITES:
+            results.append(_suite(item, evidence))
+        elif item == "vulnerability_scan":
+            results.append(_scan(env, evidence.scan))
+        elif item == "images":
+            results.append(_images(evidence))
+        elif item == "release_notes":
+            results.append(_notes(evidence.notes))
+        elif item == "rollback_plan":
+            results.append(_rollback(evidence.rollback_plan))
+        else:  # config.ChecklistItem is a closed Literal; a new item must be taught here
+            results.append(ItemResult(item, False, f"{_esc(item)}: unknown checklist item"))
+    return ChecklistResult(tuple(results))
+
+
+def apply_override(result: ChecklistResult, approver: str, reason: str) -> ChecklistResult:
+    """Mark every blocking item as overridden by ``approver`` (break-glass ``--force <reason>``)."""
+    if not approver.strip():
+        raise ValueError("an override needs an approver")
+    if not reason.strip():
+        raise ValueError("an override needs a reason")
+    return ChecklistResult(
+        tuple(
+            item if item.satisfied else replace(item, overridden_by=approver, override_reason=reason.strip())
+            for item in result.items
+        )
+    )
+
+
+def _who(approver: str) -> str:
+    return f"<@{approver}>" if _USER_ID.fullmatch(approver) else _esc(approver)
+
+
+def checklist_lines(result: ChecklistResult) -> list[str]:
+    """One mrkdwn line per item: ``✅ reason``, ``❌ reason``, ``⚠️ overridden by <@U…> (why): reason``."""
+    lines: list[str] = []
+    for item in result.items:
+        if item.ok:
+            lines.append(f"✅ {item.reason}")
+        elif item.overridden_by is not None:
+            why = f" ({_esc(item.override_reason)})" if item.override_reason else ""
+            lines.append(f"⚠️ overridden by {_who(item.overridden_by)}{why}: {item.reason}")
+        else:
+            lines.append(f"❌ {item.reason}")
+    return lines

@@ -1,0 +1,159 @@
+"""Domain records shared by the engine, the store and the renderers (plain frozen dataclasses)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+VERSION_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+
+
+class ReleaseState(StrEnum):
+    """Where a release is in its life; the terminal states never change again except by rollback marking."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
+    DEPLOYING = "deploying"
+    VERIFYING = "verifying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+    @property
+    def running(self) -> bool:
+        """True while the release holds its environment's lock."""
+        return self in {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
+
+    @property
+    def terminal(self) -> bool:
+        """True once the release will make no further progress by itself."""
+        return self in {
+            ReleaseState.SUCCEEDED,
+            ReleaseState.FAILED,
+            ReleaseState.ROLLED_BACK,
+            ReleaseState.INTERRUPTED,
+            ReleaseState.CANCELLED,
+        }
+
+
+class ReleaseKind(StrEnum):
+    DEPLOY = "deploy"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    RETRY = "retry"
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ApprovalKind(StrEnum):
+    RELEASE = "release"  # approvals.required > 0
+    FORCE = "force"  # break-glass outside a window or past the checklist
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    service: str
+    version: str
+    commit: str
+    committed_at: datetime | None
+    components: dict[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Release:
+    id: int
+    service: str
+    env: str
+    version: str
+    kind: ReleaseKind
+    state: ReleaseState
+    requested_by: str
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    source_env: str | None = None
+    previous_version: str | None = None
+    rollback_of: int | None = None
+    rollback_target: str | None = None
+    rollback_method: str | None = None
+    healthy: bool | None = None
+    change_failure: bool = False
+    verdict: str | None = None
+    force_reason: str | None = None
+    forced_by: str | None = None
+    output_tail: str | None = None
+    error: str | None = None
+    weight: int | None = None
+    colour: str | None = None
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    notes: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EnvState:
+    service: str
+    env: str
+    version: str
+    release_id: int
+    since: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A held lock: ``kind`` is ``release`` (a running release) or ``manual`` (``/release lock``)."""
+
+    service: str
+    env: str
+    kind: str
+    holder: str
+    reason: str
+    acquired_at: datetime
+    release_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: int
+    kind: ApprovalKind
+    service: str
+    env: str
+    requester: str
+    required: int
+    eligible_groups: list[str]
+    state: ApprovalState
+    created_at: datetime
+    expires_at: datetime
+    subject: dict[str, Any]
+    approvers: list[str] = field(default_factory=list)
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+    channel: str | None = None
+    message_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    request_id: str | None

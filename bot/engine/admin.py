@@ -1,0 +1,158 @@
+"""Read-only views and environment administration: status, window, history, manifest, notes, locks, freezes."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.models import ReleaseState
+from bot.core.mrkdwn import escape
+from bot.core.notes import ReleaseNotes
+from bot.core.window_text import decision_text
+from bot.core.windows import adhoc_until
+from bot.engine.base import Actor, Reply, UserError
+from bot.engine.checks import ChecksMixin
+from bot.slack import render
+from bot.slack.render_notes import notes_blocks
+
+
+class AdminMixin(ChecksMixin):
+    async def status(self, service: str) -> Reply:
+        zone = self.config.zone
+        states = {s.env: s for s in await self.db.run(self.db.sync.env_states, service)}
+        lines = []
+        for env in self.config.services[service].pipeline:
+            state = states.get(env)
+            running = f"*{escape(state.version)}* since {render.when(state.since, zone)} by {render.user(state.by)}" \
+                if state else "_nothing released yet_"
+            lock = await self.db.run(self.db.sync.lock_of, service, env)
+            manual = await self.db.run(self.db.sync.manual_lock, service, env)
+            decision = await self.window(service, env)
+            window = "🟢 open" if decision.open else "🔴 closed: " + "; ".join(escape(r.text) for r in decision.reasons)
+            extras = []
+            if lock:
+                extras.append(f"🔒 {escape(lock.reason)} ({render.user(lock.holder)})")
+            if manual:
+                extras.append(f"🔒 locked by {render.user(manual.holder)}: {escape(manual.reason)}")
+            lines.append(f"*{env}* — {running}\n    window {window}" + "".join(f"\n    {e}" for e in extras))
+        message = render.Message(text=f"Status of {service}",
+                                 blocks=[render.header(f"{service} status"), render.section("\n".join(lines))])
+        return Reply(message)
+
+    async def window_reply(self, actor: Actor, service: str, env: str | None) -> Reply:
+        envs = [env] if env else self.config.services[service].pipeline
+        user_zone = await self._user_zone(actor.user)
+        texts = [decision_text(await self.window(service, e), self.config.zone, user_zone) for e in envs]
+        return Reply(render.Message(text=texts[0], blocks=[render.section(escape(t)) for t in texts]))
+
+    async def _user_zone(self, user: str) -> ZoneInfo | None:
+        try:
+            name = await self.deps.directory.user_timezone(user)
+            zone = ZoneInfo(name) if name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+        except Exception:
+            return None
+        return None if zone is None or zone.key == self.config.zone.key else zone
+
+    async def history_reply(self, service: str, env: str | None, count: int | None) -> Reply:
+        releases = await self.db.run(self.db.sync.history, service, env, count or 10)
+        return Reply(render.history_message(service, env, releases, self.config.zone))
+
+    async def manifest_reply(self, service: str, env: str | None, version: str | None) -> Reply:
+        lines = []
+        if version is not None:
+            candidate = await self.db.run(self.db.sync.get_candidate, service, version)
+            if candidate is None:
+                raise UserError(f"{escape(version)} is not a known {service} candidate.")
+            lines.append(f"*{service} {escape(version)}* · commit `{escape(candidate.commit[:12])}`")
+            lines += [f"• {escape(n)}: `{escape(ref)}`" for n, ref in sorted(candidate.components.items())]
+        else:
+            for e in [env] if env else self.config.services[service].pipeline:
+                state = await self.db.run(self.db.sync.env_state, service, e)
+                if state is None:
+                    lines.append(f"*{e}*: nothing released yet")
+                    continue
+                candidate = await self.db.run(self.db.sync.get_candidate, service, state.version)
+                commit = candidate.commit[:12] if candidate else "?"
+                lines.append(f"*{e}*: {escape(state.version)} · commit `{escape(commit)}` · released "
+                             f"{render.when(state.since, self.config.zone)} by {render.user(state.by)}")
+                for name, ref in sorted((candidate.components if candidate else {}).items()):
+                    lines.append(f"    • {escape(name)}: `{escape(ref)}`")
+        return Reply(render.Message(text=f"Manifest of {service}",
+                                    blocks=[render.header(f"{service} manifest"), render.section("\n".join(lines))]))
+
+    async def notes_reply(self, service: str, version: str | None, range_from: str | None) -> Reply:
+        if version is None:
+            latest = await self.db.run(self.db.sync.history, service, None, 1)
+            if not latest:
+                raise UserError(f"no releases of {service} yet.")
+            version = latest[0].version
+        if range_from is not None:
+            source = self.deps.sources(service)
+            start = await self.db.run(self.db.sync.get_candidate, service, range_from)
+            end = await self.db.run(self.db.sync.get_candidate, service, version)
+            if source is None or start is None or end is None:
+                raise UserError("both ends of the range must be known candidates of a service with a repository.")
+            from bot.core.notes import build_release_notes  # noqa: PLC0415 - only this branch needs it
+
+            notes = build_release_notes(await source.commits_between(start.commit, end.commit))
+        else:
+            found = next((r for r in await self.db.run(self.db.sync.history, service, None, 50)
+                          if r.version == version and r.notes and not r.notes.get("unavailable")), None)
+            if found is None or found.notes is None:
+                raise UserError(f"no release notes stored for {escape(version)}.")
+            notes = ReleaseNotes.from_dict(found.notes)
+        blocks = [render.header(f"{service} {version} release notes"), *notes_blocks(notes, full_notes_url=None)]
+        return Reply(render.Message(text=f"Release notes for {service} {version}", blocks=blocks))
+
+    async def lock(self, actor: Actor, service: str, env: str, reason: str) -> Reply:
+        existing = await self.db.run(self.db.sync.set_manual_lock, service, env, actor.user, reason, self.now())
+        if existing is not None:
+            raise UserError(f"{env} is already locked by {render.user(existing.holder)}: {escape(existing.reason)}")
+        await self.audit(actor, "env.locked", f"{service}/{env}", reason=reason)
+        await self.changed(service)
+        return Reply(render.info(f"🔒 {service} {env} is locked by {render.user(actor.user)}: {escape(reason)}"), public=True)
+
+    async def unlock(self, actor: Actor, service: str, env: str) -> Reply:
+        existing = await self.db.run(self.db.sync.manual_lock, service, env)
+        if existing is None:
+            raise UserError(f"{env} is not locked.")
+        if existing.holder != actor.user and not await self.in_groups(actor.user, ["oncall"]):
+            raise UserError(f"only {render.user(existing.holder)} or on-call can unlock {env}.")
+        await self.db.run(self.db.sync.clear_manual_lock, service, env)
+        await self.audit(actor, "env.unlocked", f"{service}/{env}", was=existing.reason)
+        await self.changed(service)
+        return Reply(render.info(f"🔓 {service} {env} is unlocked."), public=True)
+
+    async def freeze(self, actor: Actor, service: str, env: str, until: date, reason: str) -> Reply:
+        if until < self.now().astimezone(self.config.zone).date():
+            raise UserError("that date has passed; a freeze must end today or later.")
+        allowed = self.config.environments[env].allowed
+        if allowed and not await self.in_groups(actor.user, [*allowed, "oncall"]):
+            raise UserError(f"you may not freeze {env}: that needs membership of {', '.join(allowed)} or oncall.")
+        end = adhoc_until(until, self.config.zone)
+        await self.db.run(self.db.sync.set_freeze, service, env, end, reason, actor.user, self.now())
+        await self.audit(actor, "env.frozen", f"{service}/{env}", until=until.isoformat(), reason=reason)
+        await self.changed(service)
+        return Reply(render.info(f"🧊 {service} {env} is frozen through {until:%a %d %b %Y}: {escape(reason)}"),
+                     public=True)
+
+    async def unfreeze(self, actor: Actor, service: str, env: str) -> Reply:
+        if not await self.db.run(self.db.sync.clear_freeze, service, env):
+            raise UserError(f"{env} has no ad-hoc freeze.")
+        await self.audit(actor, "env.unfrozen", f"{service}/{env}")
+        await self.changed(service)
+        return Reply(render.info(f"{service} {env} is no longer frozen."), public=True)
+
+    async def retry(self, actor: Actor, release_id: int) -> Reply:
+        """Retry an interrupted release: a new release of the same version, through the same gates."""
+        release = await self.db.run(self.db.sync.get_release, release_id)
+        if release is None or release.state is not ReleaseState.INTERRUPTED:
+            raise UserError("only an interrupted release can be retried.")
+        if not await self.db.run(self.db.sync.claim, f"retry:{release_id}", self.now()):
+            raise UserError("a retry of this release was already started.")
+        from bot.core.grammar import Command  # noqa: PLC0415
+
+        cmd = Command(name="deploy", service=release.service, env=release.env, version=release.version)
+        return await self.request_release(actor, cmd)

@@ -1,0 +1,222 @@
+"""Release requests: validate → gate (window, checklist) → approval or lock → start the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Environment
+from bot.core.checklist import (
+    ChecklistResult,
+    Evidence,
+    RollbackPlan,
+    SuiteResult,
+    checklist_lines,
+    evaluate_checklist,
+)
+from bot.core.grammar import Command
+from bot.core.models import ApprovalKind, Candidate, ReleaseKind, ReleaseState
+from bot.core.mrkdwn import escape
+from bot.core.notes import build_release_notes
+from bot.core.trivy import ScanSummary
+from bot.core.window_text import decision_text
+from bot.core.windows import AdhocFreeze, WindowDecision
+from bot.engine.access import AccessMixin
+from bot.engine.base import Actor, Reply, UserError, log
+from bot.slack import render
+from bot.sources.base import SourceError
+from bot.store import LockHeld
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request, before it is gated."""
+
+    service: str
+    env: str
+    version: str
+    kind: ReleaseKind
+    source_env: str | None
+    candidate: Candidate
+
+
+class RequestMixin(AccessMixin):
+    # Implemented by the runner and approval mixins.
+    async def run_release(self, release_id: int) -> None:
+        raise RuntimeError("the runner mixin is missing")
+
+    async def open_approval(
+        self, *, kind: ApprovalKind, service: str, env: str, requester: Actor, required: int,
+        groups: list[str], subject: dict[str, Any], title: str, detail_lines: list[str],
+    ) -> int:
+        raise RuntimeError("the approval mixin is missing")
+
+    # --- validation -------------------------------------------------------------------------------
+    async def plan(self, actor: Actor, cmd: Command) -> Plan:
+        assert cmd.service is not None and cmd.env is not None
+        service, env = cmd.service, cmd.env
+        pipeline = self.config.services[service].pipeline
+        if env not in pipeline:
+            raise UserError(f"{env} is not in {service}'s pipeline ({' → '.join(pipeline)}).")
+        previous = self.config.previous_stage(service, env)
+        kind = ReleaseKind.DEPLOY
+        source_env: str | None = None
+        version = cmd.version
+        if version is None:  # promote what the previous (or named) stage runs
+            source_env = cmd.source_env or previous
+            if source_env is None:
+                raise UserError(f"{env} is {service}'s first stage: name a version, e.g. `/release {env} 1.4.2`.")
+            if source_env not in pipeline or pipeline.index(source_env) >= pipeline.index(env):
+                raise UserError(f"promote goes forward along the pipeline ({' → '.join(pipeline)}).")
+            running = await self.db.run(self.db.sync.env_state, service, source_env)
+            if running is None:
+                raise UserError(f"nothing runs in {source_env} yet, so there is nothing to promote to {env}.")
+            version, kind = running.version, ReleaseKind.PROMOTE
+        candidate = await self.db.run(self.db.sync.get_candidate, service, version)
+        if candidate is None:
+            recent = await self.db.run(self.db.sync.candidates, service, 5)
+            known = ", ".join(escape(c.version) for c in recent) or "none yet"
+            raise UserError(
+                f"{escape(version)} is not a known {service} candidate (recent: {known}). "
+                "CI registers candidates with `POST /api/v1/candidates`."
+            )
+        if previous is not None and not await self.db.run(self.db.sync.succeeded_in, service, previous, version):
+            raise UserError(
+                f"{escape(version)} has not been released to {previous} yet; {env} only gets versions that "
+                f"passed {previous}. Run `/release {previous} {escape(version)}` first."
+            )
+        current = await self.db.run(self.db.sync.env_state, service, env)
+        if current is not None and current.version == version:
+            raise UserError(f"{env} already runs {escape(version)} (since {render.when(current.since, self.config.zone)}).")
+        allowed = self.config.environments[env].allowed
+        if allowed and not await self.in_groups(actor.user, allowed):
+            raise UserError(f"you may not release to {env}: that needs membership of {', '.join(allowed)}.")
+        return Plan(service, env, version, kind, source_env, candidate)
+
+    # --- gates --------------------------------------------------------------------------------------
+    async def adhoc_freezes(self, service: str) -> list[AdhocFreeze]:
+        rows = await self.db.run(self.db.sync.freezes, service)
+        return [
+            AdhocFreeze(environment=r["env"], until=r["until"], reason=r["reason"], by=r["by"], created_at=r["created_at"])
+            for r in rows
+        ]
+
+    async def window(self, service: str, env: str) -> WindowDecision:
+        return self.windows.decide(env, self.now(), await self.adhoc_freezes(service))
+
+    async def rollback_plan(self, service: str, env: str, version: str) -> RollbackPlan:
+        previous = await self.db.run(self.db.sync.last_healthy, service, env, before_id=None, not_version=version)
+        environment = self.config.environments[env]
+        if previous is None:
+            return RollbackPlan(None, "nothing to return to (first release here)")
+        if environment.strategy.type == "blue_green":
+            return RollbackPlan(previous.version, "switch traffic back to the previous colour")
+        deploy = environment.deploy
+        if deploy.provider == "command" and deploy.rollback:
+            return RollbackPlan(previous.version, "the configured rollback command")
+        return RollbackPlan(previous.version, f"redeploying {previous.version}")
+
+    async def release_notes(self, plan: Plan) -> dict[str, Any]:
+        """Notes for what this release changes since the version it replaces, or why there are none."""
+        source = self.deps.sources(plan.service)
+        if source is None:
+            return {"unavailable": "no repository configured for this service"}
+        current = await self.db.run(self.db.sync.env_state, plan.service, plan.env)
+        base: str | None = None
+        if current is not None:
+            replaced = await self.db.run(self.db.sync.get_candidate, plan.service, current.version)
+            base = replaced.commit if replaced else None
+        try:
+            commits = await source.commits_between(base, plan.candidate.commit)
+        except SourceError as exc:
+            return {"unavailable": str(exc)}
+        except Exception as exc:  # an unreachable source must never stop a release by crashing it
+            log.exception("release notes failed")
+            return {"unavailable": f"the commit source failed ({type(exc).__name__})"}
+        pr_base = getattr(source, "pr_url_base", None)
+        notes = build_release_notes(commits, pr_url_base=pr_base if isinstance(pr_base, str) else None)
+        return notes.to_dict()
+
+    async def evaluate(self, plan: Plan, environment: Environment, notes: dict[str, Any]) -> ChecklistResult:
+        tests = await self.db.run(self.db.sync.tests, plan.service, plan.version)
+        scan = await self.db.run(self.db.sync.scan, plan.service, plan.version)
+        evidence = Evidence(
+            tests={
+                suite: SuiteResult(suite=suite, status=t["status"], url=t["url"])
+                for suite, t in tests.items()
+                if t["status"] in ("passed", "failed")
+            },
+            scan=ScanSummary.from_dict(scan) if scan else None,
+            components=plan.candidate.components,
+            notes=f"unavailable: {notes['unavailable']}" if "unavailable" in notes else "generated",
+            rollback_plan=await self.rollback_plan(plan.service, plan.env, plan.version),
+            expected_components=self.config.services[plan.service].components,
+        )
+        return evaluate_checklist(environment, evidence)
+
+    # --- the request ---------------------------------------------------------------------------------
+    async def request_release(self, actor: Actor, cmd: Command) -> Reply:
+        """`/release <env> [version]`, `deploy`, `promote`: refuse with a reason, ask approval, or start."""
+        plan = await self.plan(actor, cmd)
+        environment = self.config.environments[plan.env]
+        blockers: list[str] = []
+        decision = await self.window(plan.service, plan.env)
+        if not decision.open:
+            blockers.append(decision_text(decision, self.config.zone))
+        notes = await self.release_notes(plan)
+        checklist = await self.evaluate(plan, environment, notes)
+        if not checklist.passed:
+            blockers.append(
+                f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist))
+            )
+        if blockers and cmd.force_reason is None:
+            raise UserError("\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked).")
+        rollback = await self.rollback_plan(plan.service, plan.env, plan.version)
+        fields: dict[str, Any] = {
+            "checklist": checklist.to_dict(),
+            "notes": notes,
+            "rollback_target": rollback.target_version,
+            "rollback_method": rollback.method,
+        }
+        force = cmd.force_reason is not None and bool(blockers)
+        needs_approval = force or environment.approvals.required > 0
+        if needs_approval:
+            release = await self.db.run(
+                self.db.sync.create_release,
+                service=plan.service, env=plan.env, version=plan.version, kind=plan.kind,
+                state=ReleaseState.AWAITING_APPROVAL, requested_by=actor.user, now=self.now(),
+                take_lock=False, source_env=plan.source_env,
+                **fields, force_reason=cmd.force_reason if force else None,
+            )
+            await self.audit(actor, "release.requested", f"release:{release.id}", version=plan.version, env=plan.env,
+                             force_reason=cmd.force_reason if force else None)
+            release = await self.post_parent(release)
+            kind = ApprovalKind.FORCE if force else ApprovalKind.RELEASE
+            groups = ["oncall"] if force else list(environment.approvals.from_ or [])
+            required = max(1, environment.approvals.required) if force else environment.approvals.required
+            await self.open_approval(
+                kind=kind, service=plan.service, env=plan.env, requester=actor, required=required, groups=groups,
+                subject={"release_id": release.id},
+                title=f"{'Break-glass release' if force else 'Release'} of {plan.service} {plan.version} to {plan.env}",
+                detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *[escape(b) for b in blockers]]
+                if force else [],
+            )
+            return Reply(render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval."))
+        try:
+            release = await self.db.run(
+                self.db.sync.create_release,
+                service=plan.service, env=plan.env, version=plan.version, kind=plan.kind,
+                state=ReleaseState.QUEUED, requested_by=actor.user, now=self.now(), take_lock=True,
+                source_env=plan.source_env, **fields,
+            )
+        except LockHeld as held:
+            lock = held.lock
+            since = render.when(lock.acquired_at, self.config.zone)
+            raise UserError(
+                f"{plan.service} {plan.env} is busy: {render.user(lock.holder)} holds it ({escape(lock.reason)}, "
+                f"since {since}). Try again once it finishes."
+            ) from None
+        await self.audit(actor, "release.requested", f"release:{release.id}", version=plan.version, env=plan.env)
+        await self.post_parent(release)
+        self.spawn(self.run_release(release.id), f"release-{release.id}")
+        return Reply(render.info(f"Release #{release.id}: {escape(plan.version)} to {plan.env} has started."))

@@ -1,0 +1,115 @@
+"""Running a check end to end: measure with retries, then judge — the only path from a backend to a verdict.
+
+A MeasureError is an ERROR *attempt*: it is reported through ``on_error`` (so the thread can show it),
+retried ``retries`` times with ``delay`` between attempts, and then the check ends INCONCLUSIVE
+"metrics unavailable". A backend that cannot be read therefore never yields FAIL, and never an
+automatic rollback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import TracebackType
+
+import aiohttp
+
+from bot.config import Check, Metrics
+from bot.core.verdicts import Measurement, attempt_error, failed, judge, render_query, unavailable
+from bot.metrics.base import CheckFailed, MeasureError, Measurer
+from bot.metrics.http_check import HttpChecker
+from bot.metrics.prometheus import PrometheusClient
+
+__all__ = ["CheckRunner", "measure_with_retries"]
+
+Sleep = Callable[[float], Awaitable[object]]
+OnError = Callable[[Measurement], Awaitable[None]]
+
+
+async def measure_with_retries(
+    measurer: Measurer,
+    check: Check,
+    at: datetime,
+    *,
+    service: str,
+    environment: str,
+    version: str,
+    retries: int,
+    delay: timedelta,
+    sleep: Sleep = asyncio.sleep,
+    on_error: OnError | None = None,
+) -> Measurement:
+    """Measure ``check`` (up to ``1 + retries`` attempts) and judge it; never raises MeasureError."""
+    template = check.prometheus if check.prometheus is not None else check.http
+    assert template is not None  # noqa: S101 - Check's validator guarantees one of the two
+    query = render_query(template, service, environment, version)
+    attempts = 1 + retries
+    for attempt in range(1, attempts + 1):
+        try:
+            value = await measurer.measure(
+                check, at, service=service, environment=environment, version=version
+            )
+        except CheckFailed as exc:
+            return failed(check, str(exc), query=query, attempts=attempt)
+        except MeasureError as exc:
+            if on_error is not None:
+                await on_error(attempt_error(check, str(exc), query=query, attempt=attempt, of=attempts))
+            if not exc.retryable or attempt == attempts:
+                return unavailable(check, str(exc), query=query, attempts=attempt)
+            await sleep(delay.total_seconds())
+            continue
+        return replace(judge(check, value, query=query), attempts=attempt)
+    raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+class CheckRunner:
+    """Runs any configured check against the right backend with the configured timeout and retries."""
+
+    def __init__(
+        self, metrics: Metrics, *, session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        timeout = metrics.timeout.total_seconds()
+        self.metrics = metrics
+        self.prometheus = PrometheusClient(metrics.prometheus_url, timeout=timeout, session=session)
+        self.http = HttpChecker(timeout=timeout, session=session)
+        self._sleep = sleep
+
+    async def __aenter__(self) -> CheckRunner:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the sessions the backends opened."""
+        await self.prometheus.close()
+        await self.http.close()
+
+    async def run(
+        self,
+        check: Check,
+        at: datetime,
+        *,
+        service: str,
+        environment: str,
+        version: str,
+        on_error: OnError | None = None,
+    ) -> Measurement:
+        """Measure and judge ``check`` as of ``at`` (for prometheus: release time + the check's offset)."""
+        measurer: Measurer = self.prometheus if check.prometheus is not None else self.http
+        return await measure_with_retries(
+            measurer,
+            check,
+            at,
+            service=service,
+            environment=environment,
+            version=version,
+            retries=self.metrics.retries,
+            delay=self.metrics.retry_delay,
+            sleep=self._sleep,
+            on_error=on_error,
+        )

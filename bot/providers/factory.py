@@ -1,0 +1,37 @@
+"""Build the deploy provider an environment's ``deploy:`` block describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
+from bot.config import DeployProvider as DeployProviderConfig
+from bot.providers.base import DeployProvider
+from bot.providers.command import CommandDeployProvider
+from bot.providers.github_actions import GithubActionsDeployProvider
+from bot.providers.http import HttpDeployProvider
+
+__all__ = ["build_provider"]
+
+
+def build_provider(
+    config: DeployProviderConfig,
+    *,
+    github_api_url: str,
+    github_token: str | None,
+    base_dir: Path | None = None,
+) -> DeployProvider:
+    """The provider for ``config``; raises ValueError for an unusable one (unknown placeholder, no token).
+
+    Call it for every environment at start so such problems stop the bot with one clear line.
+    ``base_dir`` is where a ``command`` provider runs (default: the bot's working directory).
+    """
+    if isinstance(config, CommandProvider):
+        return CommandDeployProvider(config, base_dir=base_dir)
+    if isinstance(config, HttpProvider):
+        return HttpDeployProvider(config)
+    if isinstance(config, GithubActionsProvider):
+        if not github_token:
+            raise ValueError(f"deploy provider github_actions ({config.repo}) needs GITHUB_TOKEN")
+        return GithubActionsDeployProvider(config, token=github_token, api_url=github_api_url)
+    raise TypeError(f"unknown deploy provider config {type(config).__name__}")

@@ -1,0 +1,299 @@
+"""The ``github_actions`` deploy provider: dispatch a workflow, find its run, follow it to the end.
+
+GitHub's dispatch endpoint answers ``204 No Content`` without the id of the run it starts, so the run
+is found afterwards:
+
+1. Before dispatching, list the workflow's ``workflow_dispatch`` runs created since a little before now
+   (``created=>=<now - clock_skew>``) and remember their ids: none of them can be ours.
+2. ``POST /repos/{repo}/actions/workflows/{workflow}/dispatches`` with ``{"ref", "inputs"}``; inputs are
+   strings: ``service``, ``version``, ``environment``, ``weight``, ``action``, ``release_id`` (and
+   ``colour`` when the release has one — a blue/green workflow must declare it). GitHub rejects inputs the
+   workflow does not declare (422), so the workflow declares all of them.
+3. List the runs again (every ``poll_every``) until a new one appears. A run whose ``display_title``
+   mentions ``release <id>`` is ours; a new run mentioning another release is not. Otherwise the newest
+   new run is taken — two dispatches of one workflow at the same moment could then be confused, which
+   ``run-name: Deploy ${{ inputs.service }} ${{ inputs.version }} (release ${{ inputs.release_id }})``
+   in the workflow rules out.
+4. ``GET /repos/{repo}/actions/runs/{id}`` until ``status == "completed"``. ``conclusion == "success"``
+   is success; anything else fails with ``workflow run <html_url> concluded <conclusion>``. The output
+   tail lists the run's jobs and failed steps (logs themselves are zip archives and are not fetched).
+
+The whole action is bounded by the configured ``timeout``; a run still going then is cancelled
+(best effort) so a deploy never continues unobserved. Rate limits, 5xx and network errors while
+polling are retried at the next poll; errors on dispatch fail the step at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.config import GithubActionsProvider
+from bot.core.durations import format_duration
+from bot.providers.base import DeployContext, StepResult
+from bot.providers.command import tail_text
+
+__all__ = ["DEFAULT_API_URL", "GithubActionsDeployProvider"]
+
+DEFAULT_API_URL = "https://api.github.com"
+Action = Literal["deploy", "shift", "rollback"]
+Sleep = Callable[[float], Awaitable[None]]
+
+_RELEASE_MENTION = re.compile(r"release[ #:-]*(\d+)\b", re.IGNORECASE)
+_TRANSIENT = frozenset({403, 408, 429, 500, 502, 503, 504})
+
+
+class _Outcome(Exception):
+    """Internal: the step is decided."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+class _Transient(Exception):
+    """Internal: a request failed in a way the next poll may not."""
+
+
+class GithubActionsDeployProvider:
+    """Deploys by dispatching a GitHub Actions workflow; implements the DeployProvider protocol."""
+
+    def __init__(
+        self,
+        config: GithubActionsProvider,
+        *,
+        token: str,
+        api_url: str = DEFAULT_API_URL,
+        session: aiohttp.ClientSession | None = None,
+        poll_every: float = 10.0,
+        clock_skew: timedelta = timedelta(minutes=2),
+        request_timeout: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not token:
+            raise ValueError("the github_actions provider needs GITHUB_TOKEN")
+        self.config = config
+        self.api_url = api_url.rstrip("/")
+        self.poll_every = poll_every
+        self.clock_skew = clock_skew
+        self.request_timeout = request_timeout
+        self._token = token
+        self._session = session
+        self._sleep = sleep
+        self._clock = clock
+        self._now = now
+
+    def __repr__(self) -> str:
+        return f"GithubActionsDeployProvider(repo={self.config.repo!r}, workflow={self.config.workflow!r})"
+
+    async def deploy(self, ctx: DeployContext) -> StepResult:
+        """Dispatch the workflow with ``action=deploy`` and follow its run."""
+        return await self._act("deploy", ctx)
+
+    async def shift(self, ctx: DeployContext) -> StepResult:
+        """Dispatch the workflow with ``action=shift`` (``weight`` / ``colour``) and follow its run."""
+        return await self._act("shift", ctx)
+
+    async def rollback(self, ctx: DeployContext) -> StepResult:
+        """Dispatch the workflow with ``action=rollback`` for ``ctx.version`` and follow its run."""
+        return await self._act("rollback", ctx)
+
+    async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
+        deadline = self._clock() + self.config.timeout.total_seconds()
+        try:
+            if self._session is not None:
+                return await self._run(self._session, action, ctx, deadline)
+            async with aiohttp.ClientSession() as session:
+                return await self._run(session, action, ctx, deadline)
+        except _Outcome as outcome:
+            return outcome.result
+
+    async def _run(
+        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float
+    ) -> StepResult:
+        since = (self._now() - self.clock_skew).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            known = {run["id"] for run in await self._list_runs(session, since)}
+        except _Transient as exc:
+            raise _Outcome(_fail("", f"GitHub API unavailable: {exc}")) from None
+        await self._dispatch(session, action, ctx)
+        run = await self._find_run(session, since, known, ctx.release_id, deadline)
+        run = await self._follow(session, run, deadline)
+        tail = await self._summary(session, run)
+        conclusion = run.get("conclusion")
+        if conclusion == "success":
+            return StepResult(ok=True, output_tail=tail)
+        return _fail(tail, f"workflow run {run.get('html_url')} concluded {conclusion}")
+
+    async def _dispatch(self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext) -> None:
+        inputs = {
+            "service": ctx.service,
+            "version": ctx.version,
+            "environment": ctx.environment,
+            "weight": str(ctx.weight),
+            "action": action,
+            "release_id": str(ctx.release_id),
+        }
+        if ctx.colour is not None:
+            inputs["colour"] = ctx.colour
+        url = f"{self._workflow_url()}/dispatches"
+        try:
+            status, payload = await self._request(
+                session, "POST", url, {"ref": self.config.ref, "inputs": inputs}
+            )
+        except _Transient as exc:
+            raise _Outcome(_fail("", f"workflow dispatch failed: {exc}")) from None
+        if status != 204:
+            error = f"workflow dispatch failed: HTTP {status}: {_message(payload)}"
+            if status == 401:
+                error += " (check GITHUB_TOKEN)"
+            raise _Outcome(_fail("", error))
+
+    async def _find_run(
+        self, session: aiohttp.ClientSession, since: str, known: set[Any], release_id: int, deadline: float
+    ) -> dict[str, Any]:
+        problem = ""
+        while True:
+            try:
+                run = _pick(await self._list_runs(session, since), known, release_id)
+            except _Transient as exc:
+                run, problem = None, str(exc)
+            if run is not None:
+                return run
+            await self._wait(deadline, "waiting for the workflow run to start", problem)
+
+    async def _follow(
+        self, session: aiohttp.ClientSession, run: dict[str, Any], deadline: float
+    ) -> dict[str, Any]:
+        url = f"{self._repo_url()}/actions/runs/{run['id']}"
+        problem = ""
+        while run.get("status") != "completed":
+            try:
+                await self._wait(
+                    deadline, f"workflow run {run.get('html_url')} still {run.get('status')}", problem
+                )
+            except _Outcome:
+                await self._cancel(session, run)
+                raise
+            try:
+                status, payload = await self._request(session, "GET", url)
+            except _Transient as exc:
+                problem = str(exc)
+                continue
+            if status != 200 or not isinstance(payload, dict):
+                raise _Outcome(_fail("", f"GitHub answered HTTP {status} for {url}: {_message(payload)}"))
+            run, problem = payload, ""
+        return run
+
+    async def _wait(self, deadline: float, doing: str, problem: str) -> None:
+        """Sleep one poll interval, or decide the step as timed out when the deadline has passed."""
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            detail = f"{doing}; last error: {problem}" if problem else doing
+            error = f"timed out after {format_duration(self.config.timeout)}"
+            raise _Outcome(_fail(detail, error))
+        await self._sleep(min(self.poll_every, remaining))
+
+    async def _cancel(self, session: aiohttp.ClientSession, run: dict[str, Any]) -> None:
+        try:
+            await self._request(session, "POST", f"{self._repo_url()}/actions/runs/{run['id']}/cancel")
+        except _Transient:
+            return  # best effort: the timeout is reported either way
+
+    async def _summary(self, session: aiohttp.ClientSession, run: dict[str, Any]) -> str:
+        """One line for the run, then one per job, and the failed steps of failed jobs."""
+        lines = [f"workflow run {run.get('html_url')}: {run.get('status')}, {run.get('conclusion')}"]
+        try:
+            status, payload = await self._request(
+                session, "GET", f"{self._repo_url()}/actions/runs/{run['id']}/jobs?per_page=100"
+            )
+        except _Transient:
+            return "\n".join(lines)
+        jobs = payload.get("jobs") if status == 200 and isinstance(payload, dict) else None
+        for job in jobs if isinstance(jobs, list) else []:
+            lines.append(f"job {job.get('name')}: {job.get('conclusion')}")
+            if job.get("conclusion") not in ("success", "skipped"):
+                for step in job.get("steps") or []:
+                    if step.get("conclusion") not in ("success", "skipped", None):
+                        lines.append(f"  step {step.get('name')}: {step.get('conclusion')}")
+        return tail_text("\n".join(lines))
+
+    async def _list_runs(self, session: aiohttp.ClientSession, since: str) -> list[dict[str, Any]]:
+        url = f"{self._workflow_url()}/runs?event=workflow_dispatch&created=%3E%3D{since}&per_page=100"
+        status, payload = await self._request(session, "GET", url)
+        if status != 200 or not isinstance(payload, dict):
+            raise _Outcome(
+                _fail("", f"GitHub answered HTTP {status} listing workflow runs: {_message(payload)}")
+            )
+        runs = payload.get("workflow_runs")
+        return [run for run in runs if isinstance(run, dict)] if isinstance(runs, list) else []
+
+    async def _request(
+        self, session: aiohttp.ClientSession, method: str, url: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """One API call → (status, decoded JSON or None); raises _Transient for what a retry may fix."""
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "release-bot",
+        }
+        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        try:
+            async with session.request(method, url, json=body, headers=headers, timeout=timeout) as resp:
+                status = resp.status
+                limited = resp.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in resp.headers
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Transient(f"GitHub API unreachable: {str(exc) or type(exc).__name__}") from exc
+        try:
+            payload = json.loads(text) if text.strip() else None
+        except ValueError:
+            payload = None
+        if status in _TRANSIENT and (status != 403 or limited):
+            raise _Transient(f"HTTP {status}: {_message(payload)}")
+        return status, payload
+
+    def _repo_url(self) -> str:
+        return f"{self.api_url}/repos/{self.config.repo}"
+
+    def _workflow_url(self) -> str:
+        return f"{self._repo_url()}/actions/workflows/{quote(self.config.workflow, safe='')}"
+
+
+def _pick(runs: list[dict[str, Any]], known: set[Any], release_id: int) -> dict[str, Any] | None:
+    """Our run among ``runs``: one naming our release, else the newest new one naming no release."""
+    fresh = [run for run in runs if run.get("id") not in known]
+    ours: list[dict[str, Any]] = []
+    anonymous: list[dict[str, Any]] = []
+    for run in fresh:
+        title = f"{run.get('display_title') or ''} {run.get('name') or ''}"
+        mentioned = {int(m) for m in _RELEASE_MENTION.findall(title)}
+        if release_id in mentioned:
+            ours.append(run)
+        elif not mentioned:
+            anonymous.append(run)
+    candidates = ours or anonymous
+    if not candidates:
+        return None
+    return max(candidates, key=lambda run: (str(run.get("created_at") or ""), int(run.get("id") or 0)))
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return str(payload["message"])
+    return "no message"
+
+
+def _fail(tail: str, error: str) -> StepResult:
+    return StepResult(ok=False, output_tail=tail, error=error)

@@ -1,0 +1,233 @@
+"""The ``http`` deploy provider: POST the action as JSON to a deploy service, then poll its status URL.
+
+Wire contract (what a deploy service implements):
+
+- ``POST <url>`` with JSON ``{"action": "deploy"|"shift"|"rollback", "service", "version", "environment",
+  "weight", "colour", "previous_version", "release_id"}`` and header
+  ``Idempotency-Key: release-<id>-<action>-<weight>``, so a retried request cannot deploy twice.
+  Answers 200, 201 or 202; anything else fails the step with the status and the start of the body.
+- The answer's JSON may carry ``status`` and ``log`` (a service that deploys synchronously answers
+  ``{"status": "succeeded"}`` and is done), ``status_url`` (absolute, or relative to ``url``) and ``id``.
+  Without ``status_url`` the configured ``status_url`` is used, with ``{id}`` (the answer's ``id``),
+  ``{release_id}``, ``{service}``, ``{environment}``, ``{version}``, ``{weight}`` and ``{action}``
+  substituted. With neither, an accepted request with no status is taken as done.
+- ``GET <status url>`` answers ``{"status": "running"|"succeeded"|"failed", "log": "...", "error": "..."}``.
+  It is polled every ``poll_every`` until a terminal status or until ``timeout`` has elapsed since the
+  POST. Connection errors, timeouts, 5xx, 408 and 429 while polling are retried (the deploy is still
+  running somewhere); any other 4xx fails the step.
+
+The log's last 40 lines / 4 KiB become the step's output tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import aiohttp
+from yarl import URL
+
+from bot.config import HttpProvider
+from bot.core.durations import format_duration
+from bot.providers.base import DeployContext, StepResult
+from bot.providers.command import PLACEHOLDERS, check_placeholders, placeholder_values, substitute, tail_text
+
+__all__ = ["HttpDeployProvider"]
+
+Action = Literal["deploy", "shift", "rollback"]
+Sleep = Callable[[float], Awaitable[None]]
+
+_ACCEPTED = (200, 201, 202)
+_SUCCEEDED = frozenset({"succeeded", "success", "ok", "done"})
+_FAILED = frozenset({"failed", "failure", "error", "cancelled", "canceled"})
+_RUNNING = frozenset({"running", "pending", "queued", "in_progress", "accepted"})
+_RETRYABLE = frozenset({408, 429})
+_STATUS_URL_PLACEHOLDERS = (*PLACEHOLDERS, "id", "action")
+_BODY_HEAD = 300
+
+
+class _Outcome(Exception):
+    """Internal: the step is decided (raised from inside the polling loop)."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+class HttpDeployProvider:
+    """Deploys through a deploy service's HTTP API; implements the DeployProvider protocol."""
+
+    def __init__(
+        self,
+        config: HttpProvider,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        request_timeout: float = 30.0,
+    ) -> None:
+        if config.status_url is not None:
+            check_placeholders([config.status_url], _STATUS_URL_PLACEHOLDERS, "status_url")
+        self.config = config
+        self.request_timeout = request_timeout
+        self._session = session
+        self._sleep = sleep
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"HttpDeployProvider(url={self.config.url!r})"
+
+    async def deploy(self, ctx: DeployContext) -> StepResult:
+        """Ask the service to deploy ``ctx.version`` at ``ctx.weight``."""
+        return await self._act("deploy", ctx)
+
+    async def shift(self, ctx: DeployContext) -> StepResult:
+        """Ask the service to shift traffic to ``ctx.weight`` / switch to ``ctx.colour``."""
+        return await self._act("shift", ctx)
+
+    async def rollback(self, ctx: DeployContext) -> StepResult:
+        """Ask the service to roll back to ``ctx.version``."""
+        return await self._act("rollback", ctx)
+
+    async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
+        deadline = self._clock() + self.config.timeout.total_seconds()
+        if self._session is not None:
+            return await self._run(self._session, action, ctx, deadline)
+        async with aiohttp.ClientSession() as session:
+            return await self._run(session, action, ctx, deadline)
+
+    async def _run(
+        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float
+    ) -> StepResult:
+        try:
+            payload = await self._post(session, action, ctx)
+            log = _log(payload, "")
+            decided = _decide(payload, log)
+            if decided is not None:
+                return decided
+            status_url = self._status_url(payload, action, ctx)
+            if status_url is None:
+                if _status(payload) in _RUNNING:
+                    raise _Outcome(
+                        _fail(log, "deploy service said the deploy is running but gave no status_url")
+                    )
+                return StepResult(ok=True, output_tail=log)
+            return await self._poll(session, status_url, deadline, log)
+        except _Outcome as outcome:
+            return outcome.result
+
+    async def _post(
+        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext
+    ) -> dict[str, Any]:
+        body = {
+            "action": action,
+            "service": ctx.service,
+            "version": ctx.version,
+            "environment": ctx.environment,
+            "weight": ctx.weight,
+            "colour": ctx.colour,
+            "previous_version": ctx.previous_version,
+            "release_id": ctx.release_id,
+        }
+        headers = {"Idempotency-Key": f"release-{ctx.release_id}-{action}-{ctx.weight}"}
+        try:
+            async with session.post(
+                self.config.url, json=body, headers=headers, timeout=self._timeout()
+            ) as resp:
+                text = await resp.text()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise _Outcome(_fail("", f"deploy service unreachable: {reason}")) from exc
+        if status not in _ACCEPTED:
+            raise _Outcome(_fail(_head(text), f"deploy service answered HTTP {status}"))
+        return _json_object(text)
+
+    def _status_url(self, payload: dict[str, Any], action: Action, ctx: DeployContext) -> str | None:
+        given = payload.get("status_url")
+        if isinstance(given, str) and given:
+            return str(URL(self.config.url).join(URL(given)))
+        if self.config.status_url is None:
+            return None
+        job_id = payload.get("id")
+        if "{id}" in self.config.status_url and (job_id is None or job_id == ""):
+            raise _Outcome(_fail(_log(payload, ""), "deploy service answered without an id for status_url"))
+        values = {**placeholder_values(ctx, action), "id": "" if job_id is None else str(job_id)}
+        return substitute(self.config.status_url, values)
+
+    async def _poll(self, session: aiohttp.ClientSession, url: str, deadline: float, log: str) -> StepResult:
+        problem = ""
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                error = f"timed out after {format_duration(self.config.timeout)}"
+                raise _Outcome(_fail(log, f"{error} (last status poll: {problem})" if problem else error))
+            await self._sleep(min(self.config.poll_every.total_seconds(), remaining))
+            try:
+                async with session.get(url, timeout=self._timeout()) as resp:
+                    text = await resp.text()
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problem = str(exc) or type(exc).__name__
+                continue
+            if status >= 500 or status in _RETRYABLE:
+                problem = f"HTTP {status}"
+                continue
+            if status != 200:
+                raise _Outcome(_fail(log, f"status URL {url} answered HTTP {status}"))
+            payload = _json_object(text)
+            log = _log(payload, log)
+            decided = _decide(payload, log)
+            if decided is not None:
+                return decided
+            if _status(payload) not in _RUNNING:
+                raise _Outcome(
+                    _fail(log, f"deploy service reported an unknown status {payload.get('status')!r}")
+                )
+            problem = ""
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.request_timeout)
+
+
+def _status(payload: dict[str, Any]) -> str:
+    status = payload.get("status")
+    return status.strip().lower() if isinstance(status, str) else ""
+
+
+def _decide(payload: dict[str, Any], log: str) -> StepResult | None:
+    """A result when ``payload`` carries a terminal status, else None."""
+    status = _status(payload)
+    if status in _SUCCEEDED:
+        return StepResult(ok=True, output_tail=log)
+    if status in _FAILED:
+        detail = payload.get("error") or payload.get("message")
+        error = f"deploy {status}: {detail}" if isinstance(detail, str) and detail else f"deploy {status}"
+        return _fail(log, error.splitlines()[0])
+    return None
+
+
+def _log(payload: dict[str, Any], previous: str) -> str:
+    log = payload.get("log")
+    return tail_text(log) if isinstance(log, str) else previous
+
+
+def _fail(tail: str, error: str) -> StepResult:
+    return StepResult(ok=False, output_tail=tail, error=error)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The body as a JSON object; an empty or non-object body reads as ``{}``."""
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _head(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _BODY_HEAD else text[:_BODY_HEAD] + "…"

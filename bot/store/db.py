@@ -1,0 +1,116 @@
+"""The SQLite connection: the one module that imports sqlite_utils.
+
+The store runs every query on a single dedicated thread: SQLite work never blocks the event loop,
+and writes are serialised, which makes check-and-set operations (locks, approvals) atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlite_utils import Database, Migrations
+
+from bot.store.schema import MIGRATIONS
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Row = dict[str, Any]
+
+_migrations = Migrations("release-bot")
+for _name, _sql in MIGRATIONS:
+
+    def _apply(db: Database, sql: str = _sql) -> None:
+        db.executescript(sql)
+
+    _apply.__name__ = _name
+    _migrations(name=_name)(_apply)
+
+
+class Sql:
+    """A thin, typed face over one SQLite connection (WAL, busy timeout, foreign keys)."""
+
+    def __init__(self, path: Path | str) -> None:
+        memory = str(path) == ":memory:"
+        conn = sqlite3.connect(
+            ":memory:" if memory else str(path), check_same_thread=False, isolation_level=None, timeout=5.0
+        )
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self.db = Database(conn)
+        if not memory:
+            self.db.enable_wal()
+        _migrations.apply(self.db)
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the schema migrations applied to this database, oldest first."""
+        return [m.name for m in _migrations.applied(self.db)]
+
+    def pending_migrations(self) -> list[str]:
+        """Names of migrations this code knows and the database does not have yet."""
+        return [m.name for m in _migrations.pending(self.db)]
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
+        """All rows of a SELECT as dicts."""
+        return list(self.db.query(sql, params))
+
+    def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
+        """The first row of a SELECT, or None."""
+        for row in self.db.query(sql, params):
+            return row
+        return None
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (autocommit unless inside :meth:`transaction`)."""
+        return self.db.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so check-then-write is atomic."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.execute("ROLLBACK")
+            raise
+        self.db.conn.execute("COMMIT")
+
+    def integrity_check(self) -> str:
+        """SQLite's own integrity check ('ok' when healthy)."""
+        row = self.one("PRAGMA integrity_check")
+        return str(next(iter(row.values()))) if row else "no answer"
+
+    def backup_to(self, target: Path) -> None:
+        """Online backup (SQLite backup API) to another file while the bot keeps running."""
+        dest = sqlite3.connect(str(target))
+        try:
+            self.db.conn.backup(dest)
+        finally:
+            dest.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Runner:
+    """Runs store calls on the store's own thread and awaits them."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)

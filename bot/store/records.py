@@ -1,0 +1,152 @@
+"""Ad-hoc freezes, the append-only audit trail, idempotency keys and scheduled measurements."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.core.models import AuditEntry
+from bot.store import rows
+from bot.store.db import Sql
+
+
+class RecordStore:
+    sql: Sql
+
+    # --- ad-hoc freezes -------------------------------------------------------------------------
+    def set_freeze(self, service: str, env: str, until: datetime, reason: str, by: str, now: datetime) -> None:
+        self.sql.execute(
+            "INSERT INTO adhoc_freezes (service, env, until, reason, by, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (service, env) DO UPDATE SET until = excluded.until, reason = excluded.reason, "
+            "by = excluded.by, created_at = excluded.created_at",
+            (service, env, rows.ts(until), reason, by, rows.ts(now)),
+        )
+
+    def clear_freeze(self, service: str, env: str) -> bool:
+        return bool(
+            self.sql.execute("DELETE FROM adhoc_freezes WHERE service = ? AND env = ?", (service, env)).rowcount
+        )
+
+    def freezes(self, service: str | None = None) -> list[dict[str, Any]]:
+        if service is None:
+            found = self.sql.query("SELECT * FROM adhoc_freezes ORDER BY service, env")
+        else:
+            found = self.sql.query("SELECT * FROM adhoc_freezes WHERE service = ? ORDER BY env", (service,))
+        for row in found:
+            row["until"] = rows.need_dt(row["until"])
+            row["created_at"] = rows.need_dt(row["created_at"])
+        return found
+
+    # --- audit ------------------------------------------------------------------------------------
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        subject: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Append who did what, when, why and from which request. Rows are never changed afterwards."""
+        self.sql.execute(
+            "INSERT INTO audit (at, actor, action, subject, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (rows.ts(now), actor, action, subject, json.dumps(detail or {}, sort_keys=True), request_id),
+        )
+
+    def audit_since(self, since: datetime | None, limit: int = 1000) -> list[AuditEntry]:
+        found = self.sql.query(
+            "SELECT * FROM audit WHERE (? IS NULL OR at >= ?) ORDER BY id LIMIT ?",
+            (rows.ts(since), rows.ts(since), limit),
+        )
+        return [
+            AuditEntry(
+                id=r["id"],
+                at=rows.need_dt(r["at"]),
+                actor=r["actor"],
+                action=r["action"],
+                subject=r["subject"],
+                detail=json.loads(r["detail"]),
+                request_id=r["request_id"],
+            )
+            for r in found
+        ]
+
+    # --- idempotency ------------------------------------------------------------------------------
+    def claim(self, key: str, now: datetime) -> bool:
+        """True the first time ``key`` is seen (a retried event or a double click gets False)."""
+        return bool(
+            self.sql.execute(
+                "INSERT OR IGNORE INTO idempotency (key, created_at) VALUES (?, ?)", (key, rows.ts(now))
+            ).rowcount
+        )
+
+    def mark_job_done(self, key: str, now: datetime) -> bool:
+        """Record that a periodic job (e.g. the daily summary of a date) ran; False when it already had."""
+        return bool(
+            self.sql.execute("INSERT OR IGNORE INTO jobs_done (key, at) VALUES (?, ?)", (key, rows.ts(now))).rowcount
+        )
+
+    # --- scheduled measurements (post-release checks) -------------------------------------------
+    def schedule_measurements(self, release_id: int, planned: list[tuple[str, int, datetime]]) -> None:
+        """Persist (check, offset seconds, due time) rows; re-scheduling the same row is a no-op."""
+        with self.sql.transaction():
+            for check_name, offset_s, due_at in planned:
+                self.sql.execute(
+                    "INSERT OR IGNORE INTO measurements (release_id, check_name, offset_s, due_at, state) "
+                    "VALUES (?, ?, ?, ?, 'pending')",
+                    (release_id, check_name, offset_s, rows.ts(due_at)),
+                )
+
+    def pending_measurements(self, release_id: int | None = None) -> list[dict[str, Any]]:
+        found = self.sql.query(
+            "SELECT * FROM measurements WHERE state = 'pending' AND (? IS NULL OR release_id = ?) "
+            "ORDER BY due_at, release_id, check_name",
+            (release_id, release_id),
+        )
+        for row in found:
+            row["due_at"] = rows.need_dt(row["due_at"])
+        return found
+
+    def claim_measurement(self, release_id: int, check_name: str, offset_s: int) -> bool:
+        """pending → running, once: a measurement is never taken twice, even across restarts."""
+        return bool(
+            self.sql.execute(
+                "UPDATE measurements SET state = 'running' WHERE release_id = ? AND check_name = ? AND offset_s = ? "
+                "AND state = 'pending'",
+                (release_id, check_name, offset_s),
+            ).rowcount
+        )
+
+    def requeue_running_measurements(self) -> int:
+        """On start: a measurement cut short by a crash was never recorded, so it runs again."""
+        return self.sql.execute("UPDATE measurements SET state = 'pending' WHERE state = 'running'").rowcount
+
+    def record_measurement(
+        self,
+        release_id: int,
+        check_name: str,
+        offset_s: int,
+        *,
+        verdict: str,
+        value: float | None,
+        summary: str,
+        query: str | None,
+        now: datetime,
+    ) -> None:
+        self.sql.execute(
+            "UPDATE measurements SET state = 'done', verdict = ?, value = ?, summary = ?, query = ?, measured_at = ? "
+            "WHERE release_id = ? AND check_name = ? AND offset_s = ?",
+            (verdict, value, summary, query, rows.ts(now), release_id, check_name, offset_s),
+        )
+
+    def cancel_measurements(self, release_id: int) -> int:
+        return self.sql.execute(
+            "UPDATE measurements SET state = 'cancelled' WHERE release_id = ? AND state = 'pending'", (release_id,)
+        ).rowcount
+
+    def measurements(self, release_id: int) -> list[dict[str, Any]]:
+        return self.sql.query(
+            "SELECT * FROM measurements WHERE release_id = ? ORDER BY offset_s, check_name", (release_id,)
+        )

@@ -1,0 +1,368 @@
+"""Releases, their state changes, environment state and the per-(service, env) release lock."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.core.models import EnvState, Lock, Release, ReleaseKind, ReleaseState
+from bot.store import rows
+from bot.store.db import Sql
+
+_UPDATABLE = {
+    "started_at",
+    "finished_at",
+    "channel",
+    "thread_ts",
+    "rollback_target",
+    "rollback_method",
+    "healthy",
+    "change_failure",
+    "verdict",
+    "force_reason",
+    "forced_by",
+    "output_tail",
+    "error",
+    "weight",
+    "colour",
+    "checklist",
+    "notes",
+    "previous_version",
+}
+
+
+class LockHeld(Exception):
+    """The environment is busy: another release (or a manual lock) holds it."""
+
+    def __init__(self, lock: Lock) -> None:
+        super().__init__(f"{lock.service}/{lock.env} is locked by {lock.holder}")
+        self.lock = lock
+
+
+def _encode(field: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rows.ts(value)
+    if field in {"checklist", "notes"} and value is not None:
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class ReleaseStore:
+    sql: Sql
+
+    def create_release(
+        self,
+        *,
+        service: str,
+        env: str,
+        version: str,
+        kind: ReleaseKind,
+        state: ReleaseState,
+        requested_by: str,
+        now: datetime,
+        take_lock: bool,
+        source_env: str | None = None,
+        rollback_of: int | None = None,
+        **fields: Any,
+    ) -> Release:
+        """Insert a release; with ``take_lock`` also take the env's release lock atomically or raise LockHeld.
+
+        A manual lock (``/release lock``) stops everyone but its holder; rollbacks pass it, because
+        restoring service must never wait for a lock note.
+        """
+        with self.sql.transaction():
+            if take_lock:
+                self._raise_if_locked(service, env, requested_by, kind)
+            current = self.sql.one("SELECT version FROM env_state WHERE service = ? AND env = ?", (service, env))
+            cursor = self.sql.execute(
+                "INSERT INTO releases (service, env, version, kind, state, requested_by, requested_at, source_env, "
+                "rollback_of, previous_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    service,
+                    env,
+                    version,
+                    kind.value,
+                    state.value,
+                    requested_by,
+                    rows.ts(now),
+                    source_env,
+                    rollback_of,
+                    current["version"] if current else None,
+                ),
+            )
+            release_id = int(cursor.lastrowid or 0)
+            self._event(release_id, state.value, requested_by, f"{kind.value} {version} requested", now)
+            if fields:
+                self._update(release_id, fields)
+            if take_lock:
+                self.sql.execute(
+                    "INSERT INTO release_locks (service, env, release_id, holder, acquired_at) VALUES (?, ?, ?, ?, ?)",
+                    (service, env, release_id, requested_by, rows.ts(now)),
+                )
+        found = self.get_release(release_id)
+        assert found is not None
+        return found
+
+    def _raise_if_locked(self, service: str, env: str, user: str, kind: ReleaseKind) -> None:
+        held = self.sql.one(
+            "SELECT l.*, r.version FROM release_locks l JOIN releases r ON r.id = l.release_id "
+            "WHERE l.service = ? AND l.env = ?",
+            (service, env),
+        )
+        if held is not None:
+            raise LockHeld(
+                Lock(
+                    service=service,
+                    env=env,
+                    kind="release",
+                    holder=held["holder"],
+                    reason=f"release of {held['version']} in progress",
+                    acquired_at=rows.need_dt(held["acquired_at"]),
+                    release_id=held["release_id"],
+                )
+            )
+        manual = self.manual_lock(service, env)
+        if manual is not None and manual.holder != user and kind is not ReleaseKind.ROLLBACK:
+            raise LockHeld(manual)
+
+    def acquire_release_lock(self, release_id: int, now: datetime) -> Release:
+        """Take the lock for an existing release (e.g. once approved); raise LockHeld when busy."""
+        with self.sql.transaction():
+            release = self.get_release(release_id)
+            if release is None:
+                raise KeyError(release_id)
+            self._raise_if_locked(release.service, release.env, release.requested_by, release.kind)
+            self.sql.execute(
+                "INSERT INTO release_locks (service, env, release_id, holder, acquired_at) VALUES (?, ?, ?, ?, ?)",
+                (release.service, release.env, release_id, release.requested_by, rows.ts(now)),
+            )
+        return release
+
+    def _event(self, release_id: int, state: str, actor: str, detail: str, now: datetime) -> None:
+        self.sql.execute(
+            "INSERT INTO release_events (release_id, at, state, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (release_id, rows.ts(now), state, actor, detail),
+        )
+
+    def _update(self, release_id: int, fields: dict[str, Any]) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        values = tuple(_encode(name, value) for name, value in fields.items())
+        self.sql.execute(f"UPDATE releases SET {assignments} WHERE id = ?", (*values, release_id))  # noqa: S608
+
+    def update_release(self, release_id: int, **fields: Any) -> None:
+        """Set descriptive fields (thread ts, output tail, notes…) without a state change."""
+        self._update(release_id, fields)
+
+    def transition(
+        self,
+        release_id: int,
+        to: ReleaseState,
+        *,
+        actor: str,
+        detail: str,
+        now: datetime,
+        only_from: set[ReleaseState] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a release to ``to`` (conditionally), record the event, settle lock and env state.
+
+        Returns False when the release was not in one of ``only_from`` — the caller lost a race
+        (a double click, a concurrent retry) and must not repeat the effect.
+        """
+        with self.sql.transaction():
+            row = self.sql.one("SELECT state, service, env, version FROM releases WHERE id = ?", (release_id,))
+            if row is None or (only_from is not None and ReleaseState(row["state"]) not in only_from):
+                return False
+            self.sql.execute("UPDATE releases SET state = ? WHERE id = ?", (to.value, release_id))
+            if to is ReleaseState.DEPLOYING:
+                fields.setdefault("started_at", now)
+            if to.terminal:
+                fields.setdefault("finished_at", now)
+            if fields:
+                self._update(release_id, fields)
+            self._event(release_id, to.value, actor, detail, now)
+            if to.terminal:
+                self.sql.execute("DELETE FROM release_locks WHERE release_id = ?", (release_id,))
+            if to is ReleaseState.SUCCEEDED:
+                self.sql.execute(
+                    "INSERT INTO env_state (service, env, version, release_id, since, by, colour) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, env) DO UPDATE SET version = excluded.version, "
+                    "release_id = excluded.release_id, since = excluded.since, by = excluded.by, "
+                    "colour = excluded.colour",
+                    (
+                        row["service"],
+                        row["env"],
+                        row["version"],
+                        release_id,
+                        rows.ts(now),
+                        actor,
+                        fields.get("colour"),
+                    ),
+                )
+        return True
+
+    def get_release(self, release_id: int) -> Release | None:
+        row = self.sql.one("SELECT * FROM releases WHERE id = ?", (release_id,))
+        return rows.release(row) if row else None
+
+    def release_events(self, release_id: int) -> list[dict[str, Any]]:
+        return self.sql.query("SELECT * FROM release_events WHERE release_id = ? ORDER BY id", (release_id,))
+
+    def history(self, service: str, env: str | None = None, limit: int = 10) -> list[Release]:
+        """Most recent releases first; served by the (service, env, id) index even with millions of rows."""
+        if env is None:
+            found = self.sql.query(
+                "SELECT * FROM releases WHERE service = ? ORDER BY id DESC LIMIT ?", (service, limit)
+            )
+        else:
+            found = self.sql.query(
+                "SELECT * FROM releases WHERE service = ? AND env = ? ORDER BY id DESC LIMIT ?",
+                (service, env, limit),
+            )
+        return [rows.release(r) for r in found]
+
+    def running_releases(self) -> list[Release]:
+        found = self.sql.query(
+            "SELECT * FROM releases WHERE state IN ('queued', 'deploying', 'verifying') ORDER BY id"
+        )
+        return [rows.release(r) for r in found]
+
+    def env_states(self, service: str) -> list[EnvState]:
+        return [rows.env_state(r) for r in self.sql.query("SELECT * FROM env_state WHERE service = ?", (service,))]
+
+    def env_state(self, service: str, env: str) -> EnvState | None:
+        row = self.sql.one("SELECT * FROM env_state WHERE service = ? AND env = ?", (service, env))
+        return rows.env_state(row) if row else None
+
+    def env_colour(self, service: str, env: str) -> str | None:
+        row = self.sql.one("SELECT colour FROM env_state WHERE service = ? AND env = ?", (service, env))
+        return row["colour"] if row else None
+
+    def succeeded_in(self, service: str, env: str, version: str) -> bool:
+        """Whether ``version`` was ever released successfully to ``env`` (the pipeline-order rule)."""
+        row = self.sql.one(
+            "SELECT 1 FROM releases WHERE service = ? AND env = ? AND version = ? "
+            "AND state IN ('succeeded', 'rolled_back') LIMIT 1",
+            (service, env, version),
+        )
+        return row is not None
+
+    def last_healthy(self, service: str, env: str, *, before_id: int | None, not_version: str | None) -> Release | None:
+        """The latest release that succeeded there and was not later judged a failure."""
+        found = self.sql.one(
+            "SELECT * FROM releases WHERE service = ? AND env = ? AND state = 'succeeded' "
+            "AND change_failure = 0 AND (healthy IS NULL OR healthy = 1) AND (? IS NULL OR id < ?) "
+            "AND (? IS NULL OR version != ?) ORDER BY id DESC LIMIT 1",
+            (service, env, before_id, before_id, not_version, not_version),
+        )
+        return rows.release(found) if found else None
+
+    def lock_of(self, service: str, env: str) -> Lock | None:
+        """The running release's lock on an environment, if any."""
+        held = self.sql.one(
+            "SELECT l.*, r.version FROM release_locks l JOIN releases r ON r.id = l.release_id "
+            "WHERE l.service = ? AND l.env = ?",
+            (service, env),
+        )
+        if held is None:
+            return None
+        return Lock(
+            service=service,
+            env=env,
+            kind="release",
+            holder=held["holder"],
+            reason=f"release of {held['version']} in progress",
+            acquired_at=rows.need_dt(held["acquired_at"]),
+            release_id=held["release_id"],
+        )
+
+    def manual_lock(self, service: str, env: str) -> Lock | None:
+        row = self.sql.one("SELECT * FROM manual_locks WHERE service = ? AND env = ?", (service, env))
+        if row is None:
+            return None
+        return Lock(
+            service=service,
+            env=env,
+            kind="manual",
+            holder=row["holder"],
+            reason=row["reason"],
+            acquired_at=rows.need_dt(row["acquired_at"]),
+        )
+
+    def set_manual_lock(self, service: str, env: str, holder: str, reason: str, now: datetime) -> Lock | None:
+        """Take the manual lock; returns the existing lock instead when someone else holds it."""
+        with self.sql.transaction():
+            existing = self.manual_lock(service, env)
+            if existing is not None and existing.holder != holder:
+                return existing
+            self.sql.execute(
+                "INSERT INTO manual_locks (service, env, holder, reason, acquired_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (service, env) DO UPDATE SET reason = excluded.reason, acquired_at = excluded.acquired_at",
+                (service, env, holder, reason, rows.ts(now)),
+            )
+        return None
+
+    def clear_manual_lock(self, service: str, env: str) -> Lock | None:
+        """Remove the manual lock and return what it was (None when there was none)."""
+        with self.sql.transaction():
+            existing = self.manual_lock(service, env)
+            self.sql.execute("DELETE FROM manual_locks WHERE service = ? AND env = ?", (service, env))
+        return existing
+
+    def interrupt_running(self, now: datetime) -> list[Release]:
+        """On start: every release that was running when the process died becomes ``interrupted``."""
+        interrupted = []
+        for release in self.running_releases():
+            if self.transition(
+                release.id,
+                ReleaseState.INTERRUPTED,
+                actor="release-bot",
+                detail="the bot restarted while this release was running",
+                now=now,
+                only_from={ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING},
+            ):
+                interrupted.append(release)
+        return interrupted
+
+    def production_outcomes(self, envs: dict[str, str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Production releases (not rollbacks) finished in [start, end), with what DORA needs per release.
+
+        ``envs`` maps each service to its production environment (the last pipeline stage).
+        """
+        found: list[dict[str, Any]] = []
+        for service, env in envs.items():
+            found += self.sql.query(
+                """
+                SELECT r.id, r.service, r.state, r.verdict, r.finished_at, r.channel, r.thread_ts, r.version,
+                       c.committed_at,
+                       (SELECT min(m.measured_at) FROM measurements m
+                         WHERE m.release_id = r.id AND m.verdict = 'fail') AS failed_check_at,
+                       (SELECT min(b.requested_at) FROM releases b WHERE b.rollback_of = r.id) AS rollback_requested_at,
+                       (SELECT min(b.finished_at) FROM releases b
+                         WHERE b.rollback_of = r.id AND b.state = 'succeeded') AS rollback_done_at,
+                       (SELECT min(n.finished_at) FROM releases n
+                         WHERE n.service = r.service AND n.env = r.env AND n.id > r.id AND n.state = 'succeeded'
+                           AND n.kind != 'rollback') AS next_success_at
+                FROM releases r LEFT JOIN candidates c ON c.service = r.service AND c.version = r.version
+                WHERE r.service = ? AND r.env = ? AND r.kind != 'rollback'
+                  AND r.state IN ('succeeded', 'failed', 'rolled_back')
+                  AND r.finished_at >= ? AND r.finished_at < ?
+                ORDER BY r.finished_at
+                """,
+                (service, env, rows.ts(start), rows.ts(end)),
+            )
+        return found
+
+    def counts_by_env(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Releases per service, environment and state finished in [start, end)."""
+        return self.sql.query(
+            "SELECT service, env, kind, state, count(*) AS n FROM releases WHERE finished_at >= ? AND finished_at < ? "
+            "GROUP BY service, env, kind, state ORDER BY service, env",
+            (rows.ts(start), rows.ts(end)),
+        )

@@ -1,0 +1,176 @@
+"""Versioned schema migrations. Append new ones; never edit one that has shipped."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+CREATE TABLE candidates (
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    committed_at TEXT,
+    components TEXT NOT NULL DEFAULT '{}',
+    body_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (service, version)
+);
+CREATE TABLE candidate_tests (
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    status TEXT NOT NULL,
+    url TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (service, version, suite),
+    FOREIGN KEY (service, version) REFERENCES candidates (service, version)
+);
+CREATE TABLE candidate_scans (
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (service, version),
+    FOREIGN KEY (service, version) REFERENCES candidates (service, version)
+);
+CREATE TABLE releases (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    channel TEXT,
+    thread_ts TEXT,
+    source_env TEXT,
+    previous_version TEXT,
+    rollback_of INTEGER REFERENCES releases (id),
+    rollback_target TEXT,
+    rollback_method TEXT,
+    healthy INTEGER,
+    change_failure INTEGER NOT NULL DEFAULT 0,
+    verdict TEXT,
+    force_reason TEXT,
+    forced_by TEXT,
+    output_tail TEXT,
+    error TEXT,
+    weight INTEGER,
+    colour TEXT,
+    checklist TEXT NOT NULL DEFAULT '[]',
+    notes TEXT
+);
+CREATE INDEX releases_service_env_id ON releases (service, env, id DESC);
+CREATE INDEX releases_state ON releases (state) WHERE state IN ('queued', 'deploying', 'verifying', 'awaiting_approval');
+CREATE INDEX releases_finished ON releases (finished_at);
+CREATE TABLE release_events (
+    id INTEGER PRIMARY KEY,
+    release_id INTEGER NOT NULL REFERENCES releases (id),
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX release_events_release ON release_events (release_id);
+CREATE TABLE env_state (
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    version TEXT NOT NULL,
+    release_id INTEGER NOT NULL REFERENCES releases (id),
+    since TEXT NOT NULL,
+    by TEXT NOT NULL,
+    colour TEXT,
+    PRIMARY KEY (service, env)
+);
+CREATE TABLE release_locks (
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    release_id INTEGER NOT NULL REFERENCES releases (id),
+    holder TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    PRIMARY KEY (service, env)
+);
+CREATE TABLE manual_locks (
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    PRIMARY KEY (service, env)
+);
+CREATE TABLE adhoc_freezes (
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    until TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (service, env)
+);
+CREATE TABLE approvals (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    eligible_groups TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    decided_at TEXT,
+    decided_by TEXT,
+    reason TEXT,
+    channel TEXT,
+    message_ts TEXT
+);
+CREATE INDEX approvals_pending ON approvals (state, expires_at);
+CREATE TABLE approval_votes (
+    approval_id INTEGER NOT NULL REFERENCES approvals (id),
+    user TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (approval_id, user)
+);
+CREATE TABLE measurements (
+    release_id INTEGER NOT NULL REFERENCES releases (id),
+    check_name TEXT NOT NULL,
+    offset_s INTEGER NOT NULL,
+    due_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    verdict TEXT,
+    value REAL,
+    summary TEXT,
+    query TEXT,
+    measured_at TEXT,
+    PRIMARY KEY (release_id, check_name, offset_s)
+);
+CREATE INDEX measurements_pending ON measurements (state, due_at);
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}',
+    request_id TEXT
+);
+CREATE INDEX audit_at ON audit (at);
+-- The audit trail is append-only: the database itself refuses edits and deletions.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TABLE jobs_done (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+""",
+    ),
+]

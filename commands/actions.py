@@ -1,0 +1,45 @@
+"""Button and modal handlers: approvals, interrupted releases, check outcomes."""
+
+from __future__ import annotations
+
+from bot.engine import Actor, Engine, Reply, UserError
+from commands import guarded
+
+APPROVAL_ACTIONS = ("approval_approve", "approval_deny")
+RELEASE_ACTIONS = ("release_retry", "release_rollback")
+CHECK_ACTIONS = ("check_rollback", "check_dismiss", "check_looks_good")
+ALL_ACTIONS = APPROVAL_ACTIONS + RELEASE_ACTIONS + CHECK_ACTIONS
+
+
+def _id(value: str) -> int:
+    if not value.isdigit() or len(value) > 12:
+        raise UserError("that button is not one of ours.")
+    return int(value)
+
+
+async def on_action(engine: Engine, actor: Actor, action_id: str, value: str) -> Reply:
+    """Route a button click. Unknown or tampered values are refused and change nothing."""
+
+    async def run() -> Reply:
+        target = _id(value)
+        if action_id == "approval_approve":
+            return await engine.vote(actor, target)
+        if action_id in RELEASE_ACTIONS:
+            return await engine.interrupted_action(actor, target, action_id)
+        if action_id in CHECK_ACTIONS:
+            return await engine.check_action(actor, target, action_id)
+        raise UserError("that button is not one of ours.")
+
+    return await guarded(run)
+
+
+async def on_deny(engine: Engine, actor: Actor, approval_id: str, reason: str) -> Reply:
+    """The deny modal was submitted with a reason."""
+
+    async def run() -> Reply:
+        text = reason.strip()
+        if not text:
+            raise UserError("a denial needs a reason.")
+        return await engine.deny(actor, _id(approval_id), text[:300])
+
+    return await guarded(run)

@@ -1,0 +1,11 @@
+"""`/release window [env]`: open or closed, why, and the next opening in your zone too."""
+
+from __future__ import annotations
+
+from bot.core.grammar import Command
+from bot.engine import Actor, Engine, Reply
+
+
+async def window(engine: Engine, actor: Actor, cmd: Command) -> Reply:
+    assert cmd.service is not None
+    return await engine.window_reply(actor, cmd.service, cmd.env)

@@ -1,0 +1,300 @@
+"""A fake GitHub REST API: a real aiohttp server on 127.0.0.1, port 0, with GitHub's JSON shapes.
+
+It serves one linear history per repository (oldest first) through:
+
+- `GET /repos/{o}/{r}/compare/{base}...{head}` — `commits[]` oldest first, `total_commits`, `status`,
+  `ahead_by`, …, paginated by `page`/`per_page` with a `Link: <…>; rel="next"` header;
+- `GET /repos/{o}/{r}/commits?sha=&page=&per_page=` — head's history, newest first, paginated;
+- `GET /repos/{o}/{r}/commits/{ref}` and `GET /repos/{o}/{r}/commits/{sha}/pulls`.
+
+Unknown repositories and refs answer 404 `{"message": "Not Found", …}` like GitHub. Tests queue
+rate-limit answers with `rate_limit(...)` (served before the next real answer) and read `requests`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+DOCS = "https://docs.github.com/rest"
+
+
+@dataclass
+class RecordedRequest:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class _RateLimit:
+    status: int
+    headers: dict[str, str]
+
+
+def commit_item(
+    repo: str,
+    sha: str,
+    message: str,
+    *,
+    name: str = "Ada Lovelace",
+    email: str = "ada@example.com",
+    login: str | None = "ada",
+    date: datetime,
+    parents: list[str],
+    base_url: str = "https://api.github.com",
+) -> dict[str, Any]:
+    """One element of GitHub's `commits[]`, with the fields GitHub sends (trimmed of avatars)."""
+    stamp = date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    person = {"name": name, "email": email, "date": stamp}
+    user = (
+        {
+            "login": login,
+            "id": abs(hash(login)) % 10**7,
+            "type": "User",
+            "html_url": f"https://github.com/{login}",
+        }
+        if login
+        else None
+    )
+    return {
+        "sha": sha,
+        "node_id": "C_" + sha[:12],
+        "commit": {
+            "author": person,
+            "committer": {"name": "GitHub", "email": "noreply@github.com", "date": stamp},
+            "message": message,
+            "tree": {"sha": hashlib.sha1(sha.encode(), usedforsecurity=False).hexdigest(), "url": ""},
+            "url": f"{base_url}/repos/{repo}/git/commits/{sha}",
+            "comment_count": 0,
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None},
+        },
+        "url": f"{base_url}/repos/{repo}/commits/{sha}",
+        "html_url": f"https://github.com/{repo}/commit/{sha}",
+        "author": user,
+        "committer": None,
+        "parents": [{"sha": p, "url": f"{base_url}/repos/{repo}/commits/{p}"} for p in parents],
+    }
+
+
+def fake_sha(n: int) -> str:
+    """A stable 40-hex sha for the n-th commit of a test history."""
+    return hashlib.sha1(f"commit-{n}".encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class _Repo:
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)
+    pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class FakeGitHub:
+    """Start with `async with FakeGitHub() as gh:`; `gh.url` is the API base to give the client."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, _Repo] = {}
+        self.requests: list[RecordedRequest] = []
+        self._rate_limits: list[_RateLimit] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- test set-up -------------------------------------------------------------------------------
+
+    def add_history(
+        self,
+        repo: str,
+        messages: list[str],
+        *,
+        start: datetime | None = None,
+        authors: list[tuple[str, str]] = (),
+    ) -> list[str]:
+        """Append a linear history of commits with these messages; returns their shas, oldest first."""
+        state = self.repos.setdefault(repo, _Repo())
+        when = start or datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+        shas = []
+        for i, message in enumerate(messages):
+            n = len(state.commits)
+            sha = fake_sha(n + 1000 * len(self.repos))
+            parents = [state.commits[-1]["sha"]] if state.commits else []
+            name, email = authors[i % len(authors)] if authors else ("Ada Lovelace", "ada@example.com")
+            login = email.split("@")[0]
+            state.commits.append(
+                commit_item(
+                    repo,
+                    sha,
+                    message,
+                    name=name,
+                    email=email,
+                    login=login,
+                    date=when + timedelta(minutes=n),
+                    parents=parents,
+                    base_url=self.url or "https://api.github.com",
+                )
+            )
+            shas.append(sha)
+        return shas
+
+    def tag(self, repo: str, name: str, sha: str) -> None:
+        """Make `name` resolve to `sha` (a tag or branch)."""
+        self.repos[repo].refs[name] = sha
+
+    def add_pull(self, repo: str, sha: str, number: int, *, merged: bool = True) -> None:
+        """Associate a pull request with a commit (what `/commits/{sha}/pulls` returns)."""
+        self.repos[repo].pulls.setdefault(sha, []).append(
+            {
+                "number": number,
+                "state": "closed",
+                "title": f"PR {number}",
+                "html_url": f"https://github.com/{repo}/pull/{number}",
+                "merged_at": "2024-05-01T10:00:00Z" if merged else None,
+                "user": {"login": "ada"},
+            }
+        )
+
+    def rate_limit(
+        self, *, status: int = 403, retry_after: int | None = None, reset_at: int | None = None
+    ) -> None:
+        """Answer the next request with a rate-limit response (retry-after or x-ratelimit-reset)."""
+        headers = {"x-ratelimit-limit": "60", "x-ratelimit-used": "60", "x-ratelimit-resource": "core"}
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        if reset_at is not None:
+            headers["x-ratelimit-remaining"] = "0"
+            headers["x-ratelimit-reset"] = str(reset_at)
+        self._rate_limits.append(_RateLimit(status, headers))
+
+    # -- server ------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/repos/{owner}/{name}/compare/{basehead:.+}", self._compare)
+        app.router.add_get("/repos/{owner}/{name}/commits", self._list_commits)
+        app.router.add_get("/repos/{owner}/{name}/commits/{sha}/pulls", self._pulls)
+        app.router.add_get("/repos/{owner}/{name}/commits/{ref:.+}", self._get_commit)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers))
+        )
+        if self._rate_limits:
+            limit = self._rate_limits.pop(0)
+            return web.json_response(
+                {
+                    "message": "API rate limit exceeded for 127.0.0.1. (But here's the good news: "
+                    "Authenticated requests get a higher rate limit.)",
+                    "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api",
+                },
+                status=limit.status,
+                headers=limit.headers,
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _not_found(self, message: str = "Not Found") -> web.Response:
+        return web.json_response({"message": message, "documentation_url": DOCS, "status": "404"}, status=404)
+
+    def _repo(self, request: web.Request) -> _Repo | None:
+        return self.repos.get(f"{request.match_info['owner']}/{request.match_info['name']}")
+
+    def _index(self, repo: _Repo, ref: str) -> int | None:
+        sha = repo.refs.get(ref, ref)
+        for i, item in enumerate(repo.commits):
+            if item["sha"] == sha or (len(sha) >= 7 and item["sha"].startswith(sha)):
+                return i
+        return None
+
+    def _page(
+        self, request: web.Request, items: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        page = int(request.query.get("page", "1"))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        links = []
+        last = max(1, -(-len(items) // per_page))
+        if page < last:
+            links.append(f'<{request.url.update_query(page=page + 1)}>; rel="next"')
+            links.append(f'<{request.url.update_query(page=last)}>; rel="last"')
+        if page > 1:
+            links.append(f'<{request.url.update_query(page=1)}>; rel="first"')
+            links.append(f'<{request.url.update_query(page=page - 1)}>; rel="prev"')
+        if links:
+            headers["Link"] = ", ".join(links)
+        return chunk, headers
+
+    async def _compare(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        base, sep, head = request.match_info["basehead"].partition("...")
+        if repo is None or not sep:
+            return self._not_found()
+        lo, hi = self._index(repo, base), self._index(repo, head)
+        if lo is None or hi is None:
+            return self._not_found(f"No commit found for SHA: {base if lo is None else head}")
+        ahead = repo.commits[lo + 1 : hi + 1]
+        chunk, headers = self._page(request, ahead)
+        full = f"{request.match_info['owner']}/{request.match_info['name']}"
+        body = {
+            "url": f"{self.url}/repos/{full}/compare/{base}...{head}",
+            "html_url": f"https://github.com/{full}/compare/{base}...{head}",
+            "base_commit": repo.commits[lo],
+            "merge_base_commit": repo.commits[lo],
+            "status": "ahead" if ahead else "identical",
+            "ahead_by": len(ahead),
+            "behind_by": 0,
+            "total_commits": len(ahead),
+            "commits": chunk,
+            "files": [],
+        }
+        return web.json_response(body, headers=headers)
+
+    async def _list_commits(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        if repo is None:
+            return self._not_found()
+        hi = self._index(repo, request.query.get("sha", "main")) if repo.commits else None
+        if hi is None:
+            return self._not_found("No commit found for SHA: " + request.query.get("sha", ""))
+        chunk, headers = self._page(request, list(reversed(repo.commits[: hi + 1])))
+        return web.json_response(chunk, headers=headers)
+
+    async def _get_commit(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        i = self._index(repo, request.match_info["ref"]) if repo else None
+        if repo is None or i is None:
+            return web.json_response(
+                {
+                    "message": f"No commit found for SHA: {request.match_info['ref']}",
+                    "documentation_url": DOCS,
+                },
+                status=422,
+            )
+        return web.json_response({**repo.commits[i], "stats": {"total": 0}, "files": []})
+
+    async def _pulls(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        if repo is None:
+            return self._not_found()
+        return web.json_response(repo.pulls.get(request.match_info["sha"], []))
