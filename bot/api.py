@@ -26,17 +26,25 @@ from typing import Any
 from aiohttp import web
 
 from bot.api_models import (
+    ApiError,
     CandidateBody,
     FieldProblem,
     InvalidBody,
     TestReportBody,
+    audit_json,
+    env_param,
+    iso,
+    limit_param,
     parse_body,
-    parse_instant,
+    release_json,
     resolve_components,
+    service_param,
+    since_param,
+    version_param,
 )
 from bot.config import Config
 from bot.core.imageref import components_with_digests
-from bot.core.models import VERSION_RE, AuditEntry, Candidate, Release
+from bot.core.models import Candidate, Release
 from bot.core.notes import ReleaseNotes
 from bot.core.trivy import MAX_REPORT_BYTES, ScanReportError, parse_trivy_report
 from bot.store import AsyncStore, Store
@@ -48,7 +56,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = MAX_REPORT_BYTES  # 5 MiB: a Trivy report of a large image fits, a runaway upload does not
 _READ_CHUNK = 64 * 1024
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DEFAULT_LIMIT, _MAX_LIMIT, _MAX_AUDIT = 20, 200, 1000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,15 +73,7 @@ class ApiContext:
 
 
 API: web.AppKey[ApiContext] = web.AppKey("api", ApiContext)
-
-
-class ApiError(Exception):
-    """A refusal with its HTTP status; ``field`` is the offending input's path and starts the message."""
-
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.status = status
-        self.field = field
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 
 
 def _error(status: int, field: str, text: str, problems: tuple[FieldProblem, ...] = ()) -> web.Response:
@@ -99,8 +99,8 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into the API's JSON error shape, and tag the response with its request id."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -174,41 +174,6 @@ async def _json_body(request: web.Request) -> object:
         ) from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "body", f"not valid JSON: {exc}") from None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _release_json(r: Release) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "service": r.service,
-        "env": r.env,
-        "version": r.version,
-        "kind": r.kind.value,
-        "state": r.state.value,
-        "requested_by": r.requested_by,
-        "requested_at": _iso(r.requested_at),
-        "started_at": _iso(r.started_at),
-        "finished_at": _iso(r.finished_at),
-        "verdict": r.verdict,
-        "change_failure": r.change_failure,
-        "rollback_of": r.rollback_of,
-        "error": r.error,
-    }
-
-
-def _audit_json(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "at": _iso(e.at),
-        "actor": e.actor,
-        "action": e.action,
-        "subject": e.subject,
-        "detail": e.detail,
-        "request_id": e.request_id,
-    }
 
 
 # --- writes: each runs whole on the store thread, the change and its audit row in one transaction
@@ -301,7 +266,7 @@ async def _post_candidate(request: web.Request) -> web.Response:
         )
     components = resolve_components(body.components, body.service, service)
     outcome = await ctx.db.run(
-        _register_candidate, ctx.db.sync, body, components, ctx.clock(), request["request_id"]
+        _register_candidate, ctx.db.sync, body, components, ctx.clock(), request[REQUEST_ID]
     )
     if outcome == "conflict":
         existing = await ctx.db.run(ctx.db.sync.get_candidate, body.service, body.version)
@@ -313,13 +278,13 @@ async def _post_candidate(request: web.Request) -> web.Response:
             f"{', '.join(differing)}; a version is immutable, publish a new one",
         )
     if outcome == "created":
-        log.info("candidate %s %s registered (request %s)", body.service, body.version, request["request_id"])
+        log.info("candidate %s %s registered (request %s)", body.service, body.version, request[REQUEST_ID])
     answer = {
         "status": outcome,
         "service": body.service,
         "version": body.version,
         "commit": body.commit,
-        "committed_at": _iso(body.committed_at),
+        "committed_at": iso(body.committed_at),
         "components": components_with_digests(components),
         "tests": dict(body.tests),
     }
@@ -335,7 +300,7 @@ async def _post_tests(request: web.Request) -> web.Response:
     service, version = request.match_info["service"], request.match_info["version"]
     body = parse_body(TestReportBody, await _json_body(request))
     changed = await ctx.db.run(
-        _report_test, ctx.db.sync, service, version, body, ctx.clock(), request["request_id"]
+        _report_test, ctx.db.sync, service, version, body, ctx.clock(), request[REQUEST_ID]
     )
     if changed is None:
         raise _no_candidate(service, version)
@@ -359,7 +324,7 @@ async def _post_scan(request: web.Request) -> web.Response:
         path, _, problem = str(exc).partition(": ")
         raise ApiError(422, "body" if path == "(report)" else path, problem) from None
     changed = await ctx.db.run(
-        _report_scan, ctx.db.sync, service, version, summary, ctx.clock(), request["request_id"]
+        _report_scan, ctx.db.sync, service, version, summary, ctx.clock(), request[REQUEST_ID]
     )
     if changed is None:
         raise _no_candidate(service, version)
@@ -377,57 +342,22 @@ async def _post_scan(request: web.Request) -> web.Response:
 # --- reads
 
 
-def _service_param(request: web.Request, *, required: bool) -> str | None:
-    services = request.config_dict[API].config.services
-    value = request.query.get("service")
-    if not value:
-        if required:
-            raise ApiError(400, "service", f"required (one of {', '.join(sorted(services))})")
-        return None
-    if value not in services:
-        raise ApiError(
-            400, "service", f"unknown service {value[:80]!r} (known: {', '.join(sorted(services))})"
-        )
-    return value
-
-
-def _env_param(request: web.Request, *, required: bool) -> str | None:
-    environments = request.config_dict[API].config.environments
-    value = request.query.get("env")
-    if not value:
-        if required:
-            raise ApiError(400, "env", f"required (one of {', '.join(environments)})")
-        return None
-    if value not in environments:
-        raise ApiError(400, "env", f"unknown environment {value[:80]!r} (known: {', '.join(environments)})")
-    return value
-
-
-def _limit_param(request: web.Request, default: int, maximum: int) -> int:
-    text = request.query.get("limit")
-    if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise ApiError(400, "limit", f"expected a whole number from 1 to {maximum}, got {text[:20]!r}")
-    return int(text)
-
-
 async def _get_releases(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service = _service_param(request, required=False)
-    env = _env_param(request, required=False)
-    limit = _limit_param(request, _DEFAULT_LIMIT, _MAX_LIMIT)
+    service = service_param(request.query, ctx.config, required=False)
+    env = env_param(request.query, ctx.config, required=False)
+    limit = limit_param(request.query, _DEFAULT_LIMIT, _MAX_LIMIT)
     found: list[Release] = []
     for name in [service] if service else sorted(ctx.config.services):
         found += await ctx.db.run(ctx.db.sync.history, name, env, limit)
     found.sort(key=lambda r: r.id, reverse=True)  # ids grow with time: newest first across services too
-    return web.json_response({"releases": [_release_json(r) for r in found[:limit]]})
+    return web.json_response({"releases": [release_json(r) for r in found[:limit]]})
 
 
 async def _get_manifest(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service = _service_param(request, required=True)
-    env = _env_param(request, required=True)
+    service = service_param(request.query, ctx.config, required=True)
+    env = env_param(request.query, ctx.config, required=True)
     assert service is not None and env is not None
     state = await ctx.db.run(ctx.db.sync.env_state, service, env)
     if state is None:
@@ -438,7 +368,7 @@ async def _get_manifest(request: web.Request) -> web.Response:
         "env": env,
         "version": state.version,
         "commit": candidate.commit if candidate else None,
-        "released_at": _iso(state.since),
+        "released_at": iso(state.since),
         "released_by": state.by,
         "release_id": state.release_id,
         "components": components_with_digests(candidate.components) if candidate else {},
@@ -448,15 +378,10 @@ async def _get_manifest(request: web.Request) -> web.Response:
 
 async def _get_audit(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    since: datetime | None = None
-    if text := request.query.get("since"):
-        try:
-            since = parse_instant(text)
-        except ValueError as exc:
-            raise ApiError(400, "since", str(exc)) from None
-    limit = _limit_param(request, _MAX_AUDIT, _MAX_AUDIT)
+    since = since_param(request.query)
+    limit = limit_param(request.query, _MAX_AUDIT, _MAX_AUDIT)
     entries = await ctx.db.run(ctx.db.sync.audit_since, since, limit)
-    return web.json_response({"entries": [_audit_json(e) for e in entries]})
+    return web.json_response({"entries": [audit_json(e) for e in entries]})
 
 
 def _release_with_notes(store: Store, service: str, version: str, previous: str | None) -> Release | None:
@@ -469,22 +394,11 @@ def _release_with_notes(store: Store, service: str, version: str, previous: str 
     return store.get_release(row["id"]) if row else None
 
 
-def _version_param(request: web.Request, name: str, *, required: bool) -> str | None:
-    value = request.query.get(name)
-    if not value:
-        if required:
-            raise ApiError(400, name, "required (a version, e.g. 1.4.0)")
-        return None
-    if not VERSION_RE.match(value):
-        raise ApiError(400, name, f"{value[:80]!r} is not a version: use 1-64 of A-Z a-z 0-9 . _ + -")
-    return value
-
-
 async def _get_notes(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service = _service_param(request, required=True)
-    to = _version_param(request, "to", required=True)
-    previous = _version_param(request, "from", required=False)
+    service = service_param(request.query, ctx.config, required=True)
+    to = version_param(request.query, "to", required=True)
+    previous = version_param(request.query, "from", required=False)
     assert service is not None and to is not None
     release = await ctx.db.run(_release_with_notes, ctx.db.sync, service, to, previous)
     if release is None or release.notes is None:

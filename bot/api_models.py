@@ -1,4 +1,6 @@
-"""Request bodies of the CI API (``/api/v1``) and their validation, with errors that name the field.
+"""What the CI API (``/api/v1``) accepts and answers: bodies, query parameters, JSON views, errors.
+
+Pure (no aiohttp, no store): the HTTP layer in ``bot.api`` only moves these in and out.
 
 Pydantic checks the shape (``extra="forbid"``: an unknown field is an error naming it); the checks
 that need the configuration — is the service known, are these its components, does every image
@@ -9,7 +11,7 @@ whose ``field`` is the JSON path CI has to fix (``components.api``, ``tests.smok
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -17,21 +19,30 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError, field_validator
 
-from bot.config import Service
+from bot.config import Config, Service
 from bot.core.imageref import ImageRefError, parse_image_ref
-from bot.core.models import VERSION_RE
+from bot.core.models import VERSION_RE, AuditEntry, Release
 
 __all__ = [
     "COMMIT_RE",
+    "ApiError",
     "CandidateBody",
     "FieldProblem",
     "InvalidBody",
     "Suite",
     "TestReportBody",
     "TestStatus",
+    "audit_json",
+    "env_param",
+    "iso",
+    "limit_param",
     "parse_body",
     "parse_instant",
+    "release_json",
     "resolve_components",
+    "service_param",
+    "since_param",
+    "version_param",
 ]
 
 Suite = Literal["unit", "integration", "performance"]
@@ -51,6 +62,15 @@ class FieldProblem:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status; ``field`` is the offending input's path and starts the message."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.status = status
+        self.field = field
 
 
 class InvalidBody(ValueError):
@@ -192,3 +212,106 @@ def resolve_components(components: dict[str, str], service_name: str, service: S
     if problems:
         raise InvalidBody(problems)
     return canonical
+
+
+# --- query parameters (``request.query`` is a Mapping[str, str]); a bad one is a 400 naming it
+
+
+def service_param(query: Mapping[str, str], config: Config, *, required: bool) -> str | None:
+    """``service``: a configured service name."""
+    known = ", ".join(sorted(config.services))
+    value = query.get("service")
+    if not value:
+        if required:
+            raise ApiError(400, "service", f"required (one of {known})")
+        return None
+    if value not in config.services:
+        raise ApiError(400, "service", f"unknown service {value[:80]!r} (known: {known})")
+    return value
+
+
+def env_param(query: Mapping[str, str], config: Config, *, required: bool) -> str | None:
+    """``env``: a configured environment name."""
+    known = ", ".join(config.environments)
+    value = query.get("env")
+    if not value:
+        if required:
+            raise ApiError(400, "env", f"required (one of {known})")
+        return None
+    if value not in config.environments:
+        raise ApiError(400, "env", f"unknown environment {value[:80]!r} (known: {known})")
+    return value
+
+
+def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:
+    """``limit``: a whole number from 1 to ``maximum``."""
+    text = query.get("limit")
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise ApiError(400, "limit", f"expected a whole number from 1 to {maximum}, got {text[:20]!r}")
+    return int(text)
+
+
+def version_param(query: Mapping[str, str], name: str, *, required: bool) -> str | None:
+    """A version in parameter ``name`` (``to``, ``from``)."""
+    value = query.get(name)
+    if not value:
+        if required:
+            raise ApiError(400, name, "required (a version, e.g. 1.4.0)")
+        return None
+    if not VERSION_RE.match(value):
+        raise ApiError(400, name, f"{value[:80]!r} is not a version: use 1-64 of A-Z a-z 0-9 . _ + -")
+    return value
+
+
+def since_param(query: Mapping[str, str]) -> datetime | None:
+    """``since``: an ISO-8601 instant with an offset."""
+    text = query.get("since")
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise ApiError(400, "since", str(exc)) from None
+
+
+# --- JSON views
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 text of an aware datetime (None stays None)."""
+    return value.isoformat() if value is not None else None
+
+
+def release_json(r: Release) -> dict[str, Any]:
+    """A release as ``GET /api/v1/releases`` lists it."""
+    return {
+        "id": r.id,
+        "service": r.service,
+        "env": r.env,
+        "version": r.version,
+        "kind": r.kind.value,
+        "state": r.state.value,
+        "requested_by": r.requested_by,
+        "requested_at": iso(r.requested_at),
+        "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
+        "verdict": r.verdict,
+        "change_failure": r.change_failure,
+        "rollback_of": r.rollback_of,
+        "error": r.error,
+    }
+
+
+def audit_json(e: AuditEntry) -> dict[str, Any]:
+    """An audit entry as ``GET /api/v1/audit`` lists it."""
+    return {
+        "id": e.id,
+        "at": iso(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "subject": e.subject,
+        "detail": e.detail,
+        "request_id": e.request_id,
+    }

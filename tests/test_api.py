@@ -599,7 +599,7 @@ async def test_scan_needs_the_token(registered: Client, db: AsyncStore) -> None:
     assert db.sync.scan("notify", "1.4.0") is None
 
 
-# --- reads: releases, manifest, audit, notes -----------------------------------------------------------------
+# --- reads: releases, manifest, audit, notes
 
 
 def release(

@@ -119,3 +119,37 @@ class SummaryMixin(AdminMixin):
 
     async def summary_reply(self, period: str) -> Reply:
         return Reply(await self.summary_message("week" if period == "week" else "day"))
+
+    async def post_summary(self, period: Period, at: datetime | None = None) -> bool:
+        """Post the period's summary to the summary channel once (a restart or a second wake-up skips it)."""
+        if self.config.summaries is None:
+            return False
+        at = at or self.now()
+        local_day = at.astimezone(self.config.zone).date()
+        key = f"summary:{period}:{local_day.isoformat() if period == 'day' else local_day.isocalendar()[:2]}"
+        if not await self.db.run(self.db.sync.mark_job_done, key, self.now()):
+            return False
+        message = await self.summary_message(period, at)
+        channel = self.config.summaries.channel
+        ts = await self.deps.notifier.post(channel, message.text, message.blocks)
+        await self.audit("release-bot", "summary.posted", key)
+        if period == "week":
+            await self._upload_chart(channel, ts, at)
+        return True
+
+    async def _upload_chart(self, channel: str, ts: str, at: datetime) -> None:
+        import asyncio  # noqa: PLC0415
+
+        from bot.chart import ChartUnavailable, chart_available, weekly_chart_png  # noqa: PLC0415
+
+        if not chart_available():
+            return
+        start, end = self.period_bounds("week", at)
+        _, releases = await self.dora_between(start, end)
+        per_day = dora.releases_per_day(releases, start, end, self.config.zone)
+        lead = dora.median_lead_time_hours_per_day(releases, start, end, self.config.zone)
+        try:
+            png = await asyncio.to_thread(weekly_chart_png, per_day, lead, title="Production releases this week")
+        except ChartUnavailable:
+            return
+        await self.deps.notifier.upload(channel, ts, "releases-week.png", png, "Production releases and lead time")

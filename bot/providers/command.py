@@ -189,8 +189,8 @@ class CommandDeployProvider:
         values = placeholder_values(ctx)
         argv = [substitute(arg, values) for arg in template]
         workdir = self.workdir()
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -199,11 +199,19 @@ class CommandDeployProvider:
                 env=child_env(os.environ, ctx, action),
                 start_new_session=True,  # its own process group, so a timeout can kill grandchildren too
             )
+        )
+        try:
+            # Shielded: cancelled mid-spawn, asyncio would kill only the leader and leak its children.
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if exc.filename is not None and Path(str(exc.filename)) == workdir:
                 return StepResult(ok=False, output_tail="", error=f"cannot run in {workdir}: {reason}")
             return StepResult(ok=False, output_tail="", error=f"cannot run {argv[0]}: {reason}")
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                await self._kill_group(await spawn)
+            raise
         tail = OutputTail()
         assert proc.stdout is not None
         reader = asyncio.create_task(_pump(proc.stdout, tail))

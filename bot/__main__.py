@@ -1,0 +1,155 @@
+"""The `release-bot` command line: serve | socket | console | check-config | window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from bot.config import Config, ConfigError, load_config
+from bot.settings import Settings, SettingsError
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "releasebot.yml"
+log = logging.getLogger("release_bot")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"release-bot: {message}", err=True)
+    sys.exit(2)
+
+
+def _config(settings: Settings, fallback_to_example: bool = False) -> tuple[Config, Path]:
+    path = settings.config_path
+    if not path.exists() and fallback_to_example:
+        path = EXAMPLE_CONFIG
+    try:
+        return load_config(path), path.resolve().parent
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from None
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def cli(verbose: bool) -> None:
+    """release-bot: deploy to production many times a day, safely."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("check-config")
+@click.argument("file", type=click.Path(path_type=Path))
+def check_config(file: Path) -> None:
+    """Validate a config file; print every error with its path."""
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(f"{file}: {line}", err=True)
+        click.echo(f"{len(exc.errors)} error(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{file}: ok ({len(config.services)} service(s), {len(config.environments)} environment(s))")
+
+
+@cli.command("window")
+@click.option("--env", "env", default=None, help="Environment (default: every environment).")
+@click.option("--at", "at", default=None, help="Instant as ISO-8601 with an offset (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def window(env: str | None, at: str | None, as_json: bool) -> None:
+    """The deployment window decision for an instant: open or closed, why, next opening and closing."""
+    from bot.core.window_text import decision_json, decision_text
+    from bot.core.windows import WindowPolicy
+
+    config, _ = _config(_settings())
+    if at is None:
+        instant = datetime.now(UTC)
+    else:
+        try:
+            instant = datetime.fromisoformat(at)
+        except ValueError:
+            _fail(f"--at {at!r} is not ISO-8601 (e.g. 2026-12-24T10:00:00-05:00)")
+            raise AssertionError("unreachable") from None
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=config.zone)
+    envs = [env] if env else list(config.environments)
+    unknown = [e for e in envs if e not in config.environments]
+    if unknown:
+        _fail(f"unknown environment {unknown[0]!r} (known: {', '.join(config.environments)})")
+    policy = WindowPolicy(config)
+    decisions = [policy.decide(e, instant) for e in envs]
+    if as_json:
+        payload = [decision_json(d) for d in decisions]
+        click.echo(json.dumps(payload[0] if env else payload, indent=2))
+    else:
+        for decision in decisions:
+            click.echo(decision_text(decision, config.zone))
+
+
+@cli.command("serve")
+def serve() -> None:
+    """HTTP mode: Slack events and interactivity on $PORT, plus /healthz, /metrics and /api/v1."""
+    from bot.wiring import http_app
+
+    settings = _settings()
+    try:
+        settings.require_http()
+    except SettingsError as exc:
+        _fail(str(exc))
+    config, config_dir = _config(settings)
+    web.run_app(http_app(settings, config, config_dir), port=settings.port, print=None)
+
+
+@cli.command("socket")
+def socket() -> None:
+    """Socket Mode (no public URL), plus /healthz, /metrics and /api/v1 on $PORT."""
+    from bot.wiring import socket_app
+
+    settings = _settings()
+    try:
+        settings.require_socket()
+    except SettingsError as exc:
+        _fail(str(exc))
+    config, config_dir = _config(settings)
+    web.run_app(socket_app(settings, config, config_dir), port=settings.port, print=None)
+
+
+@cli.command("console")
+@click.option("--demo", is_flag=True, help="Start with demo data in a fresh temporary database.")
+@click.option("--user", default="U01RELEASE", show_default=True, help="The Slack user you act as.")
+@click.option("--now", "now", default=None, help="Pretend the session starts at this ISO-8601 instant.")
+def console(demo: bool, user: str, now: str | None) -> None:
+    """Type /release commands in a terminal; same handlers, engine and store as Slack mode."""
+    from bot.wiring import run_console
+
+    settings = _settings()
+    config, config_dir = _config(settings, fallback_to_example=True)
+    start = datetime.fromisoformat(now) if now else None
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=config.zone)
+    with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
+        db = Path(tmp) / "demo.db" if demo else settings.db_path
+        asyncio.run(run_console(settings, config, config_dir, user=user, db_path=db,
+                                demo_dir=Path(tmp) if demo else None, start=start))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Wiring: build the engine and its ports from settings and config, start and stop them in order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Config
+from bot.engine import Deps, Engine
+from bot.metrics.run import CheckRunner
+from bot.ports import Clock, Directory, Notifier, SystemClock
+from bot.providers.base import DeployProvider
+from bot.providers.factory import build_provider
+from bot.scheduler import BotScheduler, summary_triggers
+from bot.settings import Settings
+from bot.sources.base import CommitSource
+from bot.sources.git import LocalGitSource
+from bot.sources.github import GitHubSource
+from bot.store import AsyncStore, Store
+
+log = logging.getLogger("release_bot")
+
+
+@dataclass
+class Runtime:
+    """A running bot: the engine and everything it owns."""
+
+    engine: Engine
+    store: AsyncStore
+    scheduler: BotScheduler | None
+    checks: CheckRunner
+    _sources: dict[str, CommitSource] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.start()
+            for period, trigger in summary_triggers(self.engine.config).items():
+                self.scheduler.cron(f"summary:{period}", trigger, _summary_job(self.engine, period))
+        await self.engine.start()
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        await self.engine.close()
+        await self.checks.close()
+        for source in self._sources.values():
+            close = getattr(source, "close", None)
+            if close is not None:
+                await close()
+        self.store.close()
+
+
+def _summary_job(engine: Engine, period: str):  # type: ignore[no-untyped-def]
+    async def job() -> None:
+        await engine.post_summary("week" if period == "week" else "day")
+
+    return job
+
+
+def build_runtime(
+    settings: Settings,
+    config: Config,
+    *,
+    notifier: Notifier,
+    directory: Directory,
+    config_dir: Path,
+    clock: Clock | None = None,
+    schedule: bool = True,
+    db_path: Path | str | None = None,
+) -> Runtime:
+    """Assemble a Runtime; nothing touches the network until ``start()``."""
+    store = AsyncStore(Store(db_path if db_path is not None else settings.db_path))
+    github_token = settings.github_token.get_secret_value() if settings.github_token else None
+    providers: dict[str, DeployProvider] = {
+        name: build_provider(env.deploy, github_api_url=settings.github_api_url, github_token=github_token)
+        for name, env in config.environments.items()
+    }
+    sources: dict[str, CommitSource] = {}
+    for name, svc in config.services.items():
+        if svc.repo is None:
+            continue
+        if svc.repo.path is not None:
+            path = svc.repo.path if svc.repo.path.is_absolute() else (config_dir / svc.repo.path)
+            sources[name] = LocalGitSource(path.resolve())
+        elif svc.repo.github is not None:
+            sources[name] = GitHubSource(svc.repo.github, token=github_token, api_url=settings.github_api_url)
+    checks = CheckRunner(config.metrics)
+    scheduler = BotScheduler(config) if schedule else None
+    engine = Engine(
+        Deps(
+            config=config,
+            db=store,
+            notifier=notifier,
+            directory=directory,
+            clock=clock or SystemClock(),
+            providers=providers.__getitem__,
+            sources=sources.get,
+            checks=checks,
+            scheduler=scheduler,
+            base_url=settings.public_url,
+        )
+    )
+    return Runtime(engine=engine, store=store, scheduler=scheduler, checks=checks, _sources=sources)

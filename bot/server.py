@@ -1,0 +1,75 @@
+"""The aiohttp server: POST /slack/events, GET /healthz, GET /metrics, /api/v1 (CI)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.api import mount_api
+from bot.observability import HTTP_LATENCY, exposition
+from bot.runtime import Runtime
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+SLACK_MAX_BODY = 1024 * 1024  # Slack payloads are small; anything larger is not Slack
+API_MAX_BODY = 5 * 1024 * 1024 + 1
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    if request.content_length is not None and request.content_length > SLACK_MAX_BODY:
+        return web.json_response({"error": "request body too large"}, status=413)
+    bolt_request = await to_bolt_request(request)
+    bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
+    response = await to_aiohttp_response(bolt_response)
+    HTTP_LATENCY.labels(route="/slack/events").observe(time.perf_counter() - started)
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        await runtime.store.run(runtime.store.sync.sql.one, "SELECT 1")
+    except Exception:
+        return web.json_response({"status": "error", "store": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=exposition(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def build_web_app(
+    runtime: Runtime,
+    bolt: AsyncApp | None,
+    *,
+    api_token: str | None,
+    extra_startup: Callable[[web.Application], AsyncIterator[None]] | None = None,
+) -> web.Application:
+    """The web app. ``bolt`` None (Socket Mode) serves health, metrics and the API only."""
+    app = web.Application(client_max_size=API_MAX_BODY)
+    app[RUNTIME] = runtime
+    if bolt is not None:
+        app[BOLT] = bolt
+        app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    mount_api(app, db=runtime.store, config=runtime.engine.config, token=api_token, clock=runtime.engine.now)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    if extra_startup is not None:
+        app.cleanup_ctx.append(extra_startup)
+    return app
+
+
+Startup = Callable[[web.Application], Awaitable[None]]

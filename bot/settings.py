@@ -1,0 +1,71 @@
+"""Environment variables, read once in main(). Secrets are SecretStr: never logged, never echoed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class SettingsError(Exception):
+    """Missing or bad environment for the chosen mode; the message is one clear line."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    config_path: Path = Path("releasebot.yml")
+    db_path: Path = Path("releasebot.db")
+    api_token: SecretStr | None = None
+    port: int = Field(default=3000, ge=0, le=65535)
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    public_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def secret(name: str) -> SecretStr | None:
+            value = env.get(name, "").strip()
+            return SecretStr(value) if value else None
+
+        try:
+            return cls(
+                slack_bot_token=secret("SLACK_BOT_TOKEN"),
+                slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
+                slack_app_token=secret("SLACK_APP_TOKEN"),
+                slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
+                config_path=Path(env.get("RELEASEBOT_CONFIG") or "releasebot.yml"),
+                db_path=Path(env.get("RELEASEBOT_DB") or "releasebot.db"),
+                api_token=secret("RELEASEBOT_API_TOKEN"),
+                port=int(env.get("PORT") or 3000),
+                github_token=secret("GITHUB_TOKEN"),
+                github_api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+                public_url=env.get("RELEASEBOT_PUBLIC_URL") or None,
+            )
+        except (ValidationError, ValueError) as exc:
+            raise SettingsError(f"bad environment: {str(exc).splitlines()[0]}") from None
+
+    def require_http(self) -> None:
+        """HTTP mode needs the bot token and the signing secret."""
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                                  ("SLACK_SIGNING_SECRET", self.slack_signing_secret)) if v is None]
+        if missing:
+            raise SettingsError(f"release-bot serve needs {' and '.join(missing)} (or run `release-bot console`)")
+
+    def require_socket(self) -> None:
+        """Socket Mode needs the bot token and an app-level token."""
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                                  ("SLACK_APP_TOKEN", self.slack_app_token)) if v is None]
+        if missing:
+            raise SettingsError(f"release-bot socket needs {' and '.join(missing)} (or run `release-bot console`)")
+        token = self.slack_app_token.get_secret_value() if self.slack_app_token else ""
+        if not token.startswith("xapp-"):
+            raise SettingsError("SLACK_APP_TOKEN must be an app-level token (xapp-…)")

@@ -1,0 +1,110 @@
+"""The one AsyncApp factory. Handlers ack first, then run the shared command handlers.
+
+Bolt listeners here only translate Slack payloads to an Actor and text; everything else lives in
+`commands/` and the engine, which the console adapter drives the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.grammar import ParseError
+from bot.engine import Actor, Engine, Reply
+from bot.observability import SLACK_REQUESTS
+from bot.slack import render
+from commands import dispatch, parse_command
+from commands.actions import ALL_ACTIONS, on_action, on_deny
+from commands.home import publish_home
+
+log = logging.getLogger("release_bot.slack")
+SLASH_COMMAND = "/release"
+ACTION_PATTERN = re.compile("^(" + "|".join(a for a in ALL_ACTIONS if a != "approval_deny") + ")$")
+
+
+async def _respond(respond: AsyncRespond, reply: Reply) -> None:
+    await respond(
+        text=reply.message.text,
+        blocks=reply.message.blocks,
+        response_type="in_channel" if reply.public else "ephemeral",
+        replace_original=False,
+    )
+
+
+def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
+    """Build the Bolt app around an engine. ``signing_secret`` None is only for Socket Mode."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret,
+        request_verification_enabled=signing_secret is not None,
+        # Ack comes first in every listener; long work continues after the HTTP response.
+        process_before_response=False,
+    )
+
+    @app.command(SLASH_COMMAND)
+    async def release_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        SLACK_REQUESTS.labels(kind="command").inc()
+        text = str(command.get("text") or "")
+        actor = Actor(user=str(command["user_id"]), channel=str(command.get("channel_id") or ""),
+                      request_id=str(command.get("trigger_id") or ""))
+        try:  # Cheap, pure answers go straight into the ack.
+            cmd = parse_command(engine, text, actor.channel)
+        except ParseError as exc:
+            message = render.refusal(str(exc))
+            await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+            return
+        if cmd.name == "help":
+            message = render.help_message(SLASH_COMMAND)
+            await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+            return
+        await ack()
+        await _respond(respond, await dispatch(engine, actor, text))
+
+    @app.action(ACTION_PATTERN)
+    async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        SLACK_REQUESTS.labels(kind="action").inc()
+        await ack()
+        actor = Actor(user=str(body["user"]["id"]), channel=str((body.get("channel") or {}).get("id") or ""),
+                      request_id=str(action.get("action_ts") or body.get("trigger_id") or ""))
+        reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
+        await _respond(respond, reply)
+
+    @app.action("approval_deny")
+    async def deny_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        SLACK_REQUESTS.labels(kind="action").inc()
+        await ack()
+        value = str(action.get("value") or "")
+        if value.isdigit():
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
+
+    @app.view("approval_deny_reason")
+    async def deny_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        SLACK_REQUESTS.labels(kind="view").inc()
+        await ack()
+        values = view.get("state", {}).get("values", {})
+        reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
+        approval_id = str(view.get("private_metadata") or "")
+        user = str(body["user"]["id"])
+        reply = await on_deny(engine, Actor(user=user, request_id=str(view.get("id") or "")), approval_id, reason)
+        approval = await engine.db.run(engine.db.sync.get_approval, int(approval_id)) if approval_id.isdigit() else None
+        if approval is not None and approval.channel:
+            await engine.deps.notifier.ephemeral(approval.channel, user, reply.message.text, reply.message.blocks)
+
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any]) -> None:
+        SLACK_REQUESTS.labels(kind="event").inc()
+        if event.get("tab", "home") == "home":
+            await publish_home(engine, str(event["user"]))
+
+    return app
+
+
+def registered_commands() -> list[str]:
+    """The slash commands this app listens to (checked against manifest.yml by a test)."""
+    return [SLASH_COMMAND]

@@ -1,0 +1,100 @@
+"""Start-up for each mode: HTTP (Events API), Socket Mode, and the console."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.config import Config
+from bot.ports import Clock, SystemClock
+from bot.runtime import Runtime, build_runtime
+from bot.server import build_web_app
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
+from bot.slack.notifier import SlackDirectory, SlackNotifier, web_client
+
+
+def _secret(value: object) -> str:
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if getter is not None else ""
+
+
+def slack_runtime(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> tuple[Runtime, object]:
+    """The runtime and its Web API client for the Slack modes."""
+    client = web_client(_secret(settings.slack_bot_token), settings.slack_api_url)
+    runtime = build_runtime(settings, config, notifier=SlackNotifier(client), directory=SlackDirectory(client),
+                            config_dir=config_dir, clock=clock)
+    return runtime, client
+
+
+def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
+    """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
+    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
+    bolt = build_app(runtime.engine, client=client, signing_secret=_secret(settings.slack_signing_secret))  # type: ignore[arg-type]
+    api_token = _secret(settings.api_token) or None
+    return build_web_app(runtime, bolt, api_token=api_token)
+
+
+def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
+    """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
+    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
+    bolt = build_app(runtime.engine, client=client, signing_secret=None)  # type: ignore[arg-type]
+    handler = AsyncSocketModeHandler(bolt, _secret(settings.slack_app_token))
+
+    async def socket_mode(app: web.Application) -> AsyncIterator[None]:
+        await handler.connect_async()
+        yield
+        await handler.close_async()
+
+    return build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
+
+
+class ShiftedClock:
+    """Real time, shifted so the session starts at a chosen instant (console --now, for demos and tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset: timedelta = start - SystemClock().now()
+
+    def now(self) -> datetime:
+        return SystemClock().now() + self._offset
+
+
+async def run_console(
+    settings: Settings,
+    config: Config,
+    config_dir: Path,
+    *,
+    user: str,
+    db_path: Path,
+    demo_dir: Path | None,
+    start: datetime | None,
+) -> None:
+    """The console adapter over the shared handlers, optionally seeded with demo data."""
+    from bot import demo  # noqa: PLC0415 - only the demo needs git at start-up
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its job chatter would drown the console
+    clock: Clock = ShiftedClock(start) if start is not None else SystemClock()
+    shas: list[str] = []
+    if demo_dir is not None:
+        shas = demo.make_repo(demo_dir / "repo", clock.now() - timedelta(days=2))
+        config = demo.demo_config(config, demo_dir / "repo")
+    notifier = ConsoleNotifier(out=sys.stdout)
+    groups = {member: frozenset({"U01RELEASE"}) for members in config.groups.values() for member in members
+              if member.startswith("S")}
+    runtime = build_runtime(settings, config, notifier=notifier, directory=ConsoleDirectory(config, groups),
+                            config_dir=config_dir, clock=clock, schedule=True, db_path=db_path)
+    if demo_dir is not None:
+        demo.seed(runtime.store.sync, config, shas, clock.now())
+    await runtime.start()
+    channel = next(iter(config.services.values())).channel
+    try:
+        await Console(runtime.engine, notifier, user=user, channel=channel).run()
+    finally:
+        await runtime.close()
