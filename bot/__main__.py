@@ -48,8 +48,10 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def cli(verbose: bool) -> None:
     """release-bot: deploy to production many times a day, safely."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @cli.command("check-config")
@@ -143,8 +145,17 @@ def console(demo: bool, user: str, now: str | None) -> None:
         start = start.replace(tzinfo=config.zone)
     with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
         db = Path(tmp) / "demo.db" if demo else settings.db_path
-        asyncio.run(run_console(settings, config, config_dir, user=user, db_path=db,
-                                demo_dir=Path(tmp) if demo else None, start=start))
+        asyncio.run(
+            run_console(
+                settings,
+                config,
+                config_dir,
+                user=user,
+                db_path=db,
+                demo_dir=Path(tmp) if demo else None,
+                start=start,
+            )
+        )
 
 
 def main() -> None:

@@ -219,9 +219,7 @@ class GithubActionsProvider(Model):
     timeout: Duration = timedelta(minutes=30)
 
 
-DeployProvider = Annotated[
-    CommandProvider | HttpProvider | GithubActionsProvider, Field(discriminator="provider")
-]
+DeployProvider = Annotated[CommandProvider | HttpProvider | GithubActionsProvider, Field(discriminator="provider")]
 
 OnMissing = Literal["inconclusive", "pass", "fail"]
 
@@ -345,7 +343,10 @@ class Config(Model):
             for i, group in enumerate(environment.allowed or []):
                 if group not in self.groups:
                     errors.append(f"environments.{env_name}.allowed[{i}]: undefined group {group!r}")
-            policies = ((environment.approvals, "approvals"), (environment.rollback.approvals, "rollback.approvals"))
+            policies = (
+                (environment.approvals, "approvals"),
+                (environment.rollback.approvals, "rollback.approvals"),
+            )
             for policy, where in policies:
                 for i, group in enumerate(policy.from_ or []):
                     if group not in self.groups:
@@ -408,9 +409,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"command", "http", "github_actions", "canary", "blue_green", "all_at_once"} and out.endswith(
-            (".deploy", ".strategy")
-        ):
+        elif part in {
+            "command",
+            "http",
+            "github_actions",
+            "canary",
+            "blue_green",
+            "all_at_once",
+        } and out.endswith((".deploy", ".strategy")):
             continue  # pydantic names the union member chosen; the user's path does not include it
         else:
             out += ("." if out else "") + str(part)

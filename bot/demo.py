@@ -21,7 +21,11 @@ COMMITS = [
     ("feat(api): send SMS in batches", "Ada Lovelace", "ada@example.com"),
     ("fix(worker): retry on 429 from the carrier", "Grace Hopper", "grace@example.com"),
     ("docs: explain the retry policy", "Ada Lovelace", "ada@example.com"),
-    ("feat(admin)!: new template editor\n\nBREAKING CHANGE: templates need a name", "Alan Turing", "alan@example.com"),
+    (
+        "feat(admin)!: new template editor\n\nBREAKING CHANGE: templates need a name",
+        "Alan Turing",
+        "alan@example.com",
+    ),
     ("perf(api): cache the provider list", "Grace Hopper", "grace@example.com"),
 ]
 DEMO_VERSIONS = ("1.4.0", "1.4.1", "1.4.2")
@@ -43,8 +47,18 @@ def make_repo(path: Path, start: datetime) -> list[str]:
     for i, (message, name, email) in enumerate(COMMITS):
         (path / "CHANGES").write_text(f"{i}\n", encoding="utf-8")
         _git(path, "add", "CHANGES")
-        _git(path, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "-q", "-m", message,
-             when=start + timedelta(hours=i))
+        _git(
+            path,
+            "-c",
+            f"user.name={name}",
+            "-c",
+            f"user.email={email}",
+            "commit",
+            "-q",
+            "-m",
+            message,
+            when=start + timedelta(hours=i),
+        )
         shas.append(_git(path, "rev-parse", "HEAD"))
     return shas
 
@@ -68,18 +82,44 @@ def seed(store: Store, config: Config, shas: list[str], now: datetime) -> None:
     picks = {"1.4.0": shas[1], "1.4.1": shas[3], "1.4.2": shas[4]}
     for version, sha in picks.items():
         store.put_candidate(
-            service=service, version=version, commit=sha, committed_at=now - timedelta(days=1),
+            service=service,
+            version=version,
+            commit=sha,
+            committed_at=now - timedelta(days=1),
             components={c: ref.replace("{v}", version) for c, ref in components.items()},
-            tests={"unit": "passed", "integration": "passed", "performance": "passed"}, now=now,
+            tests={"unit": "passed", "integration": "passed", "performance": "passed"},
+            now=now,
         )
-        store.put_scan(service, version, {"artifact": f"{service}:{version}", "artifact_type": "container_image", "counts": {
-            "CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 5, "UNKNOWN": 0}, "total": 7, "top": []}, now)
+        store.put_scan(
+            service,
+            version,
+            {
+                "artifact": f"{service}:{version}",
+                "artifact_type": "container_image",
+                "counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 5, "UNKNOWN": 0},
+                "total": 7,
+                "top": [],
+            },
+            now,
+        )
     for env in config.services[service].pipeline:
-        release = store.create_release(service=service, env=env, version="1.4.0", kind=ReleaseKind.DEPLOY,
-                                       state=ReleaseState.QUEUED, requested_by="U01RELEASE",
-                                       now=now - timedelta(hours=3), take_lock=True)
-        store.transition(release.id, ReleaseState.SUCCEEDED, actor="U01RELEASE", detail="demo history",
-                         now=now - timedelta(hours=2))
+        release = store.create_release(
+            service=service,
+            env=env,
+            version="1.4.0",
+            kind=ReleaseKind.DEPLOY,
+            state=ReleaseState.QUEUED,
+            requested_by="U01RELEASE",
+            now=now - timedelta(hours=3),
+            take_lock=True,
+        )
+        store.transition(
+            release.id,
+            ReleaseState.SUCCEEDED,
+            actor="U01RELEASE",
+            detail="demo history",
+            now=now - timedelta(hours=2),
+        )
 
 
 def demo_now() -> datetime:

@@ -36,8 +36,14 @@ class BotScheduler:
 
     def at(self, when: datetime, key: str, job: Job) -> None:
         # misfire_grace_time=None: a wake-up that is late (a busy loop, a suspended laptop) still runs.
-        self._scheduler.add_job(job, DateTrigger(run_date=when), id=key, replace_existing=True,
-                                misfire_grace_time=None, coalesce=True)
+        self._scheduler.add_job(
+            job,
+            DateTrigger(run_date=when),
+            id=key,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
 
     def cancel(self, key: str) -> None:
         if self._scheduler.get_job(key) is not None:

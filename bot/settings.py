@@ -55,15 +55,24 @@ class Settings(BaseModel):
 
     def require_http(self) -> None:
         """HTTP mode needs the bot token and the signing secret."""
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
-                                  ("SLACK_SIGNING_SECRET", self.slack_signing_secret)) if v is None]
+        missing = [
+            n
+            for n, v in (
+                ("SLACK_BOT_TOKEN", self.slack_bot_token),
+                ("SLACK_SIGNING_SECRET", self.slack_signing_secret),
+            )
+            if v is None
+        ]
         if missing:
             raise SettingsError(f"release-bot serve needs {' and '.join(missing)} (or run `release-bot console`)")
 
     def require_socket(self) -> None:
         """Socket Mode needs the bot token and an app-level token."""
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
-                                  ("SLACK_APP_TOKEN", self.slack_app_token)) if v is None]
+        missing = [
+            n
+            for n, v in (("SLACK_BOT_TOKEN", self.slack_bot_token), ("SLACK_APP_TOKEN", self.slack_app_token))
+            if v is None
+        ]
         if missing:
             raise SettingsError(f"release-bot socket needs {' and '.join(missing)} (or run `release-bot console`)")
         token = self.slack_app_token.get_secret_value() if self.slack_app_token else ""

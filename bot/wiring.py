@@ -26,11 +26,19 @@ def _secret(value: object) -> str:
     return str(getter()) if getter is not None else ""
 
 
-def slack_runtime(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> tuple[Runtime, object]:
+def slack_runtime(
+    settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None
+) -> tuple[Runtime, object]:
     """The runtime and its Web API client for the Slack modes."""
     client = web_client(_secret(settings.slack_bot_token), settings.slack_api_url)
-    runtime = build_runtime(settings, config, notifier=SlackNotifier(client), directory=SlackDirectory(client),
-                            config_dir=config_dir, clock=clock)
+    runtime = build_runtime(
+        settings,
+        config,
+        notifier=SlackNotifier(client),
+        directory=SlackDirectory(client),
+        config_dir=config_dir,
+        clock=clock,
+    )
     return runtime, client
 
 
@@ -49,9 +57,9 @@ def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: C
     handler = AsyncSocketModeHandler(bolt, _secret(settings.slack_app_token))
 
     async def socket_mode(app: web.Application) -> AsyncIterator[None]:
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         yield
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
 
     return build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
 
@@ -86,10 +94,22 @@ async def run_console(
         shas = demo.make_repo(demo_dir / "repo", clock.now() - timedelta(days=2))
         config = demo.demo_config(config, demo_dir / "repo")
     notifier = ConsoleNotifier(out=sys.stdout)
-    groups = {member: frozenset({"U01RELEASE"}) for members in config.groups.values() for member in members
-              if member.startswith("S")}
-    runtime = build_runtime(settings, config, notifier=notifier, directory=ConsoleDirectory(config, groups),
-                            config_dir=config_dir, clock=clock, schedule=True, db_path=db_path)
+    groups = {
+        member: frozenset({"U01RELEASE"})
+        for members in config.groups.values()
+        for member in members
+        if member.startswith("S")
+    }
+    runtime = build_runtime(
+        settings,
+        config,
+        notifier=notifier,
+        directory=ConsoleDirectory(config, groups),
+        config_dir=config_dir,
+        clock=clock,
+        schedule=True,
+        db_path=db_path,
+    )
     if demo_dir is not None:
         demo.seed(runtime.store.sync, config, shas, clock.now())
     await runtime.start()

@@ -25,15 +25,23 @@ async def home_for(engine: Engine, user: str) -> dict[str, Any]:
             else:
                 opening = format_local(decision.next_open, zone) if decision.next_open else "not within a year"
                 text = f"closed ({decision.reasons[0].text if decision.reasons else 'closed'}); opens {opening}"
-            rows.append(EnvRow(env=env, version=state.version if state else None, since=state.since if state else None,
-                               by=state.by if state else None,
-                               locked=f"{lock.holder}: {lock.reason}" if lock else None,
-                               window_open=decision.open, window_text=text))
+            rows.append(
+                EnvRow(
+                    env=env,
+                    version=state.version if state else None,
+                    since=state.since if state else None,
+                    by=state.by if state else None,
+                    locked=f"{lock.holder}: {lock.reason}" if lock else None,
+                    window_open=decision.open,
+                    window_text=text,
+                )
+            )
         services.append(ServiceRow(service=name, envs=rows))
     approvals = []
     for approval in await db.run(db.sync.pending_approvals, None):
-        if approval.requester != user and (not approval.eligible_groups
-                                           or await engine.in_groups(user, approval.eligible_groups)):
+        if approval.requester != user and (
+            not approval.eligible_groups or await engine.in_groups(user, approval.eligible_groups)
+        ):
             approvals.append(approval)
     freezes = [line.removeprefix("• ") for line in await engine.closed_ahead(engine.now())]
     return home_view(services, approvals, freezes, zone)

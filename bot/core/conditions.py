@@ -40,7 +40,5 @@ def parse_condition(text: str) -> Condition:
     """Parse ``"< 0.01"``, ``">= 5"``, ``"== 200"``; raise ValueError naming the grammar otherwise."""
     match = _GRAMMAR.match(text)
     if not match:
-        raise ValueError(
-            f"bad condition {text!r}: use an operator (<, <=, >, >=, ==, !=) and a number, e.g. '< 0.01'"
-        )
+        raise ValueError(f"bad condition {text!r}: use an operator (<, <=, >, >=, ==, !=) and a number, e.g. '< 0.01'")
     return Condition(op=match.group(1), threshold=float(match.group(2)))

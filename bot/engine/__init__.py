@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.core.models import ReleaseState
-from bot.engine.summaries import SummaryMixin
 from bot.engine.base import Actor, Deps, Reply, Scheduler, UserError
+from bot.engine.summaries import SummaryMixin
 from bot.slack import render
 
 __all__ = ["Actor", "Deps", "Engine", "Reply", "Scheduler", "UserError"]

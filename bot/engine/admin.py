@@ -23,8 +23,11 @@ class AdminMixin(ChecksMixin):
         lines = []
         for env in self.config.services[service].pipeline:
             state = states.get(env)
-            running = f"*{escape(state.version)}* since {render.when(state.since, zone)} by {render.user(state.by)}" \
-                if state else "_nothing released yet_"
+            running = (
+                f"*{escape(state.version)}* since {render.when(state.since, zone)} by {render.user(state.by)}"
+                if state
+                else "_nothing released yet_"
+            )
             lock = await self.db.run(self.db.sync.lock_of, service, env)
             manual = await self.db.run(self.db.sync.manual_lock, service, env)
             decision = await self.window(service, env)
@@ -35,8 +38,10 @@ class AdminMixin(ChecksMixin):
             if manual:
                 extras.append(f"🔒 locked by {render.user(manual.holder)}: {escape(manual.reason)}")
             lines.append(f"*{env}* — {running}\n    window {window}" + "".join(f"\n    {e}" for e in extras))
-        message = render.Message(text=f"Status of {service}",
-                                 blocks=[render.header(f"{service} status"), render.section("\n".join(lines))])
+        message = render.Message(
+            text=f"Status of {service}",
+            blocks=[render.header(f"{service} status"), render.section("\n".join(lines))],
+        )
         return Reply(message)
 
     async def window_reply(self, actor: Actor, service: str, env: str | None) -> Reply:
@@ -75,12 +80,18 @@ class AdminMixin(ChecksMixin):
                     continue
                 candidate = await self.db.run(self.db.sync.get_candidate, service, state.version)
                 commit = candidate.commit[:12] if candidate else "?"
-                lines.append(f"*{e}*: {escape(state.version)} · commit `{escape(commit)}` · released "
-                             f"{render.when(state.since, self.config.zone)} by {render.user(state.by)}")
+                lines.append(
+                    f"*{e}*: {escape(state.version)} · commit `{escape(commit)}` · released "
+                    f"{render.when(state.since, self.config.zone)} by {render.user(state.by)}"
+                )
                 for name, ref in sorted((candidate.components if candidate else {}).items()):
                     lines.append(f"    • {escape(name)}: `{escape(ref)}`")
-        return Reply(render.Message(text=f"Manifest of {service}",
-                                    blocks=[render.header(f"{service} manifest"), render.section("\n".join(lines))]))
+        return Reply(
+            render.Message(
+                text=f"Manifest of {service}",
+                blocks=[render.header(f"{service} manifest"), render.section("\n".join(lines))],
+            )
+        )
 
     async def notes_reply(self, service: str, version: str | None, range_from: str | None) -> Reply:
         if version is None:
@@ -98,12 +109,21 @@ class AdminMixin(ChecksMixin):
 
             notes = build_release_notes(await source.commits_between(start.commit, end.commit))
         else:
-            found = next((r for r in await self.db.run(self.db.sync.history, service, None, 50)
-                          if r.version == version and r.notes and not r.notes.get("unavailable")), None)
+            found = next(
+                (
+                    r
+                    for r in await self.db.run(self.db.sync.history, service, None, 50)
+                    if r.version == version and r.notes and not r.notes.get("unavailable")
+                ),
+                None,
+            )
             if found is None or found.notes is None:
                 raise UserError(f"no release notes stored for {escape(version)}.")
             notes = ReleaseNotes.from_dict(found.notes)
-        blocks = [render.header(f"{service} {version} release notes"), *notes_blocks(notes, full_notes_url=None)]
+        blocks = [
+            render.header(f"{service} {version} release notes"),
+            *notes_blocks(notes, full_notes_url=None),
+        ]
         return Reply(render.Message(text=f"Release notes for {service} {version}", blocks=blocks))
 
     async def lock(self, actor: Actor, service: str, env: str, reason: str) -> Reply:
@@ -112,7 +132,10 @@ class AdminMixin(ChecksMixin):
             raise UserError(f"{env} is already locked by {render.user(existing.holder)}: {escape(existing.reason)}")
         await self.audit(actor, "env.locked", f"{service}/{env}", reason=reason)
         await self.changed(service)
-        return Reply(render.info(f"🔒 {service} {env} is locked by {render.user(actor.user)}: {escape(reason)}"), public=True)
+        return Reply(
+            render.info(f"🔒 {service} {env} is locked by {render.user(actor.user)}: {escape(reason)}"),
+            public=True,
+        )
 
     async def unlock(self, actor: Actor, service: str, env: str) -> Reply:
         existing = await self.db.run(self.db.sync.manual_lock, service, env)
@@ -135,8 +158,10 @@ class AdminMixin(ChecksMixin):
         await self.db.run(self.db.sync.set_freeze, service, env, end, reason, actor.user, self.now())
         await self.audit(actor, "env.frozen", f"{service}/{env}", until=until.isoformat(), reason=reason)
         await self.changed(service)
-        return Reply(render.info(f"🧊 {service} {env} is frozen through {until:%a %d %b %Y}: {escape(reason)}"),
-                     public=True)
+        return Reply(
+            render.info(f"🧊 {service} {env} is frozen through {until:%a %d %b %Y}: {escape(reason)}"),
+            public=True,
+        )
 
     async def unfreeze(self, actor: Actor, service: str, env: str) -> Reply:
         if not await self.db.run(self.db.sync.clear_freeze, service, env):

@@ -17,16 +17,32 @@ ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERR
 
 class ApprovalMixin(RunnerMixin):
     async def open_approval(
-        self, *, kind: ApprovalKind, service: str, env: str, requester: Actor, required: int,
-        groups: list[str], subject: dict[str, Any], title: str, detail_lines: list[str],
+        self,
+        *,
+        kind: ApprovalKind,
+        service: str,
+        env: str,
+        requester: Actor,
+        required: int,
+        groups: list[str],
+        subject: dict[str, Any],
+        title: str,
+        detail_lines: list[str],
     ) -> int:
         """Create a request and post it with Approve / Deny in the service channel."""
         policy = self.config.environments[env].approvals
         now = self.now()
         approval = await self.db.run(
-            self.db.sync.create_approval, kind=kind, service=service, env=env, requester=requester.user,
-            required=required, eligible_groups=groups, subject={**subject, "title": title, "details": detail_lines},
-            now=now, expires_at=now + policy.expires_after,
+            self.db.sync.create_approval,
+            kind=kind,
+            service=service,
+            env=env,
+            requester=requester.user,
+            required=required,
+            eligible_groups=groups,
+            subject={**subject, "title": title, "details": detail_lines},
+            now=now,
+            expires_at=now + policy.expires_after,
         )
         await self.audit(requester, "approval.requested", f"approval:{approval.id}", kind=kind.value, title=title)
         channel = self.config.services[service].channel
@@ -82,8 +98,14 @@ class ApprovalMixin(RunnerMixin):
         if approval is None:
             raise UserError("that approval request no longer exists.")
         await self._eligible(approval, actor.user)
-        if not await self.db.run(self.db.sync.close_approval, approval_id, ApprovalState.DENIED, by=actor.user,
-                                 reason=reason, now=self.now()):
+        if not await self.db.run(
+            self.db.sync.close_approval,
+            approval_id,
+            ApprovalState.DENIED,
+            by=actor.user,
+            reason=reason,
+            now=self.now(),
+        ):
             raise UserError(f"that request is already {approval.state.value}; nothing changed.")
         await self.audit(actor, "approval.denied", f"approval:{approval_id}", reason=reason)
         denied = await self.db.run(self.db.sync.get_approval, approval_id)
@@ -91,23 +113,43 @@ class ApprovalMixin(RunnerMixin):
         await self._show_approval(denied)
         release_id = approval.subject.get("release_id")
         if isinstance(release_id, int) and approval.kind is not ApprovalKind.ROLLBACK:
-            await self.db.run(self.db.sync.transition, release_id, ReleaseState.CANCELLED, actor=actor.user,
-                              detail=f"denied: {reason}", now=self.now(), only_from={ReleaseState.AWAITING_APPROVAL})
+            await self.db.run(
+                self.db.sync.transition,
+                release_id,
+                ReleaseState.CANCELLED,
+                actor=actor.user,
+                detail=f"denied: {reason}",
+                now=self.now(),
+                only_from={ReleaseState.AWAITING_APPROVAL},
+            )
             await self.refresh_parent(release_id)
         await self.changed(approval.service)
         return Reply(render.info("Denied. The requester can see why."))
 
     async def expire(self, approval: Approval) -> None:
-        if await self.db.run(self.db.sync.close_approval, approval.id, ApprovalState.EXPIRED, by=None,
-                             reason="expired", now=self.now()):
+        if await self.db.run(
+            self.db.sync.close_approval,
+            approval.id,
+            ApprovalState.EXPIRED,
+            by=None,
+            reason="expired",
+            now=self.now(),
+        ):
             await self.audit("release-bot", "approval.expired", f"approval:{approval.id}")
             expired = await self.db.run(self.db.sync.get_approval, approval.id)
             if expired is not None:
                 await self._show_approval(expired)
             release_id = approval.subject.get("release_id")
             if isinstance(release_id, int) and approval.kind is not ApprovalKind.ROLLBACK:
-                await self.db.run(self.db.sync.transition, release_id, ReleaseState.CANCELLED, actor="release-bot",
-                                  detail="approval expired", now=self.now(), only_from={ReleaseState.AWAITING_APPROVAL})
+                await self.db.run(
+                    self.db.sync.transition,
+                    release_id,
+                    ReleaseState.CANCELLED,
+                    actor="release-bot",
+                    detail="approval expired",
+                    now=self.now(),
+                    only_from={ReleaseState.AWAITING_APPROVAL},
+                )
                 await self.refresh_parent(release_id)
 
     async def expire_due(self) -> int:
@@ -125,31 +167,56 @@ class ApprovalMixin(RunnerMixin):
         if release is None:
             return
         if approval.kind is ApprovalKind.FORCE and release.checklist:
-            overridden = apply_override(ChecklistResult.from_dict(release.checklist), approver.user,
-                                        release.force_reason or "break-glass")
-            await self.db.run(self.db.sync.update_release, release_id, forced_by=approver.user,
-                              checklist=overridden.to_dict())
+            overridden = apply_override(
+                ChecklistResult.from_dict(release.checklist),
+                approver.user,
+                release.force_reason or "break-glass",
+            )
+            await self.db.run(
+                self.db.sync.update_release,
+                release_id,
+                forced_by=approver.user,
+                checklist=overridden.to_dict(),
+            )
         elif approval.kind is ApprovalKind.FORCE:
             await self.db.run(self.db.sync.update_release, release_id, forced_by=approver.user)
         try:
             await self.db.run(self.db.sync.acquire_release_lock, release_id, self.now())
         except LockHeld as held:
-            await self.db.run(self.db.sync.transition, release_id, ReleaseState.CANCELLED, actor="release-bot",
-                              detail="environment busy when approved", now=self.now(),
-                              only_from={ReleaseState.AWAITING_APPROVAL})
-            await self.reply(release_id, render.thread_reply(
-                f"🚫 Approved, but {escape(release.env)} is busy ({escape(held.lock.reason)}). Ask again when it is free."))
+            await self.db.run(
+                self.db.sync.transition,
+                release_id,
+                ReleaseState.CANCELLED,
+                actor="release-bot",
+                detail="environment busy when approved",
+                now=self.now(),
+                only_from={ReleaseState.AWAITING_APPROVAL},
+            )
+            await self.reply(
+                release_id,
+                render.thread_reply(
+                    f"🚫 Approved, but {escape(release.env)} is busy ({escape(held.lock.reason)}). "
+                    "Ask again when it is free."
+                ),
+            )
             await self.refresh_parent(release_id)
             return
-        moved = await self.db.run(self.db.sync.transition, release_id, ReleaseState.QUEUED, actor=approver.user,
-                                  detail=f"approved ({approval.kind.value})", now=self.now(),
-                                  only_from={ReleaseState.AWAITING_APPROVAL})
+        moved = await self.db.run(
+            self.db.sync.transition,
+            release_id,
+            ReleaseState.QUEUED,
+            actor=approver.user,
+            detail=f"approved ({approval.kind.value})",
+            now=self.now(),
+            only_from={ReleaseState.AWAITING_APPROVAL},
+        )
         if moved:
             await self.run_release(release_id)
 
     # --- rollback -------------------------------------------------------------------------------------
-    async def request_rollback(self, actor: Actor, service: str, env: str, target: str | None,
-                               of_release: int | None = None) -> Reply:
+    async def request_rollback(
+        self, actor: Actor, service: str, env: str, target: str | None, of_release: int | None = None
+    ) -> Reply:
         """`/release rollback <env> [to <version>]`: never blocked by windows; on-call approval per config."""
         current = await self.db.run(self.db.sync.env_state, service, env)
         history = await self.db.run(self.db.sync.history, service, env, 1)
@@ -163,8 +230,13 @@ class ApprovalMixin(RunnerMixin):
             raise UserError(f"nothing has been released to {env} yet, so there is nothing to roll back.")
         from_version = original.version if original else (current.version if current else "")
         if target is None:
-            healthy = await self.db.run(self.db.sync.last_healthy, service, env,
-                                        before_id=original.id if original else None, not_version=from_version)
+            healthy = await self.db.run(
+                self.db.sync.last_healthy,
+                service,
+                env,
+                before_id=original.id if original else None,
+                not_version=from_version,
+            )
             if healthy is None:
                 raise UserError(f"there is no earlier healthy release in {env} to roll back to.")
             target = healthy.version
@@ -177,24 +249,49 @@ class ApprovalMixin(RunnerMixin):
         state = ReleaseState.AWAITING_APPROVAL if policy.required > 0 else ReleaseState.QUEUED
         try:
             release = await self.db.run(
-                self.db.sync.create_release, service=service, env=env, version=target, kind=ReleaseKind.ROLLBACK,
-                state=state, requested_by=actor.user, now=self.now(), take_lock=state is ReleaseState.QUEUED,
-                rollback_of=original.id if original else None, **fields,
+                self.db.sync.create_release,
+                service=service,
+                env=env,
+                version=target,
+                kind=ReleaseKind.ROLLBACK,
+                state=state,
+                requested_by=actor.user,
+                now=self.now(),
+                take_lock=state is ReleaseState.QUEUED,
+                rollback_of=original.id if original else None,
+                **fields,
             )
         except LockHeld as held:
-            raise UserError(f"{service} {env} is busy: {render.user(held.lock.holder)} holds it "
-                            f"({escape(held.lock.reason)}). Try again once it finishes.") from None
-        await self.audit(actor, "rollback.requested", f"release:{release.id}", target=target,
-                         of_release=original.id if original else None)
+            raise UserError(
+                f"{service} {env} is busy: {render.user(held.lock.holder)} holds it "
+                f"({escape(held.lock.reason)}). Try again once it finishes."
+            ) from None
+        await self.audit(
+            actor,
+            "rollback.requested",
+            f"release:{release.id}",
+            target=target,
+            of_release=original.id if original else None,
+        )
         await self.post_parent(release)
         if original is not None:
-            await self.reply(original.id, render.thread_reply(
-                f"↩️ {render.user(actor.user)} asked to roll back to {escape(target)} (release #{release.id})."))
+            await self.reply(
+                original.id,
+                render.thread_reply(
+                    f"↩️ {render.user(actor.user)} asked to roll back to {escape(target)} (release #{release.id})."
+                ),
+            )
         if state is ReleaseState.AWAITING_APPROVAL:
             await self.open_approval(
-                kind=ApprovalKind.ROLLBACK, service=service, env=env, requester=actor, required=policy.required,
-                groups=list(policy.from_ or []), subject={"release_id": release.id},
-                title=f"Roll back {service} {env} from {from_version} to {target}", detail_lines=[],
+                kind=ApprovalKind.ROLLBACK,
+                service=service,
+                env=env,
+                requester=actor,
+                required=policy.required,
+                groups=list(policy.from_ or []),
+                subject={"release_id": release.id},
+                title=f"Roll back {service} {env} from {from_version} to {target}",
+                detail_lines=[],
             )
             return Reply(render.info(f"Rollback to {escape(target)} is waiting for on-call approval."))
         self.spawn(self.run_release(release.id), f"release-{release.id}")

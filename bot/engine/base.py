@@ -35,6 +35,8 @@ class Scheduler(Protocol):
     def cancel(self, key: str) -> None:
         """Forget the job with ``key`` if it is still waiting."""
         ...
+
+
 Sleep = Callable[[float], Awaitable[None]]
 
 

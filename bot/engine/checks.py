@@ -38,7 +38,11 @@ class ChecksMixin(ApprovalMixin):
             await self.reply(release.id, self._measurement_message(attempt, offset))
 
         measurement = await self.deps.checks.run(
-            check, self.now(), service=release.service, environment=release.env, version=release.version,
+            check,
+            self.now(),
+            service=release.service,
+            environment=release.env,
+            version=release.version,
             on_error=show_error,
         )
         await self.reply(release.id, self._measurement_message(measurement, offset))
@@ -91,7 +95,9 @@ class ChecksMixin(ApprovalMixin):
         for row in await self.db.run(self.db.sync.pending_measurements, None):
             if row["due_at"] > now:
                 continue
-            if not await self.db.run(self.db.sync.claim_measurement, row["release_id"], row["check_name"], row["offset_s"]):
+            if not await self.db.run(
+                self.db.sync.claim_measurement, row["release_id"], row["check_name"], row["offset_s"]
+            ):
                 continue  # another wake-up took it
             ran += 1
             try:
@@ -104,18 +110,44 @@ class ChecksMixin(ApprovalMixin):
         release = await self.db.run(self.db.sync.get_release, release_id)
         check = next((c for c in self._checks(release.env) if c.name == check_name), None) if release else None
         if release is None or check is None:
-            await self.db.run(self.db.sync.record_measurement, release_id, check_name, offset_s, verdict="error",
-                              value=None, summary="check no longer configured", query=None, now=self.now())
+            await self.db.run(
+                self.db.sync.record_measurement,
+                release_id,
+                check_name,
+                offset_s,
+                verdict="error",
+                value=None,
+                summary="check no longer configured",
+                query=None,
+                now=self.now(),
+            )
             return
         offset = f"+{timedelta(seconds=offset_s)}"
         measurement = await self._measure(release, check, offset)
         if measurement is None:
-            await self.db.run(self.db.sync.record_measurement, release_id, check_name, offset_s, verdict="inconclusive",
-                              value=None, summary="metrics are not configured", query=None, now=self.now())
+            await self.db.run(
+                self.db.sync.record_measurement,
+                release_id,
+                check_name,
+                offset_s,
+                verdict="inconclusive",
+                value=None,
+                summary="metrics are not configured",
+                query=None,
+                now=self.now(),
+            )
             return
-        await self.db.run(self.db.sync.record_measurement, release_id, check_name, offset_s,
-                          verdict=measurement.verdict.value, value=measurement.value, summary=measurement.summary,
-                          query=measurement.query, now=self.now())
+        await self.db.run(
+            self.db.sync.record_measurement,
+            release_id,
+            check_name,
+            offset_s,
+            verdict=measurement.verdict.value,
+            value=measurement.value,
+            summary=measurement.summary,
+            query=measurement.query,
+            now=self.now(),
+        )
         await self._settle_verdict(release, measurement.verdict)
 
     async def _settle_verdict(self, release: Release, latest: Verdict) -> None:
@@ -124,8 +156,12 @@ class ChecksMixin(ApprovalMixin):
         verdict = worst(verdicts)
         if verdict is None:
             return
-        await self.db.run(self.db.sync.update_release, release.id, verdict=verdict.value,
-                          **({"healthy": False} if verdict is Verdict.FAIL else {}))
+        await self.db.run(
+            self.db.sync.update_release,
+            release.id,
+            verdict=verdict.value,
+            **({"healthy": False} if verdict is Verdict.FAIL else {}),
+        )
         await self.refresh_parent(release.id)
         if latest is Verdict.PASS:
             return
@@ -135,8 +171,9 @@ class ChecksMixin(ApprovalMixin):
             await self.audit("release-bot", "check.failed", f"release:{release.id}")
             if policy == "auto_rollback":
                 await self.reply(release.id, render.thread_reply("❌ A check failed: rolling back automatically."))
-                await self.request_rollback(Actor(user="release-bot"), release.service, release.env, None,
-                                            of_release=release.id)
+                await self.request_rollback(
+                    Actor(user="release-bot"), release.service, release.env, None, of_release=release.id
+                )
                 return
         if policy == "notify" or latest is Verdict.ERROR:
             return
@@ -144,8 +181,10 @@ class ChecksMixin(ApprovalMixin):
         what = "failed" if latest is Verdict.FAIL else "is inconclusive"
         message = render.Message(
             text=f"A post-release check {what}",
-            blocks=[render.section(f"{oncall} a post-release check {what} for {escape(release.version)}."),
-                    render.check_buttons(release.id, latest.value)],
+            blocks=[
+                render.section(f"{oncall} a post-release check {what} for {escape(release.version)}."),
+                render.check_buttons(release.id, latest.value),
+            ],
         )
         await self.reply(release.id, message)
 

@@ -46,8 +46,17 @@ class RequestMixin(AccessMixin):
         raise RuntimeError("the runner mixin is missing")
 
     async def open_approval(
-        self, *, kind: ApprovalKind, service: str, env: str, requester: Actor, required: int,
-        groups: list[str], subject: dict[str, Any], title: str, detail_lines: list[str],
+        self,
+        *,
+        kind: ApprovalKind,
+        service: str,
+        env: str,
+        requester: Actor,
+        required: int,
+        groups: list[str],
+        subject: dict[str, Any],
+        title: str,
+        detail_lines: list[str],
     ) -> int:
         raise RuntimeError("the approval mixin is missing")
 
@@ -87,7 +96,9 @@ class RequestMixin(AccessMixin):
             )
         current = await self.db.run(self.db.sync.env_state, service, env)
         if current is not None and current.version == version:
-            raise UserError(f"{env} already runs {escape(version)} (since {render.when(current.since, self.config.zone)}).")
+            raise UserError(
+                f"{env} already runs {escape(version)} (since {render.when(current.since, self.config.zone)})."
+            )
         allowed = self.config.environments[env].allowed
         if allowed and not await self.in_groups(actor.user, allowed):
             raise UserError(f"you may not release to {env}: that needs membership of {', '.join(allowed)}.")
@@ -97,7 +108,13 @@ class RequestMixin(AccessMixin):
     async def adhoc_freezes(self, service: str) -> list[AdhocFreeze]:
         rows = await self.db.run(self.db.sync.freezes, service)
         return [
-            AdhocFreeze(environment=r["env"], until=r["until"], reason=r["reason"], by=r["by"], created_at=r["created_at"])
+            AdhocFreeze(
+                environment=r["env"],
+                until=r["until"],
+                reason=r["reason"],
+                by=r["by"],
+                created_at=r["created_at"],
+            )
             for r in rows
         ]
 
@@ -166,11 +183,11 @@ class RequestMixin(AccessMixin):
         notes = await self.release_notes(plan)
         checklist = await self.evaluate(plan, environment, notes)
         if not checklist.passed:
-            blockers.append(
-                f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist))
-            )
+            blockers.append(f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist)))
         if blockers and cmd.force_reason is None:
-            raise UserError("\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked).")
+            raise UserError(
+                "\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked)."
+            )
         rollback = await self.rollback_plan(plan.service, plan.env, plan.version)
         fields: dict[str, Any] = {
             "checklist": checklist.to_dict(),
@@ -183,31 +200,59 @@ class RequestMixin(AccessMixin):
         if needs_approval:
             release = await self.db.run(
                 self.db.sync.create_release,
-                service=plan.service, env=plan.env, version=plan.version, kind=plan.kind,
-                state=ReleaseState.AWAITING_APPROVAL, requested_by=actor.user, now=self.now(),
-                take_lock=False, source_env=plan.source_env,
-                **fields, force_reason=cmd.force_reason if force else None,
+                service=plan.service,
+                env=plan.env,
+                version=plan.version,
+                kind=plan.kind,
+                state=ReleaseState.AWAITING_APPROVAL,
+                requested_by=actor.user,
+                now=self.now(),
+                take_lock=False,
+                source_env=plan.source_env,
+                **fields,
+                force_reason=cmd.force_reason if force else None,
             )
-            await self.audit(actor, "release.requested", f"release:{release.id}", version=plan.version, env=plan.env,
-                             force_reason=cmd.force_reason if force else None)
+            await self.audit(
+                actor,
+                "release.requested",
+                f"release:{release.id}",
+                version=plan.version,
+                env=plan.env,
+                force_reason=cmd.force_reason if force else None,
+            )
             release = await self.post_parent(release)
             kind = ApprovalKind.FORCE if force else ApprovalKind.RELEASE
             groups = ["oncall"] if force else list(environment.approvals.from_ or [])
             required = max(1, environment.approvals.required) if force else environment.approvals.required
             await self.open_approval(
-                kind=kind, service=plan.service, env=plan.env, requester=actor, required=required, groups=groups,
+                kind=kind,
+                service=plan.service,
+                env=plan.env,
+                requester=actor,
+                required=required,
+                groups=groups,
                 subject={"release_id": release.id},
                 title=f"{'Break-glass release' if force else 'Release'} of {plan.service} {plan.version} to {plan.env}",
                 detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *[escape(b) for b in blockers]]
-                if force else [],
+                if force
+                else [],
             )
-            return Reply(render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval."))
+            return Reply(
+                render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval.")
+            )
         try:
             release = await self.db.run(
                 self.db.sync.create_release,
-                service=plan.service, env=plan.env, version=plan.version, kind=plan.kind,
-                state=ReleaseState.QUEUED, requested_by=actor.user, now=self.now(), take_lock=True,
-                source_env=plan.source_env, **fields,
+                service=plan.service,
+                env=plan.env,
+                version=plan.version,
+                kind=plan.kind,
+                state=ReleaseState.QUEUED,
+                requested_by=actor.user,
+                now=self.now(),
+                take_lock=True,
+                source_env=plan.source_env,
+                **fields,
             )
         except LockHeld as held:
             lock = held.lock

@@ -33,9 +33,14 @@ def _to_prod_release(row: dict[str, Any]) -> dora.ProdRelease:
         ends = [rows.need_dt(v) for v in (row["rollback_done_at"], row["next_success_at"]) if v]
         recovered = min(ends) if ends else None
     return dora.ProdRelease(
-        release_id=row["id"], service=row["service"], finished_at=finished, outcome=outcome,
-        verdict=row["verdict"], committed_at=rows.dt(row["committed_at"]),
-        failure_detected_at=detected, recovered_at=recovered,
+        release_id=row["id"],
+        service=row["service"],
+        finished_at=finished,
+        outcome=outcome,
+        verdict=row["verdict"],
+        committed_at=rows.dt(row["committed_at"]),
+        failure_detected_at=detected,
+        recovered_at=recovered,
     )
 
 
@@ -68,26 +73,55 @@ class SummaryMixin(AdminMixin):
             per[f"{row['service']} → {row['env']}"].append(f"{row['n']} {row['kind']} {row['state']}")
         lines = [f"• *{escape(k)}*: {', '.join(v)}" for k, v in per.items()] or ["No releases in this period."]
         envs = {name: svc.pipeline[-1] for name, svc in self.config.services.items()}
-        failures = [r for r in await self.db.run(self.db.sync.production_outcomes, envs, start, end)
-                    if r["state"] != "succeeded" or r["verdict"] == "fail"]
-        failure_lines = [f"• #{r['id']} {escape(r['service'])} {escape(r['version'])}: {r['state']}"
-                         + (f", checks {r['verdict']}" if r["verdict"] else "") for r in failures[:10]]
+        failures = [
+            r
+            for r in await self.db.run(self.db.sync.production_outcomes, envs, start, end)
+            if r["state"] != "succeeded" or r["verdict"] == "fail"
+        ]
+        failure_lines = [
+            f"• #{r['id']} {escape(r['service'])} {escape(r['version'])}: {r['state']}"
+            + (f", checks {r['verdict']}" if r["verdict"] else "")
+            for r in failures[:10]
+        ]
 
         def figure(name: str, value: str, band: str | None, direction: str) -> str:
-            return f"• *{name}*: {value}" + (f" ({band})" if band else "") + (f" {ARROW[direction]}" if ARROW.get(direction) else "")
+            return (
+                f"• *{name}*: {value}"
+                + (f" ({band})" if band else "")
+                + (f" {ARROW[direction]}" if ARROW.get(direction) else "")
+            )
 
-        df, lt, cfr, rt = (report.deployment_frequency, report.lead_time, report.change_failure_rate,
-                           report.recovery_time)
+        df, lt, cfr, rt = (
+            report.deployment_frequency,
+            report.lead_time,
+            report.change_failure_rate,
+            report.recovery_time,
+        )
         dora_lines = [
-            figure("Deployment frequency", f"{df.value:.2f}/day" if df.value is not None else "no deploys",
-                   df.band, comparison.deployment_frequency.direction),
-            figure("Lead time for changes", dora.format_duration(lt.value) if lt.value is not None else "n/a",
-                   lt.band, comparison.lead_time.direction),
-            figure("Change failure rate", f"{cfr.value:.0%}" if cfr.value is not None else "n/a",
-                   cfr.band, comparison.change_failure_rate.direction),
-            figure("Failed-deployment recovery time",
-                   dora.format_duration(rt.value) if rt.value is not None else "n/a", rt.band,
-                   comparison.recovery_time.direction),
+            figure(
+                "Deployment frequency",
+                f"{df.value:.2f}/day" if df.value is not None else "no deploys",
+                df.band,
+                comparison.deployment_frequency.direction,
+            ),
+            figure(
+                "Lead time for changes",
+                dora.format_duration(lt.value) if lt.value is not None else "n/a",
+                lt.band,
+                comparison.lead_time.direction,
+            ),
+            figure(
+                "Change failure rate",
+                f"{cfr.value:.0%}" if cfr.value is not None else "n/a",
+                cfr.band,
+                comparison.change_failure_rate.direction,
+            ),
+            figure(
+                "Failed-deployment recovery time",
+                dora.format_duration(rt.value) if rt.value is not None else "n/a",
+                rt.band,
+                comparison.recovery_time.direction,
+            ),
         ]
         ahead = await self.closed_ahead(at)
         title = f"Release summary — {'today' if period == 'day' else 'this week'}"

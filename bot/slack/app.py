@@ -51,8 +51,11 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
     async def release_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         SLACK_REQUESTS.labels(kind="command").inc()
         text = str(command.get("text") or "")
-        actor = Actor(user=str(command["user_id"]), channel=str(command.get("channel_id") or ""),
-                      request_id=str(command.get("trigger_id") or ""))
+        actor = Actor(
+            user=str(command["user_id"]),
+            channel=str(command.get("channel_id") or ""),
+            request_id=str(command.get("trigger_id") or ""),
+        )
         try:  # Cheap, pure answers go straight into the ack.
             cmd = parse_command(engine, text, actor.channel)
         except ParseError as exc:
@@ -70,8 +73,11 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
     async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
-        actor = Actor(user=str(body["user"]["id"]), channel=str((body.get("channel") or {}).get("id") or ""),
-                      request_id=str(action.get("action_ts") or body.get("trigger_id") or ""))
+        actor = Actor(
+            user=str(body["user"]["id"]),
+            channel=str((body.get("channel") or {}).get("id") or ""),
+            request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
+        )
         reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
         await _respond(respond, reply)
 

@@ -137,9 +137,7 @@ def release_parent(
         target = escape(release.rollback_target) if release.rollback_target else "nothing (first release)"
         facts.append(f"*Rollback plan:* back to {target} by {escape(release.rollback_method or 'redeploy')}")
     if release.forced_by:
-        facts.append(
-            f"*⚠️ Break-glass — approved by {user(release.forced_by)}:* {escape(release.force_reason or '')}"
-        )
+        facts.append(f"*⚠️ Break-glass — approved by {user(release.forced_by)}:* {escape(release.force_reason or '')}")
     if release.weight is not None and release.state in {ReleaseState.DEPLOYING, ReleaseState.VERIFYING}:
         facts.append(f"*Traffic:* {release.weight}%")
     if release.verdict:

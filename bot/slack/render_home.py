@@ -45,11 +45,13 @@ def home_view(
         for approval in approvals[:10]:
             title = escape(str(approval.subject.get("title", "Approval")))
             blocks.append(render.section(f"{title}\nRequested by {render.user(approval.requester)}"))
-            blocks.append(render.actions(
-                f"home-approval:{approval.id}",
-                render.button("Approve", "approval_approve", str(approval.id), "primary"),
-                render.button("Deny", "approval_deny", str(approval.id), "danger"),
-            ))
+            blocks.append(
+                render.actions(
+                    f"home-approval:{approval.id}",
+                    render.button("Approve", "approval_approve", str(approval.id), "primary"),
+                    render.button("Deny", "approval_deny", str(approval.id), "danger"),
+                )
+            )
     budget = MAX_BLOCKS - len(blocks) - 3  # keep room for freezes and the footer
     shown = 0
     for row in services:
@@ -57,8 +59,11 @@ def home_view(
             break
         lines = []
         for env in row.envs:
-            running = (f"{escape(env.version)} since {render.when(env.since, zone)} by {render.user(env.by)}"
-                       if env.version else "nothing yet")
+            running = (
+                f"{escape(env.version)} since {render.when(env.since, zone)} by {render.user(env.by)}"
+                if env.version
+                else "nothing yet"
+            )
             window = "🟢" if env.window_open else "🔴"
             lock = f" · 🔒 {escape(env.locked)}" if env.locked else ""
             lines.append(f"*{escape(env.env)}*: {running} · {window} {escape(env.window_text)}{lock}")
@@ -68,6 +73,8 @@ def home_view(
         shown += 1
     if shown < len(services):
         blocks.append(render.context(f"…and {len(services) - shown} more services: use `/release <service> status`."))
-    blocks.append(render.section("*Freezes and holidays ahead*\n" + ("\n".join(freezes[:20]) or "none in the next 7 days")))
+    blocks.append(
+        render.section("*Freezes and holidays ahead*\n" + ("\n".join(freezes[:20]) or "none in the next 7 days"))
+    )
     blocks.append(render.context(f"Times in {zone.key}."))
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}

@@ -105,7 +105,8 @@ class ApprovalStore:
 
     def due_expiries(self, now: datetime) -> list[Approval]:
         found = self.sql.query(
-            "SELECT id FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY id", (rows.ts(now),)
+            "SELECT id FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY id",
+            (rows.ts(now),),
         )
         return [a for a in (self.get_approval(r["id"]) for r in found) if a is not None]
 

@@ -35,7 +35,12 @@ class CandidateStore:
     ) -> PutOutcome:
         """Register a candidate once; an identical re-post is ``unchanged``, a different one a ``conflict``."""
         fingerprint = body_hash(
-            {"commit": commit, "committed_at": rows.ts(committed_at), "components": components, "tests": tests}
+            {
+                "commit": commit,
+                "committed_at": rows.ts(committed_at),
+                "components": components,
+                "tests": tests,
+            }
         )
         with self.sql.transaction():
             existing = self.sql.one(
@@ -46,7 +51,15 @@ class CandidateStore:
             self.sql.execute(
                 "INSERT INTO candidates (service, version, commit_sha, committed_at, components, body_hash, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (service, version, commit, rows.ts(committed_at), json.dumps(components), fingerprint, rows.ts(now)),
+                (
+                    service,
+                    version,
+                    commit,
+                    rows.ts(committed_at),
+                    json.dumps(components),
+                    fingerprint,
+                    rows.ts(now),
+                ),
             )
             for suite, status in tests.items():
                 self._put_test(service, version, suite, status, None, now)
@@ -84,7 +97,8 @@ class CandidateStore:
 
     def tests(self, service: str, version: str) -> dict[str, dict[str, Any]]:
         found = self.sql.query(
-            "SELECT suite, status, url FROM candidate_tests WHERE service = ? AND version = ?", (service, version)
+            "SELECT suite, status, url FROM candidate_tests WHERE service = ? AND version = ?",
+            (service, version),
         )
         return {r["suite"]: {"status": r["status"], "url": r["url"]} for r in found}
 

@@ -143,7 +143,8 @@ class RecordStore:
 
     def cancel_measurements(self, release_id: int) -> int:
         return self.sql.execute(
-            "UPDATE measurements SET state = 'cancelled' WHERE release_id = ? AND state = 'pending'", (release_id,)
+            "UPDATE measurements SET state = 'cancelled' WHERE release_id = ? AND state = 'pending'",
+            (release_id,),
         ).rowcount
 
     def measurements(self, release_id: int) -> list[dict[str, Any]]:

@@ -228,9 +228,7 @@ class ReleaseStore:
         return [rows.release(r) for r in found]
 
     def running_releases(self) -> list[Release]:
-        found = self.sql.query(
-            "SELECT * FROM releases WHERE state IN ('queued', 'deploying', 'verifying') ORDER BY id"
-        )
+        found = self.sql.query("SELECT * FROM releases WHERE state IN ('queued', 'deploying', 'verifying') ORDER BY id")
         return [rows.release(r) for r in found]
 
     def env_states(self, service: str) -> list[EnvState]:

@@ -1,0 +1,210 @@
+"""The ``http`` deploy provider against a real local deploy service (tests/fakes/deploy_service.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.config import HttpProvider
+from bot.providers.base import DeployContext, StepResult
+from bot.providers.http import HttpDeployProvider
+from tests.fakes.deploy_service import FakeDeployService
+
+CTX = DeployContext(service="notify", version="1.2.3", environment="prod", release_id=42, weight=10)
+RUNNING = {"status": "running", "log": "rolling out 1/3"}
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the provider sleeps, so polling costs no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[FakeDeployService]:
+    async with FakeDeployService() as fake:
+        yield fake
+
+
+@pytest.fixture
+def time() -> FakeTime:
+    return FakeTime()
+
+
+def provider(time: FakeTime, url: str, **config: Any) -> HttpDeployProvider:
+    model = HttpProvider.model_validate({"provider": "http", "url": url, "poll_every": "5s", **config})
+    return HttpDeployProvider(model, sleep=time.sleep, clock=time.clock)
+
+
+async def test_deploy_posts_json_then_polls_until_succeeded(service: FakeDeployService, time: FakeTime) -> None:
+    service.statuses = [RUNNING, RUNNING, {"status": "succeeded", "log": "rolled out\nall pods ready"}]
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result == StepResult(ok=True, output_tail="rolled out\nall pods ready")
+    [post] = service.posts()
+    assert post.body == {
+        "action": "deploy",
+        "service": "notify",
+        "version": "1.2.3",
+        "environment": "prod",
+        "weight": 10,
+        "colour": None,
+        "previous_version": None,
+        "release_id": 42,
+    }
+    assert post.headers["Idempotency-Key"] == "release-42-deploy-10"
+    assert post.headers["Content-Type"].startswith("application/json")
+    assert [poll.path for poll in service.polls()] == ["/jobs/job-1"] * 3
+    assert time.sleeps == [5.0, 5.0, 5.0]
+
+
+async def test_failed_status_fails_the_step_with_the_log_tail(service: FakeDeployService, time: FakeTime) -> None:
+    service.statuses = [RUNNING, {"status": "failed", "log": "step 1 ok\nhealth check failed", "error": "unhealthy"}]
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result == StepResult(
+        ok=False, output_tail="step 1 ok\nhealth check failed", error="deploy failed: unhealthy"
+    )
+
+
+async def test_times_out_when_the_deploy_never_finishes(service: FakeDeployService, time: FakeTime) -> None:
+    service.statuses = [RUNNING]
+
+    result = await provider(time, service.url, timeout="1m").deploy(CTX)
+
+    assert result == StepResult(ok=False, output_tail="rolling out 1/3", error="timed out after 1m")
+    assert len(service.polls()) == 12  # every 5s for one minute
+    assert time.now == 60.0
+
+
+async def test_rejected_request_reports_status_and_body(service: FakeDeployService, time: FakeTime) -> None:
+    service.accept_status = 409
+    service.accept_body = {"error": "another deploy of notify is running"}
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert not result.ok
+    assert result.error == "deploy service answered HTTP 409"
+    assert "another deploy of notify is running" in result.output_tail
+    assert service.polls() == []
+
+
+async def test_transient_poll_errors_are_retried(service: FakeDeployService, time: FakeTime) -> None:
+    service.poll_errors = [503, 502, 429]
+    service.statuses = [{"status": "succeeded", "log": "done"}]
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result == StepResult(ok=True, output_tail="done")
+    assert len(service.polls()) == 4
+
+
+async def test_timeout_names_the_last_poll_problem(service: FakeDeployService, time: FakeTime) -> None:
+    service.poll_errors = [503] * 100
+
+    result = await provider(time, service.url, timeout="30s").deploy(CTX)
+
+    assert result.error == "timed out after 30s (last status poll: HTTP 503)"
+
+
+async def test_status_url_that_is_gone_fails_at_once(service: FakeDeployService, time: FakeTime) -> None:
+    service.accept_body = {"id": "x", "status": "running", "status_url": "/jobs/does-not-exist"}
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result.error == f"status URL {service.base_url}/jobs/does-not-exist answered HTTP 404"
+    assert len(service.polls()) == 1
+
+
+async def test_configured_status_url_gets_the_job_id(service: FakeDeployService, time: FakeTime) -> None:
+    service.include_status_url = False
+    service.statuses = [RUNNING, {"status": "succeeded"}]
+
+    result = await provider(time, service.url, status_url=f"{service.base_url}/jobs/{{id}}").deploy(CTX)
+
+    assert result.ok
+    assert [poll.path for poll in service.polls()] == ["/jobs/job-1", "/jobs/job-1"]
+
+
+async def test_synchronous_service_needs_no_polling(service: FakeDeployService, time: FakeTime) -> None:
+    service.accept_status = 200
+    service.accept_body = {"status": "succeeded", "log": "deployed synchronously"}
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result == StepResult(ok=True, output_tail="deployed synchronously")
+    assert service.polls() == []
+
+
+async def test_running_without_any_status_url_is_an_error(service: FakeDeployService, time: FakeTime) -> None:
+    service.include_status_url = False
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result.error == "deploy service said the deploy is running but gave no status_url"
+
+
+async def test_unknown_status_is_an_error_not_an_endless_wait(service: FakeDeployService, time: FakeTime) -> None:
+    service.statuses = [{"status": "exploded"}]
+
+    result = await provider(time, service.url).deploy(CTX)
+
+    assert result.error == "deploy service reported an unknown status 'exploded'"
+
+
+async def test_shift_and_rollback_name_their_action(service: FakeDeployService, time: FakeTime) -> None:
+    deploy = provider(time, service.url)
+
+    shifted = await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=50, colour="green"))
+    rolled = await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42, previous_version="1.2.3"))
+
+    assert shifted.ok and rolled.ok
+    shift_post, rollback_post = service.posts()
+    assert (shift_post.body["action"], shift_post.body["weight"], shift_post.body["colour"]) == ("shift", 50, "green")
+    assert shift_post.headers["Idempotency-Key"] == "release-42-shift-50"
+    assert (rollback_post.body["action"], rollback_post.body["version"]) == ("rollback", "1.2.2")
+    assert rollback_post.body["previous_version"] == "1.2.3"
+    assert rollback_post.headers["Idempotency-Key"] == "release-42-rollback-100"
+
+
+async def test_retried_deploy_reuses_the_idempotency_key(service: FakeDeployService, time: FakeTime) -> None:
+    deploy = provider(time, service.url)
+
+    await deploy.deploy(CTX)
+    await deploy.deploy(CTX)
+
+    keys = {post.headers["Idempotency-Key"] for post in service.posts()}
+    assert keys == {"release-42-deploy-10"}
+    assert len(service.jobs) == 1  # the service saw the same key and did not deploy twice
+
+
+async def test_unreachable_service(time: FakeTime) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    result = await provider(time, f"http://127.0.0.1:{port}/deploy").deploy(CTX)
+
+    assert not result.ok
+    assert result.error is not None and result.error.startswith("deploy service unreachable: ")
+
+
+def test_unknown_placeholder_in_status_url_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"unknown placeholder \{job\}"):
+        provider(FakeTime(), "http://deploy.example/deploy", status_url="http://deploy.example/jobs/{job}")
