@@ -135,9 +135,7 @@ def test_unknown_placeholder_is_rejected_when_built() -> None:
 async def test_failing_script_reports_exit_status_and_output_tail(tmp_path: Path) -> None:
     fail = script(
         tmp_path / "fail.sh",
-        'i=1; while [ $i -le 100 ]; do echo "step $i"; i=$((i+1)); done\n'
-        'echo "boom: disk full" >&2\n'
-        "exit 3\n",
+        'i=1; while [ $i -le 100 ]; do echo "step $i"; i=$((i+1)); done\necho "boom: disk full" >&2\nexit 3\n',
     )
 
     result = await provider([str(fail)]).deploy(CTX)
@@ -183,8 +181,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     slow = script(
         tmp_path / "slow.sh",
-        "echo 'migrating database'\n"
-        f"sleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n",
+        f"echo 'migrating database'\nsleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n",
     )
     deploy = provider([str(slow)], timeout="2s", kill_grace=1.0)
 
@@ -220,9 +217,7 @@ async def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Pa
 async def test_cancelling_the_step_kills_the_process_group(tmp_path: Path) -> None:
     fifo = tmp_path / "ready"
     os.mkfifo(fifo)
-    slow = script(
-        tmp_path / "slow.sh", f"sleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n"
-    )
+    slow = script(tmp_path / "slow.sh", f"sleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n")
     task = asyncio.create_task(provider([str(slow)], timeout="1h").deploy(CTX))
     fds = pidfds(await started_pids(fifo))
 
@@ -290,9 +285,7 @@ async def test_shift_uses_shift_argv_else_run_with_the_new_weight(tmp_path: Path
     dump, out = args_dumper(tmp_path)
     ctx = DeployContext("notify", "1.2.3", "prod", 3, weight=50, colour="blue")
 
-    await provider([str(dump), "run", "{version}", "{weight}"], shift=[str(dump), "shift", "{colour}"]).shift(
-        ctx
-    )
+    await provider([str(dump), "run", "{version}", "{weight}"], shift=[str(dump), "shift", "{colour}"]).shift(ctx)
     assert dumped(out) == ["shift", "blue"]
 
     await provider([str(dump), "run", "{version}", "{weight}"]).shift(ctx)
@@ -303,9 +296,9 @@ async def test_rollback_uses_rollback_argv_else_run_for_the_target_at_full_weigh
     dump, out = args_dumper(tmp_path)
     target = DeployContext("notify", "1.2.2", "prod", 3, weight=10, previous_version="1.2.3")
 
-    await provider(
-        [str(dump), "run", "{version}", "{weight}"], rollback=[str(dump), "undo", "{version}"]
-    ).rollback(target)
+    await provider([str(dump), "run", "{version}", "{weight}"], rollback=[str(dump), "undo", "{version}"]).rollback(
+        target
+    )
     assert dumped(out) == ["undo", "1.2.2"]
 
     result = await provider([str(dump), "run", "{version}", "{weight}"]).rollback(target)
@@ -314,9 +307,7 @@ async def test_rollback_uses_rollback_argv_else_run_for_the_target_at_full_weigh
 
 
 @given(
-    lines=st.lists(
-        st.text(alphabet=st.characters(blacklist_categories=["Cs", "Zl", "Zp", "Cc"]), max_size=300)
-    ),
+    lines=st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Zl", "Zp", "Cc"]), max_size=300)),
     cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=8),
 )
 def test_output_tail_is_independent_of_how_output_is_chunked(lines: list[str], cuts: list[int]) -> None:

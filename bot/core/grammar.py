@@ -88,6 +88,8 @@ def _release(words: list[str], vocab: Vocabulary) -> dict[str, object]:
 
 
 def _deploy(words: list[str], vocab: Vocabulary) -> dict[str, object]:
+    if words and words[0].lower() == "to":
+        raise ParseError("say which version to deploy")
     if len(words) == 3 and words[1].lower() == "to":
         words = [words[0], words[2]]
     if len(words) != 2:

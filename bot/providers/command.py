@@ -153,9 +153,7 @@ def tail_text(text: str) -> str:
 class CommandDeployProvider:
     """Deploys by running the configured argv lists; implements the DeployProvider protocol."""
 
-    def __init__(
-        self, config: CommandProvider, *, base_dir: Path | None = None, kill_grace: float = 2.0
-    ) -> None:
+    def __init__(self, config: CommandProvider, *, base_dir: Path | None = None, kill_grace: float = 2.0) -> None:
         check_placeholders(config.run, PLACEHOLDERS, "run")
         check_placeholders(config.shift or [], PLACEHOLDERS, "shift")
         check_placeholders(config.rollback or [], PLACEHOLDERS, "rollback")
@@ -232,10 +230,7 @@ class CommandDeployProvider:
         await _finish(reader, self.kill_grace)
         if returncode == 0:
             return StepResult(ok=True, output_tail=tail.text())
-        if returncode < 0:
-            error = f"killed by {signal.Signals(-returncode).name}"
-        else:
-            error = f"exit status {returncode}"
+        error = f"exit status {returncode}" if returncode > 0 else f"killed by {signal.Signals(-returncode).name}"
         return StepResult(ok=False, output_tail=tail.text(), error=error)
 
     async def _kill_group(self, proc: asyncio.subprocess.Process) -> None:

@@ -148,16 +148,11 @@ class GithubActionsDeployProvider:
             inputs["colour"] = ctx.colour
         url = f"{self._workflow_url()}/dispatches"
         try:
-            status, payload = await self._request(
-                session, "POST", url, {"ref": self.config.ref, "inputs": inputs}
-            )
+            status, payload = await self._request(session, "POST", url, {"ref": self.config.ref, "inputs": inputs})
         except _Transient as exc:
             raise _Outcome(_fail("", f"workflow dispatch failed: {exc}")) from None
         if status != 204:
-            error = f"workflow dispatch failed: HTTP {status}: {_message(payload)}"
-            if status == 401:
-                error += " (check GITHUB_TOKEN)"
-            raise _Outcome(_fail("", error))
+            raise _Outcome(_fail("", _http_error("workflow dispatch failed", status, payload)))
 
     async def _find_run(
         self, session: aiohttp.ClientSession, since: str, known: set[Any], release_id: int, deadline: float
@@ -172,16 +167,12 @@ class GithubActionsDeployProvider:
                 return run
             await self._wait(deadline, "waiting for the workflow run to start", problem)
 
-    async def _follow(
-        self, session: aiohttp.ClientSession, run: dict[str, Any], deadline: float
-    ) -> dict[str, Any]:
+    async def _follow(self, session: aiohttp.ClientSession, run: dict[str, Any], deadline: float) -> dict[str, Any]:
         url = f"{self._repo_url()}/actions/runs/{run['id']}"
         problem = ""
         while run.get("status") != "completed":
             try:
-                await self._wait(
-                    deadline, f"workflow run {run.get('html_url')} still {run.get('status')}", problem
-                )
+                await self._wait(deadline, f"workflow run {run.get('html_url')} still {run.get('status')}", problem)
             except _Outcome:
                 await self._cancel(session, run)
                 raise
@@ -232,9 +223,7 @@ class GithubActionsDeployProvider:
         url = f"{self._workflow_url()}/runs?event=workflow_dispatch&created=%3E%3D{since}&per_page=100"
         status, payload = await self._request(session, "GET", url)
         if status != 200 or not isinstance(payload, dict):
-            raise _Outcome(
-                _fail("", f"GitHub answered HTTP {status} listing workflow runs: {_message(payload)}")
-            )
+            raise _Outcome(_fail("", _http_error("listing workflow runs failed", status, payload)))
         runs = payload.get("workflow_runs")
         return [run for run in runs if isinstance(run, dict)] if isinstance(runs, list) else []
 
@@ -289,9 +278,18 @@ def _pick(runs: list[dict[str, Any]], known: set[Any], release_id: int) -> dict[
     return max(candidates, key=lambda run: (str(run.get("created_at") or ""), int(run.get("id") or 0)))
 
 
+def _http_error(doing: str, status: int, payload: Any) -> str:
+    error = f"{doing}: HTTP {status}: {_message(payload)}"
+    if status == 401:
+        return error + " (check GITHUB_TOKEN)"
+    if status == 404:
+        return error + " (check the repo and workflow names, and the token's access)"
+    return error
+
+
 def _message(payload: Any) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return str(payload["message"])
+        return " ".join(str(payload["message"]).split())  # GitHub's 422 messages span lines
     return "no message"
 
 

@@ -111,17 +111,13 @@ class HttpDeployProvider:
             status_url = self._status_url(payload, action, ctx)
             if status_url is None:
                 if _status(payload) in _RUNNING:
-                    raise _Outcome(
-                        _fail(log, "deploy service said the deploy is running but gave no status_url")
-                    )
+                    raise _Outcome(_fail(log, "deploy service said the deploy is running but gave no status_url"))
                 return StepResult(ok=True, output_tail=log)
             return await self._poll(session, status_url, deadline, log)
         except _Outcome as outcome:
             return outcome.result
 
-    async def _post(
-        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext
-    ) -> dict[str, Any]:
+    async def _post(self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext) -> dict[str, Any]:
         body = {
             "action": action,
             "service": ctx.service,
@@ -134,9 +130,7 @@ class HttpDeployProvider:
         }
         headers = {"Idempotency-Key": f"release-{ctx.release_id}-{action}-{ctx.weight}"}
         try:
-            async with session.post(
-                self.config.url, json=body, headers=headers, timeout=self._timeout()
-            ) as resp:
+            async with session.post(self.config.url, json=body, headers=headers, timeout=self._timeout()) as resp:
                 text = await resp.text()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -184,9 +178,7 @@ class HttpDeployProvider:
             if decided is not None:
                 return decided
             if _status(payload) not in _RUNNING:
-                raise _Outcome(
-                    _fail(log, f"deploy service reported an unknown status {payload.get('status')!r}")
-                )
+                raise _Outcome(_fail(log, f"deploy service reported an unknown status {payload.get('status')!r}"))
             problem = ""
 
     def _timeout(self) -> aiohttp.ClientTimeout:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,6 +44,9 @@ class Sql:
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # One connection, used from the store thread and (in tools and tests) directly: every statement
+        # and every transaction holds this lock, so uses never interleave.
+        self._lock = threading.RLock()
         self.db = Database(conn)
         if not memory:
             self.db.enable_wal()
@@ -58,32 +62,36 @@ class Sql:
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
         """All rows of a SELECT as dicts."""
-        return list(self.db.query(sql, params))
+        with self._lock:
+            return list(self.db.query(sql, params))
 
     def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
         """The first row of a SELECT, or None."""
-        for row in self.db.query(sql, params):
-            return row
-        return None
+        with self._lock:
+            for row in self.db.query(sql, params):
+                return row
+            return None
 
     def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run one statement (autocommit unless inside :meth:`transaction`)."""
-        return self.db.execute(sql, params)
+        with self._lock:
+            return self.db.execute(sql, params)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock up front so check-then-write is atomic."""
-        if self.db.conn.in_transaction:
-            with self.db.atomic():
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield
-            return
-        self.db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.conn.execute("ROLLBACK")
-            raise
-        self.db.conn.execute("COMMIT")
+            except BaseException:
+                self.db.conn.execute("ROLLBACK")
+                raise
+            self.db.conn.execute("COMMIT")
 
     def integrity_check(self) -> str:
         """SQLite's own integrity check ('ok' when healthy)."""

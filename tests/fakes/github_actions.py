@@ -40,9 +40,7 @@ class RunScript:
     progress: list[str] = field(default_factory=lambda: ["queued", "in_progress", "completed"])
     conclusion: str = "success"
     jobs: list[dict[str, Any]] = field(
-        default_factory=lambda: [
-            {"name": "deploy", "steps": [("Checkout", "success"), ("Deploy", "success")]}
-        ]
+        default_factory=lambda: [{"name": "deploy", "steps": [("Checkout", "success"), ("Deploy", "success")]}]
     )
     hidden_for_lists: int = 0  # the run is missing from this many list calls (GitHub's indexing lag)
 
@@ -59,6 +57,7 @@ class FakeGitHubActions:
     run_name: str | None = None
     next_run: RunScript = field(default_factory=RunScript)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    run_faults: list[int] = field(default_factory=list)  # statuses the next GETs of a run answer first
     requests: list[Recorded] = field(default_factory=list)
     _scripts: dict[int, RunScript] = field(default_factory=dict)
     _polls: dict[int, int] = field(default_factory=dict)
@@ -101,12 +100,18 @@ class FakeGitHubActions:
         return f"http://127.0.0.1:{self._port}"
 
     def add_run(
-        self, *, display_title: str | None = None, status: str = "completed", conclusion: str = "success"
+        self,
+        *,
+        display_title: str | None = None,
+        status: str = "completed",
+        conclusion: str = "success",
+        hidden_for_lists: int = 0,
     ) -> int:
-        """Seed an existing run (e.g. an earlier deploy); returns its id."""
+        """Seed a run dispatched by someone else (an earlier or a concurrent deploy); returns its id."""
         run = self._new_run(display_title or self.workflow_name, "main")
         run.update(status=status, conclusion=conclusion if status == "completed" else None)
-        self._scripts[run["id"]] = RunScript(progress=[status], conclusion=conclusion)
+        script = RunScript(progress=[status], conclusion=conclusion, hidden_for_lists=hidden_for_lists)
+        self._scripts[run["id"]] = script
         return int(run["id"])
 
     def calls(self, method: str, suffix: str) -> list[Recorded]:
@@ -116,9 +121,7 @@ class FakeGitHubActions:
     @web.middleware
     async def _record_and_auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
-        self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
-        )
+        self.requests.append(Recorded(request.method, request.path, dict(request.query), dict(request.headers), body))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(401, "Bad credentials")
         if request.match_info.get("owner", "") + "/" + request.match_info.get("name", "") != self.repo:
@@ -170,6 +173,8 @@ class FakeGitHubActions:
         run = self.runs.get(int(request.match_info["id"]))
         if run is None:
             return _error(404, "Not Found")
+        if self.run_faults:
+            return _error(self.run_faults.pop(0), "Server Error")
         if run["status"] != "completed":
             script = self._scripts[run["id"]]
             polls = self._polls.get(run["id"], 0)
@@ -196,9 +201,7 @@ class FakeGitHubActions:
                     "run_id": run["id"],
                     "name": job["name"],
                     "status": run["status"],
-                    "conclusion": ("failure" if failed else "success")
-                    if run["status"] == "completed"
-                    else None,
+                    "conclusion": ("failure" if failed else "success") if run["status"] == "completed" else None,
                     "html_url": f"{run['html_url']}/job/{run['id'] * 10 + n}",
                     "steps": steps,
                 }

@@ -160,9 +160,7 @@ class FakeGitHub:
             }
         )
 
-    def rate_limit(
-        self, *, status: int = 403, retry_after: int | None = None, reset_at: int | None = None
-    ) -> None:
+    def rate_limit(self, *, status: int = 403, retry_after: int | None = None, reset_at: int | None = None) -> None:
         """Answer the next request with a rate-limit response (retry-after or x-ratelimit-reset)."""
         headers = {"x-ratelimit-limit": "60", "x-ratelimit-used": "60", "x-ratelimit-resource": "core"}
         if retry_after is not None:
@@ -196,9 +194,7 @@ class FakeGitHub:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers))
-        )
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers)))
         if self._rate_limits:
             limit = self._rate_limits.pop(0)
             return web.json_response(
@@ -226,9 +222,7 @@ class FakeGitHub:
                 return i
         return None
 
-    def _page(
-        self, request: web.Request, items: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    def _page(self, request: web.Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
         per_page = min(int(request.query.get("per_page", "30")), 100)
         page = int(request.query.get("page", "1"))
         chunk = items[(page - 1) * per_page : page * per_page]

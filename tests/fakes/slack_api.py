@@ -456,9 +456,7 @@ class FakeSlackWebAPI:
             body: Args = {"ok": False, "error": (fault.error if fault else None) or default_error}
             hdrs = {"Retry-After": str(fault.retry_after)} if fault is not None and status == 429 else {}
             label = str(status) if fault is not None else "down"
-            await self._record(
-                RecordedCall(method, args, headers, time.time(), status, body, label), faulted=True
-            )
+            await self._record(RecordedCall(method, args, headers, time.time(), status, body, label), faulted=True)
             return web.json_response(body, status=status, headers=hdrs), 0.0
         delay = fault.delay if fault is not None else 0.0
         if delay:
@@ -629,9 +627,7 @@ class FakeSlackWebAPI:
                 except Exception as e:
                     problems.append(f"{e} [json-pointer:/blocks/{i}]")
         if problems:
-            raise SlackError(
-                error, errors=problems, response_metadata={"messages": [f"[ERROR] {p}" for p in problems]}
-            )
+            raise SlackError(error, errors=problems, response_metadata={"messages": [f"[ERROR] {p}" for p in problems]})
         return blocks
 
     def _post(self, channel: str, a: Args) -> Message:
@@ -770,9 +766,7 @@ class FakeSlackWebAPI:
         blocks = self._check_blocks(a.get("blocks"), MESSAGE_BLOCK_LIMIT, "invalid_blocks")
         if not (a.get("text") or blocks or a.get("attachments")):
             raise SlackError("no_text")
-        eph = Ephemeral(
-            ch["id"], str(a["user"]), a.get("text") or "", blocks, a.get("thread_ts"), self._next_ts()
-        )
+        eph = Ephemeral(ch["id"], str(a["user"]), a.get("text") or "", blocks, a.get("thread_ts"), self._next_ts())
         self.ephemerals.append(eph)
         return {"message_ts": eph.message_ts}
 
@@ -799,8 +793,7 @@ class FakeSlackWebAPI:
     async def _usergroups_list(self, a: Args) -> Args:
         include_users = str(a.get("include_users", "")).lower() in ("1", "true")
         groups = [
-            g if include_users else {k: v for k, v in g.items() if k != "users"}
-            for g in self.usergroups.values()
+            g if include_users else {k: v for k, v in g.items() if k != "users"} for g in self.usergroups.values()
         ]
         return {"usergroups": groups}
 

@@ -232,9 +232,7 @@ def view_submission_payload(
     }
 
 
-def view_submission_body(
-    callback_id: str, values: dict[str, dict[str, dict[str, Any]]], **kwargs: Any
-) -> bytes:
+def view_submission_body(callback_id: str, values: dict[str, dict[str, dict[str, Any]]], **kwargs: Any) -> bytes:
     """Form body ``payload=<json>`` Slack POSTs when a modal is submitted."""
     payload = view_submission_payload(callback_id, values, **kwargs)
     return urlencode({"payload": json.dumps(payload)}).encode()

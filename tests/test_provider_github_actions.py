@@ -1,0 +1,238 @@
+"""The ``github_actions`` deploy provider against a real local fake of GitHub's Actions API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
+from bot.providers.base import DeployContext
+from bot.providers.command import CommandDeployProvider
+from bot.providers.factory import build_provider
+from bot.providers.github_actions import GithubActionsDeployProvider
+from bot.providers.http import HttpDeployProvider
+from tests.fakes.github_actions import FakeGitHubActions, RunScript
+
+CTX = DeployContext(service="notify", version="1.2.3", environment="prod", release_id=42, weight=10)
+RUNS = "/repos/acme/notify/actions/runs/"
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the provider sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def github() -> AsyncIterator[FakeGitHubActions]:
+    async with FakeGitHubActions() as fake:
+        yield fake
+
+
+@pytest.fixture
+def time() -> FakeTime:
+    return FakeTime()
+
+
+def provider(github: FakeGitHubActions, time: FakeTime, **config: Any) -> GithubActionsDeployProvider:
+    model = GithubActionsProvider.model_validate(
+        {"provider": "github_actions", "repo": "acme/notify", "workflow": "deploy.yml", **config}
+    )
+    return GithubActionsDeployProvider(
+        model, token="ghp_test", api_url=github.api_url, poll_every=10.0, sleep=time.sleep, clock=time.clock
+    )
+
+
+def followed(github: FakeGitHubActions) -> set[str]:
+    """Ids of the runs the provider polled."""
+    return {r.path.removeprefix(RUNS) for r in github.calls("GET", "") if r.path.startswith(RUNS)} - {
+        f"{run_id}/jobs" for run_id in github.runs
+    }
+
+
+async def test_dispatches_then_follows_the_run_to_success(github: FakeGitHubActions, time: FakeTime) -> None:
+    result = await provider(github, time, ref="release").deploy(CTX)
+
+    [run_id] = github.runs
+    url = f"https://github.com/acme/notify/actions/runs/{run_id}"
+    assert result.ok, result
+    assert result.output_tail == f"workflow run {url}: completed, success\njob deploy: success"
+    [dispatch] = github.calls("POST", "/actions/workflows/deploy.yml/dispatches")
+    assert dispatch.body == {
+        "ref": "release",
+        "inputs": {
+            "service": "notify",
+            "version": "1.2.3",
+            "environment": "prod",
+            "weight": "10",
+            "action": "deploy",
+            "release_id": "42",
+        },
+    }
+    assert dispatch.headers["Authorization"] == "Bearer ghp_test"
+    assert dispatch.headers["Accept"] == "application/vnd.github+json"
+    assert dispatch.headers["X-GitHub-Api-Version"] == "2022-11-28"
+    listing = github.calls("GET", "/actions/workflows/deploy.yml/runs")[0]
+    assert listing.query["event"] == "workflow_dispatch"
+    since = datetime.fromisoformat(listing.query["created"].removeprefix(">=").replace("Z", "+00:00"))
+    assert timedelta(0) < datetime.now(UTC) - since < timedelta(minutes=3)
+    assert len(github.calls("GET", f"/runs/{run_id}")) == 3  # queued → in_progress → completed
+
+
+async def test_failed_run_reports_its_url_conclusion_and_failed_step(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.next_run = RunScript(
+        conclusion="failure",
+        jobs=[
+            {"name": "build", "steps": [("Checkout", "success")]},
+            {"name": "deploy", "steps": [("Checkout", "success"), ("kubectl apply", "failure"), ("Notify", "skipped")]},
+        ],
+    )
+
+    result = await provider(github, time).deploy(CTX)
+
+    [run_id] = github.runs
+    url = f"https://github.com/acme/notify/actions/runs/{run_id}"
+    assert not result.ok
+    assert result.error == f"workflow run {url} concluded failure"
+    assert result.output_tail.splitlines() == [
+        f"workflow run {url}: completed, failure",
+        "job build: success",
+        "job deploy: failure",
+        "  step kubectl apply: failure",
+    ]
+
+
+async def test_ignores_runs_that_existed_before_the_dispatch(github: FakeGitHubActions, time: FakeTime) -> None:
+    earlier = github.add_run(status="in_progress")  # someone else's deploy, still going
+    github.next_run = RunScript(hidden_for_lists=1)  # ours shows up one listing late: only `earlier` is new-ish
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.ok
+    [ours] = set(github.runs) - {earlier}
+    assert followed(github) == {str(ours)}
+
+
+async def test_run_name_tells_our_run_from_a_concurrent_one(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.run_name = "Deploy ${{ inputs.service }} ${{ inputs.version }} (release ${{ inputs.release_id }})"
+    # Another release's run that GitHub lists only after our first listing, next to (and before) ours.
+    other = github.add_run(display_title="Deploy billing 7.0 (release 41)", status="in_progress", hidden_for_lists=1)
+    github.next_run = RunScript(hidden_for_lists=1)
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.ok
+    [ours] = set(github.runs) - {other}
+    assert github.runs[ours]["display_title"] == "Deploy notify 1.2.3 (release 42)"
+    assert followed(github) == {str(ours)}
+
+
+async def test_waits_for_a_run_github_lists_late(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.next_run = RunScript(hidden_for_lists=2)
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.ok
+    assert len(github.calls("GET", "/actions/workflows/deploy.yml/runs")) == 1 + 3  # before + three after
+
+
+async def test_undeclared_input_is_rejected_by_github(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.declared_inputs = ("service", "version", "environment", "action", "release_id")
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.error == 'workflow dispatch failed: HTTP 422: Unexpected inputs provided: ["weight"]'
+    assert github.runs == {}
+
+
+async def test_bad_token_says_to_check_it(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.token = "ghp_other"
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.error == "listing workflow runs failed: HTTP 401: Bad credentials (check GITHUB_TOKEN)"
+
+
+async def test_unknown_workflow(github: FakeGitHubActions, time: FakeTime) -> None:
+    result = await provider(github, time, workflow="nope.yml").deploy(CTX)
+
+    assert result.error is not None and result.error.startswith("listing workflow runs failed: HTTP 404: Not Found")
+
+
+async def test_timeout_cancels_the_run(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.next_run = RunScript(progress=["queued", "in_progress"])
+
+    result = await provider(github, time, timeout="30m").deploy(CTX)
+
+    [run_id] = github.runs
+    assert result.error == "timed out after 30m"
+    assert result.output_tail == f"workflow run https://github.com/acme/notify/actions/runs/{run_id} still in_progress"
+    assert len(github.calls("POST", f"/runs/{run_id}/cancel")) == 1
+    assert github.runs[run_id]["conclusion"] == "cancelled"
+    assert time.now == 30 * 60
+
+
+async def test_timeout_while_the_run_never_appears(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.next_run = RunScript(hidden_for_lists=10**6)
+
+    result = await provider(github, time, timeout="5m").deploy(CTX)
+
+    assert result.error == "timed out after 5m"
+    assert result.output_tail == "waiting for the workflow run to start"
+
+
+async def test_server_errors_while_polling_are_retried(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.run_faults = [502, 503]
+
+    result = await provider(github, time).deploy(CTX)
+
+    assert result.ok, result
+
+
+async def test_shift_and_rollback_dispatch_their_action(github: FakeGitHubActions, time: FakeTime) -> None:
+    github.declared_inputs = (*github.declared_inputs, "colour")
+    deploy = provider(github, time)
+
+    assert (await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=100, colour="green"))).ok
+    assert (await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42))).ok
+
+    shift, rollback = (call.body["inputs"] for call in github.calls("POST", "/dispatches"))
+    assert (shift["action"], shift["colour"]) == ("shift", "green")
+    assert (rollback["action"], rollback["version"]) == ("rollback", "1.2.2")
+    assert "colour" not in rollback
+
+
+def test_requires_a_token() -> None:
+    config = GithubActionsProvider(provider="github_actions", repo="acme/notify", workflow="deploy.yml")
+    with pytest.raises(ValueError, match="needs GITHUB_TOKEN"):
+        build_provider(config, github_api_url="https://api.github.com", github_token=None)
+
+
+def test_factory_builds_each_provider(tmp_path: Path) -> None:
+    api = "https://api.github.com"
+    command = CommandProvider(provider="command", run=["./deploy.sh", "{version}"])
+    http = HttpProvider(provider="http", url="http://deploy.example/deploy")
+    actions = GithubActionsProvider(provider="github_actions", repo="acme/notify", workflow="deploy.yml")
+
+    built_command = build_provider(command, github_api_url=api, github_token=None, base_dir=tmp_path)
+    assert isinstance(built_command, CommandDeployProvider)
+    assert built_command.workdir() == tmp_path
+    assert isinstance(build_provider(http, github_api_url=api, github_token=None), HttpDeployProvider)
+    built_actions = build_provider(actions, github_api_url="https://ghe.example/api/v3", github_token="t")
+    assert isinstance(built_actions, GithubActionsDeployProvider)
+    assert built_actions.api_url == "https://ghe.example/api/v3"
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        build_provider(CommandProvider(provider="command", run=["x", "{oops}"]), github_api_url=api, github_token=None)
