@@ -73,12 +73,14 @@ ClockTime = Annotated[time, BeforeValidator(_hhmm)]
 class Model(BaseModel):
     """Base: unknown keys are errors, models are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
 
 class Calendar(Model):
     country: str
+    """ISO 3166 country code whose public holidays close business-hours windows (e.g. `CA`, `GB`)."""
     subdivision: str | None = None
+    """Province, state or nation within the country (e.g. `ON`, `ENG`), for regional holidays."""
 
     @model_validator(mode="after")
     def _known(self) -> Calendar:
@@ -96,9 +98,13 @@ class Calendar(Model):
 
 class BusinessHours(Model):
     days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK))
+    """Working days (`mon` … `sun`)."""
     start: ClockTime = time(9, 0)
+    """When the window opens on a working day (`HH:MM`, configured zone)."""
     end: ClockTime = time(16, 0)
+    """When the window closes on a working day (`HH:MM`)."""
     last_release_before_non_working_day: ClockTime | None = None
+    """Cut-off on the last working day before a weekend, holiday or freeze (`HH:MM`)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> BusinessHours:
@@ -114,9 +120,13 @@ class BusinessHours(Model):
 
 class Freeze(Model):
     start: date
+    """First frozen day (inclusive, configured zone)."""
     end: date
+    """Last frozen day (inclusive)."""
     reason: str = Field(min_length=1, max_length=200)
-    environments: list[str] | None = None  # None: every environment
+    """Shown to anyone whose release the freeze refuses."""
+    environments: list[str] | None = None
+    """Environments frozen; omitted means every business-hours environment."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
@@ -127,7 +137,9 @@ class Freeze(Model):
 
 class RepoConfig(Model):
     path: Path | None = None
+    """A local git repository (relative to the config file) for release notes."""
     github: str | None = None
+    """`owner/name` on GitHub, read through the compare API for release notes."""
 
     @model_validator(mode="after")
     def _one(self) -> RepoConfig:
@@ -140,9 +152,13 @@ class RepoConfig(Model):
 
 class Service(Model):
     channel: str
+    """The release channel (Slack ID); `/release` typed there means this service."""
     repo: RepoConfig | None = None
+    """Where the commits live, for release notes and lead time."""
     components: list[str] = Field(default_factory=list)
+    """Deployable parts; CI reports one image per component."""
     pipeline: list[str] = Field(min_length=1)
+    """Environments in promotion order; a stage only gets versions that passed the one before."""
 
     @field_validator("channel")
     @classmethod
@@ -154,26 +170,35 @@ class Service(Model):
 
 class ApprovalPolicy(Model):
     required: int = Field(default=0, ge=0, le=5)
+    """How many approvers are needed (the requester never counts)."""
     from_: list[str] | None = Field(default=None, alias="from")
+    """Groups whose members may approve; omitted means anyone but the requester."""
     expires_after: Duration = timedelta(minutes=30)
+    """An undecided request expires after this long."""
 
 
 class RollbackPolicy(Model):
     approvals: ApprovalPolicy = ApprovalPolicy()
+    """Approvals a release needs before it starts."""
+    """Approvals a rollback needs (rollbacks are never blocked by windows)."""
 
 
 class VulnerabilityScan(Model):
     block_on: list[Severity] = Field(default_factory=lambda: list(_BLOCKING))
+    """Severities that block the checklist item `vulnerability_scan`."""
 
 
 class Images(Model):
     require_digest: bool = False
+    """Every component image must be pinned `@sha256:` (hermetic releases)."""
 
 
 class CanaryStrategy(Model):
     type: Literal["canary"]
     steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(min_length=1)
+    """Traffic weights in percent, strictly increasing, ending at 100."""
     pause: Duration = timedelta(minutes=5)
+    """Wait at each step before its checks decide whether to go on."""
 
     @model_validator(mode="after")
     def _increasing(self) -> CanaryStrategy:
@@ -185,6 +210,7 @@ class CanaryStrategy(Model):
 class BlueGreenStrategy(Model):
     type: Literal["blue_green"]
     pause: Duration = timedelta(0)
+    """Wait after deploying to the idle colour before checking it."""
 
 
 class AllAtOnceStrategy(Model):
@@ -197,26 +223,39 @@ Strategy = Annotated[CanaryStrategy | BlueGreenStrategy | AllAtOnceStrategy, Fie
 class CommandProvider(Model):
     provider: Literal["command"]
     run: list[str] = Field(min_length=1)
+    """Deploy argv (never a shell); `{service}`, `{version}`, `{environment}`, `{weight}` substituted per argument."""
     rollback: list[str] | None = None
-    shift: list[str] | None = None  # traffic shift argv; default: `run` with {weight}
+    """Rollback argv; omitted means `run` with the rollback target as the version."""
+    shift: list[str] | None = None
+    """Traffic-shift argv for canary steps; omitted means `run` with the new `{weight}`."""
     timeout: Duration = timedelta(minutes=15)
+    """The command is killed (with its process group) after this long."""
     cwd: Path | None = None
+    """Working directory of the command."""
 
 
 class HttpProvider(Model):
     provider: Literal["http"]
     url: str
+    """Deploy service endpoint that receives a JSON POST per action."""
     status_url: str | None = None
+    """Status endpoint polled until the deploy finishes (when the POST answer has none)."""
     timeout: Duration = timedelta(minutes=15)
+    """Give up (and fail the step) after this long."""
     poll_every: Duration = timedelta(seconds=5)
+    """Status polling interval."""
 
 
 class GithubActionsProvider(Model):
     provider: Literal["github_actions"]
     repo: str
+    """`owner/name` of the repository holding the deploy workflow."""
     workflow: str
+    """Workflow file name or ID, dispatched with `workflow_dispatch`."""
     ref: str = "main"
+    """Git ref the workflow runs on."""
     timeout: Duration = timedelta(minutes=30)
+    """Give up following the run after this long."""
 
 
 DeployProvider = Annotated[CommandProvider | HttpProvider | GithubActionsProvider, Field(discriminator="provider")]
@@ -226,15 +265,25 @@ OnMissing = Literal["inconclusive", "pass", "fail"]
 
 class Check(Model):
     name: str = Field(min_length=1, max_length=80)
+    """Shown in the release thread with each measurement."""
     prometheus: str | None = None
+    """PromQL instant query run at release time + each offset (`{service}`, `{environment}`, `{version}` filled)."""
     http: str | None = None
+    """URL fetched with GET; judged by its status, or by `json_field` against the conditions."""
     json_field: str | None = None
+    """Dotted path to a number in the JSON answer of an `http` check (e.g. `checks.db.latency_ms`)."""
     expect_status: int | None = Field(default=None, ge=100, le=599)
+    """Status an `http` check expects (default 200)."""
     pass_if: ConditionField | None = None
+    """Condition for PASS, e.g. `"< 0.01"` (operators `< <= > >= == !=`)."""
     fail_if: ConditionField | None = None
+    """Condition for FAIL, checked first; between `pass_if` and `fail_if` is INCONCLUSIVE."""
     after: list[Duration] = Field(default_factory=lambda: [timedelta(minutes=5)], min_length=1)
+    """Offsets after the release at which the check runs (e.g. `[5m, 15m, 30m]`)."""
     on_empty: OnMissing = "inconclusive"
+    """Verdict when the query returns no series."""
     on_nan: OnMissing = "inconclusive"
+    """Verdict when the value is NaN (e.g. 0/0 with no traffic)."""
 
     @model_validator(mode="after")
     def _shape(self) -> Check:
@@ -249,29 +298,47 @@ class Check(Model):
 
 class Environment(Model):
     window: Literal["always", "business_hours"] = "always"
+    """`business_hours`: business days and hours, holidays, cut-off and freezes apply; `always`: only ad-hoc freezes."""
     allowed: list[str] | None = None
+    """Groups whose members may release here; omitted means anyone."""
     approvals: ApprovalPolicy = ApprovalPolicy()
     rollback: RollbackPolicy = RollbackPolicy()
+    """How rollbacks are approved."""
     checklist: list[ChecklistItem] = Field(default_factory=list)
+    """Items satisfied before a release starts: `unit`, `integration`, `performance`, `vulnerability_scan`,
+    `release_notes`, `rollback_plan`, `images`."""
     vulnerability_scan: VulnerabilityScan = VulnerabilityScan()
+    """What the `vulnerability_scan` item blocks on."""
     images: Images = Images()
+    """Image pinning rules."""
     strategy: Strategy = AllAtOnceStrategy(type="all_at_once")
+    """Rollout strategy: `all_at_once`, `canary` or `blue_green`."""
     deploy: DeployProvider
+    """The deploy provider: `command`, `http` or `github_actions`."""
     checks: list[Check] = Field(default_factory=list)
+    """Post-release metric checks."""
     on_check_failure: Literal["offer_rollback", "auto_rollback", "notify"] = "offer_rollback"
+    """What a FAIL does: offer on-call a rollback, roll back at once, or only tell."""
 
 
 class Metrics(Model):
     prometheus_url: str = "http://127.0.0.1:9090"
+    """Base URL of the Prometheus HTTP API."""
     timeout: Duration = timedelta(seconds=10)
+    """Per-request timeout for checks."""
     retries: int = Field(default=3, ge=0, le=10)
+    """Retries after an unreachable backend before "metrics unavailable" (INCONCLUSIVE)."""
     retry_delay: Duration = timedelta(seconds=2)
+    """Wait between retries."""
 
 
 class Summaries(Model):
     channel: str
+    """Channel the summaries are posted to."""
     daily: ClockTime | None = None
+    """Time of the daily summary (`HH:MM`, configured zone)."""
     weekly: str | None = None  # "fri 15:00"
+    """Day and time of the weekly summary, e.g. `fri 15:00`."""
 
     @field_validator("weekly")
     @classmethod
@@ -294,20 +361,32 @@ class Summaries(Model):
 
 class ManifestRepo(Model):
     repo: Path
+    """Local git repository the manifest file is committed to."""
     file: str = "manifests/{service}.json"
+    """Path of the manifest file inside the repository; `{service}` substituted."""
 
 
 class Config(Model):
     timezone: str = "UTC"
+    """IANA time zone of windows, summaries and displayed times."""
     calendar: Calendar | None = None
+    """Public holiday calendar."""
     business_hours: BusinessHours = BusinessHours()
+    """When `business_hours` environments are open."""
     freezes: list[Freeze] = Field(default_factory=list)
+    """Planned freezes."""
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    """Named groups of Slack user IDs (`U…`) and user-group IDs (`S…`)."""
     services: dict[str, Service] = Field(min_length=1)
+    """Services by name."""
     environments: dict[str, Environment] = Field(min_length=1)
+    """Environments by name."""
     metrics: Metrics = Metrics()
+    """Where post-release checks read metrics."""
     summaries: Summaries | None = None
+    """Daily and weekly summaries."""
     manifest: ManifestRepo | None = None
+    """A git repository the release manifest is committed to on every production release."""
 
     @field_validator("timezone")
     @classmethod

@@ -49,7 +49,12 @@ async def exited(pid_fd: int) -> None:
     """Wait until the process behind ``pid_fd`` has exited (a pidfd turns readable then)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(pid_fd, lambda: done.done() or done.set_result(None))
+
+    def ready() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(pid_fd, ready)
     try:
         async with asyncio.timeout(5):
             await done
