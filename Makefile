@@ -34,3 +34,15 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: docs lock-check
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_config_docs.py > docs/config.md
+
+# The container's lock: hashes present, versions match pyproject.toml, and it installs with --require-hashes.
+lock-check: $(STAMP)
+	$(BIN)/python scripts/check_lock.py requirements.lock pyproject.toml
+	rm -rf .lockcheck && $(PY) -m venv .lockcheck
+	PIP_CONSTRAINT= .lockcheck/bin/pip install -q --require-hashes --no-deps -r requirements.lock
+	.lockcheck/bin/pip check
+	rm -rf .lockcheck
