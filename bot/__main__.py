@@ -25,14 +25,18 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _config(settings: Settings, fallback_to_example: bool = False) -> tuple[Config, Path]:
+def _config(
+    settings: Settings, fallback_to_example: bool = False, refusal: str = "refusing to start"
+) -> tuple[Config, Path]:
+    """Load the config or exit 2 with one line naming the file and every error's path."""
     path = settings.config_path
     if not path.exists() and fallback_to_example:
         path = EXAMPLE_CONFIG
     try:
         return load_config(path), path.resolve().parent
     except ConfigError as exc:
-        _fail(str(exc))
+        # One line (log collectors and terminals keep it whole); `check-config` lists them one per line.
+        _fail(f"{refusal}: {exc.source} has {len(exc.errors)} error(s): {'; '.join(exc.errors)}")
         raise AssertionError("unreachable") from None
 
 
@@ -77,7 +81,7 @@ def window(env: str | None, at: str | None, as_json: bool) -> None:
     from bot.core.window_text import decision_json, decision_text
     from bot.core.windows import WindowPolicy
 
-    config, _ = _config(_settings())
+    config, _ = _config(_settings(), refusal="cannot read the config")
     if at is None:
         instant = datetime.now(UTC)
     else:
@@ -108,11 +112,12 @@ def serve() -> None:
     from bot.wiring import http_app
 
     settings = _settings()
+    # The config first: a bad one is the error to fix whatever the credentials, and nothing starts.
+    config, config_dir = _config(settings)
     try:
         settings.require_http()
     except SettingsError as exc:
         _fail(str(exc))
-    config, config_dir = _config(settings)
     web.run_app(http_app(settings, config, config_dir), port=settings.port, print=None)
 
 
@@ -122,11 +127,11 @@ def socket() -> None:
     from bot.wiring import socket_app
 
     settings = _settings()
+    config, config_dir = _config(settings)
     try:
         settings.require_socket()
     except SettingsError as exc:
         _fail(str(exc))
-    config, config_dir = _config(settings)
     web.run_app(socket_app(settings, config, config_dir), port=settings.port, print=None)
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
 from bot.engine import Deps, Engine
@@ -20,6 +24,10 @@ from bot.sources.github import GitHubSource
 from bot.store import AsyncStore, Store
 
 log = logging.getLogger("release_bot")
+SummaryJob = Callable[[], Awaitable[None]]
+# A summary whose slot passed while the bot was down is still posted on start within this grace, the
+# same lateness APScheduler allows a running job (misfire_grace_time); later, the next slot is awaited.
+SUMMARY_CATCH_UP = timedelta(hours=1)
 
 
 @dataclass
@@ -31,12 +39,19 @@ class Runtime:
     scheduler: BotScheduler | None
     checks: CheckRunner
     _sources: dict[str, CommitSource] = field(default_factory=dict)
+    summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
 
     async def start(self) -> None:
         if self.scheduler is not None:
             self.scheduler.start()
             for period, trigger in summary_triggers(self.engine.config).items():
-                self.scheduler.cron(f"summary:{period}", trigger, _summary_job(self.engine, period))
+                job = _summary_job(self.engine, period)
+                self.summary_jobs[period] = job
+                self.scheduler.cron(f"summary:{period}", trigger, job)
+                missed = last_fire_time(trigger, self.engine.now(), SUMMARY_CATCH_UP)
+                if missed is not None:
+                    # Posted once: a slot already posted before the restart is skipped by its jobs_done key.
+                    self.engine.spawn(_post_summary(self.engine, period, missed), f"summary:{period}:catch-up")
         await self.engine.start()
 
     async def close(self) -> None:
@@ -51,9 +66,19 @@ class Runtime:
         self.store.close()
 
 
-def _summary_job(engine: Engine, period: str):  # type: ignore[no-untyped-def]
+def last_fire_time(trigger: CronTrigger, now: datetime, within: timedelta) -> datetime | None:
+    """The trigger's latest fire time in (now - within, now], or None."""
+    fire = trigger.get_next_fire_time(None, now - within)
+    return fire if fire is not None and fire <= now else None
+
+
+async def _post_summary(engine: Engine, period: str, at: datetime | None) -> None:
+    await engine.post_summary("week" if period == "week" else "day", at)
+
+
+def _summary_job(engine: Engine, period: str) -> SummaryJob:
     async def job() -> None:
-        await engine.post_summary("week" if period == "week" else "day")
+        await _post_summary(engine, period, None)
 
     return job
 

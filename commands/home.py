@@ -1,51 +1,171 @@
-"""App Home: per service what runs where, locks, windows, approvals you can act on, freezes ahead."""
+"""App Home: per service what runs where, locks, windows, approvals you can act on, freezes ahead.
+
+The Home tab of everyone who opened it recently is re-published when something it shows changes (the
+engine's ``on_change`` listeners): the users are remembered in memory, most recent first and bounded,
+and bursts of changes coalesce into one refresh running in the background.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
+from bot.core.models import Approval, EnvState, Lock
+from bot.core.mrkdwn import escape
 from bot.core.window_text import format_local
+from bot.core.windows import AdhocFreeze, WindowDecision
 from bot.engine import Engine
+from bot.slack import render
 from bot.slack.render_home import EnvRow, ServiceRow, home_view
 
+log = logging.getLogger("release_bot.home")
+MAX_VIEWERS = 500  # remembered Home viewers; the least recent one is forgotten beyond this
 
-async def home_for(engine: Engine, user: str) -> dict[str, Any]:
-    """Build the Home view for ``user``."""
-    db, zone = engine.db, engine.config.zone
+
+@dataclass(frozen=True)
+class HomeSnapshot:
+    """Everything on the Home tab that is the same for every user."""
+
+    services: list[ServiceRow]
+    pending: list[Approval]
+    freezes: list[str]
+
+
+def _window_text(decision: WindowDecision, adhoc: list[AdhocFreeze], engine: Engine) -> str:
+    """The window now and its next change, as escaped mrkdwn."""
+    zone = engine.config.zone
+    if decision.open:
+        return "open" + (f" until {format_local(decision.next_close, zone)}" if decision.next_close else "")
+    opening = format_local(decision.next_open, zone) if decision.next_open else "not within a year"
+    why = escape(decision.reasons[0].text) if decision.reasons else "closed"
+    if decision.reasons and decision.reasons[0].code == "adhoc_freeze":
+        # Built from the freeze itself: its author as a real mention, the typed reason escaped.
+        at = decision.at
+        active = next((f for f in adhoc if f.created_at <= at < f.until), None)
+        if active is not None:
+            why = f"ad-hoc freeze by {render.user(active.by)}: {escape(active.reason)}"
+    return f"closed ({why}); opens {opening}"
+
+
+async def snapshot(engine: Engine) -> HomeSnapshot:
+    """Read the shared part of the Home tab: a handful of queries, whatever the number of services."""
+    db, now = engine.db, engine.now()
+    states: dict[tuple[str, str], EnvState] = {(s.service, s.env): s for s in await db.run(db.sync.all_env_states)}
+    locks: dict[tuple[str, str], Lock] = {}
+    for lock in await db.run(db.sync.all_locks):
+        locks.setdefault((lock.service, lock.env), lock)  # a running release's lock first, as status shows
+    adhoc: dict[str, list[AdhocFreeze]] = {}
+    for row in await db.run(db.sync.freezes, None):
+        freeze = AdhocFreeze(row["env"], row["until"], row["reason"], row["by"], row["created_at"])
+        adhoc.setdefault(row["service"], []).append(freeze)
+    shared: dict[str, WindowDecision] = {}  # env -> decision for services without ad-hoc freezes there
     services = []
     for name, svc in engine.config.services.items():
-        states = {s.env: s for s in await db.run(db.sync.env_states, name)}
-        rows = []
+        envs = []
         for env in svc.pipeline:
-            state = states.get(env)
-            lock = await db.run(db.sync.lock_of, name, env) or await db.run(db.sync.manual_lock, name, env)
-            decision = await engine.window(name, env)
-            if decision.open:
-                text = "open" + (f" until {format_local(decision.next_close, zone)}" if decision.next_close else "")
+            mine = [f for f in adhoc.get(name, []) if f.environment == env]
+            if mine:
+                decision = engine.windows.decide(env, now, mine)
             else:
-                opening = format_local(decision.next_open, zone) if decision.next_open else "not within a year"
-                text = f"closed ({decision.reasons[0].text if decision.reasons else 'closed'}); opens {opening}"
-            rows.append(
+                if env not in shared:
+                    shared[env] = engine.windows.decide(env, now)
+                decision = shared[env]
+            state, held = states.get((name, env)), locks.get((name, env))
+            envs.append(
                 EnvRow(
                     env=env,
                     version=state.version if state else None,
                     since=state.since if state else None,
                     by=state.by if state else None,
-                    locked=f"{lock.holder}: {lock.reason}" if lock else None,
+                    lock_holder=held.holder if held else None,
+                    lock_reason=held.reason if held else None,
                     window_open=decision.open,
-                    window_text=text,
+                    window_text=_window_text(decision, mine, engine),
                 )
             )
-        services.append(ServiceRow(service=name, envs=rows))
-    approvals = []
-    for approval in await db.run(db.sync.pending_approvals, None):
-        if approval.requester != user and (
-            not approval.eligible_groups or await engine.in_groups(user, approval.eligible_groups)
-        ):
-            approvals.append(approval)
-    freezes = [line.removeprefix("• ") for line in await engine.closed_ahead(engine.now())]
-    return home_view(services, approvals, freezes, zone)
+        services.append(ServiceRow(service=name, envs=envs))
+    pending = await db.run(db.sync.pending_approvals, None)
+    freezes = [line.removeprefix("• ") for line in await engine.closed_ahead(now)]
+    return HomeSnapshot(services, pending, freezes)
 
 
-async def publish_home(engine: Engine, user: str) -> None:
+async def actionable(engine: Engine, pending: list[Approval], user: str) -> list[Approval]:
+    """The pending approvals ``user`` may decide: not their own, not voted on yet, and they are eligible."""
+    found = []
+    for approval in pending:
+        if approval.requester == user or user in approval.approvers:
+            continue
+        if not approval.eligible_groups or await engine.in_groups(user, approval.eligible_groups):
+            found.append(approval)
+    return found
+
+
+async def home_for(engine: Engine, user: str, shared: HomeSnapshot | None = None) -> dict[str, Any]:
+    """Build the Home view for ``user`` (from ``shared`` when one refresh serves many users)."""
+    shared = shared or await snapshot(engine)
+    approvals = await actionable(engine, shared.pending, user)
+    return home_view(shared.services, approvals, shared.freezes, engine.config.zone)
+
+
+class HomeViewers:
+    """Users whose Home tab is kept current: the engine calls :meth:`on_change` after each change."""
+
+    def __init__(self, engine: Engine, limit: int = MAX_VIEWERS) -> None:
+        self.engine = engine
+        self.limit = limit
+        self._users: OrderedDict[str, None] = OrderedDict()
+        self._dirty = False
+        self._refreshing: asyncio.Task[None] | None = None
+
+    @property
+    def users(self) -> list[str]:
+        """Remembered users, least recently seen first."""
+        return list(self._users)
+
+    def seen(self, user: str) -> None:
+        self._users[user] = None
+        self._users.move_to_end(user)
+        while len(self._users) > self.limit:
+            self._users.popitem(last=False)
+
+    async def on_change(self, service: str) -> None:
+        """Schedule a refresh; changes arriving while one runs fold into a single further pass."""
+        if not self._users:
+            return
+        self._dirty = True
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = self.engine.spawn(self._refresh(), "home.refresh")
+
+    async def _refresh(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            shared = await snapshot(self.engine)
+            for user in self.users:
+                try:
+                    view = await home_for(self.engine, user, shared)
+                    await self.engine.deps.notifier.publish_home(user, view)
+                except Exception:
+                    # A user Slack no longer knows (deactivated, app removed) stops being refreshed.
+                    log.warning("could not refresh the Home of %s; forgetting it", user, exc_info=True)
+                    self._users.pop(user, None)
+
+
+def home_viewers(engine: Engine) -> HomeViewers:
+    """The engine's HomeViewers, registered as its change listener on first use."""
+    for listener in engine.on_change:
+        owner = getattr(listener, "__self__", None)
+        if isinstance(owner, HomeViewers):
+            return owner
+    viewers = HomeViewers(engine)
+    engine.on_change.append(viewers.on_change)
+    return viewers
+
+
+async def publish_home(engine: Engine, user: str, *, remember: bool = True) -> None:
+    """Publish ``user``'s Home tab; with ``remember`` it is re-published whenever what it shows changes."""
+    if remember:
+        home_viewers(engine).seen(user)
     await engine.deps.notifier.publish_home(user, await home_for(engine, user))

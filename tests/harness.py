@@ -71,10 +71,15 @@ def config_dict(log: Path, **prod: Any) -> dict[str, Any]:
     return {
         "timezone": "America/Toronto",
         "calendar": {"country": "CA", "subdivision": "ON"},
-        "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "16:00",
-                           "last_release_before_non_working_day": "12:00"},
-        "freezes": [{"start": "2026-12-18", "end": "2027-01-04", "reason": "End-of-year freeze",
-                     "environments": ["prod"]}],
+        "business_hours": {
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "09:00",
+            "end": "16:00",
+            "last_release_before_non_working_day": "12:00",
+        },
+        "freezes": [
+            {"start": "2026-12-18", "end": "2027-01-04", "reason": "End-of-year freeze", "environments": ["prod"]}
+        ],
         "groups": {"releasers": [RELEASER, "S01PLATFORM"], "oncall": [ONCALL1, ONCALL2]},
         "services": {"notify": {"channel": CHANNEL, "components": ["api", "worker"], "pipeline": ["staging", "prod"]}},
         "environments": environments,
@@ -104,19 +109,49 @@ class BotHarness:
     def store(self) -> Store:
         return self.runtime.store.sync
 
-    async def command(self, text: str, *, user: str = RELEASER, channel: str = CHANNEL,
-                      timestamp: int | None = None, secret: str = SECRET) -> ClientResponse:
-        """POST a signed `/release` slash command, as Slack does."""
+    async def command(
+        self,
+        text: str,
+        *,
+        user: str = RELEASER,
+        channel: str = CHANNEL,
+        timestamp: int | None = None,
+        secret: str = SECRET,
+    ) -> ClientResponse:
+        """POST a signed `/release` slash command, as Slack does, and wait for the bot's answer.
+
+        Bolt answers after the ack through the command's response_url; waiting for that post (not
+        sleeping) means the listener has finished when this returns.
+        """
         url = self.slack.new_response_url(channel=channel, user_id=user)
         body = slash_command_body("/release", text, user_id=user, channel_id=channel, response_url=url)
-        return await self.client.post("/slack/events", data=body,
-                                      headers=signed_headers(secret, body, timestamp=timestamp))
+        before = len(self.slack.calls_to("response_url"))
+        response = await self.client.post(
+            "/slack/events", data=body, headers=signed_headers(secret, body, timestamp=timestamp)
+        )
+        await self._answered(response, before)
+        return response
+
+    async def _answered(self, response: ClientResponse, before: int) -> None:
+        """Wait for the listener's answer through response_url, unless the ack itself carried it."""
+        if response.status != 200 or (await response.read()).strip():
+            return
+        await self.slack.wait_for("response_url", count=before + 1)
 
     async def click(self, action_id: str, value: str, *, user: str, channel: str = CHANNEL) -> ClientResponse:
         """POST a signed block_actions payload for a button, as Slack does."""
-        body = block_actions_body(user_id=user, action_id=action_id, value=value, channel_id=channel,
-                                  response_url=self.slack.new_response_url(channel=channel, user_id=user))
-        return await self.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
+        body = block_actions_body(
+            user_id=user,
+            action_id=action_id,
+            value=value,
+            channel_id=channel,
+            response_url=self.slack.new_response_url(channel=channel, user_id=user),
+        )
+        before = len(self.slack.calls_to("response_url"))
+        response = await self.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
+        if action_id != "approval_deny":  # Deny opens a modal instead of answering
+            await self._answered(response, before)
+        return response
 
     async def settle(self) -> None:
         """Await every piece of work the acks started (never sleep)."""
@@ -134,29 +169,66 @@ class BotHarness:
     def deploys(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
-    def add_candidate(self, version: str, *, unit: str = "passed", critical: int = 0, pinned: bool = True,
-                      commit: str | None = None) -> None:
+    def add_candidate(
+        self, version: str, *, unit: str = "passed", critical: int = 0, pinned: bool = True, commit: str | None = None
+    ) -> None:
         suffix = f"@{DIGEST}" if pinned else ""
         self.store.put_candidate(
-            service="notify", version=version, commit=commit or (version.replace(".", "") + "a" * 40)[:40],
+            service="notify",
+            version=version,
+            commit=commit or (version.replace(".", "") + "a" * 40)[:40],
             committed_at=self.clock.now() - timedelta(hours=6),
-            components={"api": f"ghcr.io/example/api:{version}{suffix}", "worker": f"ghcr.io/example/worker:{version}{suffix}"},
-            tests={"unit": unit}, now=self.clock.now(),
+            components={
+                "api": f"ghcr.io/example/api:{version}{suffix}",
+                "worker": f"ghcr.io/example/worker:{version}{suffix}",
+            },
+            tests={"unit": unit},
+            now=self.clock.now(),
         )
-        top = [{"id": f"CVE-2026-000{i}", "pkg": "openssl", "installed": "3.0.1", "fixed": "3.0.2",
-                "severity": "CRITICAL", "title": None, "url": None} for i in range(critical)]
-        self.store.put_scan("notify", version, {
-            "artifact": f"notify:{version}", "artifact_type": "container_image",
-            "counts": {"CRITICAL": critical, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0},
-            "total": critical + 1, "top": top}, self.clock.now())
+        top = [
+            {
+                "id": f"CVE-2026-000{i}",
+                "pkg": "openssl",
+                "installed": "3.0.1",
+                "fixed": "3.0.2",
+                "severity": "CRITICAL",
+                "title": None,
+                "url": None,
+            }
+            for i in range(critical)
+        ]
+        self.store.put_scan(
+            "notify",
+            version,
+            {
+                "artifact": f"notify:{version}",
+                "artifact_type": "container_image",
+                "counts": {"CRITICAL": critical, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0},
+                "total": critical + 1,
+                "top": top,
+            },
+            self.clock.now(),
+        )
 
     def live(self, env: str, version: str) -> None:
         """Record that ``version`` already runs in ``env`` (history a real team would have)."""
-        release = self.store.create_release(service="notify", env=env, version=version, kind=ReleaseKind.DEPLOY,
-                                            state=ReleaseState.QUEUED, requested_by=RELEASER,
-                                            now=self.clock.now() - timedelta(days=1), take_lock=True)
-        self.store.transition(release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history",
-                              now=self.clock.now() - timedelta(days=1))
+        release = self.store.create_release(
+            service="notify",
+            env=env,
+            version=version,
+            kind=ReleaseKind.DEPLOY,
+            state=ReleaseState.QUEUED,
+            requested_by=RELEASER,
+            now=self.clock.now() - timedelta(days=1),
+            take_lock=True,
+        )
+        self.store.transition(
+            release.id,
+            ReleaseState.SUCCEEDED,
+            actor=RELEASER,
+            detail="history",
+            now=self.clock.now() - timedelta(days=1),
+        )
 
     def count(self, table: str) -> int:
         row = self.store.sql.one(f"SELECT count(*) AS n FROM {table}")  # noqa: S608 - test helper, fixed names
@@ -168,8 +240,13 @@ def blocks_text(blocks: list[dict[str, Any]]) -> str:
 
 
 @asynccontextmanager
-async def running_bot(tmp_path: Path, *, clock: MutableClock | None = None, config: dict[str, Any] | None = None,
-                      db_path: Path | None = None) -> AsyncIterator[BotHarness]:
+async def running_bot(
+    tmp_path: Path,
+    *,
+    clock: MutableClock | None = None,
+    config: dict[str, Any] | None = None,
+    db_path: Path | None = None,
+) -> AsyncIterator[BotHarness]:
     """Start the real HTTP app on a free port against a fresh fake Slack."""
     log = tmp_path / "deploys.log"
     clock = clock or MutableClock(TUESDAY_10AM)
@@ -178,9 +255,13 @@ async def running_bot(tmp_path: Path, *, clock: MutableClock | None = None, conf
     async with FakeSlackWebAPI() as slack:
         slack.set_usergroup("S01PLATFORM", ["U01PLATFORM"])
         settings = Settings(slack_api_url=slack.base_url, db_path=db)
-        settings = settings.model_copy(update={
-            "slack_bot_token": _secret("xoxb-test"), "slack_signing_secret": _secret(SECRET),
-            "api_token": _secret(API_TOKEN)})
+        settings = settings.model_copy(
+            update={
+                "slack_bot_token": _secret("xoxb-test"),
+                "slack_signing_secret": _secret(SECRET),
+                "api_token": _secret(API_TOKEN),
+            }
+        )
         app = http_app(settings, parsed, tmp_path, clock=clock)
         async with TestClient(TestServer(app)) as client:
             harness = BotHarness(slack=slack, client=client, clock=clock, log=log, db_path=db, config=parsed)

@@ -47,7 +47,9 @@ def scan(name: str) -> ScanSummary:
 
 def good_evidence(**changes: Any) -> Evidence:
     fields: dict[str, Any] = {
-        "tests": {s: SuiteResult(s, "passed", f"https://ci.example/{s}") for s in ("unit", "integration", "performance")},
+        "tests": {
+            s: SuiteResult(s, "passed", f"https://ci.example/{s}") for s in ("unit", "integration", "performance")
+        },
         "scan": scan("trivy_clean.json"),
         "components": {"api": f"ghcr.io/org/api:1.4.2@{DIGEST}", "worker": f"ghcr.io/org/worker@{DIGEST}"},
         "notes": "generated",
@@ -88,14 +90,19 @@ def test_blocking_on_several_severities_names_the_worst_first() -> None:
     )
     clean = evaluate_checklist(prod(block_on=["HIGH", "CRITICAL"]), good_evidence())
     assert item(clean, "vulnerability_scan").ok is False
-    assert item(clean, "vulnerability_scan").reason == "vulnerability scan: 1 HIGH: CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7)"
+    assert (
+        item(clean, "vulnerability_scan").reason
+        == "vulnerability scan: 1 HIGH: CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7)"
+    )
 
 
 def summary(*findings: Finding) -> ScanSummary:
     counts = dict.fromkeys(("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"), 0)
     for f in findings:
         counts[f.severity] += 1
-    return ScanSummary("app:1", "container_image", MappingProxyType(counts), tuple(sorted(findings, key=Finding.sort_key)))
+    return ScanSummary(
+        "app:1", "container_image", MappingProxyType(counts), tuple(sorted(findings, key=Finding.sort_key))
+    )
 
 
 def test_only_the_worst_three_are_named_and_the_rest_counted() -> None:
@@ -202,7 +209,9 @@ def test_images_item_is_added_when_digests_are_required_even_if_not_listed() -> 
     ],
 )
 def test_images_item(components: dict[str, str], expected: tuple[str, ...], ok: bool, reason: str) -> None:
-    result = evaluate_checklist(env(images={"require_digest": True}), Evidence(components=components, expected_components=expected))
+    result = evaluate_checklist(
+        env(images={"require_digest": True}), Evidence(components=components, expected_components=expected)
+    )
     (only,) = result.items
     assert only.item == "images"
     assert only.ok is ok
@@ -291,9 +300,7 @@ def test_override_requires_approver_and_reason_and_escapes_them() -> None:
     with pytest.raises(ValueError, match="approver"):
         apply_override(blocked, "", "why")
     lines = checklist_lines(apply_override(blocked, "console<user>", "a <!channel> b"))
-    assert lines == [
-        "⚠️ overridden by console&lt;user&gt; (a &lt;!channel&gt; b): unit tests: no result reported by CI"
-    ]
+    assert lines == ["⚠️ overridden by console&lt;user&gt; (a &lt;!channel&gt; b): unit tests: no result reported by CI"]
 
 
 def test_a_second_override_does_not_replace_the_first_approver() -> None:

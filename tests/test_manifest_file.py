@@ -53,7 +53,10 @@ async def test_commits_the_manifest_with_a_message_naming_the_release(repo: Path
     assert json.loads(content) == manifest()
     assert content == render_manifest(manifest())
     assert content.endswith("}\n") and content.index('"commit"') < content.index('"version"')  # sorted keys
-    assert json.loads(content)["components"]["api"] == {"image": f"ghcr.io/cds-snc/notify-api@{DIGEST}", "digest": DIGEST}
+    assert json.loads(content)["components"]["api"] == {
+        "image": f"ghcr.io/cds-snc/notify-api@{DIGEST}",
+        "digest": DIGEST,
+    }
     assert git(repo, "log", "-1", "--format=%B").strip() == "release notify 1.4.2 to prod (#42)"
     assert git(repo, "log", "-1", "--format=%an <%ae>").strip() == "release-bot <release-bot@localhost>"
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [FILE]
@@ -109,6 +112,22 @@ async def test_concurrent_commits_to_one_repository_are_serialised(repo: Path) -
     assert git(repo, "status", "--porcelain") == ""
 
 
+async def test_a_commit_cancelled_before_its_turn_is_dropped_and_nothing_hangs(repo: Path) -> None:
+    first = asyncio.create_task(commit_manifest(repo, FILE, manifest("1.0", 1), "release notify 1.0 to prod (#1)"))
+    queued = asyncio.create_task(commit_manifest(repo, FILE, manifest("1.1", 2), "release notify 1.1 to prod (#2)"))
+    await asyncio.sleep(0)  # one loop turn: both hand their work to the repository's git thread
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert await first is not None
+    assert await commit_manifest(repo, FILE, manifest("2.0", 3), "release notify 2.0 to prod (#3)") is not None
+    assert git(repo, "log", "--format=%s").splitlines() == [
+        "release notify 2.0 to prod (#3)",
+        "release notify 1.0 to prod (#1)",
+    ]
+    assert git(repo, "status", "--porcelain") == ""
+
+
 @pytest.mark.parametrize(
     "relative",
     ["../outside.json", "/tmp/outside.json", "manifests/../../outside.json", "", ".git/config", "."],
@@ -154,7 +173,9 @@ async def test_bad_arguments_are_refused_before_touching_the_repository(
 
 
 async def test_custom_author(repo: Path) -> None:
-    await commit_manifest(repo, FILE, manifest(), "release notify 1.4.2 to prod (#42)", author="Ship It <ship@example.org>")
+    await commit_manifest(
+        repo, FILE, manifest(), "release notify 1.4.2 to prod (#42)", author="Ship It <ship@example.org>"
+    )
     assert git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip() == (
         "Ship It <ship@example.org>|Ship It <ship@example.org>"
     )

@@ -151,12 +151,18 @@ _DELETE = object()
             _set(["Results", 1, "Vulnerabilities"], {"CVE": 1}),
             "Results[1].Vulnerabilities: expected an array or null, got object",
         ),
-        (_set(["Results", 0, "Vulnerabilities", 2], None), "Results[0].Vulnerabilities[2]: expected an object, got null"),
+        (
+            _set(["Results", 0, "Vulnerabilities", 2], None),
+            "Results[0].Vulnerabilities[2]: expected an object, got null",
+        ),
         (
             _set(["Results", 0, "Vulnerabilities", 0, "VulnerabilityID"], 45490),
             "Results[0].Vulnerabilities[0].VulnerabilityID: expected a string, got number",
         ),
-        (_set(["Results", 0, "Vulnerabilities", 0, "PkgName"], ""), "Results[0].Vulnerabilities[0].PkgName: must not be empty"),
+        (
+            _set(["Results", 0, "Vulnerabilities", 0, "PkgName"], ""),
+            "Results[0].Vulnerabilities[0].PkgName: must not be empty",
+        ),
         (
             _set(["Results", 0, "Vulnerabilities", 0, "FixedVersion"], 2.5),
             "Results[0].Vulnerabilities[0].FixedVersion: expected a string, got number",

@@ -217,9 +217,7 @@ def _images(evidence: Evidence) -> ItemResult:
         try:
             ref = parse_image_ref(text)
         except ImageRefError as exc:
-            problems.append(
-                f"{_esc(name)}: {_esc(text.strip())} is not a valid image reference ({_esc(exc.problem)})"
-            )
+            problems.append(f"{_esc(name)}: {_esc(text.strip())} is not a valid image reference ({_esc(exc.problem)})")
             continue
         if not ref.pinned:
             problems.append(f"{_esc(name)}: {_esc(text.strip())} is not pinned by digest")
@@ -244,14 +242,10 @@ def _notes(notes: str) -> ItemResult:
 
 def _rollback(plan: RollbackPlan | None) -> ItemResult:
     if plan is None:
-        return ItemResult(
-            "rollback_plan", False, "no rollback plan: no previous healthy release or method known"
-        )
+        return ItemResult("rollback_plan", False, "no rollback plan: no previous healthy release or method known")
     method = f" ({_esc(plan.method)})" if plan.method.strip() else ""
     if plan.target_version is None:
-        return ItemResult(
-            "rollback_plan", True, f"rollback plan: first release, nothing to roll back to{method}"
-        )
+        return ItemResult("rollback_plan", True, f"rollback plan: first release, nothing to roll back to{method}")
     return ItemResult("rollback_plan", True, f"rollback plan: back to {_esc(plan.target_version)}{method}")
 
 

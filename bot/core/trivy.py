@@ -268,7 +268,5 @@ def load_trivy_report(raw: bytes, *, top_n: int = DEFAULT_TOP) -> ScanSummary:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ScanReportError(
-            f"(report): not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise ScanReportError(f"(report): not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     return parse_trivy_report(data, top_n=top_n)

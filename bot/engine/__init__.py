@@ -23,7 +23,8 @@ class Engine(SummaryMixin):
             found = await self.db.run(self.db.sync.get_release, release.id)
             if found is not None:
                 await self.reply(release.id, render.interrupted_reply(found))
-        await self.expire_due()
+        await self.expire_due()  # requests that lapsed while the bot was down
+        await self.rearm_expiries()
         await self.db.run(self.db.sync.requeue_running_measurements)
         await self.run_due_measurements()
         self.arm_schedule()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.models import ReleaseState
 from bot.core.mrkdwn import escape
-from bot.core.notes import ReleaseNotes
+from bot.core.notes import ReleaseNotes, build_release_notes
 from bot.core.window_text import decision_text
 from bot.core.windows import adhoc_until
 from bot.engine.base import Actor, Reply, UserError
 from bot.engine.checks import ChecksMixin
 from bot.slack import render
 from bot.slack.render_notes import notes_blocks
+from bot.sources.base import SourceError
 
 
 class AdminMixin(ChecksMixin):
@@ -105,9 +107,15 @@ class AdminMixin(ChecksMixin):
             end = await self.db.run(self.db.sync.get_candidate, service, version)
             if source is None or start is None or end is None:
                 raise UserError("both ends of the range must be known candidates of a service with a repository.")
-            from bot.core.notes import build_release_notes  # noqa: PLC0415 - only this branch needs it
-
-            notes = build_release_notes(await source.commits_between(start.commit, end.commit))
+            try:
+                commits = await source.commits_between(start.commit, end.commit)
+            except SourceError as exc:
+                raise UserError(f"release notes unavailable: {escape(exc.reason)}") from None
+            pr_base = getattr(source, "pr_url_base", None)
+            # Grouping thousands of commits takes ~100 ms: keep it off the event loop.
+            notes = await asyncio.to_thread(
+                build_release_notes, commits, pr_url_base=pr_base if isinstance(pr_base, str) else None
+            )
         else:
             found = next(
                 (

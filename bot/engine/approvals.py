@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.core.checklist import ChecklistResult, apply_override
@@ -13,6 +14,7 @@ from bot.slack import render
 from bot.store import LockHeld
 
 ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERRUPTED, ReleaseState.VERIFYING}
+NEVER_RAN = {ReleaseState.CANCELLED, ReleaseState.AWAITING_APPROVAL}
 
 
 class ApprovalMixin(RunnerMixin):
@@ -29,8 +31,9 @@ class ApprovalMixin(RunnerMixin):
         title: str,
         detail_lines: list[str],
     ) -> int:
-        """Create a request and post it with Approve / Deny in the service channel."""
-        policy = self.config.environments[env].approvals
+        """Create a request and post it with Approve / Deny in the service channel; arm its expiry."""
+        environment = self.config.environments[env]
+        policy = environment.rollback.approvals if kind is ApprovalKind.ROLLBACK else environment.approvals
         now = self.now()
         approval = await self.db.run(
             self.db.sync.create_approval,
@@ -54,8 +57,30 @@ class ApprovalMixin(RunnerMixin):
             thread = release.thread_ts if release else None
         ts = await self.deps.notifier.post(channel, message.text, message.blocks, thread_ts=thread)
         await self.db.run(self.db.sync.set_approval_message, approval.id, channel, ts)
+        self._arm_expiry(approval)
         await self.changed(service)
         return approval.id
+
+    def _arm_expiry(self, approval: Approval) -> None:
+        """Wake at the expiry so the message says expired and loses its buttons even if nobody clicks."""
+        if self.deps.scheduler is None:
+            return
+        # The scheduler runs on the wall clock while the engine's clock may be shifted (console --now),
+        # so schedule "in N minutes" rather than the engine-clock instant.
+        delay = max(approval.expires_at - self.now(), timedelta(0))
+        self.deps.scheduler.at(datetime.now(UTC) + delay, _expiry_key(approval.id), self._expiry_due)
+
+    async def _expiry_due(self) -> None:
+        await self.expire_due()
+
+    def _disarm_expiry(self, approval_id: int) -> None:
+        if self.deps.scheduler is not None:
+            self.deps.scheduler.cancel(_expiry_key(approval_id))
+
+    async def rearm_expiries(self) -> None:
+        """On start: arm the expiry of every request still pending (jobs live only in memory)."""
+        for approval in await self.db.run(self.db.sync.pending_approvals, None):
+            self._arm_expiry(approval)
 
     async def _show_approval(self, approval: Approval) -> None:
         if approval.channel is None or approval.message_ts is None:
@@ -71,14 +96,21 @@ class ApprovalMixin(RunnerMixin):
         if approval.eligible_groups and not await self.in_groups(user, approval.eligible_groups):
             raise UserError(f"you are not in {', '.join(approval.eligible_groups)}, so you cannot decide this.")
 
-    async def vote(self, actor: Actor, approval_id: int) -> Reply:
-        """An Approve click. Double clicks and simultaneous approvers produce one effect."""
+    async def _pending(self, approval_id: int) -> Approval:
+        """The request, still open; an overdue one is expired on the spot and the clicker told so."""
         approval = await self.db.run(self.db.sync.get_approval, approval_id)
         if approval is None:
             raise UserError("that approval request no longer exists.")
         if approval.state is ApprovalState.PENDING and approval.expires_at <= self.now():
             await self.expire(approval)
             raise UserError("that request has expired; nothing was done. Ask again if it is still needed.")
+        if approval.state is ApprovalState.EXPIRED:
+            raise UserError("that request has expired; nothing was done. Ask again if it is still needed.")
+        return approval
+
+    async def vote(self, actor: Actor, approval_id: int) -> Reply:
+        """An Approve click. Double clicks and simultaneous approvers produce one effect."""
+        approval = await self._pending(approval_id)
         await self._eligible(approval, actor.user)
         result = await self.db.run(self.db.sync.vote, approval_id, actor.user, self.now())
         if result.outcome == "closed":
@@ -88,15 +120,15 @@ class ApprovalMixin(RunnerMixin):
         await self.audit(actor, "approval.voted", f"approval:{approval_id}", outcome=result.outcome)
         await self._show_approval(result.approval)
         if result.outcome == "approved":
+            self._disarm_expiry(approval_id)
             await self.audit(actor, "approval.approved", f"approval:{approval_id}")
             self.spawn(self._execute(result.approval, actor), f"approval-{approval_id}")
             return Reply(render.info("Approved. On it."))
         return Reply(render.info("Your approval is recorded; more approvers are needed."))
 
     async def deny(self, actor: Actor, approval_id: int, reason: str) -> Reply:
-        approval = await self.db.run(self.db.sync.get_approval, approval_id)
-        if approval is None:
-            raise UserError("that approval request no longer exists.")
+        """A Deny with its reason (from the modal): the request closes and what it asked for is cancelled."""
+        approval = await self._pending(approval_id)
         await self._eligible(approval, actor.user)
         if not await self.db.run(
             self.db.sync.close_approval,
@@ -106,27 +138,25 @@ class ApprovalMixin(RunnerMixin):
             reason=reason,
             now=self.now(),
         ):
-            raise UserError(f"that request is already {approval.state.value}; nothing changed.")
+            current = await self.db.run(self.db.sync.get_approval, approval_id)
+            state = current.state.value if current else approval.state.value
+            raise UserError(f"that request is already {state}; nothing changed.")
+        self._disarm_expiry(approval_id)
         await self.audit(actor, "approval.denied", f"approval:{approval_id}", reason=reason)
         denied = await self.db.run(self.db.sync.get_approval, approval_id)
         assert denied is not None
         await self._show_approval(denied)
-        release_id = approval.subject.get("release_id")
-        if isinstance(release_id, int) and approval.kind is not ApprovalKind.ROLLBACK:
-            await self.db.run(
-                self.db.sync.transition,
-                release_id,
-                ReleaseState.CANCELLED,
-                actor=actor.user,
-                detail=f"denied: {reason}",
-                now=self.now(),
-                only_from={ReleaseState.AWAITING_APPROVAL},
-            )
-            await self.refresh_parent(release_id)
+        await self._cancel_subject(
+            approval,
+            actor.user,
+            f"denied: {reason}",
+            f"🚫 Denied by {render.user(actor.user)}: {escape(reason)}",
+        )
         await self.changed(approval.service)
         return Reply(render.info("Denied. The requester can see why."))
 
     async def expire(self, approval: Approval) -> None:
+        """Close an overdue request (exactly once): the message says expired and its buttons go."""
         if await self.db.run(
             self.db.sync.close_approval,
             approval.id,
@@ -135,24 +165,40 @@ class ApprovalMixin(RunnerMixin):
             reason="expired",
             now=self.now(),
         ):
+            self._disarm_expiry(approval.id)
             await self.audit("release-bot", "approval.expired", f"approval:{approval.id}")
             expired = await self.db.run(self.db.sync.get_approval, approval.id)
             if expired is not None:
                 await self._show_approval(expired)
-            release_id = approval.subject.get("release_id")
-            if isinstance(release_id, int) and approval.kind is not ApprovalKind.ROLLBACK:
-                await self.db.run(
-                    self.db.sync.transition,
-                    release_id,
-                    ReleaseState.CANCELLED,
-                    actor="release-bot",
-                    detail="approval expired",
-                    now=self.now(),
-                    only_from={ReleaseState.AWAITING_APPROVAL},
-                )
-                await self.refresh_parent(release_id)
+            await self._cancel_subject(
+                approval,
+                "release-bot",
+                "approval expired",
+                "⌛ Nobody approved in time, so this did not run. Ask again if it is still needed.",
+            )
+            await self.changed(approval.service)
+
+    async def _cancel_subject(self, approval: Approval, actor: str, detail: str, thread_text: str) -> None:
+        """The release (or rollback) that waited for this request will not run: say so in its thread."""
+        release_id = approval.subject.get("release_id")
+        if not isinstance(release_id, int):
+            return
+        moved = await self.db.run(
+            self.db.sync.transition,
+            release_id,
+            ReleaseState.CANCELLED,
+            actor=actor,
+            detail=detail,
+            now=self.now(),
+            only_from={ReleaseState.AWAITING_APPROVAL},
+        )
+        if moved:
+            await self.audit(actor, "release.cancelled", f"release:{release_id}", detail=detail)
+            await self.refresh_parent(release_id)
+            await self.reply(release_id, render.thread_reply(thread_text))
 
     async def expire_due(self) -> int:
+        """Expire every pending request whose time has passed (on start, and when its timer fires)."""
         due = await self.db.run(self.db.sync.due_expiries, self.now())
         for approval in due:
             await self.expire(approval)
@@ -214,13 +260,37 @@ class ApprovalMixin(RunnerMixin):
             await self.run_release(release_id)
 
     # --- rollback -------------------------------------------------------------------------------------
+    async def _may_roll_back(self, actor: Actor, env: str) -> None:
+        """Who may release there may roll back, and so may on-call and the rollback approvers."""
+        if actor.user == "release-bot":  # auto_rollback after a failed check
+            return
+        environment = self.config.environments[env]
+        if not environment.allowed:
+            return
+        oncall = ["oncall"] if "oncall" in self.config.groups else []
+        approvers = environment.rollback.approvals.from_ or []
+        groups = list(dict.fromkeys([*environment.allowed, *approvers, *oncall]))
+        if not await self.in_groups(actor.user, groups):
+            raise UserError(f"you may not roll back {env}: that needs membership of {', '.join(groups)}.")
+
     async def request_rollback(
         self, actor: Actor, service: str, env: str, target: str | None, of_release: int | None = None
     ) -> Reply:
         """`/release rollback <env> [to <version>]`: never blocked by windows; on-call approval per config."""
+        await self.expire_due()  # a rollback whose request lapsed must not block this one
+        await self._may_roll_back(actor, env)
         current = await self.db.run(self.db.sync.env_state, service, env)
-        history = await self.db.run(self.db.sync.history, service, env, 1)
-        latest = history[0] if history else None
+        recent = await self.db.run(self.db.sync.history, service, env, 20)
+        waiting = next(
+            (r for r in recent if r.kind is ReleaseKind.ROLLBACK and r.state is ReleaseState.AWAITING_APPROVAL), None
+        )
+        if waiting is not None:
+            raise UserError(
+                f"a rollback of {service} {env} to {escape(waiting.version)} is already waiting for approval "
+                f"(release #{waiting.id}); approve or deny that one."
+            )
+        # The release to undo is the latest one that actually ran (a cancelled request changed nothing).
+        latest = next((r for r in recent if r.state not in NEVER_RAN), None)
         original = None
         if of_release is not None:
             original = await self.db.run(self.db.sync.get_release, of_release)
@@ -245,7 +315,8 @@ class ApprovalMixin(RunnerMixin):
         if target == (current.version if current else None) and original is None:
             raise UserError(f"{env} already runs {escape(target)}.")
         policy = self.config.environments[env].rollback.approvals
-        fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": "roll forward again"}
+        # Undoing a rollback means deploying again what it replaced.
+        fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": f"redeploying {from_version}"}
         state = ReleaseState.AWAITING_APPROVAL if policy.required > 0 else ReleaseState.QUEUED
         try:
             release = await self.db.run(
@@ -296,3 +367,7 @@ class ApprovalMixin(RunnerMixin):
             return Reply(render.info(f"Rollback to {escape(target)} is waiting for on-call approval."))
         self.spawn(self.run_release(release.id), f"release-{release.id}")
         return Reply(render.info(f"Rolling {env} back to {escape(target)} (release #{release.id})."))
+
+
+def _expiry_key(approval_id: int) -> str:
+    return f"approval-expiry:{approval_id}"

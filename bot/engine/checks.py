@@ -1,11 +1,18 @@
-"""Post-release checks: persisted schedule, measurement once per (release, check, offset), outcomes."""
+"""Post-release checks: persisted schedule, measurement once per (release, check, offset), outcomes.
+
+The store is the source of truth: one row per (release, check, offset) with its due time. APScheduler
+only wakes us; a wake takes every due row through ``claim_measurement`` (pending → running, once), so
+a job that fires twice, a restart, or two wakes racing never measure the same row twice, and a
+cancelled row (newer release, rollback) is never taken.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.config import Check
-from bot.core.models import Release
+from bot.core.models import Release, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.rollout import Step
 from bot.core.verdicts import Measurement, Verdict, worst
@@ -14,6 +21,11 @@ from bot.engine.base import Actor, Reply, UserError, log
 from bot.slack import render
 
 VERDICT_ICON = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
+
+
+def job_key(release_id: int, check_name: str, offset_s: int) -> str:
+    """The scheduler job id of one scheduled measurement (re-arming the same row replaces its job)."""
+    return f"check:{release_id}:{check_name}:{offset_s}"
 
 
 class ChecksMixin(ApprovalMixin):
@@ -30,7 +42,8 @@ class ChecksMixin(ApprovalMixin):
             blocks.append(render.context(f"query: `{escape(measurement.query)[:2800]}`"))
         return render.Message(text=f"{measurement.check}: {measurement.verdict.value}", blocks=blocks)
 
-    async def _measure(self, release: Release, check: Check, offset: str) -> Measurement | None:
+    async def _measure(self, release: Release, check: Check, offset: str, at: datetime) -> Measurement | None:
+        """Measure ``check`` as of ``at``; every failed attempt and the result are replied in the thread."""
         if self.deps.checks is None:
             return None
 
@@ -39,7 +52,7 @@ class ChecksMixin(ApprovalMixin):
 
         measurement = await self.deps.checks.run(
             check,
-            self.now(),
+            at,
             service=release.service,
             environment=release.env,
             version=release.version,
@@ -48,17 +61,16 @@ class ChecksMixin(ApprovalMixin):
         await self.reply(release.id, self._measurement_message(measurement, offset))
         return measurement
 
-    async def verify_step(self, release: Release, step: Step) -> Verdict:
+    async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
         """Checks between canary / blue-green steps: every configured check, measured now."""
-        checks = self._checks(release.env)
-        if not checks or self.deps.checks is None:
-            return Verdict.PASS
-        verdicts = []
-        for check in checks:
-            measurement = await self._measure(release, check, step.label)
+        if self.deps.checks is None:
+            return []
+        measured = []
+        for check in self._checks(release.env):
+            measurement = await self._measure(release, check, step.label, self.now())
             if measurement is not None:
-                verdicts.append(measurement.verdict)
-        return worst(verdicts) or Verdict.PASS
+                measured.append(measurement)
+        return measured
 
     async def schedule_checks(self, release: Release) -> None:
         """Persist one row per (check, offset) after the release; the store is the source of truth."""
@@ -70,22 +82,39 @@ class ChecksMixin(ApprovalMixin):
         await self.db.run(self.db.sync.schedule_measurements, release.id, planned)
         offsets = ", ".join(sorted({render.when(due, self.config.zone) for _, _, due in planned}))
         await self.reply(release.id, render.thread_reply(f"🗓️ Post-release checks scheduled: {offsets}."))
-        self.arm_schedule(planned_release=release.id)
+        self.arm_schedule()
 
-    def arm_schedule(self, planned_release: int | None = None) -> None:
-        """Ask the scheduler to wake us at the next due measurement (restart-safe: rows drive it)."""
+    def arm_schedule(self) -> None:
+        """Ask the scheduler to wake us at each pending measurement (restart-safe: the rows drive it)."""
         if self.deps.scheduler is None:
             return
         self.spawn(self._arm(), "arm-checks")
 
     async def _arm(self) -> None:
-        assert self.deps.scheduler is not None
-        pending = await self.db.run(self.db.sync.pending_measurements, None)
-        for row in pending:
-            key = f"check:{row['release_id']}:{row['check_name']}:{row['offset_s']}"
-            self.deps.scheduler.at(row["due_at"], key, self._wake)
+        scheduler = self.deps.scheduler
+        if scheduler is None:
+            return
+        for row in await self.db.run(self.db.sync.pending_measurements, None):
+            scheduler.at(row["due_at"], job_key(row["release_id"], row["check_name"], row["offset_s"]), self._wake)
+
+    async def cancel_checks(self, release_id: int, why: str) -> int:
+        """Cancel the release's pending measurements (rows and scheduler jobs) and say why in its thread."""
+        pending = await self.db.run(self.db.sync.pending_measurements, release_id)
+        cancelled = await self.db.run(self.db.sync.cancel_measurements, release_id)
+        if self.deps.scheduler is not None:
+            for row in pending:
+                self.deps.scheduler.cancel(job_key(release_id, row["check_name"], row["offset_s"]))
+        if cancelled:
+            await self.reply(
+                release_id, render.thread_reply(f"🗓️ {cancelled} pending check(s) cancelled: {escape(why)}.")
+            )
+        return cancelled
 
     async def _wake(self) -> None:
+        # Tracked like any background work, so shutdown and tests can await it.
+        self.spawn(self._run_due_logged(), "checks-due")
+
+    async def _run_due_logged(self) -> None:
         await self.run_due_measurements()
 
     async def run_due_measurements(self) -> int:
@@ -98,62 +127,55 @@ class ChecksMixin(ApprovalMixin):
             if not await self.db.run(
                 self.db.sync.claim_measurement, row["release_id"], row["check_name"], row["offset_s"]
             ):
-                continue  # another wake-up took it
+                continue  # another wake-up took it, or it was cancelled meanwhile
+            if self.deps.scheduler is not None:
+                # Taken early (on start, or by another row's wake-up): its own job has nothing left to do.
+                self.deps.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
             ran += 1
             try:
-                await self._take(row["release_id"], row["check_name"], row["offset_s"])
+                await self._take(row)
             except Exception:
                 log.exception("measurement %s failed", row)
         return ran
 
-    async def _take(self, release_id: int, check_name: str, offset_s: int) -> None:
-        release = await self.db.run(self.db.sync.get_release, release_id)
-        check = next((c for c in self._checks(release.env) if c.name == check_name), None) if release else None
-        if release is None or check is None:
-            await self.db.run(
-                self.db.sync.record_measurement,
-                release_id,
-                check_name,
-                offset_s,
-                verdict="error",
-                value=None,
-                summary="check no longer configured",
-                query=None,
-                now=self.now(),
-            )
-            return
-        offset = f"+{timedelta(seconds=offset_s)}"
-        measurement = await self._measure(release, check, offset)
-        if measurement is None:
-            await self.db.run(
-                self.db.sync.record_measurement,
-                release_id,
-                check_name,
-                offset_s,
-                verdict="inconclusive",
-                value=None,
-                summary="metrics are not configured",
-                query=None,
-                now=self.now(),
-            )
-            return
+    async def _record(self, row: dict[str, Any], verdict: str, summary: str, **fields: Any) -> None:
         await self.db.run(
             self.db.sync.record_measurement,
-            release_id,
-            check_name,
-            offset_s,
-            verdict=measurement.verdict.value,
-            value=measurement.value,
-            summary=measurement.summary,
-            query=measurement.query,
+            row["release_id"],
+            row["check_name"],
+            row["offset_s"],
+            verdict=verdict,
+            value=fields.get("value"),
+            summary=summary,
+            query=fields.get("query"),
             now=self.now(),
+        )
+
+    async def _take(self, row: dict[str, Any]) -> None:
+        release = await self.db.run(self.db.sync.get_release, row["release_id"])
+        check = next((c for c in self._checks(release.env) if c.name == row["check_name"]), None) if release else None
+        if release is None or check is None:
+            await self._record(row, "error", "check no longer configured")
+            return
+        offset = f"+{timedelta(seconds=row['offset_s'])}"
+        # Measured as of the due time (release time + offset), not "now": a missed measurement that
+        # runs late after a restart still describes the release at its offset.
+        measurement = await self._measure(release, check, offset, row["due_at"])
+        if measurement is None:
+            await self._record(row, "inconclusive", "metrics are not configured")
+            return
+        await self._record(
+            row,
+            measurement.verdict.value,
+            measurement.summary,
+            value=measurement.value,
+            query=measurement.query,
         )
         await self._settle_verdict(release, measurement.verdict)
 
     async def _settle_verdict(self, release: Release, latest: Verdict) -> None:
         rows = await self.db.run(self.db.sync.measurements, release.id)
-        verdicts = [Verdict(r["verdict"]) for r in rows if r["verdict"]]
-        verdict = worst(verdicts)
+        verdict = worst(Verdict(r["verdict"]) for r in rows if r["verdict"])
         if verdict is None:
             return
         await self.db.run(
@@ -167,8 +189,9 @@ class ChecksMixin(ApprovalMixin):
             return
         policy = self.config.environments[release.env].on_check_failure
         if latest is Verdict.FAIL:
-            await self.db.run(self.db.sync.cancel_measurements, release.id)
+            await self.cancel_checks(release.id, "a check failed")
             await self.audit("release-bot", "check.failed", f"release:{release.id}")
+            # Only a FAIL rolls back on its own: INCONCLUSIVE (including an unreachable backend) never does.
             if policy == "auto_rollback":
                 await self.reply(release.id, render.thread_reply("❌ A check failed: rolling back automatically."))
                 await self.request_rollback(
@@ -177,25 +200,58 @@ class ChecksMixin(ApprovalMixin):
                 return
         if policy == "notify" or latest is Verdict.ERROR:
             return
-        oncall = " ".join(render.user(u) for u in self.config.groups.get("oncall", []) if u.startswith("U"))
         what = "failed" if latest is Verdict.FAIL else "is inconclusive"
         message = render.Message(
             text=f"A post-release check {what}",
             blocks=[
-                render.section(f"{oncall} a post-release check {what} for {escape(release.version)}."),
+                render.section(f"{self._oncall_mentions()} a post-release check {what} for {escape(release.version)}."),
                 render.check_buttons(release.id, latest.value),
             ],
         )
         await self.reply(release.id, message)
 
+    def _oncall_mentions(self) -> str:
+        return " ".join(render.user(u) for u in self.config.groups.get("oncall", []) if u.startswith("U"))
+
+    async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
+        """Checks were inconclusive between steps: keep the current weight and ask on-call to decide."""
+        await self.db.run(
+            self.db.sync.transition,
+            release.id,
+            ReleaseState.VERIFYING,
+            actor="release-bot",
+            detail=f"held: {step.label}",
+            now=self.now(),
+            only_from={ReleaseState.VERIFYING},
+            verdict=Verdict.INCONCLUSIVE.value,
+        )
+        await self.audit("release-bot", "rollout.held", f"release:{release.id}", step=step.label)
+        await self.refresh_parent(release.id)
+        message = render.Message(
+            text="The rollout is on hold: checks are inconclusive",
+            blocks=[
+                render.section(
+                    f"⏸️ {self._oncall_mentions()} the rollout of {escape(release.version)} is on hold at "
+                    f"{escape(step.label)}: {escape(reasons)}. *Looks good* continues with the next step; "
+                    "*Roll back* returns traffic to the previous release."
+                ),
+                render.check_buttons(release.id, Verdict.INCONCLUSIVE.value),
+            ],
+        )
+        await self.reply(release.id, message)
+
     async def check_action(self, actor: Actor, release_id: int, action: str) -> Reply:
-        """Buttons under a check result: roll back, dismiss, or looks good."""
+        """Buttons under a check result: roll back, dismiss, or looks good (also for a held rollout)."""
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None:
             raise UserError("that release no longer exists.")
         oncall = self.config.environments[release.env].rollback.approvals.from_ or ["oncall"]
         if not await self.in_groups(actor.user, oncall):
             raise UserError(f"you are not in {', '.join(oncall)}, so you cannot act on this check.")
+        if release.state is ReleaseState.VERIFYING:
+            return await self._held_action(actor, release, action)
+        if release.state is not ReleaseState.SUCCEEDED:
+            raise UserError(f"that release is {release.state.value} now; nothing to do.")
         if action == "check_rollback":
             if not await self.db.run(self.db.sync.claim, f"check-rollback:{release_id}", self.now()):
                 raise UserError("a rollback of this release was already requested.")
@@ -208,3 +264,31 @@ class ChecksMixin(ApprovalMixin):
         what = "looks good" if healthy else "dismissed"
         await self.reply(release_id, render.thread_reply(f"👍 {render.user(actor.user)}: {what}."))
         return Reply(render.info(f"Noted: {what}."))
+
+    async def _held_action(self, actor: Actor, release: Release, action: str) -> Reply:
+        events = await self.db.run(self.db.sync.release_events, release.id)
+        last = str(events[-1]["detail"]) if events else ""
+        if not last.startswith("held: "):
+            raise UserError("this rollout is still running its checks; wait for their result.")
+        if action not in {"check_looks_good", "check_rollback"}:
+            raise UserError("a rollout on hold can only continue (Looks good) or roll back.")
+        # One decision per hold, whoever clicks first and however often: the key names the held step.
+        key = f"hold:{release.id}:{release.weight}:{release.colour}"
+        if not await self.db.run(self.db.sync.claim, key, self.now()):
+            raise UserError("someone already decided on this hold; nothing more was done.")
+        held_at = last.removeprefix("held: ")
+        if action == "check_looks_good":
+            await self.audit(actor, "rollout.continued", f"release:{release.id}", step=held_at)
+            await self.reply(
+                release.id,
+                render.thread_reply(f"👍 {render.user(actor.user)}: looks good — continuing after {escape(held_at)}."),
+            )
+            self.spawn(self.resume_rollout(release.id), f"resume-{release.id}")
+            return Reply(render.info(f"Continuing the rollout of {escape(release.version)}."))
+        await self.audit(actor, "rollout.rolled_back", f"release:{release.id}", step=held_at)
+        await self.reply(
+            release.id, render.thread_reply(f"↩️ {render.user(actor.user)} chose to roll back at {escape(held_at)}.")
+        )
+        why = f"rolled back by {render.user(actor.user)} after inconclusive checks at {held_at}"
+        self.spawn(self.abort_held(release.id, why), f"abort-{release.id}")
+        return Reply(render.info(f"Rolling back the rollout of {escape(release.version)}."))

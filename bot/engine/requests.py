@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.config import Environment
 from bot.core.checklist import (
     ChecklistResult,
     Evidence,
+    ItemResult,
     RollbackPlan,
     SuiteResult,
     checklist_lines,
@@ -20,12 +23,36 @@ from bot.core.mrkdwn import escape
 from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
 from bot.core.window_text import decision_text
-from bot.core.windows import AdhocFreeze, WindowDecision
+from bot.core.windows import AdhocFreeze, Reason, WindowDecision
 from bot.engine.access import AccessMixin
 from bot.engine.base import Actor, Reply, UserError, log
 from bot.slack import render
 from bot.sources.base import SourceError
 from bot.store import LockHeld
+
+# An ad-hoc freeze's reason names who declared it with a mention we built from a stored user ID.
+_FREEZER = re.compile(r"^ad-hoc freeze by &lt;@([UW][A-Z0-9]+)&gt;:")
+
+
+def _safe_reason(reason: Reason) -> Reason:
+    """The reason as mrkdwn: typed text (a freeze's reason) is escaped; the freezer's mention still pings."""
+    text = escape(reason.text)
+    if reason.code == "adhoc_freeze":
+        text = _FREEZER.sub(r"ad-hoc freeze by <@\1>:", text, count=1)
+    return Reason(reason.code, text)
+
+
+def window_mrkdwn(decision: WindowDecision, zone: ZoneInfo, user_zone: ZoneInfo | None = None) -> str:
+    """The window decision as one mrkdwn sentence that nobody's typed text can turn into a ping or link."""
+    safe = replace(decision, reasons=tuple(_safe_reason(r) for r in decision.reasons))
+    return decision_text(safe, zone, user_zone)
+
+
+def window_item(decision: WindowDecision) -> ItemResult:
+    """The pseudo checklist item a break-glass request outside its window records, so the approval
+    overrides the window explicitly (and the runner's re-check and the parent message can tell)."""
+    why = "; ".join(_safe_reason(r).text for r in decision.reasons) or "closed"
+    return ItemResult(render.OUTSIDE_WINDOW, False, f"deployment window closed: {why}")
 
 
 @dataclass(frozen=True)
@@ -176,10 +203,10 @@ class RequestMixin(AccessMixin):
         """`/release <env> [version]`, `deploy`, `promote`: refuse with a reason, ask approval, or start."""
         plan = await self.plan(actor, cmd)
         environment = self.config.environments[plan.env]
-        blockers: list[str] = []
+        blockers: list[str] = []  # mrkdwn, each already safe to show
         decision = await self.window(plan.service, plan.env)
         if not decision.open:
-            blockers.append(decision_text(decision, self.config.zone))
+            blockers.append(window_mrkdwn(decision, self.config.zone))
         notes = await self.release_notes(plan)
         checklist = await self.evaluate(plan, environment, notes)
         if not checklist.passed:
@@ -188,6 +215,9 @@ class RequestMixin(AccessMixin):
             raise UserError(
                 "\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked)."
             )
+        force = cmd.force_reason is not None and bool(blockers)
+        if force and not decision.open:
+            checklist = ChecklistResult((window_item(decision), *checklist.items))
         rollback = await self.rollback_plan(plan.service, plan.env, plan.version)
         fields: dict[str, Any] = {
             "checklist": checklist.to_dict(),
@@ -195,7 +225,6 @@ class RequestMixin(AccessMixin):
             "rollback_target": rollback.target_version,
             "rollback_method": rollback.method,
         }
-        force = cmd.force_reason is not None and bool(blockers)
         needs_approval = force or environment.approvals.required > 0
         if needs_approval:
             release = await self.db.run(
@@ -233,9 +262,7 @@ class RequestMixin(AccessMixin):
                 groups=groups,
                 subject={"release_id": release.id},
                 title=f"{'Break-glass release' if force else 'Release'} of {plan.service} {plan.version} to {plan.env}",
-                detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *[escape(b) for b in blockers]]
-                if force
-                else [],
+                detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *blockers] if force else [],
             )
             return Reply(
                 render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval.")

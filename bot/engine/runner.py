@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -9,10 +10,10 @@ from bot.core.imageref import components_with_digests
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes
-from bot.core.rollout import Step, abort_steps, plan_rollout, rollback_steps
-from bot.core.verdicts import Verdict
+from bot.core.rollout import Step, abort_steps, idle_colour, plan_rollout, rollback_steps
+from bot.core.verdicts import Measurement, Verdict, worst
 from bot.core.window_text import decision_text
-from bot.engine.requests import RequestMixin
+from bot.engine.requests import RequestMixin, window_mrkdwn
 from bot.manifest_file import ManifestCommitError, commit_manifest
 from bot.providers.base import DeployContext, StepResult
 from bot.slack import render
@@ -23,10 +24,16 @@ ACTIVE = {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
 
 class RunnerMixin(RequestMixin):
     # Implemented by the checks mixin.
-    async def verify_step(self, release: Release, step: Step) -> Verdict:
+    async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
         raise RuntimeError("the checks mixin is missing")
 
     async def schedule_checks(self, release: Release) -> None:
+        raise RuntimeError("the checks mixin is missing")
+
+    async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
+        raise RuntimeError("the checks mixin is missing")
+
+    async def cancel_checks(self, release_id: int, why: str) -> int:
         raise RuntimeError("the checks mixin is missing")
 
     async def run_release(self, release_id: int) -> None:
@@ -34,20 +41,8 @@ class RunnerMixin(RequestMixin):
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None or release.state is not ReleaseState.QUEUED:
             return
-        if release.kind is not ReleaseKind.ROLLBACK and release.forced_by is None:
-            # Checked again right before the deploy: a release queued at 15:59 must not start at 16:01.
-            decision = await self.window(release.service, release.env)
-            if not decision.open:
-                reason = decision_text(decision, self.config.zone)
-                await self._finish(
-                    release,
-                    ReleaseState.CANCELLED,
-                    "release-bot",
-                    f"window closed: {reason}",
-                    error=f"window closed before the deploy started: {reason}",
-                )
-                await self.reply(release.id, render.thread_reply(f"🚫 Not started: {escape(reason)}"))
-                return
+        if release.kind is not ReleaseKind.ROLLBACK and not await self._window_allows(release):
+            return
         await self.db.run(
             self.db.sync.transition,
             release.id,
@@ -68,6 +63,39 @@ class RunnerMixin(RequestMixin):
             await self._run_rollback_steps(release)
         else:
             await self._run_rollout(release)
+
+    async def _window_allows(self, release: Release) -> bool:
+        """Checked again right before the deploy: a release queued at 15:59 must not start at 16:01.
+
+        Only a break-glass approval that overrode the window itself lets a closed window through; one
+        that overrode checklist items alone is held to the window like any release. A refusal cancels
+        the release (and frees its lock) before anything is deployed.
+        """
+        overridden = [str(i["item"]) for i in release.checklist if i.get("overridden_by")]
+        window_forced = release.forced_by is not None and render.OUTSIDE_WINDOW in overridden
+        decision = await self.window(release.service, release.env)
+        if not decision.open and not window_forced:
+            reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
+            await self._finish(
+                release,
+                ReleaseState.CANCELLED,
+                "release-bot",
+                f"window closed: {reason}",
+                error=f"window closed before the deploy started: {reason}",
+            )
+            shown = window_mrkdwn(decision, self.config.zone)
+            await self.reply(release.id, render.thread_reply(f"🚫 Not started: {shown}"))
+            return False
+        if release.forced_by is not None:
+            await self.audit(
+                release.forced_by,
+                "release.break_glass",
+                f"release:{release.id}",
+                reason=release.force_reason,
+                requested_by=release.requested_by,
+                overridden=overridden,
+            )
+        return True
 
     def _notes_url(self, release: Release) -> str | None:
         if not self.deps.base_url:
@@ -98,12 +126,26 @@ class RunnerMixin(RequestMixin):
             return await provider.deploy(ctx)
         return await provider.shift(ctx)
 
-    async def _run_rollout(self, release: Release) -> None:
-        environment = self.config.environments[release.env]
+    async def _plan(self, release: Release) -> tuple[str | None, list[Step]]:
+        """The colour serving before this release and the release's rollout steps.
+
+        env_state only changes when a release succeeds, so the plan computed when resuming a held
+        rollout is the plan it started with.
+        """
+        strategy = self.config.environments[release.env].strategy
         colour_now = await self.db.run(self.db.sync.env_colour, release.service, release.env)
-        steps = plan_rollout(environment.strategy, current_colour=colour_now)
-        reached: Step | None = None
-        for step in steps:
+        return colour_now, plan_rollout(strategy, current_colour=colour_now)
+
+    async def _run_rollout(self, release: Release, start: int = 0) -> None:
+        """Run the plan's steps from ``start``: deploy / shift / switch through the provider, verify between.
+
+        After a verify step: FAIL aborts (traffic back to the previous release); INCONCLUSIVE holds the
+        rollout at its current weight until on-call decides (never an automatic rollback).
+        """
+        colour_now, steps = await self._plan(release)
+        reached = next((s for s in reversed(steps[:start]) if s.kind != "verify"), None)
+        for index in range(start, len(steps)):
+            step = steps[index]
             if step.kind == "verify":
                 await self.db.run(
                     self.db.sync.transition,
@@ -117,11 +159,17 @@ class RunnerMixin(RequestMixin):
                 await self.reply(release.id, render.thread_reply(f"🔎 {escape(step.label)}"))
                 if step.pause.total_seconds() > 0:
                     await self.deps.sleep(step.pause.total_seconds())
-                verdict = await self.verify_step(release, step)
-                if verdict is not Verdict.PASS:
-                    await self._abort(release, environment, reached or step, f"checks {verdict.value} at {step.label}")
-                    return
-                continue
+                measured = await self.verify_step(release, step)
+                verdict = worst(m.verdict for m in measured) or Verdict.PASS
+                if verdict is Verdict.PASS:
+                    continue
+                reasons = "; ".join(m.summary for m in measured if m.verdict is not Verdict.PASS)
+                if verdict is Verdict.FAIL:
+                    summary = f"checks failed at {step.label}: {reasons}"
+                    await self._abort(release, colour_now, reached or step, summary)
+                else:
+                    await self.hold_rollout(release, step, reasons)
+                return
             result = await self._act(release, step)
             await self.db.run(
                 self.db.sync.update_release,
@@ -133,7 +181,7 @@ class RunnerMixin(RequestMixin):
             if not result.ok:
                 summary = f"{step.label} failed: {result.error or 'unknown error'}"
                 if reached is not None:
-                    await self._abort(release, environment, reached, summary, tail=result.output_tail)
+                    await self._abort(release, colour_now, reached, summary, tail=result.output_tail)
                 else:
                     await self._finish(
                         release,
@@ -166,12 +214,56 @@ class RunnerMixin(RequestMixin):
         if done is not None:
             await self._after_success(done)
 
+    async def _held(self, release_id: int) -> tuple[Release, str | None, list[Step], int] | None:
+        """A verifying release, its plan and the index of its held verify step (None if not held)."""
+        release = await self.db.run(self.db.sync.get_release, release_id)
+        if release is None or release.state is not ReleaseState.VERIFYING:
+            return None
+        colour_now, steps = await self._plan(release)
+        # The last completed step is recorded as the release's weight and colour; the held verify follows it.
+        for index, step in enumerate(steps[:-1]):
+            if (
+                step.kind != "verify"
+                and (step.weight, step.colour) == (release.weight, release.colour)
+                and steps[index + 1].kind == "verify"
+            ):
+                return release, colour_now, steps, index + 1
+        return None
+
+    async def resume_rollout(self, release_id: int) -> None:
+        """On-call said an inconclusive step looks good: continue with the step after the held verify."""
+        held = await self._held(release_id)
+        if held is None:
+            return
+        release, _, _, verify_index = held
+        await self._run_rollout(release, start=verify_index + 1)
+
+    async def abort_held(self, release_id: int, summary: str) -> None:
+        """On-call chose to roll back a held rollout: return traffic to the previous release."""
+        held = await self._held(release_id)
+        if held is None:
+            return
+        release, colour_now, steps, verify_index = held
+        await self._abort(release, colour_now, steps[verify_index - 1], summary)
+
     async def _abort(
-        self, release: Release, environment: Any, reached: Step, summary: str, tail: str | None = None
+        self, release: Release, colour_now: str | None, reached: Step, summary: str, tail: str | None = None
     ) -> None:
-        """A step failed mid-rollout: return traffic to the previous release, then record the failure."""
-        for step in abort_steps(environment.strategy, None, reached=reached):
-            result = await self._act(release, step, version=release.previous_version or release.version)
+        """A rollout stopped after ``reached``: return traffic to the previous release, record the failure."""
+        strategy = self.config.environments[release.env].strategy
+        undone = True
+        for step in abort_steps(strategy, colour_now, reached=reached):
+            # A canary shift sets the NEW release's share of traffic (0: all back to the previous one);
+            # a switch or redeploy targets what ran before.
+            version = release.version if step.kind == "shift" else release.previous_version
+            if version is None:
+                await self.reply(release.id, render.thread_reply(f"↩️ {escape(step.label)}: no previous release"))
+                undone = False
+                continue
+            result = await self._act(release, step, version=version)
+            undone = undone and result.ok
+            if result.ok:
+                await self.db.run(self.db.sync.update_release, release.id, weight=step.weight, colour=step.colour)
             await self.reply(
                 release.id,
                 render.thread_reply(
@@ -179,7 +271,13 @@ class RunnerMixin(RequestMixin):
                 ),
             )
         await self._finish(
-            release, ReleaseState.FAILED, "release-bot", summary, error=summary, change_failure=True, weight=0
+            release,
+            ReleaseState.FAILED,
+            "release-bot",
+            summary,
+            error=summary,
+            change_failure=True,
+            **({"weight": 0} if undone and strategy.type == "canary" else {}),
         )
         await self.reply(release.id, render.failure_reply(summary, tail))
 
@@ -202,7 +300,7 @@ class RunnerMixin(RequestMixin):
         # A newer release supersedes the checks still pending for older ones in the same place.
         for older in await self.db.run(self.db.sync.history, release.service, release.env, 20):
             if older.id != release.id:
-                await self.db.run(self.db.sync.cancel_measurements, older.id)
+                await self.cancel_checks(older.id, f"superseded by {release.version} (release #{release.id})")
         await self.schedule_checks(release)
         if self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]:
             await self._commit_manifest(release)
@@ -243,12 +341,18 @@ class RunnerMixin(RequestMixin):
     async def _run_rollback_steps(self, release: Release) -> None:
         """Run a rollback release: the provider's rollback (or switch back), then mark the original."""
         environment = self.config.environments[release.env]
-        colour_now = await self.db.run(self.db.sync.env_colour, release.service, release.env)
-        steps = rollback_steps(environment.strategy, colour_now)
+        live_colour = await self.db.run(self.db.sync.env_colour, release.service, release.env)
+        # rollback_steps wants the colour that served before the release being undone: the idle one now.
+        before = idle_colour(live_colour) if live_colour is not None else None
+        steps = rollback_steps(environment.strategy, before)
         provider = self.deps.providers(release.env)
         result: StepResult | None = None
         for step in steps:
             ctx = self._ctx(release, step)
+            if step.kind == "shift" and release.rollback_target:
+                # A canary shift sets the share of the version being rolled back (to 0); traffic returns
+                # to the rollback target, given to the provider as the previous version.
+                ctx = replace(ctx, version=release.rollback_target, previous_version=release.version)
             result = await (provider.shift(ctx) if step.kind in {"shift", "switch"} else provider.rollback(ctx))
             await self.reply(release.id, render.thread_reply(f"{'✅' if result.ok else '❌'} {escape(step.label)}"))
             if not result.ok:
@@ -280,7 +384,7 @@ class RunnerMixin(RequestMixin):
         if release.rollback_of is not None:
             original = await self.db.run(self.db.sync.get_release, release.rollback_of)
             if original is not None:
-                await self.db.run(self.db.sync.cancel_measurements, original.id)
+                await self.cancel_checks(original.id, f"rolled back by release #{release.id}")
                 await self.db.run(
                     self.db.sync.transition,
                     original.id,

@@ -79,7 +79,9 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
             request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
         )
         reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
-        await _respond(respond, reply)
+        # A click on the App Home carries no response_url; the refreshed Home shows the outcome there.
+        if body.get("response_url"):
+            await _respond(respond, reply)
 
     @app.action("approval_deny")
     async def deny_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:

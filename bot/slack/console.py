@@ -174,7 +174,7 @@ class Console:
         elif word == "home":
             from commands.home import publish_home  # noqa: PLC0415
 
-            await publish_home(self.engine, self.user)
+            await publish_home(self.engine, self.user, remember=False)
         elif word == "click" or word.isdigit():
             await self._click(rest if word == "click" else line)
         else:

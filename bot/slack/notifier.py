@@ -50,6 +50,11 @@ class SlackNotifier:
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
         await self.client.views_publish(user_id=user, view=view)
 
+    async def permalink(self, channel: str, ts: str) -> str:
+        """A link to a message (summaries link to release threads)."""
+        response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        return str(response["permalink"])
+
     async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
         await self.client.files_upload_v2(
             channel=channel, thread_ts=thread_ts, filename=filename, content=content, title=title

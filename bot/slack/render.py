@@ -18,6 +18,9 @@ from bot.core.mrkdwn import escape
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000
+# The checklist pseudo-item a break-glass request made outside its deployment window carries, so the
+# on-call approval overrides the window explicitly and the parent message can say so.
+OUTSIDE_WINDOW = "window"
 
 STATE_ICON = {
     ReleaseState.AWAITING_APPROVAL: "⏳",
@@ -136,8 +139,8 @@ def release_parent(
     if release.rollback_target or release.rollback_method:
         target = escape(release.rollback_target) if release.rollback_target else "nothing (first release)"
         facts.append(f"*Rollback plan:* back to {target} by {escape(release.rollback_method or 'redeploy')}")
-    if release.forced_by:
-        facts.append(f"*⚠️ Break-glass — approved by {user(release.forced_by)}:* {escape(release.force_reason or '')}")
+    if release.force_reason:
+        facts.append(_break_glass_mark(release))
     if release.weight is not None and release.state in {ReleaseState.DEPLOYING, ReleaseState.VERIFYING}:
         facts.append(f"*Traffic:* {release.weight}%")
     if release.verdict:
@@ -152,6 +155,16 @@ def release_parent(
     blocks.extend(section(line) for line in extra_lines)
     blocks.append(context(f"release #{release.id}"))
     return Message(text=f"{icon} {title}: {release.state.value}", blocks=blocks)
+
+
+def _break_glass_mark(release: Release) -> str:
+    """The visible mark of a ``--force`` release: what it bypasses, who approved it (or that nobody has yet)."""
+    outside = any(item.get("item") == OUTSIDE_WINDOW for item in release.checklist)
+    what = "Break-glass: outside window" if outside else "Break-glass"
+    reason = escape(release.force_reason or "")
+    if release.forced_by:
+        return f"*⚠️ {what} — approved by {user(release.forced_by)}:* {reason}"
+    return f"*⚠️ {what} — waiting for an on-call approver:* {reason}"
 
 
 def thread_reply(text: str) -> Message:

@@ -13,6 +13,8 @@ from bot.core.mrkdwn import escape
 from bot.slack import render
 
 MAX_BLOCKS = 100
+MAX_APPROVALS = 10  # each takes two blocks; more are counted, not shown
+MAX_FREEZE_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,10 @@ class EnvRow:
     version: str | None
     since: datetime | None
     by: str | None
-    locked: str | None  # who holds it and why, or None
+    lock_holder: str | None  # who holds the release or manual lock, or None
+    lock_reason: str | None
     window_open: bool
-    window_text: str
+    window_text: str  # mrkdwn, already escaped: "open until …" or "closed (why); opens …"
 
 
 @dataclass(frozen=True)
@@ -32,49 +35,70 @@ class ServiceRow:
     envs: Sequence[EnvRow]
 
 
+def _approval_blocks(approval: Approval, zone: ZoneInfo) -> list[dict[str, Any]]:
+    title = escape(str(approval.subject.get("title", "Approval")))
+    votes = f" · {len(approval.approvers)} of {approval.required} approvals" if approval.required > 1 else ""
+    text = (
+        f"*{title}*\n{escape(approval.service)} → {escape(approval.env)} · requested by "
+        f"{render.user(approval.requester)}{votes} · expires {render.when(approval.expires_at, zone)}"
+    )
+    return [
+        render.section(text),
+        render.actions(
+            f"home-approval:{approval.id}",
+            render.button("Approve", "approval_approve", str(approval.id), "primary"),
+            render.button("Deny", "approval_deny", str(approval.id), "danger"),
+        ),
+    ]
+
+
+def _env_line(env: EnvRow, zone: ZoneInfo) -> str:
+    running = (
+        f"*{escape(env.version)}* since {render.when(env.since, zone)} by {render.user(env.by)}"
+        if env.version
+        else "_nothing released yet_"
+    )
+    window = ("🟢 " if env.window_open else "🔴 ") + env.window_text
+    lock = ""
+    if env.lock_holder is not None:
+        lock = f"\n    🔒 {render.user(env.lock_holder)}: {escape(env.lock_reason or 'locked')}"
+    return f"*{escape(env.env)}* — {running}\n    {window}{lock}"
+
+
 def home_view(
     services: Sequence[ServiceRow],
     approvals: Sequence[Approval],
     freezes: Sequence[str],
     zone: ZoneInfo,
 ) -> dict[str, Any]:
-    """The Home tab: what runs where, locks and windows, approvals the user can act on, freezes ahead."""
+    """The Home tab: approvals the user can act on, what runs where with locks and windows, freezes ahead.
+
+    ``freezes`` are mrkdwn lines, already escaped. Services that do not fit in Slack's 100 blocks
+    are named in a closing line instead of being cut off silently.
+    """
     blocks: list[dict[str, Any]] = [render.header("Releases")]
     if approvals:
         blocks.append(render.section(f"*Waiting for your decision ({len(approvals)})*"))
-        for approval in approvals[:10]:
-            title = escape(str(approval.subject.get("title", "Approval")))
-            blocks.append(render.section(f"{title}\nRequested by {render.user(approval.requester)}"))
-            blocks.append(
-                render.actions(
-                    f"home-approval:{approval.id}",
-                    render.button("Approve", "approval_approve", str(approval.id), "primary"),
-                    render.button("Deny", "approval_deny", str(approval.id), "danger"),
-                )
-            )
-    budget = MAX_BLOCKS - len(blocks) - 3  # keep room for freezes and the footer
+        for approval in approvals[:MAX_APPROVALS]:
+            blocks += _approval_blocks(approval, zone)
+        if len(approvals) > MAX_APPROVALS:
+            blocks.append(render.context(f"…and {len(approvals) - MAX_APPROVALS} more in the release channels."))
+    # Room for the "not shown" line, the divider, the freezes and the footer.
+    budget = MAX_BLOCKS - len(blocks) - 4
     shown = 0
     for row in services:
         if budget < 2:
             break
-        lines = []
-        for env in row.envs:
-            running = (
-                f"{escape(env.version)} since {render.when(env.since, zone)} by {render.user(env.by)}"
-                if env.version
-                else "nothing yet"
-            )
-            window = "🟢" if env.window_open else "🔴"
-            lock = f" · 🔒 {escape(env.locked)}" if env.locked else ""
-            lines.append(f"*{escape(env.env)}*: {running} · {window} {escape(env.window_text)}{lock}")
+        lines = [_env_line(env, zone) for env in row.envs]
         blocks.append({"type": "divider"})
         blocks.append(render.section(f"*{escape(row.service)}*\n" + "\n".join(lines)))
         budget -= 2
         shown += 1
     if shown < len(services):
-        blocks.append(render.context(f"…and {len(services) - shown} more services: use `/release <service> status`."))
-    blocks.append(
-        render.section("*Freezes and holidays ahead*\n" + ("\n".join(freezes[:20]) or "none in the next 7 days"))
-    )
-    blocks.append(render.context(f"Times in {zone.key}."))
-    return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
+        rest = ", ".join(escape(r.service) for r in services[shown:])
+        blocks.append(render.context(f"Not shown for space: {rest}. Use `/release <service> status`."))
+    blocks.append({"type": "divider"})
+    ahead = "\n".join(f"• {line}" for line in freezes[:MAX_FREEZE_LINES]) or "none in the next 7 days"
+    blocks.append(render.section("*Holidays and freezes ahead*\n" + ahead))
+    blocks.append(render.context(f"Times in {zone.key}. This tab updates itself when releases change."))
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,247 @@
+"""The `release-bot` command line: `window` decisions, `check-config` paths, and refusing bad configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from bot.__main__ import cli
+from tests.harness import config_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-not-used", "SLACK_SIGNING_SECRET": "not-used"}
+NO_SLACK = {"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": ""}
+
+
+def write_config(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    data = config_dict(tmp_path / "deploys.log")
+    if change is not None:
+        change(data)
+    path = tmp_path / "releasebot.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def run(args: list[str], config: Path, **env: str) -> Result:
+    return CliRunner().invoke(cli, args, env={"RELEASEBOT_CONFIG": str(config), **env}, catch_exceptions=False)
+
+
+# --- window ------------------------------------------------------------------------------------------------
+
+
+def test_window_json_on_christmas(tmp_path: Path) -> None:
+    result = run(["window", "--env", "prod", "--at", "2026-12-25T10:00:00-05:00", "--json"], write_config(tmp_path))
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    assert decision["environment"] == "prod" and decision["open"] is False
+    codes = {r["code"] for r in decision["reasons"]}
+    assert {"holiday", "freeze"} <= codes
+    assert all(r["text"] for r in decision["reasons"])
+    assert "Christmas Day" in [r["text"] for r in decision["reasons"]]
+    assert decision["next_open"] == "2027-01-05T09:00:00-05:00"
+    assert decision["next_close"] is None
+    assert decision["at"] == "2026-12-25T10:00:00-05:00"
+
+
+def test_window_json_when_open_gives_the_closing_instant(tmp_path: Path) -> None:
+    result = run(["window", "--env", "prod", "--at", "2026-11-24T10:00:00-05:00", "--json"], write_config(tmp_path))
+    decision = json.loads(result.stdout)
+    assert decision["open"] is True and decision["reasons"] == []
+    assert decision["next_open"] is None and decision["next_close"] == "2026-11-24T16:00:00-05:00"
+
+
+def test_window_json_for_every_environment_is_a_list(tmp_path: Path) -> None:
+    result = run(["window", "--at", "2026-11-28T10:00:00-05:00", "--json"], write_config(tmp_path))
+    decisions = {d["environment"]: d for d in json.loads(result.stdout)}
+    assert decisions["staging"]["open"] is True
+    assert decisions["prod"]["open"] is False
+    assert [r["code"] for r in decisions["prod"]["reasons"]] == ["non_working_day"]
+
+
+def test_window_text_mode(tmp_path: Path) -> None:
+    result = run(["window", "--env", "prod", "--at", "2026-11-28T10:00:00-05:00"], write_config(tmp_path))
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "prod is closed: weekend (Saturday). Next window: Mon 30 Nov 09:00 EST."
+
+
+def test_naive_at_is_read_in_the_configured_zone(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    # 15:30 is inside hours in Toronto; read as UTC it would be 10:30 in Toronto (also open), so use
+    # 16:30: closed in Toronto, but 11:30 (open) if the naive time were taken as UTC.
+    naive = run(["window", "--env", "prod", "--at", "2026-11-24T16:30:00", "--json"], config)
+    decision = json.loads(naive.stdout)
+    assert decision["at"] == "2026-11-24T16:30:00-05:00"
+    assert decision["open"] is False and decision["reasons"][0]["code"] == "outside_hours"
+    utc = json.loads(run(["window", "--env", "prod", "--at", "2026-11-24T16:30:00+00:00", "--json"], config).stdout)
+    assert utc["open"] is True
+
+
+def test_window_reports_a_configured_freeze_by_code(tmp_path: Path) -> None:
+    result = run(["window", "--env", "prod", "--at", "2026-12-21T10:00:00-05:00", "--json"], write_config(tmp_path))
+    decision = json.loads(result.stdout)
+    assert [r["code"] for r in decision["reasons"]] == ["freeze"]
+    assert "End-of-year freeze" in decision["reasons"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["window", "--env", "qa"], "unknown environment 'qa'"),
+        (["window", "--at", "christmas"], "is not ISO-8601"),
+    ],
+)
+def test_window_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    result = run(args, write_config(tmp_path))
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_window_json_in_a_real_subprocess(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {**os.environ, "RELEASEBOT_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
+        [sys.executable, "-m", "bot", "window", "--env", "prod", "--at", "2026-12-25T10:00:00-05:00", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    assert decision["open"] is False
+    assert "holiday" in [r["code"] for r in decision["reasons"]]
+    assert decision["next_open"] == "2027-01-05T09:00:00-05:00"
+
+
+# --- check-config ------------------------------------------------------------------------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return change
+
+
+BAD_CONFIGS = [
+    ("calendar.country", "XX", "calendar: unknown country 'XX'"),
+    ("calendar.subdivision", "ZZ", "calendar: unknown subdivision 'ZZ' for CA"),
+    ("business_hours.end", "08:00", "business_hours: end (08:00) must be after start (09:00)"),
+    ("freezes.0.end", "2026-12-01", "freezes[0]: end (2026-12-01) is before start (2026-12-18)"),
+    ("timezone", "Mars/Olympus_Mons", "timezone: unknown time zone 'Mars/Olympus_Mons'"),
+    ("services.notify.pipeline", ["staging", "qa"], "services.notify.pipeline[1]: undefined environment 'qa'"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_check_config_names_the_path_and_exits_1(tmp_path: Path, path: str, value: Any, expected: str) -> None:
+    config = write_config(tmp_path, _set(path, value))
+    result = run(["check-config", str(config)], config)
+    assert result.exit_code == 1
+    assert f"{config}: {expected}" in result.stderr
+    assert "1 error(s)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_config_lists_every_error(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        _set("calendar.country", "XX")(data)
+        _set("timezone", "Nowhere/Else")(data)
+
+    config = write_config(tmp_path, change)
+    result = run(["check-config", str(config)], config)
+    assert result.exit_code == 1
+    assert "calendar: unknown country" in result.stderr and "timezone: unknown time zone" in result.stderr
+    assert "2 error(s)" in result.stderr
+
+
+def test_check_config_accepts_a_good_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = run(["check-config", str(config)], config)
+    assert result.exit_code == 0
+    assert "ok (1 service(s), 2 environment(s))" in result.stdout
+
+
+def test_check_config_of_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yml"
+    result = run(["check-config", str(missing)], missing)
+    assert result.exit_code == 1 and "cannot read" in result.stderr
+
+
+# --- refusing to start -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["serve", "socket"])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"), BAD_CONFIGS[:2] + BAD_CONFIGS[4:5], ids=["country", "sub", "tz"]
+)
+def test_bad_config_refuses_to_start_even_with_slack_credentials(
+    tmp_path: Path, mode: str, path: str, value: Any, expected: str
+) -> None:
+    config = write_config(tmp_path, _set(path, value))
+    env = {**SLACK_ENV, "SLACK_APP_TOKEN": "xapp-not-used", "RELEASEBOT_DB": str(tmp_path / "db.sqlite")}
+    result = run([mode], config, **env)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "refusing to start" in lines[0] and expected in lines[0] and str(config) in lines[0]
+    assert not (tmp_path / "db.sqlite").exists(), "nothing was started"
+
+
+def test_bad_config_is_reported_before_missing_credentials(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _set("timezone", "Nowhere/Else"))
+    result = run(["serve"], config, **NO_SLACK)
+    assert result.exit_code == 2
+    assert "timezone: unknown time zone" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("serve", "release-bot serve needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"),
+        ("socket", "release-bot socket needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN"),
+    ],
+)
+def test_missing_slack_credentials_is_one_clear_line(tmp_path: Path, mode: str, expected: str) -> None:
+    result = run([mode], write_config(tmp_path), **NO_SLACK)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]
+
+
+def test_serve_subprocess_refuses_a_bad_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _set("business_hours.end", "08:00"))
+    env = {**os.environ, **SLACK_ENV, "RELEASEBOT_CONFIG": str(config), "PYTHONPATH": str(ROOT), "PORT": "0"}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
+        [sys.executable, "-m", "bot", "serve"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert "business_hours: end (08:00) must be after start (09:00)" in line
