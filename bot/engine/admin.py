@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.models import ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes, build_release_notes
-from bot.core.window_text import decision_text
 from bot.core.windows import adhoc_until
 from bot.engine.base import Actor, Reply, UserError
 from bot.engine.checks import ChecksMixin
+from bot.engine.requests import window_mrkdwn
 from bot.slack import render
 from bot.slack.render_notes import notes_blocks
 from bot.sources.base import SourceError
@@ -49,8 +49,8 @@ class AdminMixin(ChecksMixin):
     async def window_reply(self, actor: Actor, service: str, env: str | None) -> Reply:
         envs = [env] if env else self.config.services[service].pipeline
         user_zone = await self._user_zone(actor.user)
-        texts = [decision_text(await self.window(service, e), self.config.zone, user_zone) for e in envs]
-        return Reply(render.Message(text=texts[0], blocks=[render.section(escape(t)) for t in texts]))
+        texts = [window_mrkdwn(await self.window(service, e), self.config.zone, user_zone) for e in envs]
+        return Reply(render.Message(text=texts[0], blocks=[render.section(t) for t in texts]))
 
     async def _user_zone(self, user: str) -> ZoneInfo | None:
         try:

@@ -67,7 +67,12 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
             await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
             return
         await ack()
-        await _respond(respond, await dispatch(engine, actor, text))
+
+        async def answer() -> None:
+            await _respond(respond, await dispatch(engine, actor, text))
+
+        # The engine tracks the work after the ack (drain() awaits it; shutdown cancels it cleanly).
+        engine.spawn(answer(), f"command-{actor.request_id}")
 
     @app.action(ACTION_PATTERN)
     async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
@@ -78,10 +83,14 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
             channel=str((body.get("channel") or {}).get("id") or ""),
             request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
         )
-        reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
-        # A click on the App Home carries no response_url; the refreshed Home shows the outcome there.
-        if body.get("response_url"):
-            await _respond(respond, reply)
+
+        async def answer() -> None:
+            reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
+            # A click on the App Home carries no response_url; the refreshed Home shows the outcome there.
+            if body.get("response_url"):
+                await _respond(respond, reply)
+
+        engine.spawn(answer(), f"action-{actor.request_id}")
 
     @app.action("approval_deny")
     async def deny_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
@@ -99,16 +108,23 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
         reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
         approval_id = str(view.get("private_metadata") or "")
         user = str(body["user"]["id"])
-        reply = await on_deny(engine, Actor(user=user, request_id=str(view.get("id") or "")), approval_id, reason)
-        approval = await engine.db.run(engine.db.sync.get_approval, int(approval_id)) if approval_id.isdigit() else None
-        if approval is not None and approval.channel:
-            await engine.deps.notifier.ephemeral(approval.channel, user, reply.message.text, reply.message.blocks)
+
+        async def answer() -> None:
+            actor = Actor(user=user, request_id=str(view.get("id") or ""))
+            reply = await on_deny(engine, actor, approval_id, reason)
+            approval = (
+                await engine.db.run(engine.db.sync.get_approval, int(approval_id)) if approval_id.isdigit() else None
+            )
+            if approval is not None and approval.channel:
+                await engine.deps.notifier.ephemeral(approval.channel, user, reply.message.text, reply.message.blocks)
+
+        engine.spawn(answer(), f"deny-{approval_id}")
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="event").inc()
         if event.get("tab", "home") == "home":
-            await publish_home(engine, str(event["user"]))
+            engine.spawn(publish_home(engine, str(event["user"])), "home")
 
     return app
 
