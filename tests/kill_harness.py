@@ -1,0 +1,428 @@
+"""The bot as a real subprocess that a test can SIGKILL and start again on the same SQLite file.
+
+``KillBed`` owns one scenario: a fake Slack Web API and a fake Prometheus (real aiohttp servers in the
+test process, shared by every run so the thread carries over), the config and database files, and the
+bot process (``python -m bot serve``) driven with signed requests over real HTTP. ``HoldingSlack`` can
+hold one Web API call in flight: the test learns the bot is *exactly* at that call (the ``arrived``
+event), kills it there, and the held call is dropped, as a call cut off by a dying process is.
+
+Waiting on the external process is bounded polling (its readiness, its database, its deploy log);
+everything the fakes see is awaited through their own events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+
+from bot.core.models import ReleaseKind, ReleaseState
+from bot.store import Store
+from tests.fakes import FakeSlackWebAPI
+from tests.fakes.slack_signing import block_actions_body, signed_headers, slash_command_body
+from tests.harness import API_TOKEN, CHANNEL, DIGEST, RELEASER, SECRET, config_dict
+
+REPO = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 30.0  # a cold interpreter importing slack_bolt, aiohttp, pydantic… on a slow CI runner
+WAIT = 15.0
+RUNNING = ("queued", "deploying", "verifying")
+ERROR_RATE = 'sum(rate(http_requests_total{service="{service}",code=~"5.."}[5m]))'
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def poll(what: str, probe: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """Bounded polling of the bot process's externally visible state (its DB, its deploy log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# --- fakes -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Hold:
+    method: str
+    predicate: Callable[[dict[str, Any]], bool]
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class HoldingSlack(FakeSlackWebAPI):
+    """The fake Slack, plus: hold the first call matching a predicate until the fake stops, then drop it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._holds: list[Hold] = []
+
+    def hold(self, method: str, predicate: Callable[[dict[str, Any]], bool] = lambda args: True) -> Hold:
+        held = Hold(method, predicate)
+        self._holds.append(held)
+        return held
+
+    async def _fault_response(
+        self, request: web.Request, method: str, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[web.StreamResponse | None, float]:
+        held = next((h for h in self._holds if h.method == method and h.predicate(args)), None)
+        if held is None:
+            return await super()._fault_response(request, method, args, headers)
+        self._holds.remove(held)
+        held.arrived.set()
+        await self._stopping.wait()  # the caller is killed meanwhile: this call never reaches "Slack"
+        return web.Response(status=503), 0.0
+
+
+def text_of(args: dict[str, Any]) -> str:
+    return str(args.get("text", ""))
+
+
+class FakePrometheus:
+    """``/api/v1/query`` answering ``value``; with ``blocking`` it never answers (until it stops)."""
+
+    def __init__(self) -> None:
+        self.value = 0.001
+        self.blocking = False
+        self.queries: list[tuple[str, datetime]] = []
+        self._seen = asyncio.Condition()
+        self._stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _query(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        at = datetime.fromtimestamp(float(str(form["time"])), UTC)
+        self.queries.append((str(form["query"]), at))
+        async with self._seen:
+            self._seen.notify_all()
+        if self.blocking:
+            await self._stopping.wait()
+            return web.Response(status=503, text="stopping")
+        result = [{"metric": {}, "value": [at.timestamp(), f"{self.value:g}"]}]
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    async def wait_queries(self, count: int, timeout: float = WAIT) -> None:
+        async with asyncio.timeout(timeout), self._seen:
+            await self._seen.wait_for(lambda: len(self.queries) >= count)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/v1/query", self._query)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+# --- the bed -------------------------------------------------------------------------------------------
+
+
+def kill_config(log: Path, prometheus_url: str, **prod: Any) -> dict[str, Any]:
+    """tests.harness's config with prod always open: the subprocess runs on the wall clock."""
+    config = config_dict(log, window="always", **prod)
+    config["freezes"] = []  # the wall clock must never meet the year-end freeze
+    config.pop("summaries")  # nor a summary slot (it would post into the channel under test)
+    config["metrics"] = {"prometheus_url": prometheus_url, "timeout": "20s", "retries": 0, "retry_delay": "0s"}
+    return config
+
+
+def error_rate_check(after: str) -> dict[str, Any]:
+    return {"name": "error rate", "prometheus": ERROR_RATE, "pass_if": "< 0.01", "fail_if": ">= 0.05", "after": [after]}
+
+
+class KillBed:
+    """One kill-and-restart scenario. Use ``async with KillBed(tmp_path, **prod) as bed``."""
+
+    def __init__(self, tmp_path: Path, **prod: Any) -> None:
+        self.tmp = tmp_path
+        self.log = tmp_path / "deploys.log"
+        self.db = tmp_path / "releasebot.db"
+        self.slack = HoldingSlack()
+        self.prometheus = FakePrometheus()
+        self._prod = prod
+        self.proc: asyncio.subprocess.Process | None = None
+        self.base = ""
+        self.runs = 0
+        self.timings: list[float] = []  # seconds from spawn to /healthz 200, per run
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KillBed:
+        await self.slack.start()
+        await self.prometheus.start()
+        config = kill_config(self.log, self.prometheus.url, **self._prod)
+        (self.tmp / "releasebot.yml").write_text(yaml.safe_dump(config))
+        self._http = aiohttp.ClientSession()
+        seed(self.db)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.proc is not None and self.proc.returncode is None:
+                self.proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(10):
+                        await self.proc.wait()
+                if self.proc.returncode is None:
+                    await self.kill()
+            release_blocked_stubs(self.log)
+        finally:
+            if self._http is not None:
+                await self._http.close()
+            await self.prometheus.stop()
+            await self.slack.stop()
+
+    # --- the process ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start ``python -m bot serve`` on the shared DB and wait until it answers /healthz."""
+        assert self.proc is None or self.proc.returncode is not None, "the previous run is still alive"
+        self.runs += 1
+        port = free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": self.slack.base_url,
+            "RELEASEBOT_CONFIG": str(self.tmp / "releasebot.yml"),
+            "RELEASEBOT_DB": str(self.db),
+            "RELEASEBOT_API_TOKEN": API_TOKEN,
+            "PORT": str(port),
+        }
+        output = (self.tmp / f"bot-run{self.runs}.log").open("wb")
+        started = time.monotonic()
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", cwd=self.tmp, env=env, stdout=output, stderr=output
+        )
+        output.close()
+        self.base = f"http://127.0.0.1:{port}"
+        await self._ready()
+        self.timings.append(time.monotonic() - started)
+
+    async def _ready(self) -> None:
+        assert self._http is not None and self.proc is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.output()}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self._http.get(f"{self.base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the bot did not answer /healthz within {READY_TIMEOUT}s:\n{self.output()}")
+
+    async def kill(self) -> None:
+        """SIGKILL the bot (no shutdown code runs) and reap it."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+        assert self.proc.returncode == -signal.SIGKILL
+
+    async def restart(self) -> None:
+        await self.start()
+
+    def output(self) -> str:
+        return (self.tmp / f"bot-run{self.runs}.log").read_text(errors="replace")[-4000:]
+
+    # --- Slack requests ------------------------------------------------------------------------------
+    async def _post(self, body: bytes) -> None:
+        assert self._http is not None
+        async with self._http.post(
+            f"{self.base}/slack/events", data=body, headers=signed_headers(SECRET, body)
+        ) as response:
+            assert response.status == 200, await response.text()
+            assert not (await response.read()).strip(), "these requests are answered through response_url"
+
+    async def send(self, text: str, *, user: str = RELEASER) -> None:
+        """POST a signed `/release` command and return once acked (the answer may never come)."""
+        url = self.slack.new_response_url(channel=CHANNEL, user_id=user)
+        await self._post(slash_command_body("/release", text, user_id=user, channel_id=CHANNEL, response_url=url))
+
+    async def command(self, text: str, *, user: str = RELEASER) -> str:
+        """`/release …` and the bot's (ephemeral) answer to ``user``."""
+        before = len(self.slack.calls_to("response_url"))
+        await self.send(text, user=user)
+        return await self._answer(before, user)
+
+    async def click(self, action_id: str, value: str, *, user: str, message_ts: str | None = None) -> str:
+        """A signed button click (on the message at ``message_ts`` when given) and the answer to ``user``."""
+        extra: dict[str, Any] = {}
+        if message_ts is not None:
+            extra = {"message_ts": message_ts, "message": self.slack.message(CHANNEL, message_ts).as_slack()}
+        url = self.slack.new_response_url(channel=CHANNEL, user_id=user)
+        before = len(self.slack.calls_to("response_url"))
+        await self._post(
+            block_actions_body(
+                user_id=user, action_id=action_id, value=value, channel_id=CHANNEL, response_url=url, **extra
+            )
+        )
+        return await self._answer(before, user)
+
+    async def _answer(self, before: int, user: str) -> str:
+        await self.slack.wait_for("response_url", count=before + 1, timeout=WAIT)
+        mine = [e for e in self.slack.ephemerals if e.user == user]
+        assert mine, f"no answer to {user}"
+        return mine[-1].text + "\n" + json.dumps(mine[-1].blocks, ensure_ascii=False)
+
+    async def posted(self, needle: str, count: int = 1) -> None:
+        """Wait until ``count`` messages containing ``needle`` reached Slack."""
+        await self.slack.wait_for("chat.postMessage", count, WAIT, lambda c: needle in text_of(c.args))
+
+    async def parent_shows(self, release_id: int, state: str) -> None:
+        """Wait until the release's parent message was updated to ``state``."""
+
+        def shows(call: Any) -> bool:
+            return text_of(call.args).endswith(f": {state}") and f"release #{release_id}" in json.dumps(
+                call.args.get("blocks", "")
+            )
+
+        await self.slack.wait_for("chat.update", 1, WAIT, shows)
+
+    # --- what the process left behind ---------------------------------------------------------------
+    def deploys(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Read the bot's database from outside (read-only; WAL lets it run beside the bot)."""
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()
+
+    def releases(self, env: str = "prod") -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM releases WHERE env = ? ORDER BY id", (env,))
+
+    def release(self, release_id: int) -> dict[str, Any]:
+        [row] = self.query("SELECT * FROM releases WHERE id = ?", (release_id,))
+        return row
+
+    async def wait_release(self, state: str, env: str = "prod", version: str | None = None) -> dict[str, Any]:
+        """The latest release in ``env`` once it is in ``state`` (bounded polling of the bot's DB)."""
+
+        def probe() -> dict[str, Any] | None:
+            found = [r for r in self.releases(env) if version is None or r["version"] == version]
+            return found[-1] if found and found[-1]["state"] == state else None
+
+        found: dict[str, Any] = await poll(f"a {env} release in state {state}", probe)
+        return found
+
+    def thread(self, release: dict[str, Any]) -> list[Any]:
+        assert release["thread_ts"], f"release #{release['id']} has no message"
+        return self.slack.thread(CHANNEL, str(release["thread_ts"]))
+
+
+def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    return {
+        e["action_id"]: e["value"]
+        for b in blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("type") == "button"
+    }
+
+
+# --- seeding and teardown --------------------------------------------------------------------------------
+
+
+def seed(db: Path) -> None:
+    """Candidates 1.2.2 and 1.2.3 (pinned, tested, scanned); staging runs 1.2.3, prod runs 1.2.2."""
+    now = datetime.now(UTC)
+    store = Store(db)
+    try:
+        for version in ("1.2.2", "1.2.3"):
+            store.put_candidate(
+                service="notify",
+                version=version,
+                commit=(version.replace(".", "") + "a" * 40)[:40],
+                committed_at=now - timedelta(hours=6),
+                components={c: f"ghcr.io/example/{c}:{version}@{DIGEST}" for c in ("api", "worker")},
+                tests={"unit": "passed"},
+                now=now,
+            )
+            counts = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+            summary = {"artifact": f"notify:{version}", "artifact_type": "container_image", "counts": counts}
+            store.put_scan("notify", version, {**summary, "total": 0, "top": []}, now)
+        for env, version in (("staging", "1.2.2"), ("prod", "1.2.2"), ("staging", "1.2.3")):
+            release = store.create_release(
+                service="notify",
+                env=env,
+                version=version,
+                kind=ReleaseKind.DEPLOY,
+                state=ReleaseState.QUEUED,
+                requested_by=RELEASER,
+                now=now - timedelta(days=1),
+                take_lock=True,
+            )
+            store.transition(
+                release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=now - timedelta(days=1)
+            )
+    finally:
+        store.close()
+
+
+def release_blocked_stubs(log: Path) -> None:
+    """Unblock a deploy stub a killed bot left waiting on the FIFO (it outlives the bot: own session)."""
+    fifo = Path(f"{log}.block")
+    if not fifo.exists():
+        return
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # nobody is reading: no stub is waiting
+            return
+        raise
+    with contextlib.suppress(BrokenPipeError):
+        os.write(fd, b"go\n")
+    os.close(fd)
+
+
+async def fifo_reader_waiting(fifo: Path) -> int:
+    """A write end of the stub's FIFO, once a deploy script is blocked reading it (bounded polling)."""
+
+    def probe() -> int | None:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return None
+            raise
+
+    fd: int = await poll("the deploy script to block on its FIFO", probe)
+    return fd
+
+
+def line_counts(lines: list[str]) -> Counter[str]:
+    return Counter(lines)
