@@ -58,9 +58,7 @@ def fast_import_stream(total: int) -> bytes:
             side = tip
             for k in range(3):
                 side = commit(f"feat(pr{n}): branch work {k}", PEOPLE[(n + k) % 40], [side])
-            tip = commit(
-                f"Merge pull request #{n} from org/feature-{n}\n\nFeature {n}", PEOPLE[0], [tip, side]
-            )
+            tip = commit(f"Merge pull request #{n} from org/feature-{n}\n\nFeature {n}", PEOPLE[0], [tip, side])
             continue
         kind = TYPES[n % len(TYPES)]
         subject = f"{kind}: change {n} touching the notification pipeline (#{n})"
@@ -83,9 +81,7 @@ def fast_import_stream(total: int) -> bytes:
 def build_repo(path: Path, total: int) -> float:
     start = time.perf_counter()
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    subprocess.run(
-        ["git", "-C", str(path), "fast-import", "--quiet"], input=fast_import_stream(total), check=True
-    )
+    subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=fast_import_stream(total), check=True)
     return time.perf_counter() - start
 
 
@@ -145,9 +141,7 @@ async def measure(path: Path, total: int) -> int:
         f"\nrange: {len(commits)} commits, {notes.merge_count} merges, {notes.reverted_count} reverted, "
         f"{notes.change_count} changes, {len(notes.contributors)} contributors, truncated={notes.truncated}"
     )
-    print(
-        f"rendered: {len(blocks)} blocks, markdown {len(markdown):,} chars; heartbeat ticks: {beat.ticks}\n"
-    )
+    print(f"rendered: {len(blocks)} blocks, markdown {len(markdown):,} chars; heartbeat ticks: {beat.ticks}\n")
     print(f"{'phase':<28}{'time (ms)':>12}{'max loop gap (ms)':>20}")
     print("-" * 60)
     for name, seconds, gap in rows:

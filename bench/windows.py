@@ -41,9 +41,7 @@ def _time_each(
     return out
 
 
-def _throughput(
-    decide: Callable[[str, datetime], WindowDecision], env: str, instants: Sequence[datetime]
-) -> float:
+def _throughput(decide: Callable[[str, datetime], WindowDecision], env: str, instants: Sequence[datetime]) -> float:
     start = time.perf_counter()
     for at in instants:
         decide(env, at)
@@ -69,9 +67,7 @@ def main() -> None:
 
     rows = []
     cold = WindowPolicy(config)
-    rows.append(
-        _row("random 2026-27, prod, cold policy (first pass)", _time_each(cold.decide, "prod", instants))
-    )
+    rows.append(_row("random 2026-27, prod, cold policy (first pass)", _time_each(cold.decide, "prod", instants)))
 
     policy = WindowPolicy(config)
     policy_decide = policy.decide
@@ -79,17 +75,13 @@ def main() -> None:
     rate = _throughput(policy_decide, "prod", instants)
     rows.append(_row("random 2026-27, prod, warm", _time_each(policy_decide, "prod", instants), rate))
     rate = _throughput(policy_decide, "staging", instants)
-    rows.append(
-        _row("random 2026-27, staging (always)", _time_each(policy_decide, "staging", instants), rate)
-    )
+    rows.append(_row("random 2026-27, staging (always)", _time_each(policy_decide, "staging", instants), rate))
 
     zone = config.zone
     local_start = datetime(2026, 12, 17, tzinfo=zone)
     year_end = [local_start + timedelta(minutes=7 * i) for i in range(int(19 * 24 * 60 / 7))]
     closed = [at for at in year_end if not policy.decide("prod", at).open]
-    rows.append(
-        _row("year end 17 Dec-5 Jan, closed -> next_open, warm", _time_each(policy_decide, "prod", closed))
-    )
+    rows.append(_row("year end 17 Dec-5 Jan, closed -> next_open, warm", _time_each(policy_decide, "prod", closed)))
     fresh = []
     for at in closed[:: max(1, len(closed) // 200)]:
         once = WindowPolicy(config)
@@ -100,9 +92,7 @@ def main() -> None:
     bounded = [datetime(2026, 3, 2, 10, tzinfo=zone) + timedelta(hours=h) for h in range(0, 24 * 30, 7)]
     first = frozen.decide("prod", bounded[0])
     assert first.next_open is None, "the 546-day freeze should exhaust the search"
-    rows.append(
-        _row("546-day freeze: no_opening (366-day search), warm", _time_each(frozen.decide, "prod", bounded))
-    )
+    rows.append(_row("546-day freeze: no_opening (366-day search), warm", _time_each(frozen.decide, "prod", bounded)))
 
     print(f"{'case':<52} {'calls':>8} {'decisions/s':>12} {'mean µs':>9} {'p99 µs':>9} {'max µs':>9}")
     print("-" * 104)

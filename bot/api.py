@@ -125,9 +125,7 @@ def _authorized(header: str | None, token: bytes) -> bool:
         return False
     scheme, _, credentials = header.strip().partition(" ")
     # Compare in constant time so response timing does not leak how much of a guess was right.
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        credentials.strip().encode("utf-8", "replace"), token
-    )
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("utf-8", "replace"), token)
 
 
 @web.middleware
@@ -169,9 +167,7 @@ async def _json_body(request: web.Request) -> object:
     except UnicodeDecodeError:
         raise ApiError(400, "body", "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, "body", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise ApiError(400, "body", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "body", f"not valid JSON: {exc}") from None
 
@@ -261,13 +257,9 @@ async def _post_candidate(request: web.Request) -> web.Response:
     service = ctx.config.services.get(body.service)
     if service is None:
         known = ", ".join(sorted(ctx.config.services))
-        raise InvalidBody(
-            [FieldProblem("service", f"unknown service {body.service[:80]!r} (known: {known})")]
-        )
+        raise InvalidBody([FieldProblem("service", f"unknown service {body.service[:80]!r} (known: {known})")])
     components = resolve_components(body.components, body.service, service)
-    outcome = await ctx.db.run(
-        _register_candidate, ctx.db.sync, body, components, ctx.clock(), request[REQUEST_ID]
-    )
+    outcome = await ctx.db.run(_register_candidate, ctx.db.sync, body, components, ctx.clock(), request[REQUEST_ID])
     if outcome == "conflict":
         existing = await ctx.db.run(ctx.db.sync.get_candidate, body.service, body.version)
         differing = _conflicts(existing, body, components) if existing else ["version"]
@@ -299,9 +291,7 @@ async def _post_tests(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
     service, version = request.match_info["service"], request.match_info["version"]
     body = parse_body(TestReportBody, await _json_body(request))
-    changed = await ctx.db.run(
-        _report_test, ctx.db.sync, service, version, body, ctx.clock(), request[REQUEST_ID]
-    )
+    changed = await ctx.db.run(_report_test, ctx.db.sync, service, version, body, ctx.clock(), request[REQUEST_ID])
     if changed is None:
         raise _no_candidate(service, version)
     answer = {
@@ -323,9 +313,7 @@ async def _post_scan(request: web.Request) -> web.Response:
     except ScanReportError as exc:
         path, _, problem = str(exc).partition(": ")
         raise ApiError(422, "body" if path == "(report)" else path, problem) from None
-    changed = await ctx.db.run(
-        _report_scan, ctx.db.sync, service, version, summary, ctx.clock(), request[REQUEST_ID]
-    )
+    changed = await ctx.db.run(_report_scan, ctx.db.sync, service, version, summary, ctx.clock(), request[REQUEST_ID])
     if changed is None:
         raise _no_candidate(service, version)
     answer = {
@@ -415,9 +403,7 @@ async def _get_notes(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 
-def build_api_app(
-    *, db: AsyncStore, config: Config, token: str, clock: Callable[[], datetime]
-) -> web.Application:
+def build_api_app(*, db: AsyncStore, config: Config, token: str, clock: Callable[[], datetime]) -> web.Application:
     """The ``/api/v1`` sub-application; mount it with ``app.add_subapp(API_PREFIX, ...)``."""
     if not token:
         raise ValueError("the CI API needs a token (RELEASEBOT_API_TOKEN); without one do not mount it")

@@ -193,14 +193,10 @@ def resolve_components(components: dict[str, str], service_name: str, service: S
     for name in components:
         if name not in configured:
             known = ", ".join(configured) or "none configured"
-            problems.append(
-                FieldProblem(f"components.{name}", f"not a component of {service_name} (known: {known})")
-            )
+            problems.append(FieldProblem(f"components.{name}", f"not a component of {service_name} (known: {known})"))
     for name in configured:
         if name not in components:
-            problems.append(
-                FieldProblem(f"components.{name}", f"missing: {service_name} needs an image for {name}")
-            )
+            problems.append(FieldProblem(f"components.{name}", f"missing: {service_name} needs an image for {name}"))
     canonical: dict[str, str] = {}
     for name, text in components.items():
         if name not in configured:

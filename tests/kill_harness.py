@@ -176,6 +176,7 @@ class KillBed:
         self.runs = 0
         self.timings: list[float] = []  # seconds from spawn to /healthz 200, per run
         self._http: aiohttp.ClientSession | None = None
+        self.seeded: set[int] = set()
 
     async def __aenter__(self) -> KillBed:
         await self.slack.start()
@@ -183,7 +184,7 @@ class KillBed:
         config = kill_config(self.log, self.prometheus.url, **self._prod)
         (self.tmp / "releasebot.yml").write_text(yaml.safe_dump(config))
         self._http = aiohttp.ClientSession()
-        seed(self.db)
+        self.seeded = seed(self.db)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -357,10 +358,14 @@ def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
 # --- seeding and teardown --------------------------------------------------------------------------------
 
 
-def seed(db: Path) -> None:
-    """Candidates 1.2.2 and 1.2.3 (pinned, tested, scanned); staging runs 1.2.3, prod runs 1.2.2."""
+def seed(db: Path) -> set[int]:
+    """Candidates 1.2.2 and 1.2.3 (pinned, tested, scanned); staging runs 1.2.3, prod runs 1.2.2.
+
+    Returns the ids of these history releases (they predate the bot's threads).
+    """
     now = datetime.now(UTC)
     store = Store(db)
+    ids = set()
     try:
         for version in ("1.2.2", "1.2.3"):
             store.put_candidate(
@@ -389,8 +394,10 @@ def seed(db: Path) -> None:
             store.transition(
                 release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=now - timedelta(days=1)
             )
+            ids.add(release.id)
     finally:
         store.close()
+    return ids
 
 
 def release_blocked_stubs(log: Path) -> None:
@@ -426,3 +433,66 @@ async def fifo_reader_waiting(fifo: Path) -> int:
 
 def line_counts(lines: list[str]) -> Counter[str]:
     return Counter(lines)
+
+
+# --- the invariants every restart must leave --------------------------------------------------------------
+
+
+def consistency_problems(bed: KillBed, *, may_repeat: Counter[str] | None = None) -> list[str]:
+    """Everything wrong with the state a restart left, as sentences (empty: consistent).
+
+    The database is sound and says nothing impossible (no running release after a start, no lock
+    held by a release that is not running, env_state names a release that succeeded there, every
+    release waiting for approval has an open request); no deploy step ran twice unless ``may_repeat``
+    allows it (a Retry); and each release's parent message in Slack shows the state the store holds,
+    an interrupted one offering Retry / Roll back in its thread.
+    """
+    problems: list[str] = []
+    [integrity] = bed.query("PRAGMA integrity_check")
+    if next(iter(integrity.values())) != "ok":
+        problems.append(f"integrity_check: {integrity}")
+    problems += [f"foreign key violation: {row}" for row in bed.query("PRAGMA foreign_key_check")]
+    releases = {r["id"]: r for r in bed.query("SELECT * FROM releases")}
+    problems += [
+        f"release #{i} is still {r['state']} after a start" for i, r in releases.items() if r["state"] in RUNNING
+    ]
+    for lock in bed.query("SELECT * FROM release_locks"):
+        holder = releases[lock["release_id"]]
+        if holder["state"] not in RUNNING:
+            problems.append(f"{lock['env']} is locked by release #{holder['id']}, which is {holder['state']}")
+    for state in bed.query("SELECT * FROM env_state"):
+        source = releases[state["release_id"]]
+        if source["state"] not in ("succeeded", "rolled_back") or source["version"] != state["version"]:
+            problems.append(f"{state['env']} runs {state['version']} per release #{source['id']} ({source['state']})")
+    pending = {
+        json.loads(a["subject"]).get("release_id")
+        for a in bed.query("SELECT subject FROM approvals WHERE state = 'pending'")
+    }
+    for release_id, release in releases.items():
+        if release["state"] == "awaiting_approval" and release_id not in pending:
+            problems.append(f"release #{release_id} waits for an approval that is no longer open: it can never run")
+    allowed = may_repeat or Counter()
+    for line, n in line_counts(bed.deploys()).items():
+        if n > 1 + allowed[line]:
+            problems.append(f"deploy step {line!r} ran {n} times")
+    problems += _story_problems(bed, list(releases.values()))
+    return problems
+
+
+def _story_problems(bed: KillBed, releases: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    for release in releases:
+        if release["id"] in bed.seeded:
+            continue  # history from before the bot ran: no thread
+        if release["thread_ts"] is None:
+            problems.append(f"release #{release['id']} ({release['state']}) has no message in the channel")
+            continue
+        parent, *replies = bed.thread(release)
+        if not parent.text.endswith(f": {release['state']}"):
+            problems.append(f"release #{release['id']} is {release['state']} but its message says {parent.text!r}")
+        if release["state"] == "interrupted":
+            offered = [buttons(m.blocks) for m in replies]
+            wanted = {"release_retry": str(release["id"]), "release_rollback": str(release["id"])}
+            if wanted not in offered:
+                problems.append(f"interrupted release #{release['id']} offers no Retry / Roll back in its thread")
+    return problems

@@ -36,9 +36,7 @@ def require_prometheus() -> str:
     if binary is not None:
         return binary
     if os.environ.get("CI") == "true":
-        pytest.fail(
-            "CI=true but the prometheus binary is not installed: .ci/run must apt-get install prometheus"
-        )
+        pytest.fail("CI=true but the prometheus binary is not installed: .ci/run must apt-get install prometheus")
     pytest.skip("prometheus binary not installed (apt-get install prometheus); integration tests skipped")
 
 

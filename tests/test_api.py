@@ -90,9 +90,7 @@ async def _client(app: web.Application) -> TestClient[web.Request, web.Applicati
 async def client(
     db: AsyncStore, config: Config, clock: Clock
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    app = (
-        web.Application()
-    )  # the root keeps aiohttp's default 1 MiB client_max_size: the API must not rely on it
+    app = web.Application()  # the root keeps aiohttp's default 1 MiB client_max_size: the API must not rely on it
     assert mount_api(app, db=db, config=config, token=TOKEN, clock=clock)
     client = await _client(app)
     yield client
@@ -153,9 +151,7 @@ def trivy_report(*severities: str, artifact: str = "ghcr.io/cds-snc/notify-api:1
         "ArtifactName": artifact,
         "ArtifactType": "container_image",
         "Metadata": {"OS": {"Family": "debian", "Name": "12.5"}},
-        "Results": [
-            {"Target": "debian 12.5", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}
-        ],
+        "Results": [{"Target": "debian 12.5", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
     }
 
 
@@ -167,12 +163,8 @@ def encode(body: Any) -> bytes:
     return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
-async def post(
-    client: Client, path: str, body: Any, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    response = await client.post(
-        API_PREFIX + path, data=encode(body), headers=AUTH if headers is None else headers
-    )
+async def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    response = await client.post(API_PREFIX + path, data=encode(body), headers=AUTH if headers is None else headers)
     assert response.content_type == "application/json"
     return response.status, await response.json()
 
@@ -424,9 +416,7 @@ async def test_without_a_token_the_api_is_not_mounted(db: AsyncStore, config: Co
         build_api_app(db=db, config=config, token="", clock=clock)
     client = await _client(app)
     try:
-        response = await client.post(
-            f"{API_PREFIX}/candidates", json=candidate(), headers={"Authorization": "Bearer "}
-        )
+        response = await client.post(f"{API_PREFIX}/candidates", json=candidate(), headers={"Authorization": "Bearer "})
         assert response.status == 404
     finally:
         await client.close()
@@ -452,9 +442,7 @@ async def registered(client: Client) -> Client:
     return client
 
 
-async def test_test_results_are_recorded_once_and_replaced_on_change(
-    registered: Client, db: AsyncStore
-) -> None:
+async def test_test_results_are_recorded_once_and_replaced_on_change(registered: Client, db: AsyncStore) -> None:
     path = "/candidates/notify/1.4.0/tests"
     url = "https://ci.example/runs/7"
     first = await post(registered, path, {"suite": "integration", "status": "failed", "url": url})
@@ -519,9 +507,7 @@ async def test_test_result_rejections_store_nothing(
 
 
 async def test_test_results_need_the_token(registered: Client, db: AsyncStore) -> None:
-    status, _ = await post(
-        registered, "/candidates/notify/1.4.0/tests", {"suite": "unit", "status": "failed"}, {}
-    )
+    status, _ = await post(registered, "/candidates/notify/1.4.0/tests", {"suite": "unit", "status": "failed"}, {})
 
     assert status == 401
     assert db.sync.tests("notify", "1.4.0")["unit"]["status"] == "passed"
@@ -591,9 +577,7 @@ async def test_scan_rejections_store_nothing(
 
 
 async def test_scan_needs_the_token(registered: Client, db: AsyncStore) -> None:
-    status, _ = await post(
-        registered, "/candidates/notify/1.4.0/scan", trivy_report(), {"Authorization": "Bearer x"}
-    )
+    status, _ = await post(registered, "/candidates/notify/1.4.0/scan", trivy_report(), {"Authorization": "Bearer x"})
 
     assert status == 401
     assert db.sync.scan("notify", "1.4.0") is None
@@ -623,15 +607,11 @@ def release(
         detail="deploying",
         now=clock.advance(minutes=1),
     )
-    store.transition(
-        created.id, outcome, actor="U01RELEASE", detail="done", now=clock.advance(minutes=5), **fields
-    )
+    store.transition(created.id, outcome, actor="U01RELEASE", detail="done", now=clock.advance(minutes=5), **fields)
     return created.id
 
 
-async def test_releases_newest_first_filtered_and_limited(
-    client: Client, db: AsyncStore, clock: Clock
-) -> None:
+async def test_releases_newest_first_filtered_and_limited(client: Client, db: AsyncStore, clock: Clock) -> None:
     staging = release(db, clock, "notify", "staging", "1.3.0", ReleaseState.SUCCEEDED)
     other = release(db, clock, "billing", "prod", "7.0.0", ReleaseState.SUCCEEDED)
     prod = release(db, clock, "notify", "prod", "1.3.0", ReleaseState.SUCCEEDED)
@@ -692,13 +672,9 @@ async def test_releases_bad_query(client: Client, params: dict[str, str], field:
     assert answer["error"].startswith(f"{field}: ")
 
 
-async def test_manifest_of_what_runs_in_an_environment(
-    registered: Client, db: AsyncStore, clock: Clock
-) -> None:
+async def test_manifest_of_what_runs_in_an_environment(registered: Client, db: AsyncStore, clock: Clock) -> None:
     release_id = release(db, clock, "notify", "prod", "1.4.0", ReleaseState.SUCCEEDED)
-    release(
-        db, clock, "notify", "prod", "1.5.0", ReleaseState.FAILED
-    )  # a failed release changes nothing there
+    release(db, clock, "notify", "prod", "1.5.0", ReleaseState.FAILED)  # a failed release changes nothing there
 
     status, manifest = await get(registered, "/manifest", service="notify", env="prod")
 
@@ -797,9 +773,7 @@ async def test_notes_of_a_version_as_markdown(client: Client, db: AsyncStore, cl
     release(db, clock, "notify", "staging", "1.3.0", ReleaseState.SUCCEEDED)
     release(db, clock, "notify", "staging", "1.4.0", ReleaseState.SUCCEEDED, notes=sample_notes().to_dict())
 
-    response = await client.get(
-        f"{API_PREFIX}/notes", params={"service": "notify", "to": "1.4.0"}, headers=AUTH
-    )
+    response = await client.get(f"{API_PREFIX}/notes", params={"service": "notify", "to": "1.4.0"}, headers=AUTH)
 
     assert response.status == 200
     assert response.content_type == "text/markdown"
@@ -808,12 +782,8 @@ async def test_notes_of_a_version_as_markdown(client: Client, db: AsyncStore, cl
     assert "**api:** send SMS in French (#42, `c0ffee1`) — Ada Lovelace" in text
 
 
-async def test_notes_stored_as_markdown_are_served_as_is(
-    client: Client, db: AsyncStore, clock: Clock
-) -> None:
-    release(
-        db, clock, "notify", "prod", "1.4.0", ReleaseState.SUCCEEDED, notes={"markdown": "# 1.4.0\n\n- fix\n"}
-    )
+async def test_notes_stored_as_markdown_are_served_as_is(client: Client, db: AsyncStore, clock: Clock) -> None:
+    release(db, clock, "notify", "prod", "1.4.0", ReleaseState.SUCCEEDED, notes={"markdown": "# 1.4.0\n\n- fix\n"})
 
     response = await client.get(
         f"{API_PREFIX}/notes", params={"service": "notify", "from": "", "to": "1.4.0"}, headers=AUTH

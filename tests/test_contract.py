@@ -25,8 +25,20 @@ SHARED = ROOT.parent / "shared" / "slack"
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 # slack_sdk helpers that wrap several Web API methods.
 WRAPPERS = {"files_upload_v2": ["files.getUploadURLExternal", "files.completeUploadExternal"]}
-IO_MODULES = {"slack_bolt", "slack_sdk", "aiohttp", "sqlite3", "sqlite_utils", "apscheduler", "subprocess",
-              "requests", "httpx", "socket", "urllib", "asyncio"}
+IO_MODULES = {
+    "slack_bolt",
+    "slack_sdk",
+    "aiohttp",
+    "sqlite3",
+    "sqlite_utils",
+    "apscheduler",
+    "subprocess",
+    "requests",
+    "httpx",
+    "socket",
+    "urllib",
+    "asyncio",
+}
 
 
 def _methods_called() -> set[str]:

@@ -292,9 +292,7 @@ def test_change_failure_rate_bands(rate: float, band: Band) -> None:
 @pytest.mark.parametrize(("failures", "band"), [(1, "elite"), (2, "high"), (3, "medium"), (4, "low")])
 def test_change_failure_rate_band_from_a_history(failures: int, band: Band) -> None:
     # 20 releases: 1/20 = 5%, 2/20 = 10%, 3/20 = 15%, 4/20 = 20%
-    releases = [
-        rel(i, utc(4) + timedelta(minutes=i), verdict="fail" if i < failures else "pass") for i in range(20)
-    ]
+    releases = [rel(i, utc(4) + timedelta(minutes=i), verdict="fail" if i < failures else "pass") for i in range(20)]
     report = compute_dora(releases, start=utc(4), end=utc(5))
     assert report.change_failure_rate.value == failures / 20
     assert report.change_failure_rate.band == band

@@ -59,9 +59,7 @@ async def test_post_then_update_is_what_the_user_sees(fake: FakeSlackWebAPI) -> 
     assert first["message"]["blocks"] == BLOCKS
 
     new_blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*api* v1.2 shipped"}}]
-    updated = await client.chat_update(
-        channel="C1", ts=first["ts"], text="Release shipped", blocks=new_blocks
-    )
+    updated = await client.chat_update(channel="C1", ts=first["ts"], text="Release shipped", blocks=new_blocks)
     assert updated["message"]["edited"]["user"] == fake.bot_user_id
 
     parent, child = fake.thread("C1", first["ts"])

@@ -141,9 +141,7 @@ async def test_notes_from_the_real_repository(repo: Repo) -> None:
     assert titles("security") == ["escape template input"]
     assert titles("other") == ["Update README", "rename config", 'Revert "docs: add guide"']
     breaking = notes.section("breaking")
-    assert (
-        breaking is not None and breaking.entries[1].breaking_note == "the NOTIFY_URL setting is now API_URL."
-    )
+    assert breaking is not None and breaking.entries[1].breaking_note == "the NOTIFY_URL setting is now API_URL."
 
     fixes, perf = notes.section("fixes"), notes.section("performance")
     assert fixes is not None and perf is not None

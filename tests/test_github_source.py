@@ -99,9 +99,7 @@ async def test_429_retry_after_is_honoured(gh: FakeGitHub, sleeper: RecordingSle
     assert sleeper.waits == [1.0, 2.0]
 
 
-async def test_rate_limit_longer_than_the_cap_is_an_error_not_a_stall(
-    gh: FakeGitHub, sleeper: RecordingSleep
-) -> None:
+async def test_rate_limit_longer_than_the_cap_is_an_error_not_a_stall(gh: FakeGitHub, sleeper: RecordingSleep) -> None:
     shas = gh.add_history(REPO, ["chore: initial", "fix: one"])
     gh.rate_limit(status=403, reset_at=int(NOW) + 3600)
 
@@ -148,9 +146,7 @@ async def test_unreachable_host_is_a_source_error(sleeper: RecordingSleep) -> No
         await src.commits_between("v1", "v2")
 
 
-async def test_refs_that_could_inject_are_refused_before_any_request(
-    gh: FakeGitHub, sleeper: RecordingSleep
-) -> None:
+async def test_refs_that_could_inject_are_refused_before_any_request(gh: FakeGitHub, sleeper: RecordingSleep) -> None:
     for bad in ("--upload-pack=x", "a..b", "main?x=1", "v1 v2"):
         with pytest.raises(SourceError, match="not a valid commit reference"):
             await source(gh, sleeper).commits_between(bad, "main")
@@ -168,9 +164,7 @@ async def test_first_release_reads_head_history_and_caps_it(gh: FakeGitHub, slee
     assert [r.query["page"] for r in gh.requests] == ["1", "2"]
 
 
-async def test_associated_prs_fill_in_numbers_missing_from_subjects(
-    gh: FakeGitHub, sleeper: RecordingSleep
-) -> None:
+async def test_associated_prs_fill_in_numbers_missing_from_subjects(gh: FakeGitHub, sleeper: RecordingSleep) -> None:
     shas = gh.add_history(REPO, ["chore: initial", "feat: direct push", "fix: squashed (#41)"])
     gh.add_pull(REPO, shas[1], 40)
     gh.add_pull(REPO, shas[1], 39, merged=False)
@@ -181,9 +175,7 @@ async def test_associated_prs_fill_in_numbers_missing_from_subjects(
 
     assert [c.pr_numbers for c in commits] == [(40,), ()]
     # Only the commit without "(#N)" was looked up.
-    assert [r.path for r in gh.requests if r.path.endswith("/pulls")] == [
-        f"/repos/{REPO}/commits/{shas[1]}/pulls"
-    ]
+    assert [r.path for r in gh.requests if r.path.endswith("/pulls")] == [f"/repos/{REPO}/commits/{shas[1]}/pulls"]
     features = notes.section("features")
     assert features is not None and features.entries[0].pr_numbers == (40,)
     assert notes.pr_url(40) == f"{gh.url}/{REPO}/pull/40"
@@ -200,10 +192,7 @@ async def test_commit_time_and_unknown_ref(gh: FakeGitHub, sleeper: RecordingSle
 
 def test_pr_url_base_for_github_and_enterprise() -> None:
     assert GitHubSource(REPO).pr_url_base == f"https://github.com/{REPO}"
-    assert (
-        GitHubSource(REPO, api_url="https://ghe.example.org/api/v3").pr_url_base
-        == f"https://ghe.example.org/{REPO}"
-    )
+    assert GitHubSource(REPO, api_url="https://ghe.example.org/api/v3").pr_url_base == f"https://ghe.example.org/{REPO}"
     env = {"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.org/api/v3"}
     assert GitHubSource.from_env(REPO, env).api_url == "https://ghe.example.org/api/v3"
     with pytest.raises(ValueError, match="owner/name"):

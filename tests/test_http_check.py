@@ -119,9 +119,7 @@ async def test_url_placeholders_are_rendered(endpoint: Endpoint) -> None:
 
 async def test_json_field_is_judged(endpoint: Endpoint) -> None:
     endpoint.body = '{"checks": {"db": {"latency_ms": 12.5}}}'
-    target = check(
-        endpoint.url + "/health", json_field="checks.db.latency_ms", pass_if="< 50", fail_if=">= 200"
-    )
+    target = check(endpoint.url + "/health", json_field="checks.db.latency_ms", pass_if="< 50", fail_if=">= 200")
     result = await run(target)
     assert result.verdict is Verdict.PASS
     assert result.summary == "health = 12.5 (pass if < 50, fail if >= 200)"

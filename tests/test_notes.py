@@ -208,9 +208,7 @@ def test_markdown_escapes_hostile_subjects() -> None:
 
 def test_round_trips_through_json() -> None:
     h = History()
-    h.add(
-        "feat(api)!: drop v1 (#3)", "BREAKING CHANGE: clients must move\n\nCo-authored-by: G <g@example.com>"
-    )
+    h.add("feat(api)!: drop v1 (#3)", "BREAKING CHANGE: clients must move\n\nCo-authored-by: G <g@example.com>")
     h.add("fix: y")
     notes = build_release_notes(CommitList(h.commits, truncated=True), pr_url_base=PR_BASE)
     restored = ReleaseNotes.from_dict(json.loads(json.dumps(notes.to_dict())))
@@ -248,12 +246,7 @@ def test_core_modules_do_no_io() -> None:
     for name in ("commits.py", "notes.py", "mrkdwn.py"):
         tree = ast.parse((root / name).read_text())
         imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
-        imported |= {
-            (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-        }
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & forbidden, (name, imported & forbidden)

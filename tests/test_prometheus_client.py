@@ -120,9 +120,7 @@ async def test_no_series_is_empty(fake: FakePrometheus, client: PrometheusClient
 
 async def test_several_series_must_be_aggregated(fake: FakePrometheus, client: PrometheusClient) -> None:
     fake.reply(vector(({"pod": "a"}, "1"), ({"pod": "b"}, "2")))
-    with pytest.raises(
-        MeasureError, match=r"query returned 2 series; aggregate it to one with sum\(\)"
-    ) as info:
+    with pytest.raises(MeasureError, match=r"query returned 2 series; aggregate it to one with sum\(\)") as info:
         await measure(client)
     assert info.value.retryable is False
 
@@ -211,9 +209,7 @@ async def retried(client: PrometheusClient, recorder: Recorder, retries: int = 3
     )
 
 
-async def test_errors_are_retried_then_unavailable_never_fail(
-    fake: FakePrometheus, client: PrometheusClient
-) -> None:
+async def test_errors_are_retried_then_unavailable_never_fail(fake: FakePrometheus, client: PrometheusClient) -> None:
     for _ in range(4):
         fake.reply("bad gateway", status=502)
     recorder = Recorder()
@@ -225,9 +221,7 @@ async def test_errors_are_retried_then_unavailable_never_fail(
     assert result.attempts == 4
     assert result.query == 'sum(rate(http_requests_total{service="notify",code=~"5.."}[5m]))'
     assert [e.verdict for e in recorder.errors] == [Verdict.ERROR] * 4
-    assert [e.summary.split(":")[1].strip() for e in recorder.errors] == [
-        f"attempt {i}/4 failed" for i in range(1, 5)
-    ]
+    assert [e.summary.split(":")[1].strip() for e in recorder.errors] == [f"attempt {i}/4 failed" for i in range(1, 5)]
     assert recorder.sleeps == [2.0, 2.0, 2.0]
     assert len(fake.requests) == 4
 
@@ -269,9 +263,7 @@ async def test_check_runner_uses_configured_url_timeout_and_retries(fake: FakePr
     fake.reply("down", status=503)
     fake.reply(vector(({}, "0.001")))
     recorder = Recorder()
-    metrics = Metrics.model_validate(
-        {"prometheus_url": fake.url, "timeout": "3s", "retries": 1, "retry_delay": "7s"}
-    )
+    metrics = Metrics.model_validate({"prometheus_url": fake.url, "timeout": "3s", "retries": 1, "retry_delay": "7s"})
 
     async with CheckRunner(metrics, sleep=recorder.sleep) as runner:
         result = await runner.run(CHECK, AT, service="notify", environment="prod", version="1.4.2")

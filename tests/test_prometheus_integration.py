@@ -57,9 +57,7 @@ async def stack() -> AsyncIterator[Stack]:
 async def run(stack: Stack, check: Check, service: str, **metrics: object) -> Measurement:
     config = Metrics.model_validate({"prometheus_url": stack.prometheus.url, "timeout": "5s", **metrics})
     async with CheckRunner(config) as runner:
-        return await runner.run(
-            check, datetime.now(UTC), service=service, environment="prod", version="1.4.2"
-        )
+        return await runner.run(check, datetime.now(UTC), service=service, environment="prod", version="1.4.2")
 
 
 async def test_low_error_ratio_passes(stack: Stack) -> None:
@@ -70,9 +68,7 @@ async def test_low_error_ratio_passes(stack: Stack) -> None:
     assert result.summary.startswith("error rate = 0.005")
     assert result.summary.endswith("(pass if < 0.01, fail if >= 0.05)")
     # The message carries the query that produced the value, with the label braces intact.
-    assert (
-        result.query is not None and 'http_requests_total{service="notify",code=~"5.."}[10s]' in result.query
-    )
+    assert result.query is not None and 'http_requests_total{service="notify",code=~"5.."}[10s]' in result.query
 
 
 async def test_high_error_ratio_fails(stack: Stack) -> None:

@@ -21,9 +21,7 @@ PR_BASE = "https://github.com/cds-snc/notification-api"
 FULL = "https://bot.example.org/api/v1/notes?service=api&from=v1&to=v2"
 
 
-def commits(
-    subjects: list[str], *, author: tuple[str, str] = ("Ada Lovelace", "ada@example.com")
-) -> list[Commit]:
+def commits(subjects: list[str], *, author: tuple[str, str] = ("Ada Lovelace", "ada@example.com")) -> list[Commit]:
     out = []
     parent = "0" * 40
     for n, subject in enumerate(subjects):
@@ -64,17 +62,14 @@ def test_small_notes_render_every_section_with_links() -> None:
     assert ":warning: *Breaking changes* (1)" in body
     assert f"• *api:* letters (<{PR_BASE}/pull/12|#12>) — Ada Lovelace" in body
     assert "*Fixes* (1)" in body and "*Other* (1)" in body
-    assert (
-        blocks[-1]["type"] == "context" and "4 changes from 4 commits by 1 contributor" in texts(blocks)[-1]
-    )
+    assert blocks[-1]["type"] == "context" and "4 changes from 4 commits by 1 contributor" in texts(blocks)[-1]
     assert "more change" not in body  # everything fitted
 
 
 def test_two_thousand_commits_stay_within_limits_with_an_overflow_line() -> None:
     kinds = ["feat", "fix", "perf", "chore", "docs", "fix(security)"]
     subjects = [
-        f"{kinds[i % len(kinds)]}: change number {i} with a realistic length subject (#{i})"
-        for i in range(2000)
+        f"{kinds[i % len(kinds)]}: change number {i} with a realistic length subject (#{i})" for i in range(2000)
     ]
     notes = build_release_notes(commits(subjects), pr_url_base=PR_BASE)
     blocks = notes_blocks(notes, full_notes_url=FULL)
@@ -91,9 +86,7 @@ def test_two_thousand_commits_stay_within_limits_with_an_overflow_line() -> None
 @pytest.mark.parametrize("max_blocks", [3, 10, 50])
 def test_block_budget_is_respected(max_blocks: int) -> None:
     notes = build_release_notes(commits([f"fix: {'x' * 150} {i}" for i in range(2000)]))
-    blocks = notes_blocks(
-        notes, full_notes_url=None, max_blocks=max_blocks, max_chars=10**6, max_per_section=None
-    )
+    blocks = notes_blocks(notes, full_notes_url=None, max_blocks=max_blocks, max_chars=10**6, max_per_section=None)
     validate(blocks)
     # The budget is used to the full, never exceeded, and every section block is within 3000.
     assert len(blocks) == max_blocks
@@ -117,9 +110,7 @@ def test_hostile_subjects_names_and_scopes_render_inert() -> None:
         "chore: <#C123> &lt;!everyone&gt; & friends",
         'Revert "<!subteam^S123>"',
     ]
-    notes = build_release_notes(
-        commits(hostile, author=("<!everyone> Mallory", "m@example.com")), pr_url_base=PR_BASE
-    )
+    notes = build_release_notes(commits(hostile, author=("<!everyone> Mallory", "m@example.com")), pr_url_base=PR_BASE)
     blocks = notes_blocks(notes, full_notes_url=FULL)
     validate(blocks)
 
@@ -157,9 +148,7 @@ def test_empty_and_truncated_notes() -> None:
     validate(blocks)
     assert texts(blocks)[0] == "No changes in this range."
 
-    truncated = ReleaseNotes.from_dict(
-        {**build_release_notes(commits(["fix: a"])).to_dict(), "truncated": True}
-    )
+    truncated = ReleaseNotes.from_dict({**build_release_notes(commits(["fix: a"])).to_dict(), "truncated": True})
     assert "only the newest 1 commits were read" in texts(notes_blocks(truncated, full_notes_url=None))[-1]
     with pytest.raises(ValueError, match="max_blocks"):
         notes_blocks(truncated, full_notes_url=None, max_blocks=2)

@@ -54,9 +54,7 @@ def test_canary_of_a_single_step_is_a_plain_deploy() -> None:
     ("current", "new", "old"),
     [(None, "green", "blue"), ("blue", "green", "blue"), ("green", "blue", "green")],
 )
-def test_blue_green_deploys_to_idle_colour_verifies_then_switches(
-    current: str | None, new: str, old: str
-) -> None:
+def test_blue_green_deploys_to_idle_colour_verifies_then_switches(current: str | None, new: str, old: str) -> None:
     plan = plan_rollout(strategy(type="blue_green", pause="2m"), current_colour=current)
     assert plan == [
         Step("deploy", 0, new, ZERO, f"deploy to idle {new} (no traffic yet)"),
@@ -78,9 +76,7 @@ def test_idle_colour_rejects_unknown_colours() -> None:
 
 def test_canary_rollback_returns_all_traffic_to_previous_release() -> None:
     canary = strategy(type="canary", steps=[10, 50, 100])
-    assert rollback_steps(canary, None) == [
-        Step("shift", 0, None, ZERO, "return all traffic to the previous release")
-    ]
+    assert rollback_steps(canary, None) == [Step("shift", 0, None, ZERO, "return all traffic to the previous release")]
 
 
 @pytest.mark.parametrize(("before", "live"), [("blue", "green"), ("green", "blue"), (None, "green")])

@@ -64,8 +64,10 @@ async def test_promote_to_prod_ships_what_staging_runs(bot: BotHarness) -> None:
 @pytest.mark.parametrize(
     ("headers_of", "why"),
     [
-        (lambda body: {"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": str(int(time.time()))},
-         "forged signature"),
+        (
+            lambda body: {"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": str(int(time.time()))},
+            "forged signature",
+        ),
         (lambda body: {}, "no signature"),
     ],
 )

@@ -68,9 +68,7 @@ def test_stale_timestamp_is_rejected_by_slack_sdk() -> None:
 
 
 def test_slash_command_body_has_every_field_slack_sends() -> None:
-    body = slash_command_body(
-        "/release", "deploy api v1.2 & more", user_id="U123", channel_id="C9", trigger_id="t.1"
-    )
+    body = slash_command_body("/release", "deploy api v1.2 & more", user_id="U123", channel_id="C9", trigger_id="t.1")
     fields = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
     assert list(fields) == [
         "token", "team_id", "team_domain", "channel_id", "channel_name", "user_id", "user_name",

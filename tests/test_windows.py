@@ -78,9 +78,7 @@ CONFIGS: dict[str, Config] = {
         "America/Toronto",
         "CA",
         "ON",
-        freezes=[
-            {"start": "2026-01-01", "end": "2027-02-04", "reason": "Migration", "environments": ["prod"]}
-        ],
+        freezes=[{"start": "2026-01-01", "end": "2027-02-04", "reason": "Migration", "environments": ["prod"]}],
     ),
 }
 POLICIES = {name: WindowPolicy(config) for name, config in CONFIGS.items()}
@@ -397,9 +395,7 @@ MIGRATION = AdhocFreeze(
 
 def test_adhoc_until_is_start_of_next_local_day() -> None:
     assert MIGRATION.until.isoformat() == "2026-05-04T00:00:00-04:00"
-    assert (
-        adhoc_until(date(2026, 3, 7), ZoneInfo("America/Havana")).isoformat() == "2026-03-08T01:00:00-04:00"
-    )
+    assert adhoc_until(date(2026, 3, 7), ZoneInfo("America/Havana")).isoformat() == "2026-03-08T01:00:00-04:00"
 
 
 def test_adhoc_freeze_closes_an_always_window() -> None:
@@ -466,13 +462,9 @@ def test_decision_text_and_json() -> None:
     zone = CONFIGS["US"].zone
     closed = us.decide("prod", local("US", "2027-12-24 10:00"))
     assert decision_text(closed, zone, ZoneInfo("Europe/London")) == (
-        "prod is closed: Christmas Day (observed). "
-        "Next window: Mon 27 Dec 09:00 EST (Mon 27 Dec 14:00 GMT for you)."
+        "prod is closed: Christmas Day (observed). Next window: Mon 27 Dec 09:00 EST (Mon 27 Dec 14:00 GMT for you)."
     )
-    assert (
-        decision_text(closed, zone)
-        == "prod is closed: Christmas Day (observed). Next window: Mon 27 Dec 09:00 EST."
-    )
+    assert decision_text(closed, zone) == "prod is closed: Christmas Day (observed). Next window: Mon 27 Dec 09:00 EST."
     opened = us.decide("prod", local("US", "2027-12-21 10:00"))
     assert decision_text(opened, zone) == "prod is open until 16:00 EST today."
     assert decision_json(closed) == {
@@ -485,9 +477,7 @@ def test_decision_text_and_json() -> None:
     }
     assert decision_json(opened)["next_close"] == "2027-12-21T16:00:00-05:00"
     never = POLICIES["frozen-400-days"].decide("prod", local("frozen-400-days", "2026-01-05 10:00"))
-    assert decision_text(never, TORONTO).startswith(
-        "prod is closed: Migration (until Thu 4 Feb 2027); no window"
-    )
+    assert decision_text(never, TORONTO).startswith("prod is closed: Migration (until Thu 4 Feb 2027); no window")
     assert decision_json(never)["next_open"] is None
     assert format_local(datetime(2026, 12, 29, 14, 0, tzinfo=UTC), TORONTO) == "Tue 29 Dec 09:00 EST"
 

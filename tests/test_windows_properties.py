@@ -23,9 +23,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "releasebot.yml"
 DEPLOY = {"provider": "command", "run": ["true"]}
 
 
-def _config(
-    timezone: str, country: str, subdivision: str | None, hours: dict[str, Any], **extra: Any
-) -> Config:
+def _config(timezone: str, country: str, subdivision: str | None, hours: dict[str, Any], **extra: Any) -> Config:
     return parse_config(
         {
             "timezone": timezone,
@@ -99,9 +97,7 @@ def _holiday(config: Config, day: date) -> bool:
 
 
 def _frozen(config: Config, env: str, day: date) -> bool:
-    return any(
-        f.start <= day <= f.end and (f.environments is None or env in f.environments) for f in config.freezes
-    )
+    return any(f.start <= day <= f.end and (f.environments is None or env in f.environments) for f in config.freezes)
 
 
 def _working(config: Config, env: str, day: date) -> bool:

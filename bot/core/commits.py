@@ -45,18 +45,14 @@ KNOWN_TYPES = frozenset(
     }
 )
 
-_HEADER = re.compile(
-    r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?:\s*(?P<desc>\S.*)$"
-)
+_HEADER = re.compile(r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?:\s*(?P<desc>\S.*)$")
 _TRAILING_PRS = re.compile(r"(?:\s*\(#\d+\))+\s*$")
 _PR_REF = re.compile(r"\(#(\d+)\)")
 _MERGE_PR = re.compile(r"^Merge pull request #(\d+) from ")
 _SYNC_MERGE = re.compile(r"^Merge (?:branch|remote-tracking branch|branches) '")
 _REVERT_SUBJECT = re.compile(r'^Revert "(?P<original>.*)"')
 _REVERTS_SHA = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})")
-_CO_AUTHOR = re.compile(
-    r"^co-authored-by:\s*(?P<name>[^<>\r\n]*?)\s*<(?P<email>[^<>\r\n]+)>\s*$", re.I | re.M
-)
+_CO_AUTHOR = re.compile(r"^co-authored-by:\s*(?P<name>[^<>\r\n]*?)\s*<(?P<email>[^<>\r\n]+)>\s*$", re.I | re.M)
 _BREAKING = re.compile(r"^BREAKING[ -]CHANGE:\s*(?P<text>.*)$")
 # A git-trailer-like line ("Token: value" or "Token #value") ends a multi-line BREAKING CHANGE footer.
 _FOOTER_TOKEN = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*(?::\s| #)|BREAKING[ -]CHANGE:)")

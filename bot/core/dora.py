@@ -147,9 +147,7 @@ class DoraReport:
             change_failure_rate=_delta(
                 self.change_failure_rate.value, previous.change_failure_rate.value, higher_is_better=False
             ),
-            recovery_time=_delta(
-                self.recovery_time.value, previous.recovery_time.value, higher_is_better=False
-            ),
+            recovery_time=_delta(self.recovery_time.value, previous.recovery_time.value, higher_is_better=False),
         )
 
 

@@ -99,12 +99,7 @@ def format_value(value: float | None) -> str:
 
 def _conditions(check: Check) -> tuple[Condition | None, Condition | None]:
     """The (pass_if, fail_if) that apply, including the implicit status condition of plain http checks."""
-    if (
-        check.http is not None
-        and check.json_field is None
-        and check.pass_if is None
-        and check.fail_if is None
-    ):
+    if check.http is not None and check.json_field is None and check.pass_if is None and check.fail_if is None:
         return Condition("==", float(check.expect_status or 200)), None
     return check.pass_if, check.fail_if
 
@@ -137,9 +132,7 @@ def judge(check: Check, value: float | None, *, query: str | None = None) -> Mea
     summary = f"{check.name} = {format_value(value)} ({rule})"
     if math.isnan(value):
         verdict = _MISSING[check.on_nan]
-        return Measurement(
-            check.name, verdict, value, summary, query, f"value is NaN; on_nan: {check.on_nan}"
-        )
+        return Measurement(check.name, verdict, value, summary, query, f"value is NaN; on_nan: {check.on_nan}")
     if fail_if is not None and fail_if.holds(value):
         return Measurement(check.name, Verdict.FAIL, value, summary, query, None)
     if pass_if is not None and pass_if.holds(value):
@@ -173,9 +166,7 @@ def unavailable(check: Check, error: str, *, query: str | None = None, attempts:
 def failed(check: Check, reason: str, *, query: str | None = None, attempts: int = 1) -> Measurement:
     """A FAIL decided by the backend's answer itself (a reachable endpoint with the wrong status)."""
     query = query if query is not None else _template(check)
-    return Measurement(
-        check.name, Verdict.FAIL, None, f"{check.name}: {reason}", query, None, attempts=attempts
-    )
+    return Measurement(check.name, Verdict.FAIL, None, f"{check.name}: {reason}", query, None, attempts=attempts)
 
 
 def worst(verdicts: Iterable[Verdict]) -> Verdict | None:

@@ -37,9 +37,7 @@ SEARCH_DAYS = 366
 _CACHE_LIMIT = 8192  # day records per environment before the cache is rebuilt (bounds memory)
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-ReasonCode = Literal[
-    "outside_hours", "non_working_day", "holiday", "cutoff", "freeze", "adhoc_freeze", "no_opening"
-]
+ReasonCode = Literal["outside_hours", "non_working_day", "holiday", "cutoff", "freeze", "adhoc_freeze", "no_opening"]
 
 
 @dataclass(frozen=True)
@@ -223,9 +221,7 @@ class WindowPolicy:
             True,
         )
 
-    def _next_open(
-        self, environment: str, now: datetime, ordinal: int, mine: Sequence[AdhocFreeze]
-    ) -> datetime | None:
+    def _next_open(self, environment: str, now: datetime, ordinal: int, mine: Sequence[AdhocFreeze]) -> datetime | None:
         """The first open instant at or after ``now``, searching local dates from ``ordinal``."""
         for offset in range(SEARCH_DAYS + 1):
             day = self._day(environment, ordinal + offset)

@@ -113,6 +113,4 @@ def extract_field(body: Any, path: str) -> float | None:
             return float(node)
         except ValueError:
             pass
-    raise MeasureError(
-        f"json_field {path!r} is {json.dumps(node)[:_BODY_HEAD]}, not a number", retryable=False
-    )
+    raise MeasureError(f"json_field {path!r} is {json.dumps(node)[:_BODY_HEAD]}, not a number", retryable=False)

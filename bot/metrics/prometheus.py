@@ -32,9 +32,7 @@ class PrometheusClient:
     ``async with``) closes it.
     """
 
-    def __init__(
-        self, base_url: str, *, timeout: float, session: aiohttp.ClientSession | None = None
-    ) -> None:
+    def __init__(self, base_url: str, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = session

@@ -48,9 +48,7 @@ async def measure_with_retries(
     attempts = 1 + retries
     for attempt in range(1, attempts + 1):
         try:
-            value = await measurer.measure(
-                check, at, service=service, environment=environment, version=version
-            )
+            value = await measurer.measure(check, at, service=service, environment=environment, version=version)
         except CheckFailed as exc:
             return failed(check, str(exc), query=query, attempts=attempt)
         except MeasureError as exc:

@@ -84,9 +84,7 @@ class LocalGitSource:
     async def _resolve(self, ref: str) -> str:
         """The full sha of the commit `ref` names; SourceError when there is none."""
         validate_ref(ref)
-        code, out, err = await self._git(
-            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
-        )
+        code, out, err = await self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
         if code == 0:
             return out.decode().strip()
         if err:
@@ -127,9 +125,7 @@ class LocalGitSource:
     async def commit_time(self, ref: str) -> datetime:
         """The committer time of `ref` (used for lead time for changes)."""
         sha = await self._resolve(ref)
-        code, out, err = await self._git(
-            "log", "-1", "--no-show-signature", "--format=%cI", "--end-of-options", sha
-        )
+        code, out, err = await self._git("log", "-1", "--no-show-signature", "--format=%cI", "--end-of-options", sha)
         if code != 0:
             raise self._failure(err)
         return datetime.fromisoformat(out.decode().strip())

@@ -218,9 +218,7 @@ class GitHubSource:
                 commits = await self._add_associated_prs(session, commits)
         return CommitList(commits, truncated=truncated)
 
-    async def _compare(
-        self, session: aiohttp.ClientSession, base: str, head: str
-    ) -> tuple[list[Commit], bool]:
+    async def _compare(self, session: aiohttp.ClientSession, base: str, head: str) -> tuple[list[Commit], bool]:
         what = f"{base}...{head}"
         url: URL | None = self._repo_url("compare", what).with_query(per_page=self.per_page, page=1)
         commits: list[Commit] = []
@@ -246,9 +244,7 @@ class GitHubSource:
         truncated = len(newest_first) > self.max_commits or url is not None
         return list(reversed(newest_first[: self.max_commits])), truncated
 
-    async def _add_associated_prs(
-        self, session: aiohttp.ClientSession, commits: list[Commit]
-    ) -> list[Commit]:
+    async def _add_associated_prs(self, session: aiohttp.ClientSession, commits: list[Commit]) -> list[Commit]:
         """Fill `pr_numbers` from GitHub's associated PRs for commits whose subject names none."""
         wanted = [c for c in commits if not c.is_merge and not _PR_IN_SUBJECT.search(c.subject)]
         wanted = wanted[: self.max_pr_lookups]
@@ -257,9 +253,7 @@ class GitHubSource:
         async def lookup(commit: Commit) -> tuple[str, tuple[int, ...]]:
             async with gate:
                 try:
-                    payload, _ = await self._get(
-                        session, self._repo_url("commits", commit.sha, "pulls"), commit.sha
-                    )
+                    payload, _ = await self._get(session, self._repo_url("commits", commit.sha, "pulls"), commit.sha)
                 except SourceError:
                     return commit.sha, ()  # best effort: the subject-based numbers still apply
             pulls = payload if isinstance(payload, list) else []
