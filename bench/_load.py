@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +64,29 @@ def usage() -> dict[str, Any]:
                 current = int(line.split()[1])
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"rss_kb": current, "peak_rss_kb": int(ru.ru_maxrss), "cpu_s": ru.ru_utime + ru.ru_stime}
+
+
+class GcPauses:
+    """Times every garbage collection of this process (a pause of the event loop the bot cannot avoid)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.count = 0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+            self.count += 1
+
+    def take(self) -> dict[str, float]:
+        """The longest pause and the number of collections since the last take."""
+        out = {"gc_longest_ms": round(self.longest * 1000, 1), "gc_collections": self.count}
+        self.longest, self.count = 0.0, 0
+        return out
 
 
 async def usage_route(request: web.Request) -> web.Response:
@@ -203,6 +228,7 @@ class BotControl:
         self.fifo = Path(f"{log}.block")
         self.services = services
         self.history: dict[str, int] = {}
+        self.gc = GcPauses()
 
     async def seed(self) -> None:
         """A candidate per service, and one earlier prod release (with its Slack thread) per service."""
@@ -257,6 +283,7 @@ class BotControl:
             scheduler_jobs=len(scheduler.job_ids()) if scheduler is not None else 0,
             background_tasks=len(self.runtime.engine._tasks),
             **usage(),
+            **(self.gc.take() if request is not None and request.query.get("gc") else {}),
         )
         return web.json_response(body)
 

@@ -46,6 +46,7 @@ class Sample:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
     errors: int = 0
+    answered_in_ack: int = 0  # statuses whose answer came back in the ack body itself
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -76,8 +77,9 @@ class Slack:
 
 
 async def control(session: aiohttp.ClientSession, bot: Child, verb: str, **body: Any) -> dict[str, Any]:
+    """A bench control call to the bot process; ``state`` with ``gc=1`` also takes its GC pause record."""
     url = f"{bot.info['control']}/_bench/{verb}"
-    request = session.post(url, json=body) if verb != "state" else session.get(url)
+    request = session.post(url, json=body) if verb != "state" else session.get(url, params=body)
     async with request as r:
         r.raise_for_status()
         return dict(await r.json())
@@ -92,8 +94,10 @@ async def fire(session: aiohttp.ClientSession, url: str, bodies: list[bytes], co
             headers = signed_headers(SECRET, body)
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
-                await response.read()
+                payload = await response.read()
                 ok = response.status == 200
+            if ok and b"Status of" in payload:
+                into.answered_in_ack += 1
             if ok:
                 into.latencies.append(time.perf_counter() - started)
             else:
@@ -185,6 +189,13 @@ def cpu_report(before: dict[str, float], after: dict[str, float], samples: dict[
     print("CPU used in the phase: " + ", ".join(parts))
 
 
+def gc_report(state: dict[str, Any]) -> None:
+    print(
+        f"bot garbage collections in the phase: {state['gc_collections']}, "
+        f"longest pause {state['gc_longest_ms']:.1f} ms (a loop stall outside the bot's own code)"
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="ack-bench-") as tmp:
         slack_child = await Child.start("slack")
@@ -215,20 +226,27 @@ async def drive(
     common = {"rounds": args.rounds, "concurrency": args.concurrency}
     children = {"bot": bot, "bare": bare, "slack": slack.child}
     warm = await measure(session, slack, targets, requests=args.warmup * 2, **{**common, "rounds": 2})
-    warm_bot = len(warm["bot"].latencies)
+    warm_bot = len(warm["bot"].latencies) - warm["bot"].answered_in_ack
     before = await wait_until(slack.stats, lambda s: s["response_url_ok"] >= warm_bot, 30, "warm-up respond()s")
+    await control(session, bot, "state", gc="1")
     cpu_before = await cpu(session, children)
     idle = await measure(session, slack, targets, requests=args.requests, **common)
     cpu_after = await cpu(session, children)
+    collected = await control(session, bot, "state", gc="1")
     report("phase 1: idle bot", idle)
     cpu_report(cpu_before, cpu_after, idle)
+    gc_report(collected)
     bot_requests = len(idle["bot"].latencies) + idle["bot"].errors
+    in_ack = idle["bot"].answered_in_ack
     after = await wait_until(
-        slack.stats, lambda s: s["response_url_ok"] - before["response_url_ok"] >= bot_requests, 30, "respond()s"
+        slack.stats,
+        lambda s: s["response_url_ok"] - before["response_url_ok"] + in_ack >= bot_requests,
+        30,
+        "respond()s",
     )
     print(
-        f"bot answered {after['response_url_ok'] - before['response_url_ok']}/{bot_requests} statuses through "
-        f"response_url (failed: {after['response_url_failed']}); last: {after['last_ephemeral']!r}"
+        f"bot answered {after['response_url_ok'] - before['response_url_ok'] + in_ack}/{bot_requests} statuses "
+        f"({in_ack} in the ack itself, the rest through response_url; failed: {after['response_url_failed']})"
     )
     state = await control(session, bot, "state")
     print(f"bot process after phase 1: RSS {mib(state['rss_kb'])}")
@@ -256,14 +274,16 @@ async def drive(
         unblocked = await control(session, bot, "unblock")
         print(f"  halfway: deploys released; checks so far {unblocked['checks']}")
 
+    await control(session, bot, "state", gc="1")
     started = time.perf_counter()
     cpu_before = await cpu(session, children)
     loaded = await measure(session, slack, targets, requests=args.requests, halfway=halfway, **common)
     cpu_after = await cpu(session, children)
     took = time.perf_counter() - started
-    during = await control(session, bot, "state")
+    during = await control(session, bot, "state", gc="1")
     ratio = report(f"phase 2: {RELEASES} releases + {CHECKS} scheduled checks ({took:.1f} s)", loaded)
     cpu_report(cpu_before, cpu_after, loaded)
+    gc_report(during)
     print(f"  during the phase: checks {during['checks']}, staging releases {during['staging_releases']}")
     final = await wait_until(
         probe, lambda s: s["checks"].get("pending", 0) == 0 and s["checks"].get("running", 0) == 0, 60, "the checks"

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -30,6 +31,14 @@ SummaryJob = Callable[[], Awaitable[None]]
 SUMMARY_CATCH_UP = timedelta(hours=1)
 
 
+class Service(Protocol):
+    """Background work the runtime starts first and stops last (the Slack outbox)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     """A running bot: the engine and everything it owns."""
@@ -40,8 +49,11 @@ class Runtime:
     checks: CheckRunner
     _sources: dict[str, CommitSource] = field(default_factory=dict)
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
+    outbox: Service | None = None  # delivers Slack writes; started before anything can post
 
     async def start(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.start()
         if self.scheduler is not None:
             self.scheduler.start()
             for period, trigger in summary_triggers(self.engine.config).items():
@@ -58,6 +70,8 @@ class Runtime:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         await self.engine.close()
+        if self.outbox is not None:
+            await self.outbox.stop()  # after the engine: its last writes are queued, pending ones kept
         await self.checks.close()
         for source in self._sources.values():
             close = getattr(source, "close", None)

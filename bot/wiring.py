@@ -19,6 +19,10 @@ from bot.settings import Settings
 from bot.slack.app import build_app
 from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
 from bot.slack.notifier import SlackDirectory, SlackNotifier, web_client
+from bot.slack.outbox import OutboxNotifier, OutboxPolicy, outbox_web_client
+
+# Delivery timing of the Slack outbox (read at start-up, so tests can substitute a faster policy).
+OUTBOX_POLICY = OutboxPolicy()
 
 
 def _secret(value: object) -> str:
@@ -29,16 +33,24 @@ def _secret(value: object) -> str:
 def slack_runtime(
     settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None
 ) -> tuple[Runtime, object]:
-    """The runtime and its Web API client for the Slack modes."""
-    client = web_client(_secret(settings.slack_bot_token), settings.slack_api_url)
+    """The runtime and its Web API client for the Slack modes; the bot's own writes go through the outbox."""
+    token = _secret(settings.slack_bot_token)
+    client = web_client(token, settings.slack_api_url)
+    clock = clock or SystemClock()
+    policy = OUTBOX_POLICY
+    outbox = OutboxNotifier(
+        SlackNotifier(outbox_web_client(token, settings.slack_api_url, policy.timeout)), clock=clock, policy=policy
+    )
     runtime = build_runtime(
         settings,
         config,
-        notifier=SlackNotifier(client),
+        notifier=outbox,
         directory=SlackDirectory(client),
         config_dir=config_dir,
         clock=clock,
     )
+    outbox.attach(runtime.store)
+    runtime.outbox = outbox
     return runtime, client
 
 

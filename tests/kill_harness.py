@@ -174,7 +174,6 @@ class KillBed:
         self.proc: asyncio.subprocess.Process | None = None
         self.base = ""
         self.runs = 0
-        self.timings: list[float] = []  # seconds from spawn to /healthz 200, per run
         self._http: aiohttp.ClientSession | None = None
         self.seeded: set[int] = set()
 
@@ -221,14 +220,12 @@ class KillBed:
             "PORT": str(port),
         }
         output = (self.tmp / f"bot-run{self.runs}.log").open("wb")
-        started = time.monotonic()
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "serve", cwd=self.tmp, env=env, stdout=output, stderr=output
         )
         output.close()
         self.base = f"http://127.0.0.1:{port}"
         await self._ready()
-        self.timings.append(time.monotonic() - started)
 
     async def _ready(self) -> None:
         assert self._http is not None and self.proc is not None
@@ -249,6 +246,8 @@ class KillBed:
         self.proc.kill()
         await self.proc.wait()
         assert self.proc.returncode == -signal.SIGKILL
+        # What the dead process left on disk (database and WAL) is sound before anything recovers it.
+        assert self.query("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
     async def restart(self) -> None:
         await self.start()
@@ -274,27 +273,22 @@ class KillBed:
         """`/release …` and the bot's (ephemeral) answer to ``user``."""
         before = len(self.slack.calls_to("response_url"))
         await self.send(text, user=user)
-        return await self._answer(before, user)
+        return await self._answer(before)
 
-    async def click(self, action_id: str, value: str, *, user: str, message_ts: str | None = None) -> str:
-        """A signed button click (on the message at ``message_ts`` when given) and the answer to ``user``."""
-        extra: dict[str, Any] = {}
-        if message_ts is not None:
-            extra = {"message_ts": message_ts, "message": self.slack.message(CHANNEL, message_ts).as_slack()}
+    async def click(self, action_id: str, value: str, *, user: str) -> str:
+        """A signed button click and the bot's answer to ``user``."""
         url = self.slack.new_response_url(channel=CHANNEL, user_id=user)
         before = len(self.slack.calls_to("response_url"))
         await self._post(
-            block_actions_body(
-                user_id=user, action_id=action_id, value=value, channel_id=CHANNEL, response_url=url, **extra
-            )
+            block_actions_body(user_id=user, action_id=action_id, value=value, channel_id=CHANNEL, response_url=url)
         )
-        return await self._answer(before, user)
+        return await self._answer(before)
 
-    async def _answer(self, before: int, user: str) -> str:
-        await self.slack.wait_for("response_url", count=before + 1, timeout=WAIT)
-        mine = [e for e in self.slack.ephemerals if e.user == user]
-        assert mine, f"no answer to {user}"
-        return mine[-1].text + "\n" + json.dumps(mine[-1].blocks, ensure_ascii=False)
+    async def _answer(self, before: int) -> str:
+        """The bot's answer through response_url (ephemeral, or in the channel) to the request just sent."""
+        calls = await self.slack.wait_for("response_url", count=before + 1, timeout=WAIT)
+        args = calls[before].args
+        return text_of(args) + "\n" + json.dumps(args.get("blocks", ""), ensure_ascii=False)
 
     async def posted(self, needle: str, count: int = 1) -> None:
         """Wait until ``count`` messages containing ``needle`` reached Slack."""
@@ -331,13 +325,18 @@ class KillBed:
         return row
 
     async def wait_release(self, state: str, env: str = "prod", version: str | None = None) -> dict[str, Any]:
-        """The latest release in ``env`` once it is in ``state`` (bounded polling of the bot's DB)."""
+        """The latest release in ``env`` once it is in ``state`` (bounded polling of the bot's DB).
+
+        A finished release is returned once its parent message was also updated to that state.
+        """
 
         def probe() -> dict[str, Any] | None:
             found = [r for r in self.releases(env) if version is None or r["version"] == version]
             return found[-1] if found and found[-1]["state"] == state else None
 
         found: dict[str, Any] = await poll(f"a {env} release in state {state}", probe)
+        if found["thread_ts"] is not None and state in ("succeeded", "failed"):
+            await self.parent_shows(found["id"], state)  # and the channel says so, not only the store
         return found
 
     def thread(self, release: dict[str, Any]) -> list[Any]:
@@ -431,10 +430,6 @@ async def fifo_reader_waiting(fifo: Path) -> int:
     return fd
 
 
-def line_counts(lines: list[str]) -> Counter[str]:
-    return Counter(lines)
-
-
 # --- the invariants every restart must leave --------------------------------------------------------------
 
 
@@ -472,7 +467,7 @@ def consistency_problems(bed: KillBed, *, may_repeat: Counter[str] | None = None
         if release["state"] == "awaiting_approval" and release_id not in pending:
             problems.append(f"release #{release_id} waits for an approval that is no longer open: it can never run")
     allowed = may_repeat or Counter()
-    for line, n in line_counts(bed.deploys()).items():
+    for line, n in Counter(bed.deploys()).items():
         if n > 1 + allowed[line]:
             problems.append(f"deploy step {line!r} ran {n} times")
     problems += _story_problems(bed, list(releases.values()))

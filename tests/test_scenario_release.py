@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -44,8 +45,10 @@ async def test_release_to_staging_end_to_end(bot: BotHarness) -> None:
     assert any("is live in staging" in m.text for m in thread[1:])
 
     assert bot.deploys() == ["notify 1.2.3 staging 100"], "the deploy script ran once with the right argv"
-    await bot.command("status")
-    assert "*1.2.3*" in bot.last_reply() and "staging" in bot.last_reply()
+    status = await bot.command("status")
+    answer = await status.json()  # a fast read: answered inside the ack itself
+    assert answer["response_type"] == "ephemeral"
+    assert "*1.2.3*" in json.dumps(answer["blocks"]) and "staging" in json.dumps(answer["blocks"])
     assert bot.store.lock_of("notify", "staging") is None
 
 

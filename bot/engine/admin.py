@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.models import ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes, build_release_notes
-from bot.core.windows import adhoc_until
+from bot.core.windows import AdhocFreeze, adhoc_until
 from bot.engine.base import Actor, Reply, UserError
 from bot.engine.checks import ChecksMixin
 from bot.engine.requests import window_mrkdwn
@@ -20,8 +20,17 @@ from bot.sources.base import SourceError
 
 class AdminMixin(ChecksMixin):
     async def status(self, service: str) -> Reply:
+        """Each environment: what runs, since when, by whom, locks, and the window — one store trip."""
         zone = self.config.zone
-        states = {s.env: s for s in await self.db.run(self.db.sync.env_states, service)}
+        state_rows, locks, freeze_rows = await self.db.read(lambda store: store.status_snapshot(service))
+        states = {s.env: s for s in state_rows}
+        freezes = [
+            AdhocFreeze(
+                environment=r["env"], until=r["until"], reason=r["reason"], by=r["by"], created_at=r["created_at"]
+            )
+            for r in freeze_rows
+        ]
+        now = self.now()
         lines = []
         for env in self.config.services[service].pipeline:
             state = states.get(env)
@@ -30,15 +39,14 @@ class AdminMixin(ChecksMixin):
                 if state
                 else "_nothing released yet_"
             )
-            lock = await self.db.run(self.db.sync.lock_of, service, env)
-            manual = await self.db.run(self.db.sync.manual_lock, service, env)
-            decision = await self.window(service, env)
+            decision = self.windows.decide(env, now, freezes)
             window = "🟢 open" if decision.open else "🔴 closed: " + "; ".join(escape(r.text) for r in decision.reasons)
             extras = []
-            if lock:
-                extras.append(f"🔒 {escape(lock.reason)} ({render.user(lock.holder)})")
-            if manual:
-                extras.append(f"🔒 locked by {render.user(manual.holder)}: {escape(manual.reason)}")
+            for lock in (lock for lock in locks if lock.env == env):
+                if lock.kind == "release":
+                    extras.append(f"🔒 {escape(lock.reason)} ({render.user(lock.holder)})")
+                else:
+                    extras.append(f"🔒 locked by {render.user(lock.holder)}: {escape(lock.reason)}")
             lines.append(f"*{env}* — {running}\n    window {window}" + "".join(f"\n    {e}" for e in extras))
         message = render.Message(
             text=f"Status of {service}",

@@ -9,7 +9,7 @@ from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.engine.base import Actor, Reply, UserError
-from bot.engine.runner import RunnerMixin
+from bot.engine.rollback_run import RollbackRunMixin
 from bot.slack import render
 from bot.store import LockHeld
 
@@ -17,7 +17,7 @@ ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERR
 NEVER_RAN = {ReleaseState.CANCELLED, ReleaseState.AWAITING_APPROVAL}
 
 
-class ApprovalMixin(RunnerMixin):
+class ApprovalMixin(RollbackRunMixin):
     async def open_approval(
         self,
         *,

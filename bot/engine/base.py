@@ -90,6 +90,12 @@ class EngineBase:
         self._idle.set()
         self._group_cache: dict[str, tuple[datetime, frozenset[str]]] = {}
         self.on_change: list[Callable[[str], Awaitable[None]]] = []  # App Home refreshers, per service
+        self.closers: list[Callable[[], Awaitable[None]]] = []  # edges to close at shutdown (HTTP sessions)
+        # Check wake-ups can fire by the hundred at once: one sweep runs at a time, and a wake-up that
+        # arrives meanwhile asks for one more sweep instead of starting its own.
+        self._sweep_lock = asyncio.Lock()
+        self._sweep_again = False
+        self._measure_slots = asyncio.Semaphore(8)  # measurements in flight at once (backends are remote)
 
     # --- time, audit ------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -139,6 +145,8 @@ class EngineBase:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for closer in self.closers:
+            await closer()
 
     async def changed(self, service: str) -> None:
         for callback in self.on_change:

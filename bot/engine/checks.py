@@ -8,6 +8,7 @@ cancelled row (newer release, rollback) is never taken.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,24 +120,32 @@ class ChecksMixin(ApprovalMixin):
 
     async def run_due_measurements(self) -> int:
         """Take every pending measurement whose time has come (missed ones included), each exactly once."""
-        now = self.now()
+        if self._sweep_lock.locked():
+            self._sweep_again = True  # the running sweep will look again when it finishes
+            return 0
         ran = 0
-        for row in await self.db.run(self.db.sync.pending_measurements, None):
-            if row["due_at"] > now:
-                continue
+        async with self._sweep_lock:
+            while True:
+                self._sweep_again = False
+                due = await self.db.run(self.db.sync.due_measurements, self.now())
+                ran += sum(await asyncio.gather(*(self._take_if_unclaimed(row) for row in due)))
+                if not self._sweep_again and len(due) < 500:
+                    return ran
+
+    async def _take_if_unclaimed(self, row: dict[str, Any]) -> int:
+        async with self._measure_slots:
             if not await self.db.run(
                 self.db.sync.claim_measurement, row["release_id"], row["check_name"], row["offset_s"]
             ):
-                continue  # another wake-up took it, or it was cancelled meanwhile
+                return 0  # another wake-up took it, or it was cancelled meanwhile
             if self.deps.scheduler is not None:
                 # Taken early (on start, or by another row's wake-up): its own job has nothing left to do.
                 self.deps.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
-            ran += 1
             try:
                 await self._take(row)
             except Exception:
                 log.exception("measurement %s failed", row)
-        return ran
+            return 1
 
     async def _record(self, row: dict[str, Any], verdict: str, summary: str, **fields: Any) -> None:
         await self.db.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ from bot.core.imageref import components_with_digests
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes
-from bot.core.rollout import Step, abort_steps, idle_colour, plan_rollout, rollback_steps
+from bot.core.rollout import Step, abort_steps, plan_rollout
 from bot.core.verdicts import Measurement, Verdict, worst
 from bot.core.window_text import decision_text
 from bot.engine.requests import RequestMixin, window_mrkdwn
@@ -36,6 +35,9 @@ class RunnerMixin(RequestMixin):
     async def cancel_checks(self, release_id: int, why: str) -> int:
         raise RuntimeError("the checks mixin is missing")
 
+    async def _run_rollback_steps(self, release: Release) -> None:
+        raise RuntimeError("the rollback mixin is missing")
+
     async def run_release(self, release_id: int) -> None:
         """Deploy a queued release (it holds the lock) to the end, recording every step."""
         release = await self.db.run(self.db.sync.get_release, release_id)
@@ -43,7 +45,7 @@ class RunnerMixin(RequestMixin):
             return
         if release.kind is not ReleaseKind.ROLLBACK and not await self._window_allows(release):
             return
-        await self.db.run(
+        started = await self.db.run(
             self.db.sync.transition,
             release.id,
             ReleaseState.DEPLOYING,
@@ -52,6 +54,9 @@ class RunnerMixin(RequestMixin):
             now=self.now(),
             only_from={ReleaseState.QUEUED},
         )
+        if not started:  # another run of this release won the race: never deploy twice
+            return
+        await self.audit("release-bot", "release.deploying", f"release:{release.id}", version=release.version)
         await self.refresh_parent(release.id)
         if release.notes and not release.notes.get("unavailable"):
             notes = ReleaseNotes.from_dict(release.notes)
@@ -337,78 +342,3 @@ class RunnerMixin(RequestMixin):
             return
         if sha:
             await self.reply(release.id, render.thread_reply(f"📄 Release manifest committed as `{sha[:12]}`."))
-
-    async def _run_rollback_steps(self, release: Release) -> None:
-        """Run a rollback release: the provider's rollback (or switch back), then mark the original."""
-        environment = self.config.environments[release.env]
-        live_colour = await self.db.run(self.db.sync.env_colour, release.service, release.env)
-        # rollback_steps wants the colour that served before the release being undone: the idle one now.
-        before = idle_colour(live_colour) if live_colour is not None else None
-        steps = rollback_steps(environment.strategy, before)
-        provider = self.deps.providers(release.env)
-        result: StepResult | None = None
-        for step in steps:
-            ctx = self._ctx(release, step)
-            if step.kind == "shift" and release.rollback_target:
-                # A canary shift sets the share of the version being rolled back (to 0); traffic returns
-                # to the rollback target, given to the provider as the previous version.
-                ctx = replace(ctx, version=release.rollback_target, previous_version=release.version)
-            result = await (provider.shift(ctx) if step.kind in {"shift", "switch"} else provider.rollback(ctx))
-            await self.reply(release.id, render.thread_reply(f"{'✅' if result.ok else '❌'} {escape(step.label)}"))
-            if not result.ok:
-                break
-        if result is None or not result.ok:
-            error = result.error if result else "no rollback step"
-            await self._finish(
-                release,
-                ReleaseState.FAILED,
-                "release-bot",
-                f"rollback failed: {error}",
-                error=f"rollback failed: {error}",
-                output_tail=result.output_tail if result else None,
-            )
-            await self.reply(
-                release.id,
-                render.failure_reply(f"Rollback failed: {error}", result.output_tail if result else None),
-            )
-            return
-        colour = steps[-1].colour if steps else None
-        await self._finish(
-            release,
-            ReleaseState.SUCCEEDED,
-            release.requested_by,
-            "rolled back",
-            output_tail=result.output_tail[-4000:],
-            **({"colour": colour} if colour else {}),
-        )
-        if release.rollback_of is not None:
-            original = await self.db.run(self.db.sync.get_release, release.rollback_of)
-            if original is not None:
-                await self.cancel_checks(original.id, f"rolled back by release #{release.id}")
-                await self.db.run(
-                    self.db.sync.transition,
-                    original.id,
-                    ReleaseState.ROLLED_BACK,
-                    actor=release.requested_by,
-                    detail=f"rolled back by release #{release.id}",
-                    now=self.now(),
-                    only_from={
-                        ReleaseState.SUCCEEDED,
-                        ReleaseState.FAILED,
-                        ReleaseState.INTERRUPTED,
-                        ReleaseState.VERIFYING,
-                    },
-                    change_failure=True,
-                    healthy=False,
-                )
-                await self.refresh_parent(original.id)
-                await self.reply(
-                    original.id,
-                    render.thread_reply(
-                        f"↩️ Rolled back to {escape(release.version)} by {render.user(release.requested_by)} "
-                        f"(release #{release.id})."
-                    ),
-                )
-        await self.reply(
-            release.id, render.thread_reply(f"↩️ {escape(release.env)} is back on {escape(release.version)}.")
-        )

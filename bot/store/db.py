@@ -36,12 +36,17 @@ for _name, _sql in MIGRATIONS:
 class Sql:
     """A thin, typed face over one SQLite connection (WAL, busy timeout, foreign keys)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         memory = str(path) == ":memory:"
         conn = sqlite3.connect(
             ":memory:" if memory else str(path), check_same_thread=False, isolation_level=None, timeout=5.0
         )
         conn.execute("PRAGMA busy_timeout = 5000")
+        if read_only:  # a reader beside the writer (WAL lets it read while the writer writes)
+            conn.execute("PRAGMA query_only = ON")
+            self._lock = threading.RLock()
+            self.db = Database(conn)
+            return
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         # One connection, used from the store thread and (in tools and tests) directly: every statement

@@ -109,6 +109,18 @@ class RecordStore:
             row["due_at"] = rows.need_dt(row["due_at"])
         return found
 
+    def due_measurements(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Pending measurements whose time has come, oldest first (served by the (state, due_at) index)."""
+        found = self.sql.query(
+            "SELECT * FROM measurements WHERE state = 'pending' AND due_at <= ? "
+            "ORDER BY due_at, release_id, check_name "
+            "LIMIT ?",
+            (rows.ts(now), limit),
+        )
+        for row in found:
+            row["due_at"] = rows.need_dt(row["due_at"])
+        return found
+
     def claim_measurement(self, release_id: int, check_name: str, offset_s: int) -> bool:
         """pending → running, once: a measurement is never taken twice, even across restarts."""
         return bool(

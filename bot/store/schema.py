@@ -196,4 +196,39 @@ CREATE INDEX releases_finished_counts ON releases (finished_at, service, env, ki
 DROP INDEX IF EXISTS releases_finished;
 """,
     ),
+    (
+        "0004_outbox",
+        """
+-- Every Slack write goes through this outbox (bot/slack/outbox.py): a row is written before Slack is
+-- asked, so an outage, a rate limit or a restart loses nothing, and rows are delivered in id order per
+-- lane (a channel; home:<user>; ephemeral:<channel>:<user>). thread_ref / message_ref name the outbox
+-- row of a parent or an updated message that had no Slack ts yet when the row was written (no foreign
+-- key: delivered rows are pruned, and a reference to a pruned row is handled like an undelivered one).
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    lane TEXT NOT NULL,
+    channel TEXT,
+    kind TEXT NOT NULL,              -- post | update | ephemeral | publish_home | upload
+    payload TEXT NOT NULL,           -- JSON: what to send
+    thread_ref INTEGER,
+    message_ref INTEGER,
+    coalesce_key TEXT,               -- a newer pending row with the same key supersedes older ones
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | sent | dead | superseded
+    attempts INTEGER NOT NULL DEFAULT 0,
+    in_doubt INTEGER NOT NULL DEFAULT 0,    -- an attempt may have reached Slack: look before re-posting
+    handed_out INTEGER NOT NULL DEFAULT 0,  -- its placeholder ts was returned and may be stored elsewhere
+    next_attempt_at TEXT,
+    sent_ts TEXT,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX outbox_pending ON outbox (lane, id) WHERE state = 'pending';
+CREATE INDEX outbox_coalesce ON outbox (coalesce_key) WHERE state = 'pending';
+-- Placeholder ts ('outbox:<id>') stored while Slack was unreachable are swapped for the real ts once the
+-- message is posted; these partial indexes hold only such rows, so the swap never scans the tables.
+CREATE INDEX releases_thread_placeholder ON releases (thread_ts) WHERE thread_ts LIKE 'outbox:%';
+CREATE INDEX approvals_message_placeholder ON approvals (message_ts) WHERE message_ts LIKE 'outbox:%';
+""",
+    ),
 ]

@@ -1,0 +1,500 @@
+"""Slack writes through an outbox: none lost while Slack is unreachable, none posted twice, in order.
+
+``OutboxNotifier`` is the engine's Notifier in the Slack modes. Every write becomes a row in the store's
+outbox first; a worker per lane (a channel, a user's Home, a user's ephemerals) sends the lane's rows in
+id order, so one channel's trouble never holds up another. When Slack answers at once the caller gets
+the real ts, as before; when it does not (429, 5xx, timeout, outage) the caller gets a placeholder ts
+``outbox:<id>`` at once and the release carries on. Later rows that name the placeholder (thread replies,
+updates of that message) are resolved when they are sent, and a placeholder stored on a release or an
+approval is swapped for the real ts once the message is posted.
+
+Retries back off exponentially (capped) and honour Retry-After; a row is given up only after
+``give_up_after`` (logged as an error). The client has no retry handlers of its own: the outbox owns
+retrying, and slack_sdk's connection-error handler would re-send a post that may already have landed.
+
+Posting twice is what a blind retry risks after a timeout or a dropped connection (and, through a
+gateway, after a 5xx): Slack may have posted. Each post therefore carries message metadata naming its
+outbox row, the row is marked "in doubt" before the request leaves (so a crash mid-request is remembered
+too), and before a doubtful post is sent again the worker looks for it in the channel (or thread) and,
+if found, records its ts instead of posting again. Updates and Home views are idempotent and simply
+re-sent; an ephemeral message cannot be looked up, so one in doubt is not re-sent (at most once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, cast
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ports import Clock
+from bot.slack.notifier import SlackNotifier
+from bot.store import AsyncStore
+from bot.store.outbox import OutboxKind, OutboxRow, placeholder, placeholder_id
+
+log = logging.getLogger("release_bot.outbox")
+EVENT_TYPE = "release_bot_outbox"
+# ok:false answers that mean "not done, try again later"; any other ok:false is final (bad channel, blocks…).
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """Timing of delivery; tests shorten it (and inject ``sleep``) so no test waits in real time."""
+
+    timeout: float = 10.0  # seconds per Web API request
+    backoff_base: float = 1.0  # first retry after this, doubling per attempt…
+    backoff_cap: float = 30.0  # …up to this
+    doubt_wait: float = 10.0  # before looking for a post that may have landed: let a late request finish
+    give_up_after: timedelta = timedelta(hours=24)
+    ephemeral_give_up_after: timedelta = timedelta(minutes=10)  # a late ephemeral answer only confuses
+    hand_back_after: float = 30.0  # the longest a caller waits for delivery before getting a placeholder
+    keep_finished_for: timedelta = timedelta(days=7)
+    lookup_pages: int = 5  # pages of 200 messages searched for a post in doubt
+    sleep: Sleep = asyncio.sleep
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt ``attempts + 1``: base, 2·base, 4·base, … capped."""
+        return float(min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0)))
+
+
+def outbox_web_client(token: str, base_url: str, timeout: float) -> AsyncWebClient:
+    """A Web API client without retry handlers (the outbox retries) and with ``timeout`` per request."""
+    url = base_url if base_url.endswith("/") else base_url + "/"
+    # aiohttp takes fractional seconds; slack_sdk merely annotates the parameter as int.
+    return AsyncWebClient(token=token, base_url=url, timeout=cast(int, timeout), retry_handlers=[])
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an attempt failed: ``refused`` (not done), ``server`` (5xx), ``lost`` (no answer), ``fatal``."""
+
+    kind: Literal["refused", "server", "lost", "fatal"]
+    error: str
+    retry_after: float = 0.0
+
+
+def classify(exc: BaseException) -> Failure:
+    """Sort a failed Web API call by what it says about whether Slack acted."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
+        data = getattr(response, "data", None)
+        error = str(data.get("error")) if isinstance(data, dict) and data.get("error") else f"HTTP {status}"
+        if status == 429:
+            headers = getattr(response, "headers", None) or {}
+            after = headers.get("Retry-After") or headers.get("retry-after") or "1"
+            return Failure("refused", error, float(after) if str(after).replace(".", "", 1).isdigit() else 1.0)
+        if status >= 500:
+            return Failure("server", error)
+        if status == 200 and error in TRANSIENT_ERRORS:
+            return Failure("refused", error)
+        return Failure("fatal", error)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure("refused", f"cannot connect: {exc}")  # nothing was sent
+    if isinstance(exc, TimeoutError):
+        return Failure("lost", "timed out")
+    return Failure("lost", f"{type(exc).__name__}: {exc}")
+
+
+class _Undeliverable(Exception):
+    """The row can never be sent (e.g. the message it edits was never posted)."""
+
+
+@dataclass
+class _Lane:
+    more: asyncio.Event = field(default_factory=asyncio.Event)  # rows were queued since the last read
+    task: asyncio.Task[None] | None = None
+    failing: bool = False  # the last attempt failed: callers get placeholders without waiting
+    pause: float | None = None  # backoff owed before the next attempt
+    paused: bool = False  # the backoff for the head row was just served
+    sent_handed_out: bool = False
+
+
+class OutboxNotifier:
+    """The Notifier for Slack: writes go through the store's outbox and a worker per lane delivers them."""
+
+    def __init__(self, slack: SlackNotifier, *, clock: Clock, policy: OutboxPolicy | None = None) -> None:
+        self.slack = slack
+        self.client = slack.client
+        self.clock = clock
+        self.policy = policy or OutboxPolicy()
+        self._db: AsyncStore | None = None
+        self._running = False
+        self._lanes: dict[str, _Lane] = {}
+        self._waiters: dict[int, tuple[str, asyncio.Future[str | None]]] = {}
+        self._kick = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def attach(self, db: AsyncStore) -> None:
+        """Give the outbox its store (built after the notifier, with the runtime)."""
+        self._db = db
+
+    @property
+    def db(self) -> AsyncStore:
+        if self._db is None:
+            raise RuntimeError("OutboxNotifier has no store: call attach() first")
+        return self._db
+
+    async def start(self) -> None:
+        """Resume delivery of rows left pending by an outage or a restart."""
+        self._running = True
+        await self.db.run(self.db.sync.outbox_resolve_placeholders)
+        await self.db.run(self.db.sync.outbox_prune, self.clock.now() - self.policy.keep_finished_for)
+        for lane in await self.db.run(self.db.sync.outbox_lanes):
+            self._poke(lane)
+
+    async def stop(self) -> None:
+        """Stop the workers; undelivered rows stay pending in the store for the next start."""
+        self._running = False
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
+        for row_id in list(self._waiters):
+            self._settle(row_id, None)
+
+    def wake(self) -> None:
+        """Retry now: end every backoff wait (e.g. once Slack is known to answer again)."""
+        self._kick.set()
+        self._kick = asyncio.Event()
+
+    async def drained(self) -> None:
+        """Wait until every lane has delivered (or given up on) all its rows."""
+        while self._lanes:
+            await asyncio.gather(*[lane.task for lane in self._lanes.values() if lane.task], return_exceptions=True)
+
+    # --- the Notifier ------------------------------------------------------------------------------
+    async def post(self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
+        """Post a message; its ts once Slack posted it, else a placeholder the outbox resolves later."""
+        thread_ref, thread_ts = await self._resolve(thread_ts)
+        payload = {"text": text, "blocks": blocks, "thread_ts": thread_ts}
+        row_id, ts = await self._submit(channel, channel, "post", payload, thread_ref=thread_ref)
+        return ts or await self._hand_out(row_id)
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        """Edit a message (placeholder ts allowed); a newer pending edit of it replaces an older one."""
+        message_ref, real_ts = await self._resolve(ts)
+        key = f"update:{channel}:{real_ts or placeholder(message_ref or 0)}"
+        payload = {"ts": real_ts, "text": text, "blocks": blocks}
+        await self._submit(channel, channel, "update", payload, message_ref=message_ref, coalesce_key=key)
+
+    async def ephemeral(self, channel: str, user: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        """A message only ``user`` sees."""
+        payload = {"user": user, "text": text, "blocks": blocks}
+        await self._submit(f"ephemeral:{channel}:{user}", channel, "ephemeral", payload)
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        """Publish ``user``'s App Home; only the newest pending view of a user is sent."""
+        lane = f"home:{user}"
+        await self._submit(lane, None, "publish_home", {"user": user, "view": view}, coalesce_key=lane)
+
+    async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
+        """Upload a file into a channel or thread (placeholder thread ts allowed)."""
+        thread_ref, thread_ts = await self._resolve(thread_ts)
+        payload = {
+            "thread_ts": thread_ts,
+            "filename": filename,
+            "title": title,
+            "content": base64.b64encode(content).decode("ascii"),
+        }
+        await self._submit(channel, channel, "upload", payload, thread_ref=thread_ref)
+
+    async def permalink(self, channel: str, ts: str) -> str:
+        """A link to a message; LookupError while it is still waiting in the outbox."""
+        _, real = await self._resolve(ts)
+        if real is None:
+            raise LookupError(f"message {ts} is not posted yet")
+        return await self.slack.permalink(channel, real)
+
+    # --- queueing ----------------------------------------------------------------------------------
+    async def _resolve(self, ts: str | None) -> tuple[int | None, str | None]:
+        """(outbox row, None) for a placeholder still pending, else (None, the real ts)."""
+        row_id = placeholder_id(ts)
+        if row_id is None:
+            return None, ts
+        row = await self.db.run(self.db.sync.outbox_row, row_id)
+        if row is not None and row.state == "sent" and row.sent_ts:
+            return None, row.sent_ts
+        return row_id, None
+
+    async def _submit(
+        self,
+        lane: str,
+        channel: str | None,
+        kind: OutboxKind,
+        payload: dict[str, Any],
+        *,
+        thread_ref: int | None = None,
+        message_ref: int | None = None,
+        coalesce_key: str | None = None,
+    ) -> tuple[int, str | None]:
+        """Queue a row and wait for its delivery unless the lane is failing; (row id, ts if delivered)."""
+        row_id, superseded = await self.db.run(
+            self.db.sync.outbox_enqueue,
+            lane=lane,
+            channel=channel,
+            kind=kind,
+            payload=payload,
+            now=self.clock.now(),
+            thread_ref=thread_ref,
+            message_ref=message_ref,
+            coalesce_key=coalesce_key,
+        )
+        for old in superseded:
+            self._settle(old, None)
+        state = self._lanes.get(lane)
+        if not self._running or (state is not None and state.failing):
+            self._poke(lane)
+            return row_id, None
+        # Registered before the worker can read the row: no await between the insert and this line.
+        waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiters[row_id] = (lane, waiter)
+        self._poke(lane)
+        try:
+            async with asyncio.timeout(self.policy.hand_back_after):
+                return row_id, await asyncio.shield(waiter)
+        except TimeoutError:
+            return row_id, None
+        finally:
+            self._waiters.pop(row_id, None)
+
+    async def _hand_out(self, row_id: int) -> str:
+        """The placeholder for a post not delivered yet (its real ts if it was delivered meanwhile)."""
+        return await self.db.run(self.db.sync.outbox_hand_out, row_id) or placeholder(row_id)
+
+    def _settle(self, row_id: int, ts: str | None) -> None:
+        entry = self._waiters.pop(row_id, None)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(ts)
+
+    def _poke(self, lane: str) -> None:
+        state = self._lanes.get(lane)
+        if state is not None:
+            state.more.set()
+            return
+        if not self._running:
+            return
+        state = _Lane()
+        state.more.set()
+        self._lanes[lane] = state
+        state.task = asyncio.get_running_loop().create_task(self._run_lane(lane, state), name=f"outbox:{lane}")
+
+    # --- the worker --------------------------------------------------------------------------------
+    async def _run_lane(self, lane: str, state: _Lane) -> None:
+        try:
+            while True:
+                state.more.clear()
+                row = await self.db.run(self.db.sync.outbox_next, lane)
+                if row is None:
+                    if state.sent_handed_out:
+                        state.sent_handed_out = False
+                        await self.db.run(self.db.sync.outbox_resolve_placeholders)
+                        continue
+                    if not state.more.is_set():
+                        break  # no await since the empty read: a later _poke starts a new worker
+                    continue
+                if not state.paused:
+                    wait = state.pause if state.pause is not None else self._persisted_wait(row)
+                    state.pause = None
+                    if wait > 0:
+                        await self._pause(wait)
+                        state.paused = True
+                        continue  # the head may have changed (superseded) while we waited
+                state.paused = False
+                await self._deliver(row, state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox worker for %s failed; its rows stay pending until the next start", lane)
+        finally:
+            if self._lanes.get(lane) is state:
+                del self._lanes[lane]
+
+    def _persisted_wait(self, row: OutboxRow) -> float:
+        """Backoff still owed by a row found on start (capped, since the clock may have moved)."""
+        if row.next_attempt_at is None:
+            return 0.0
+        owed = (row.next_attempt_at - self.clock.now()).total_seconds()
+        return max(0.0, min(owed, self.policy.backoff_cap))
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (policy.sleep) unless wake() is called first."""
+        sleeper = asyncio.ensure_future(self.policy.sleep(seconds))
+        kicked = asyncio.ensure_future(self._kick.wait())
+        try:
+            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, kicked):
+                task.cancel()
+            await asyncio.gather(sleeper, kicked, return_exceptions=True)
+
+    async def _deliver(self, row: OutboxRow, state: _Lane) -> None:
+        now = self.clock.now()
+        limit = self.policy.ephemeral_give_up_after if row.kind == "ephemeral" else self.policy.give_up_after
+        if now - row.created_at > limit:
+            await self._give_up(row, f"undelivered after {limit} ({row.attempts} attempts; {row.last_error})")
+            return
+        try:
+            ts, note = await self._send(row)
+        except _Undeliverable as exc:
+            await self._give_up(row, str(exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(row, state, classify(exc))
+            return
+        await self.db.run(self.db.sync.outbox_sent, row.id, ts, self.clock.now(), note)
+        state.failing = False
+        if row.kind == "post":
+            state.sent_handed_out = True  # cheap: the swap reads only the placeholder partial indexes
+        self._settle(row.id, ts)
+
+    async def _give_up(self, row: OutboxRow, why: str) -> None:
+        log.error("outbox: gave up on %s #%s to %s: %s", row.kind, row.id, row.lane, why)
+        await self.db.run(self.db.sync.outbox_dead, row.id, why, self.clock.now())
+        self._settle(row.id, None)
+
+    async def _failed(self, row: OutboxRow, state: _Lane, failure: Failure) -> None:
+        if failure.kind == "fatal":
+            await self._give_up(row, f"Slack refused it: {failure.error}")
+            return
+        attempts = row.attempts + 1
+        wait = max(self.policy.backoff(attempts), failure.retry_after)
+        in_doubt = failure.kind in ("server", "lost") and row.kind in ("post", "upload")
+        if row.kind == "ephemeral":
+            in_doubt = failure.kind == "lost"
+        if in_doubt:
+            wait = max(wait, self.policy.doubt_wait)
+        log.warning(
+            "outbox: %s #%s to %s failed (%s: %s); retry in %.1fs",
+            row.kind,
+            row.id,
+            row.lane,
+            failure.kind,
+            failure.error,
+            wait,
+        )
+        next_at = self.clock.now() + timedelta(seconds=wait)
+        await self.db.run(
+            self.db.sync.outbox_retry, row.id, next_attempt_at=next_at, error=failure.error, in_doubt=in_doubt
+        )
+        state.failing, state.pause = True, wait
+        # Callers waiting on this lane get placeholders now rather than after the outage.
+        for row_id, (lane, _) in list(self._waiters.items()):
+            if lane == row.lane:
+                self._settle(row_id, None)
+
+    # --- sending one row ---------------------------------------------------------------------------
+    async def _send(self, row: OutboxRow) -> tuple[str | None, str | None]:
+        """Send ``row``; (the message ts if any, a note for the record). Raises what the client raises."""
+        p = row.payload
+        channel = row.channel or ""
+        if row.kind == "update":
+            ts = await self._target_ts(row)
+            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
+            await self.slack.update(channel, ts, p["text"], p["blocks"])
+            return ts, None
+        if row.kind == "publish_home":
+            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
+            await self.slack.publish_home(p["user"], p["view"])
+            return None, None
+        if row.kind == "ephemeral":
+            if row.in_doubt:
+                return None, "not re-sent: an earlier attempt may have been shown, and it cannot be looked up"
+            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
+            await self.slack.ephemeral(channel, p["user"], p["text"], p["blocks"])
+            return None, None
+        thread_ts = await self._thread_ts(row)
+        if row.in_doubt:
+            found = await self._find(row, thread_ts)
+            if found is not None:
+                return found, "found already posted after an attempt in doubt"
+        await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
+        if row.kind == "upload":
+            content = base64.b64decode(p["content"])
+            await self.slack.upload(channel, thread_ts, p["filename"], content, p["title"])
+            return None, None
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            text=p["text"],
+            blocks=p["blocks"],
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row.id, "created": _created(row)}},
+        )
+        return str(response["ts"]), None
+
+    async def _thread_ts(self, row: OutboxRow) -> str | None:
+        """The parent's ts; a parent Slack never got is left out (the reply is posted, unthreaded)."""
+        if row.thread_ref is None:
+            return cast(str | None, row.payload.get("thread_ts"))
+        parent = await self.db.run(self.db.sync.outbox_row, row.thread_ref)
+        if parent is not None and parent.state == "sent" and parent.sent_ts:
+            return parent.sent_ts
+        if parent is not None and parent.state == "pending":
+            raise RuntimeError(f"parent #{parent.id} is still pending")  # retried: cannot happen in lane order
+        log.warning("outbox: parent of #%s was never posted; posting it outside the thread", row.id)
+        return None
+
+    async def _target_ts(self, row: OutboxRow) -> str:
+        if row.message_ref is None:
+            return str(row.payload["ts"])
+        target = await self.db.run(self.db.sync.outbox_row, row.message_ref)
+        if target is not None and target.state == "sent" and target.sent_ts:
+            return target.sent_ts
+        if target is not None and target.state == "pending":
+            raise RuntimeError(f"message #{target.id} is still pending")
+        raise _Undeliverable(f"the message it edits (#{row.message_ref}) was never posted")
+
+    async def _find(self, row: OutboxRow, thread_ts: str | None) -> str | None:
+        """The ts of this row's message if an earlier attempt did post it (after the lane's last post)."""
+        oldest = await self.db.run(self.db.sync.outbox_last_sent_ts, row.lane, row.id)
+        channel = row.channel or ""
+        cursor: str | None = None
+        for _ in range(self.policy.lookup_pages):
+            args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+            if oldest is not None:
+                args["oldest"] = oldest
+            if cursor:
+                args["cursor"] = cursor
+            if thread_ts is not None:
+                response = await self.client.conversations_replies(ts=thread_ts, **args)
+            else:
+                response = await self.client.conversations_history(**args)
+            for message in response.get("messages") or []:
+                if _is_ours(message, row):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+
+def _created(row: OutboxRow) -> str:
+    return row.created_at.isoformat(timespec="microseconds")
+
+
+def _is_ours(message: dict[str, Any], row: OutboxRow) -> bool:
+    """Whether ``message`` is what ``row`` posts: metadata for posts, file name and title for uploads."""
+    if row.kind == "upload":
+        files = message.get("files") or []
+        return any(f.get("name") == row.payload["filename"] and f.get("title") == row.payload["title"] for f in files)
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(
+        metadata.get("event_type") == EVENT_TYPE
+        and str(payload.get("outbox_id")) == str(row.id)
+        and payload.get("created") == _created(row)
+    )

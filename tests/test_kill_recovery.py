@@ -1,0 +1,388 @@
+"""Process faults: the real bot process is SIGKILLed at points of a release, a check and an approval.
+
+Each case starts ``python -m bot serve`` on a fresh SQLite file, drives it with signed Slack requests to
+an exact point (the deploy script blocked on its FIFO, a Slack call held in flight, a Prometheus query
+that never answers…), kills it with SIGKILL, starts it again on the same database and the same fake
+Slack, and checks what a team would: the database is sound and consistent, no deploy step ran twice,
+the thread tells the truth, and the work left over completes exactly once when someone asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import ONCALL1, ONCALL2, RELEASER
+from tests.kill_harness import (
+    KillBed,
+    buttons,
+    consistency_problems,
+    error_rate_check,
+    fifo_reader_waiting,
+    poll,
+    release_blocked_stubs,
+    text_of,
+)
+
+pytestmark = pytest.mark.slow
+
+LIVE = "notify 1.2.3 prod 100"
+BACK = "notify 1.2.2 prod 100"  # the rollback redeploys the previous release
+CANARY = {"type": "canary", "steps": [10, 100], "pause": "0s"}
+
+
+def prod_version(bed: KillBed) -> str:
+    [row] = bed.query("SELECT version FROM env_state WHERE env = 'prod'")
+    return str(row["version"])
+
+
+def new_releases(bed: KillBed) -> list[dict[str, Any]]:
+    return [r for r in bed.releases() if r["id"] not in bed.seeded]
+
+
+def measurement_replies(bed: KillBed, release: dict[str, Any]) -> list[str]:
+    return [m.text for m in bed.thread(release) if m.text.startswith("error rate: ")]
+
+
+async def assert_interrupted_and_consistent(bed: KillBed) -> dict[str, Any]:
+    """After a restart: the one new release is interrupted, prod still runs 1.2.2, all is consistent."""
+    [release] = new_releases(bed)
+    assert release["state"] == "interrupted"
+    assert prod_version(bed) == "1.2.2"
+    assert consistency_problems(bed) == []
+    return release
+
+
+# --- points of a release ----------------------------------------------------------------------------
+
+
+async def test_killed_while_the_deploy_script_runs_then_retry_completes(tmp_path: Path) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        fifo = Path(f"{bed.log}.block")
+        os.mkfifo(fifo)
+        assert "has started" in await bed.command("prod 1.2.3")
+        writer = await fifo_reader_waiting(fifo)  # the deploy script is running, blocked mid-deploy
+        assert bed.deploys() == [LIVE]
+        await bed.kill()
+        os.close(writer)
+        release_blocked_stubs(bed.log)
+        fifo.unlink()
+
+        await bed.restart()
+        release = await assert_interrupted_and_consistent(bed)
+        assert "was being released" in json.dumps([m.blocks for m in bed.thread(release)])
+
+        answer = await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        assert "has started" in answer, answer
+        await bed.wait_release("succeeded")
+        assert "already" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        assert bed.deploys() == [LIVE, LIVE], "the Retry deployed once more, the second click did nothing"
+        assert prod_version(bed) == "1.2.3"
+        assert consistency_problems(bed, may_repeat=Counter({LIVE: 1})) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "at"),
+    [
+        # The release is queued and holds the lock; its parent message is on its way to Slack.
+        pytest.param(
+            "chat.postMessage",
+            ": queued",
+            id="queued-parent-in-flight",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BUG: a release interrupted before its parent message was posted gets no message at all "
+                "on restart, so nobody is told and no Retry / Roll back is offered (bot/engine/__init__.py start)",
+            ),
+        ),
+        # The release is deploying; the deploy command has not been started yet.
+        pytest.param("chat.update", ": deploying", id="deploying-before-the-command"),
+    ],
+)
+async def test_killed_after_the_request_before_the_deploy_command(tmp_path: Path, method: str, at: str) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        held = bed.slack.hold(method, lambda args: text_of(args).endswith(at))
+        await bed.send("prod 1.2.3")
+        async with asyncio.timeout(15):
+            await held.arrived.wait()
+        await bed.kill()
+
+        await bed.restart()
+        release = await assert_interrupted_and_consistent(bed)
+        assert bed.deploys() == [], "nothing was deployed"
+        assert "has started" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        await bed.wait_release("succeeded")
+        assert bed.deploys() == [LIVE]
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_during_a_canary_verify_then_roll_back(tmp_path: Path) -> None:
+    async with KillBed(tmp_path, strategy=CANARY, checks=[error_rate_check("30m")]) as bed:
+        await bed.start()
+        bed.prometheus.blocking = True  # the check between 10% and 100% never gets its answer
+        assert "has started" in await bed.command("prod 1.2.3")
+        await bed.prometheus.wait_queries(1)
+        assert bed.release(new_releases(bed)[0]["id"])["state"] == "verifying"
+        await bed.kill()
+
+        await bed.restart()
+        release = await assert_interrupted_and_consistent(bed)
+        assert bed.deploys() == ["notify 1.2.3 prod 10"], "the canary never went past 10%"
+        assert release["weight"] == 10
+
+        # The interrupted thread's Roll back asks on-call, then returns all traffic to 1.2.2, once.
+        assert "waiting for on-call approval" in await bed.click("release_rollback", str(release["id"]), user=RELEASER)
+        [approval] = bed.query("SELECT id FROM approvals WHERE state = 'pending'")
+        assert "Approved" in await bed.click("approval_approve", str(approval["id"]), user=ONCALL1)
+        await bed.posted("is back on 1.2.2")
+        assert bed.deploys() == ["notify 1.2.3 prod 10", "notify 1.2.3 prod 0"]
+        assert bed.release(release["id"])["state"] == "rolled_back"
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_between_success_and_the_parent_update(tmp_path: Path) -> None:
+    """The update cut off by the kill is delivered after the restart: the parent does not stay 'deploying'."""
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        held = bed.slack.hold("chat.update", lambda args: text_of(args).endswith(": succeeded"))
+        await bed.send("prod 1.2.3")
+        async with asyncio.timeout(15):
+            await held.arrived.wait()
+        await bed.kill()
+
+        await bed.restart()
+        assert [r["state"] for r in new_releases(bed)] == ["succeeded"]
+        assert consistency_problems(bed) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Retry claims its idempotency key before the request's gates, so a refused Retry (env locked, "
+    "window closed) can never be clicked again (bot/engine/admin.py retry; same for interrupted_action)",
+)
+async def test_a_refused_retry_can_be_clicked_again(tmp_path: Path) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        held = bed.slack.hold("chat.update", lambda args: text_of(args).endswith(": deploying"))
+        await bed.send("prod 1.2.3")
+        async with asyncio.timeout(15):
+            await held.arrived.wait()
+        await bed.kill()
+
+        await bed.restart()
+        [release] = new_releases(bed)
+        assert "locked" in await bed.command("lock prod maintenance", user=ONCALL1)
+        assert "busy" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        assert "unlocked" in await bed.command("unlock prod", user=ONCALL1)
+        assert "has started" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        await bed.wait_release("succeeded")
+        assert bed.deploys() == [LIVE]
+
+
+# --- post-release checks ------------------------------------------------------------------------------
+
+
+async def test_killed_before_a_check_is_due_it_runs_once_after_restart(tmp_path: Path) -> None:
+    async with KillBed(tmp_path, checks=[error_rate_check("2s")]) as bed:
+        await bed.start()
+        await bed.command("prod 1.2.3")
+        release = await bed.wait_release("succeeded")
+        await poll("the check to be scheduled", lambda: bed.query("SELECT * FROM measurements"))
+        await bed.kill()
+        assert bed.prometheus.queries == [], "killed before the check was due"
+
+        await bed.restart()  # the check falls due meanwhile or soon after: it is taken once, either way
+        await bed.prometheus.wait_queries(1)
+        [row] = await poll("the measurement", lambda: bed.query("SELECT * FROM measurements WHERE state = 'done'"))
+        assert (row["verdict"], row["offset_s"]) == ("pass", 2)
+        await bed.posted("error rate: pass")
+        # Measured as of the release time + 2 s, however late the restart took it.
+        [(_, at)] = bed.prometheus.queries
+        assert abs(at - datetime.fromisoformat(row["due_at"])) < timedelta(milliseconds=1)
+
+        await bed.kill()
+        await bed.restart()  # a later restart neither repeats nor loses it
+        assert len(bed.prometheus.queries) == 1
+        assert measurement_replies(bed, bed.release(release["id"])) == ["error rate: pass"]
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_while_a_check_measures_it_is_taken_again_and_recorded_once(tmp_path: Path) -> None:
+    async with KillBed(tmp_path, checks=[error_rate_check("1s")]) as bed:
+        await bed.start()
+        bed.prometheus.blocking = True
+        await bed.command("prod 1.2.3")
+        release = await bed.wait_release("succeeded")
+        await bed.prometheus.wait_queries(1)  # the measurement is in flight (claimed, not recorded)
+        await bed.kill()
+        bed.prometheus.blocking = False
+
+        await bed.restart()
+        [row] = await poll("the measurement", lambda: bed.query("SELECT * FROM measurements WHERE state = 'done'"))
+        assert row["verdict"] == "pass"
+        assert len(bed.prometheus.queries) == 2, "the cut-off query is asked again once, no more"
+        await bed.posted("error rate: pass")
+        assert measurement_replies(bed, bed.release(release["id"])) == ["error rate: pass"]
+        assert consistency_problems(bed) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a kill between the SUCCEEDED transition and schedule_checks loses the post-release checks "
+    "(bot/engine/runner.py _run_rollout: _finish … reply … _after_success are separate steps)",
+)
+async def test_killed_after_success_before_the_checks_are_scheduled(tmp_path: Path) -> None:
+    async with KillBed(tmp_path, checks=[error_rate_check("2s")]) as bed:
+        await bed.start()
+        held = bed.slack.hold("chat.postMessage", lambda args: "is live in prod" in text_of(args))
+        await bed.send("prod 1.2.3")
+        async with asyncio.timeout(15):
+            await held.arrived.wait()
+        await bed.kill()
+        assert bed.releases()[-1]["state"] == "succeeded"
+
+        await bed.restart()
+        assert consistency_problems(bed) == []
+        scheduled = bed.query("SELECT check_name, offset_s FROM measurements")
+        assert scheduled == [{"check_name": "error rate", "offset_s": 2}], "the release's checks were lost"
+        await poll("the check to run", lambda: bed.query("SELECT * FROM measurements WHERE state = 'done'"))
+
+
+# --- approvals ------------------------------------------------------------------------------------------
+
+
+async def ask_rollback(bed: KillBed) -> int:
+    """Ship 1.2.3, then ask to roll prod back; return the pending approval's id."""
+    await bed.command("prod 1.2.3")
+    await bed.wait_release("succeeded")
+    assert "waiting for on-call approval" in await bed.command("rollback prod")
+    [approval] = bed.query("SELECT * FROM approvals WHERE state = 'pending'")
+    assert approval["message_ts"], "the request was posted"
+    return int(approval["id"])
+
+
+async def test_killed_with_a_rollback_approval_pending_it_survives(tmp_path: Path) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        approval_id = await ask_rollback(bed)
+        await bed.kill()
+
+        await bed.restart()
+        assert consistency_problems(bed) == []
+        [approval] = bed.query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        assert approval["state"] == "pending"
+        message = bed.slack.message("C01RELEASES", approval["message_ts"])
+        assert buttons(message.blocks)["approval_approve"] == str(approval_id), "still offered after the restart"
+
+        assert "Approved" in await bed.click("approval_approve", str(approval_id), user=ONCALL1)
+        await bed.posted("is back on 1.2.2")
+        assert "already approved" in await bed.click("approval_approve", str(approval_id), user=ONCALL2)
+        assert bed.deploys() == [LIVE, BACK]
+        assert prod_version(bed) == "1.2.2"
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_with_an_approval_pending_it_expires_on_time(tmp_path: Path) -> None:
+    rollback = {"approvals": {"required": 1, "from": ["oncall"], "expires_after": "2s"}}
+    async with KillBed(tmp_path, rollback=rollback) as bed:
+        await bed.start()
+        approval_id = await ask_rollback(bed)
+        await bed.kill()
+
+        await bed.restart()  # expired on start, or by its re-armed timer moments later
+        [approval] = bed.query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        await bed.slack.wait_for(
+            "chat.update", 1, 15, lambda c: c.args.get("ts") == approval["message_ts"] and "Expired" in str(c.args)
+        )
+        await bed.posted("Nobody approved in time")
+        [approval] = bed.query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        assert approval["state"] == "expired"
+        assert buttons(bed.slack.message("C01RELEASES", approval["message_ts"]).blocks) == {}
+        assert "expired" in await bed.click("approval_approve", str(approval_id), user=ONCALL1)
+        assert [r["state"] for r in new_releases(bed)] == ["succeeded", "cancelled"]
+        assert bed.deploys() == [LIVE]
+        assert prod_version(bed) == "1.2.3"
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_while_the_approved_rollback_runs_it_is_not_run_again(tmp_path: Path) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        approval_id = await ask_rollback(bed)
+        fifo = Path(f"{bed.log}.block")
+        os.mkfifo(fifo)
+        assert "Approved" in await bed.click("approval_approve", str(approval_id), user=ONCALL1)
+        writer = await fifo_reader_waiting(fifo)
+        await bed.kill()
+        os.close(writer)
+        release_blocked_stubs(bed.log)
+        fifo.unlink()
+
+        await bed.restart()
+        assert consistency_problems(bed) == []
+        assert [r["state"] for r in new_releases(bed)] == ["succeeded", "interrupted"]
+        assert "already approved" in await bed.click("approval_approve", str(approval_id), user=ONCALL2)
+        assert bed.deploys() == [LIVE, BACK], "the approved rollback ran once and was not resumed behind anyone's back"
+        assert prod_version(bed) == "1.2.3"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a kill between the approving vote and _execute leaves the release awaiting_approval behind "
+    "a closed (approved) request: it never runs and nothing offers to (bot/engine/approvals.py vote/_execute)",
+)
+async def test_killed_just_after_the_approving_click(tmp_path: Path) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        approval_id = await ask_rollback(bed)
+        held = bed.slack.hold("chat.update")  # vote committed → the request's message is being updated
+        body_sent = asyncio.ensure_future(bed.click("approval_approve", str(approval_id), user=ONCALL1))
+        async with asyncio.timeout(15):
+            await held.arrived.wait()
+        await bed.kill()
+        body_sent.cancel()
+        [approval] = bed.query("SELECT state FROM approvals WHERE id = ?", (approval_id,))
+        assert approval["state"] == "approved"
+
+        await bed.restart()
+        assert consistency_problems(bed) == []
+
+
+# --- a random point -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+async def test_killed_at_a_random_point_of_a_canary_release(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    strategy = {"type": "canary", "steps": [10, 50, 100], "pause": "0s"}
+    async with KillBed(tmp_path, strategy=strategy, checks=[error_rate_check("30m")]) as bed:
+        await bed.start()
+        await bed.send("prod 1.2.3")
+        await asyncio.sleep(rng.uniform(0.0, 0.1))  # the fault itself: a kill at an arbitrary instant
+        await bed.kill()
+
+        await bed.restart()
+        assert consistency_problems(bed) == []
+        plan = ["notify 1.2.3 prod 10", "notify 1.2.3 prod 50", "notify 1.2.3 prod 100"]
+        before = bed.deploys()
+        assert before == plan[: len(before)], "steps ran in order, none twice"
+        releases = new_releases(bed)
+        assert len(releases) <= 1
+        if releases and releases[0]["state"] == "interrupted":
+            assert "has started" in await bed.click("release_retry", str(releases[0]["id"]), user=RELEASER)
+            await bed.wait_release("succeeded")
+            assert bed.deploys() == before + plan, "the Retry ran the whole rollout once"
+        elif releases:
+            assert releases[0]["state"] == "succeeded"
+            assert before == plan
+        assert consistency_problems(bed, may_repeat=Counter(before)) == []
