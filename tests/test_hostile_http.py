@@ -204,7 +204,11 @@ async def test_test_report_bodies_never_500_and_a_refusal_stores_nothing(bot: Bo
 
 @FUZZ
 @given(body=json_bodies(scan_bodies))
-@example(body=b'{"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "container_image", "Results": [{"Target": "t", "Vulnerabilities": [{"VulnerabilityID": "C", "PkgName": "p", "Severity": "CRITICAL", "InstalledVersion": Infinity}]}]}')  # noqa: E501
+@example(
+    body=b'{"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "container_image", "Results": '
+    b'[{"Target": "t", "Vulnerabilities": [{"VulnerabilityID": "C", "PkgName": "p", "Severity": "CRITICAL", '
+    b'"InstalledVersion": Infinity}]}]}'
+)
 async def test_scan_bodies_never_500_and_a_refusal_stores_nothing(bot: BotHarness, body: bytes) -> None:
     if bot.store.get_candidate("notify", "1.2.3") is None:
         bot.add_candidate("1.2.3")
@@ -234,7 +238,11 @@ async def test_hostile_path_segments_are_refused_as_json(bot: BotHarness, servic
         ("/api/v1/candidates", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
         ("/api/v1/candidates", _encode({"service": "notify", "version": "v" * 1_000_000, "commit": COMMIT})),
         ("/api/v1/candidates", _encode({"service": "x" * 1_000_000, "version": "1.2.3", "commit": COMMIT})),
-        ("/api/v1/candidates", _encode({"service": "notify", "version": "1.2.3", "commit": COMMIT, "k" * 10**6: 1})),
+        pytest.param(
+            "/api/v1/candidates",
+            _encode({"service": "notify", "version": "1.2.3", "commit": COMMIT, "k" * 10**6: 1}),
+            marks=pytest.mark.xfail(strict=True, reason="bug: api_models._path echoes a 1 MB key back (report)"),
+        ),
         ("/api/v1/candidates/notify/1.2.3/tests", _encode({"suite": "unit", "status": "p" * 1_000_000})),
         ("/api/v1/candidates/notify/1.2.3/scan", _encode({"SchemaVersion": 2, "ArtifactName": [[[]]] * 100_000})),
     ],
@@ -270,11 +278,13 @@ async def _pending_force_approval(bot: BotHarness) -> str:
 
 async def _post_signed(bot: BotHarness, body: bytes, content_type: str | None = None) -> tuple[int, str]:
     answers = len(bot.slack.calls_to("response_url"))
-    response = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body, None, content_type))
+    response = await bot.client.post(
+        "/slack/events", data=body, headers=signed_headers(SECRET, body, None, content_type)
+    )
     await bot.settle()
     text = await response.text()
     assert response.status < 500, f"{response.status} for {body[:300]!r}"
-    assert "Traceback" not in text and "File \"" not in text
+    assert "Traceback" not in text and 'File "' not in text
     for call in bot.slack.calls_to("response_url")[answers:]:
         shown = str(call.args.get("text")) + json.dumps(call.args.get("blocks"))
         assert "error id" not in shown and "Traceback" not in shown, shown
@@ -286,7 +296,7 @@ plausible_users = st.one_of(
         lambda uid: {"id": uid, "username": "x", "team_id": "T0TEAM0001"},
         st.sampled_from([OUTSIDER, RELEASER, "U123", "", "<!channel>", "W" + "9" * 200]),
     ),
-    st.sampled_from([{}, {"id": None}, {"id": 42}, {"id": ["U01ONCALL1"]}]),
+    st.sampled_from([{"id": None}, {"id": 42}, {"id": ["U01ONCALL1"]}, {"id": "U09OUTSIDE", "extra": "x"}]),
 )
 action_values = st.one_of(
     st.sampled_from(["1", "01", "-1", "0", "1e3", "0x1", " 1", "1 ", "9" * 13, "9" * 400, "", "null"]),
@@ -306,14 +316,14 @@ def _mutated_block_actions(user: Any, action_id: Any, value: Any, drop: list[str
     return payload
 
 
-
-# Dict-shaped `user` and `channel` (as Slack always sends): everything inside them and around them hostile.
+# Dict-shaped `user` with an `id` and a dict `channel` (as Slack always sends them): everything inside them
+# and around them hostile.
 block_actions = st.builds(
     _mutated_block_actions,
     user=plausible_users,
     action_id=st.one_of(st.sampled_from(ALL_ACTIONS), st.text(max_size=20)),
     value=action_values,
-    drop=st.lists(st.sampled_from(["user", "channel", "response_url", "trigger_id", "team", "container"])),
+    drop=st.lists(st.sampled_from(["channel", "response_url", "trigger_id", "team", "container"])),
     channel=st.sampled_from([{"id": CHANNEL, "name": "releases"}, {}, {"id": None}, {"id": "C0OTHER"}]),
 )
 # Any JSON at all in `user` and `channel`.
@@ -330,6 +340,8 @@ wild_block_actions = st.builds(
 async def _click_changes_nothing(bot: BotHarness, payload: dict[str, Any]) -> None:
     if bot.count("approvals") == 0:
         await _pending_force_approval(bot)
+    if "response_url" in payload:  # answers go to the fake, never to hooks.slack.com
+        payload["response_url"] = bot.slack.new_response_url(channel=CHANNEL, user_id=OUTSIDER)
     before, posts = world(bot, SLACK_TABLES), len(bot.slack.calls_to("chat.postMessage"))
     await _post_signed(bot, urlencode({"payload": json.dumps(payload)}).encode())
     assert world(bot, SLACK_TABLES) == before, f"state changed for {payload!r:.500}"
@@ -397,6 +409,17 @@ async def test_signed_malformed_bodies_are_refused_not_500(bot: BotHarness, body
     response = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
     assert response.status < 500
     assert world(bot, SLACK_TABLES) == before
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: a listener that raises after ack() makes Bolt drop the ack: 3 s, then 404 (report)"
+)
+@pytest.mark.parametrize("user", [None, "U09OUTSIDE"], ids=["no-user", "user-as-string"])
+async def test_a_click_without_a_usable_user_is_acked(bot: BotHarness, user: Any) -> None:
+    payload = _mutated_block_actions(user, "approval_approve", "1", [] if user is not None else ["user"], {})
+    payload["response_url"] = bot.slack.new_response_url(channel=CHANNEL, user_id=OUTSIDER)
+    status, _ = await _post_signed(bot, urlencode({"payload": json.dumps(payload)}).encode())
+    assert status == 200
 
 
 @pytest.mark.xfail(strict=True, reason="bug: a button value like '²' passes isdigit() then int() fails (report)")

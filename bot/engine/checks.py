@@ -187,13 +187,16 @@ class ChecksMixin(ApprovalMixin):
         verdict = worst(Verdict(r["verdict"]) for r in rows if r["verdict"])
         if verdict is None:
             return
-        await self.db.run(
-            self.db.sync.update_release,
-            release.id,
-            verdict=verdict.value,
-            **({"healthy": False} if verdict is Verdict.FAIL else {}),
-        )
-        await self.refresh_parent(release.id)
+        current = await self.db.run(self.db.sync.get_release, release.id)
+        if current is None or current.verdict != verdict.value:
+            # The parent message shows the worst verdict so far: edit it only when that changes.
+            await self.db.run(
+                self.db.sync.update_release,
+                release.id,
+                verdict=verdict.value,
+                **({"healthy": False} if verdict is Verdict.FAIL else {}),
+            )
+            await self.refresh_parent(release.id)
         if latest is Verdict.PASS:
             return
         policy = self.config.environments[release.env].on_check_failure
