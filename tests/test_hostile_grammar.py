@@ -245,7 +245,7 @@ def _world(bot: BotHarness) -> dict[str, int]:
 
 
 @settings(
-    max_examples=120,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -260,12 +260,12 @@ async def test_dispatch_never_crashes_and_a_refusal_changes_nothing(bot: BotHarn
     shown = reply.message.text + str(reply.message.blocks)
     assert "error id" not in shown and "Traceback" not in shown, (text, shown)
     assert reply.message.blocks, "every answer has blocks"
-    if reply.message.blocks[0]["text"]["text"].startswith("⛔"):
+    if str(reply.message.blocks[0].get("text", {}).get("text", "")).startswith("⛔"):  # a refusal
         assert _world(bot) == before, f"refused {text!r} but the store changed"
         assert bot.deploys() == deploys, f"refused {text!r} but something deployed"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(soup, near_miss, filled))
 async def test_hostile_slash_commands_over_http_are_answered_not_crashed(bot: BotHarness, text: str) -> None:
     """The signed slash command path: the ack (or the response_url answer) is a message, never a 500."""

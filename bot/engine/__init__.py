@@ -19,12 +19,19 @@ class Engine(SummaryMixin):
         interrupted = await self.db.run(self.db.sync.interrupt_running, now)
         for release in interrupted:
             await self.audit("release-bot", "release.interrupted", f"release:{release.id}")
-            await self.refresh_parent(release.id)
             found = await self.db.run(self.db.sync.get_release, release.id)
-            if found is not None:
-                await self.reply(release.id, render.interrupted_reply(found))
+            if found is None:
+                continue
+            if found.thread_ts is None:
+                # Killed before its parent message went out: post it now, so the story has somewhere to live.
+                await self.post_parent(found)
+            else:
+                await self.refresh_parent(release.id)
+            await self.reply(release.id, render.interrupted_reply(found))
         await self.expire_due()  # requests that lapsed while the bot was down
         await self.rearm_expiries()
+        await self.resume_approved()  # granted just before a crash, never carried out
+        await self.finish_interrupted_successes()
         await self.db.run(self.db.sync.requeue_running_measurements)
         await self.run_due_measurements()
         self.arm_schedule()
@@ -38,6 +45,34 @@ class Engine(SummaryMixin):
             return await self.retry(actor, release_id)
         if release.state is not ReleaseState.INTERRUPTED:
             raise UserError(f"that release is {release.state.value}; nothing to do.")
-        if not await self.db.run(self.db.sync.claim, f"interrupted-rollback:{release_id}", self.now()):
+        key = f"interrupted-rollback:{release_id}"
+        if not await self.db.run(self.db.sync.claim, key, self.now()):
             raise UserError("a rollback of this release was already requested.")
-        return await self.request_rollback(actor, release.service, release.env, None, of_release=release_id)
+        try:
+            return await self.request_rollback(actor, release.service, release.env, None, of_release=release_id)
+        except UserError:
+            await self.db.run(self.db.sync.unclaim, key)  # refused: the button must work again later
+            raise
+
+    async def finish_interrupted_successes(self) -> None:
+        """On start: a release that succeeded just before a crash may have missed its after-success steps.
+
+        Checks are scheduled from the live release of each environment when it has none yet (rows are
+        inserted idempotently) and the manifest commit is repeated (a no-op when already committed).
+        """
+        for service, svc in self.config.services.items():
+            for env in svc.pipeline:
+                state = await self.db.run(self.db.sync.env_state, service, env)
+                if state is None:
+                    continue
+                release = await self.db.run(self.db.sync.get_release, state.release_id)
+                if release is None or release.state is not ReleaseState.SUCCEEDED or release.finished_at is None:
+                    continue
+                if self.config.manifest is not None and env == svc.pipeline[-1]:
+                    await self._commit_manifest(release)  # no new commit when it is already there
+                checks = self.config.environments[env].checks
+                horizon = max((offset for check in checks for offset in check.after), default=None)
+                if horizon is None or self.now() - release.finished_at > horizon:
+                    continue  # nothing left to check: its last check would already be due
+                if not await self.db.run(self.db.sync.measurements, release.id):
+                    await self._after_success(release)

@@ -196,4 +196,9 @@ class AdminMixin(ChecksMixin):
         from bot.core.grammar import Command  # noqa: PLC0415
 
         cmd = Command(name="deploy", service=release.service, env=release.env, version=release.version)
-        return await self.request_release(actor, cmd)
+        try:
+            return await self.request_release(actor, cmd)
+        except UserError:
+            # Refused (busy, window closed…): nothing started, so the button must work again later.
+            await self.db.run(self.db.sync.unclaim, f"retry:{release_id}")
+            raise

@@ -227,7 +227,13 @@ class ApprovalMixin(RollbackRunMixin):
         elif approval.kind is ApprovalKind.FORCE:
             await self.db.run(self.db.sync.update_release, release_id, forced_by=approver.user)
         try:
-            await self.db.run(self.db.sync.acquire_release_lock, release_id, self.now())
+            moved = await self.db.run(
+                self.db.sync.queue_approved,
+                release_id,
+                actor=approver.user,
+                detail=f"approved ({approval.kind.value})",
+                now=self.now(),
+            )
         except LockHeld as held:
             await self.db.run(
                 self.db.sync.transition,
@@ -247,17 +253,18 @@ class ApprovalMixin(RollbackRunMixin):
             )
             await self.refresh_parent(release_id)
             return
-        moved = await self.db.run(
-            self.db.sync.transition,
-            release_id,
-            ReleaseState.QUEUED,
-            actor=approver.user,
-            detail=f"approved ({approval.kind.value})",
-            now=self.now(),
-            only_from={ReleaseState.AWAITING_APPROVAL},
-        )
         if moved:
             await self.run_release(release_id)
+
+    async def resume_approved(self) -> int:
+        """On start: carry out approvals that were granted just before a crash and never acted on."""
+        pending = await self.db.run(self.db.sync.approved_but_waiting)
+        for approval_id, _ in pending:
+            approval = await self.db.run(self.db.sync.get_approval, approval_id)
+            if approval is not None:
+                approver = Actor(user=approval.decided_by or "release-bot", request_id=f"resume-{approval_id}")
+                self.spawn(self._execute(approval, approver), f"approval-{approval_id}")
+        return len(pending)
 
     # --- rollback -------------------------------------------------------------------------------------
     async def _may_roll_back(self, actor: Actor, env: str) -> None:

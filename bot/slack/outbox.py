@@ -117,6 +117,7 @@ class _Lane:
     pause: float | None = None  # backoff owed before the next attempt
     paused: bool = False  # the backoff for the head row was just served
     sent_handed_out: bool = False
+    first_pass: asyncio.Event = field(default_factory=asyncio.Event)  # drained, or an attempt failed
 
 
 class OutboxNotifier:
@@ -145,12 +146,19 @@ class OutboxNotifier:
         return self._db
 
     async def start(self) -> None:
-        """Resume delivery of rows left pending by an outage or a restart."""
+        """Resume rows left pending by an outage or a restart, waiting (bounded) for a first attempt of each
+        lane: when Slack answers, the messages show the truth before the bot serves anyone."""
         self._running = True
         await self.db.run(self.db.sync.outbox_resolve_placeholders)
         await self.db.run(self.db.sync.outbox_prune, self.clock.now() - self.policy.keep_finished_for)
         for lane in await self.db.run(self.db.sync.outbox_lanes):
             self._poke(lane)
+        passes = [asyncio.ensure_future(state.first_pass.wait()) for state in self._lanes.values()]
+        if passes:
+            _, late = await asyncio.wait(passes, timeout=self.policy.hand_back_after)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*passes, return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop the workers; undelivered rows stay pending in the store for the next start."""
@@ -272,9 +280,14 @@ class OutboxNotifier:
         """The placeholder for a post not delivered yet (its real ts if it was delivered meanwhile)."""
         return await self.db.run(self.db.sync.outbox_hand_out, row_id) or placeholder(row_id)
 
-    def _settle(self, row_id: int, ts: str | None) -> None:
+    def _settle(self, row_id: int, ts: str | None, error: BaseException | None = None) -> None:
+        """Answer the caller waiting for ``row_id``: its ts, None (not yet), or Slack's refusal."""
         entry = self._waiters.pop(row_id, None)
-        if entry is not None and not entry[1].done():
+        if entry is None or entry[1].done():
+            return
+        if error is not None:
+            entry[1].set_exception(error)
+        else:
             entry[1].set_result(ts)
 
     def _poke(self, lane: str) -> None:
@@ -303,13 +316,12 @@ class OutboxNotifier:
                     if not state.more.is_set():
                         break  # no await since the empty read: a later _poke starts a new worker
                     continue
-                if not state.paused:
-                    wait = state.pause if state.pause is not None else self._persisted_wait(row)
-                    state.pause = None
-                    if wait > 0:
-                        await self._pause(wait)
-                        state.paused = True
-                        continue  # the head may have changed (superseded) while we waited
+                # A backoff owed from before a restart is not waited for: a restart is a fine time to retry.
+                if state.pause is not None and not state.paused:
+                    wait, state.pause = state.pause, None
+                    await self._pause(wait)
+                    state.paused = True
+                    continue  # the head may have changed (superseded) while we waited
                 state.paused = False
                 await self._deliver(row, state)
         except asyncio.CancelledError:
@@ -317,15 +329,9 @@ class OutboxNotifier:
         except Exception:
             log.exception("outbox worker for %s failed; its rows stay pending until the next start", lane)
         finally:
+            state.first_pass.set()
             if self._lanes.get(lane) is state:
                 del self._lanes[lane]
-
-    def _persisted_wait(self, row: OutboxRow) -> float:
-        """Backoff still owed by a row found on start (capped, since the clock may have moved)."""
-        if row.next_attempt_at is None:
-            return 0.0
-        owed = (row.next_attempt_at - self.clock.now()).total_seconds()
-        return max(0.0, min(owed, self.policy.backoff_cap))
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` (policy.sleep) unless wake() is called first."""
@@ -352,7 +358,7 @@ class OutboxNotifier:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._failed(row, state, classify(exc))
+            await self._failed(row, state, classify(exc), exc)
             return
         await self.db.run(self.db.sync.outbox_sent, row.id, ts, self.clock.now(), note)
         state.failing = False
@@ -360,14 +366,15 @@ class OutboxNotifier:
             state.sent_handed_out = True  # cheap: the swap reads only the placeholder partial indexes
         self._settle(row.id, ts)
 
-    async def _give_up(self, row: OutboxRow, why: str) -> None:
+    async def _give_up(self, row: OutboxRow, why: str, error: BaseException | None = None) -> None:
         log.error("outbox: gave up on %s #%s to %s: %s", row.kind, row.id, row.lane, why)
         await self.db.run(self.db.sync.outbox_dead, row.id, why, self.clock.now())
-        self._settle(row.id, None)
+        self._settle(row.id, None, error)
 
-    async def _failed(self, row: OutboxRow, state: _Lane, failure: Failure) -> None:
+    async def _failed(self, row: OutboxRow, state: _Lane, failure: Failure, exc: BaseException) -> None:
         if failure.kind == "fatal":
-            await self._give_up(row, f"Slack refused it: {failure.error}")
+            # A caller still waiting gets Slack's refusal, as from a direct call (it may try again anew).
+            await self._give_up(row, f"Slack refused it: {failure.error}", exc)
             return
         attempts = row.attempts + 1
         wait = max(self.policy.backoff(attempts), failure.retry_after)
@@ -390,6 +397,7 @@ class OutboxNotifier:
             self.db.sync.outbox_retry, row.id, next_attempt_at=next_at, error=failure.error, in_doubt=in_doubt
         )
         state.failing, state.pause = True, wait
+        state.first_pass.set()
         # Callers waiting on this lane get placeholders now rather than after the outage.
         for row_id, (lane, _) in list(self._waiters.items()):
             if lane == row.lane:

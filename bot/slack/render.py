@@ -143,6 +143,8 @@ def release_parent(
         facts.append(_break_glass_mark(release))
     if release.weight is not None and release.state in {ReleaseState.DEPLOYING, ReleaseState.VERIFYING}:
         facts.append(f"*Traffic:* {release.weight}%")
+    elif release.weight is not None and release.state is ReleaseState.INTERRUPTED:
+        facts.append(f"*Traffic when it stopped:* {release.weight}%")
     if release.verdict:
         facts.append(f"*Checks:* {escape(release.verdict)}")
     if release.error:

@@ -82,6 +82,10 @@ class RecordStore:
             ).rowcount
         )
 
+    def unclaim(self, key: str) -> None:
+        """Give back a claim whose action was refused, so a later attempt may try again."""
+        self.sql.execute("DELETE FROM idempotency WHERE key = ?", (key,))
+
     def mark_job_done(self, key: str, now: datetime) -> bool:
         """Record that a periodic job (e.g. the daily summary of a date) ran; False when it already had."""
         return bool(

@@ -128,18 +128,38 @@ class ReleaseStore:
         if manual is not None and manual.holder != user and kind is not ReleaseKind.ROLLBACK:
             raise LockHeld(manual)
 
-    def acquire_release_lock(self, release_id: int, now: datetime) -> Release:
-        """Take the lock for an existing release (e.g. once approved); raise LockHeld when busy."""
+    def queue_approved(self, release_id: int, *, actor: str, detail: str, now: datetime) -> bool:
+        """An approved release: take its environment's lock and move it to ``queued`` in one transaction.
+
+        False when it is no longer awaiting approval (already queued by another path, or cancelled), so a
+        repeated attempt (a restart resuming an approval) changes nothing; raises LockHeld when busy.
+        """
         with self.sql.transaction():
             release = self.get_release(release_id)
-            if release is None:
-                raise KeyError(release_id)
+            if release is None or release.state is not ReleaseState.AWAITING_APPROVAL:
+                return False
             self._raise_if_locked(release.service, release.env, release.requested_by, release.kind)
             self.sql.execute(
                 "INSERT INTO release_locks (service, env, release_id, holder, acquired_at) VALUES (?, ?, ?, ?, ?)",
                 (release.service, release.env, release_id, release.requested_by, rows.ts(now)),
             )
-        return release
+            return self.transition(
+                release_id,
+                ReleaseState.QUEUED,
+                actor=actor,
+                detail=detail,
+                now=now,
+                only_from={ReleaseState.AWAITING_APPROVAL},
+            )
+
+    def approved_but_waiting(self) -> list[tuple[int, int]]:
+        """(approval id, release id) of approvals granted whose release still waits: a crash came between."""
+        found = self.sql.query(
+            "SELECT a.id AS approval_id, r.id AS release_id FROM approvals a "
+            "JOIN releases r ON r.id = json_extract(a.subject, '$.release_id') "
+            "WHERE a.state = 'approved' AND r.state = 'awaiting_approval' ORDER BY a.id"
+        )
+        return [(row["approval_id"], row["release_id"]) for row in found]
 
     def _event(self, release_id: int, state: str, actor: str, detail: str, now: datetime) -> None:
         self.sql.execute(

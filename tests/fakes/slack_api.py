@@ -36,6 +36,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "chat.postEphemeral": ("channel", "user"),
     "chat.getPermalink": ("channel", "message_ts"),
     "conversations.info": ("channel",),
+    "conversations.history": ("channel",),
+    "conversations.replies": ("channel", "ts"),
     "users.info": ("user",),
     "usergroups.users.list": ("usergroup",),
     "views.open": ("trigger_id", "view"),
@@ -719,6 +721,8 @@ class FakeSlackWebAPI:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
@@ -779,6 +783,47 @@ class FakeSlackWebAPI:
 
     async def _conversations_info(self, a: Args) -> Args:
         return {"channel": self._channel(str(a["channel"]))}
+
+    async def _conversations_history(self, a: Args) -> Args:
+        """Top-level messages, newest first (replies live in their thread, as in Slack)."""
+        ch = self._channel(str(a["channel"]))
+        if not ch["is_member"]:
+            raise SlackError("not_in_channel")
+        top = [m for m in self.messages(ch["id"]) if m.thread_ts in (None, m.ts)]
+        return self._page(list(reversed(top)), a, default_limit=100)
+
+    async def _conversations_replies(self, a: Args) -> Args:
+        """The thread of ``ts``: its parent first, then the replies, oldest first."""
+        msg = self._messages.get((self._dm_id(str(a["channel"])), str(a["ts"])))
+        if msg is None:
+            raise SlackError("thread_not_found")
+        return self._page(self.thread(msg.channel, msg.thread_ts or msg.ts), a, default_limit=1000)
+
+    def _page(self, messages: list[Message], a: Args, *, default_limit: int) -> Args:
+        """Slack's oldest/latest/inclusive/limit/cursor paging; metadata only with include_all_metadata."""
+        inclusive = str(a.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(a.get("oldest") or 0), float(a.get("latest") or "inf")
+
+        selected = [
+            m for m in messages if (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)
+        ]
+        start = int(a.get("cursor") or 0)
+        limit = int(a.get("limit") or default_limit)
+        page = selected[start : start + limit]
+        with_metadata = str(a.get("include_all_metadata", "")).lower() in ("1", "true")
+        out = []
+        for m in page:
+            shown = m.as_slack(self.bot_id, self.app_id)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            out.append(shown)
+        more = start + limit < len(selected)
+        return {
+            "messages": out,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     async def _conversations_open(self, a: Args) -> Args:
         users = str(a.get("users", "")).split(",")
