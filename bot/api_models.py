@@ -154,7 +154,7 @@ def _path(loc: Sequence[int | str]) -> str:
     for part in loc:
         if part == "[key]":  # pydantic marks a bad dict key this way; the path already names the key
             continue
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)[:80]
     return out or "body"
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,17 +17,41 @@ from bot.observability import HTTP_LATENCY, exposition
 from bot.runtime import Runtime
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+SIGNING_SECRET: web.AppKey[bytes] = web.AppKey("signing_secret", bytes)
+SIGNATURE_MAX_AGE = 300  # Slack: refuse a request whose timestamp is more than five minutes off
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 SLACK_MAX_BODY = 1024 * 1024  # Slack payloads are small; anything larger is not Slack
 API_MAX_BODY = 5 * 1024 * 1024 + 1
+
+
+def slack_signature_ok(secret: bytes, body: bytes, timestamp: str, signature: str, now: float) -> bool:
+    """Slack's v0 signature over the raw bytes; garbage headers are simply invalid, never an exception."""
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    expected = "v0=" + hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
 async def slack_events(request: web.Request) -> web.Response:
     started = time.perf_counter()
     if request.content_length is not None and request.content_length > SLACK_MAX_BODY:
         return web.json_response({"error": "request body too large"}, status=413)
-    bolt_request = await to_bolt_request(request)
+    body = await request.read()  # aiohttp keeps it: Bolt's adapter reads the same bytes again
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    # Verify before Bolt sees the request: Bolt parses the body (and int()s the timestamp) first, and
+    # crashes with a 500 on bodies Slack never sends.
+    if not slack_signature_ok(request.app[SIGNING_SECRET], body, timestamp, signature, time.time()):
+        return web.json_response({"error": "invalid request"}, status=401)
+    try:
+        bolt_request = await to_bolt_request(request)
+    except (ValueError, TypeError, AttributeError):  # bad UTF-8 or JSON, or a payload that is not an object
+        return web.json_response({"error": "malformed request"}, status=400)
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
+    if bolt_response.status >= 500:
+        # Our listeners ack before they work, so Bolt's 500 means its matchers (or a listener, before its
+        # ack) tripped over the payload's shape: nothing ran, and the request was malformed.
+        return web.json_response({"error": "malformed request"}, status=400)
     response = await to_aiohttp_response(bolt_response)
     HTTP_LATENCY.labels(route="/slack/events").observe(time.perf_counter() - started)
     return response
@@ -54,13 +80,17 @@ def build_web_app(
     bolt: AsyncApp | None,
     *,
     api_token: str | None,
+    signing_secret: str | None = None,
     extra_startup: Callable[[web.Application], AsyncIterator[None]] | None = None,
 ) -> web.Application:
     """The web app. ``bolt`` None (Socket Mode) serves health, metrics and the API only."""
     app = web.Application(client_max_size=API_MAX_BODY)
     app[RUNTIME] = runtime
     if bolt is not None:
+        if not signing_secret:
+            raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
         app[BOLT] = bolt
+        app[SIGNING_SECRET] = signing_secret.encode()
         app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

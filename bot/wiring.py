@@ -57,9 +57,10 @@ def slack_runtime(
 def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
-    bolt = build_app(runtime.engine, client=client, signing_secret=_secret(settings.slack_signing_secret))  # type: ignore[arg-type]
+    signing_secret = _secret(settings.slack_signing_secret)
+    bolt = build_app(runtime.engine, client=client, signing_secret=signing_secret)  # type: ignore[arg-type]
     api_token = _secret(settings.api_token) or None
-    return build_web_app(runtime, bolt, api_token=api_token)
+    return build_web_app(runtime, bolt, api_token=api_token, signing_secret=signing_secret)
 
 
 def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:

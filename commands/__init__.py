@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from bot.core.grammar import SPECS, Command, ParseError, Vocabulary, parse
+from bot.core.mrkdwn import escape
 from bot.engine import Actor, Engine, Reply, UserError
 from bot.slack import render
 from commands import admin, release, summary, window
@@ -53,7 +54,9 @@ async def dispatch(engine: Engine, actor: Actor, text: str) -> Reply:
     try:
         cmd = parse_command(engine, text, actor.channel)
         return await HANDLERS[cmd.name](engine, actor, cmd)
-    except (ParseError, UserError) as exc:
+    except ParseError as exc:  # quotes what the user typed: escape it (UserError text is escaped already)
+        return Reply(render.refusal(escape(str(exc))))
+    except UserError as exc:
         return Reply(render.refusal(str(exc)))
     except Exception:
         error_id = uuid.uuid4().hex[:8]

@@ -12,7 +12,7 @@ ALL_ACTIONS = APPROVAL_ACTIONS + RELEASE_ACTIONS + CHECK_ACTIONS
 
 
 def _id(value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise UserError("that button is not one of ours.")
     return int(value)
 

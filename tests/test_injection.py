@@ -207,10 +207,6 @@ async def test_image_references_and_versions_cannot_carry_mrkdwn(bot: BotHarness
     assert bot.count("candidates") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ParseError text echoes the user's words unescaped into the ack (commands/__init__.py, app.py)",
-)
 @pytest.mark.parametrize("text", ["<!channel>", f"staging {HOSTILE}", f"history {HOSTILE}", "<https://evil.example|x>"])
 async def test_a_malformed_command_echoes_its_words_inert(bot: BotHarness, text: str) -> None:
     seen = Seen(bot)

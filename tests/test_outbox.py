@@ -163,6 +163,37 @@ async def test_a_post_that_timed_out_but_landed_is_found_not_posted_again(
     assert row is not None and row.state == "sent" and row.sent_ts == slack.messages(CHANNEL)[0].ts
 
 
+async def test_a_post_in_doubt_stays_in_doubt_while_looking_for_it_fails(
+    slack: FakeSlackWebAPI, tmp_path: Path
+) -> None:
+    class SlackFinishesMeanwhile(Waits):
+        async def __call__(self, seconds: float) -> None:
+            self.seen.append(seconds)
+            await slack.wait_for("chat.postMessage", predicate=lambda c: c.delay > 0)
+
+    waits = SlackFinishesMeanwhile()
+    async with outbox_on(slack, tmp_path / "o.db", waits, timeout=0.2) as outbox:
+        slack.delay_next("chat.postMessage", 0.5)
+        slack.fail_next("conversations.history", status=429, retry_after=2)
+        await outbox.post(CHANNEL, "parent", [])
+        await outbox.drained()
+    assert texts(slack) == ["parent"], "the refused lookup did not clear the doubt: looked again, found it"
+    assert len(slack.calls_to("conversations.history")) == 1 and len(slack.faulted_calls) == 1
+    assert waits.seen == [10.0, 10.0]
+
+
+async def test_a_post_in_doubt_is_re_sent_when_slack_refuses_the_lookup_outright(
+    slack: FakeSlackWebAPI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with outbox_on(slack, tmp_path / "o.db", Waits()) as outbox:
+        slack.fail_next("chat.postMessage", drop_connection=True)
+        slack.fail_next("conversations.history", status=200, error="missing_scope")
+        await outbox.post(CHANNEL, "parent", [])
+        await outbox.drained()
+    assert texts(slack) == ["parent"], "not lost for want of the history scope"
+    assert any("a duplicate is possible" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_reply_lost_with_a_dropped_connection_is_looked_for_in_its_thread_then_posted_once(
     slack: FakeSlackWebAPI, tmp_path: Path
 ) -> None:
@@ -174,6 +205,24 @@ async def test_a_reply_lost_with_a_dropped_connection_is_looked_for_in_its_threa
     assert [m.text for m in slack.thread(CHANNEL, parent)] == ["parent", "reply"]
     [lookup] = slack.calls_to("conversations.replies")
     assert lookup.args["ts"] == parent and lookup.args["oldest"] == parent
+
+
+async def test_an_upload_that_timed_out_but_was_shared_is_not_uploaded_again(
+    slack: FakeSlackWebAPI, tmp_path: Path
+) -> None:
+    class SlackFinishesMeanwhile(Waits):
+        async def __call__(self, seconds: float) -> None:
+            self.seen.append(seconds)
+            await slack.wait_for("files.completeUploadExternal", predicate=lambda c: c.delay > 0)
+
+    async with outbox_on(slack, tmp_path / "o.db", SlackFinishesMeanwhile(), timeout=0.2) as outbox:
+        parent = await outbox.post(CHANNEL, "weekly summary", [])
+        slack.delay_next("files.completeUploadExternal", 0.5)
+        await outbox.upload(CHANNEL, parent, "week.png", b"\x89PNG chart", "Releases this week")
+        await outbox.drained()
+    [_, shared] = slack.thread(CHANNEL, parent)
+    assert [f["name"] for f in shared.files] == ["week.png"]
+    assert len(slack.calls_to("files.getUploadURLExternal")) == 1, "found in the thread, not uploaded again"
 
 
 async def test_a_refused_post_raises_to_its_caller_and_is_not_retried(slack: FakeSlackWebAPI, tmp_path: Path) -> None:
@@ -270,7 +319,7 @@ async def test_home_views_are_coalesced_per_user_while_slack_is_down(slack: Fake
     assert [c.args["view"]["private_metadata"] for c in slack.calls_to("views.publish")] == ["2"]
 
 
-async def test_the_fake_pages_history_and_shows_metadata_only_when_asked(slack: FakeSlackWebAPI, tmp_path: Path) -> None:
+async def test_the_fake_pages_history_and_shows_metadata_when_asked(slack: FakeSlackWebAPI, tmp_path: Path) -> None:
     async with outbox_on(slack, tmp_path / "o.db", Waits()) as outbox:
         tss = [await outbox.post(CHANNEL, f"m{n}", []) for n in range(3)]
         await outbox.post(CHANNEL, "in thread", [], thread_ts=tss[0])

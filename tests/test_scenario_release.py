@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import time
@@ -200,7 +201,9 @@ async def test_hanging_deploy_times_out_and_frees_the_lock(tmp_path: Path) -> No
 
 async def test_help_lists_every_command(bot: BotHarness) -> None:
     response = await bot.command("help")
-    body = await response.text()
+    raw = await response.text()
+    assert "<env>" not in raw, "placeholders are escaped, or Slack would read them as links"
+    body = html.unescape(raw)
     for usage in ("status", "rollback <env>", "window [env]", "freeze <env> until", "--force"):
         assert usage in body
 

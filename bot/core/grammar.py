@@ -140,7 +140,7 @@ def _notes(words: list[str], vocab: Vocabulary) -> dict[str, object]:
 def _history(words: list[str], vocab: Vocabulary) -> dict[str, object]:
     out: dict[str, object] = {}
     for word in words:
-        if word.isdigit():
+        if word.isascii() and word.isdigit():  # '²'.isdigit() is True, but int('²') fails
             count = int(word)
             if not 1 <= count <= 50:
                 raise ParseError("show between 1 and 50 releases")
@@ -181,6 +181,8 @@ def _freeze(words: list[str], vocab: Vocabulary) -> dict[str, object]:
         until = date.fromisoformat(words[2])
     except ValueError:
         raise ParseError(f"`{words[2][:30]}` is not a date (use YYYY-MM-DD)") from None
+    if until == date.max:  # the freeze ends at the next midnight, and there is none after this day
+        raise ParseError(f"`{words[2]}` is too far away")
     return {"env": _env(words[0], vocab), "until": until, "reason": _reason(words[3:], "a freeze")}
 
 
@@ -251,13 +253,16 @@ def help_lines(command: str = "/release") -> list[tuple[str, str]]:
 def parse(text: str, vocab: Vocabulary, *, channel_service: str | None) -> Command:
     """Parse the text after `/release`. Raises ParseError with a message meant for the user."""
     if len(text) > 1000:
-        raise ParseError("that command is too long")
+        raise ParseError("that command is too long (at most 1000 characters). Try `/release help`.")
     words = _TOKEN.findall(text)
     force_reason: str | None = None
     lowered = [w.lower() for w in words]
     if "--force" in lowered:
         at = lowered.index("--force")
-        force_reason = _reason(words[at + 1 :], "`--force`")
+        try:
+            force_reason = _reason(words[at + 1 :], "`--force`")
+        except ParseError as exc:
+            raise ParseError(f"{exc}. Usage: `/release {FORCE_USAGE}`") from None
         words = words[:at]
     service = channel_service
     if words and words[0].lower() in vocab.services and words[0].lower() not in SPECS:
@@ -272,7 +277,7 @@ def parse(text: str, vocab: Vocabulary, *, channel_service: str | None) -> Comma
     else:
         raise ParseError(f"unknown command `{words[0][:40]}`. Try `/release help`.")
     if force_reason is not None and name not in FORCEABLE:
-        raise ParseError(f"`--force` only applies to releases, not to `{name}`")
+        raise ParseError(f"`--force` only applies to releases, not to `{name}`. Usage: `/release {FORCE_USAGE}`")
     spec = SPECS[name]
     try:
         values = spec.parse(args, vocab)

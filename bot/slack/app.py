@@ -17,6 +17,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.grammar import ParseError
+from bot.core.mrkdwn import escape
 from bot.engine import Actor, Engine, Reply
 from bot.observability import SLACK_REQUESTS
 from bot.slack import render
@@ -64,6 +65,9 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
     async def release_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         SLACK_REQUESTS.labels(kind="command").inc()
         text = str(command.get("text") or "")
+        if not command.get("user_id"):
+            await ack(text="who is asking? (no user_id)", response_type="ephemeral")
+            return
         actor = Actor(
             user=str(command["user_id"]),
             channel=str(command.get("channel_id") or ""),
@@ -72,7 +76,7 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
         try:  # Cheap, pure answers go straight into the ack.
             cmd = parse_command(engine, text, actor.channel)
         except ParseError as exc:
-            message = render.refusal(str(exc))
+            message = render.refusal(escape(str(exc)))  # it quotes the user's words
             await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
             return
         if cmd.name == "help":
@@ -105,8 +109,12 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
     async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            return  # Slack always says who clicked; a click from nobody changes nothing
         actor = Actor(
-            user=str(body["user"]["id"]),
+            user=user_id,
             channel=str((body.get("channel") or {}).get("id") or ""),
             request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
         )
@@ -124,7 +132,7 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
         value = str(action.get("value") or "")
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
 
     @app.view("approval_deny_reason")
@@ -140,7 +148,9 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
             actor = Actor(user=user, request_id=str(view.get("id") or ""))
             reply = await on_deny(engine, actor, approval_id, reason)
             approval = (
-                await engine.db.run(engine.db.sync.get_approval, int(approval_id)) if approval_id.isdigit() else None
+                await engine.db.run(engine.db.sync.get_approval, int(approval_id))
+                if approval_id.isascii() and approval_id.isdigit()
+                else None
             )
             if approval is not None and approval.channel:
                 await engine.deps.notifier.ephemeral(approval.channel, user, reply.message.text, reply.message.blocks)

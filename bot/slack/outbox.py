@@ -2,11 +2,12 @@
 
 ``OutboxNotifier`` is the engine's Notifier in the Slack modes. Every write becomes a row in the store's
 outbox first; a worker per lane (a channel, a user's Home, a user's ephemerals) sends the lane's rows in
-id order, so one channel's trouble never holds up another. When Slack answers at once the caller gets
-the real ts, as before; when it does not (429, 5xx, timeout, outage) the caller gets a placeholder ts
-``outbox:<id>`` at once and the release carries on. Later rows that name the placeholder (thread replies,
-updates of that message) are resolved when they are sent, and a placeholder stored on a release or an
-approval is swapped for the real ts once the message is posted.
+id order, so one channel's trouble never holds up another. The caller waits for the row's first attempt
+only: when Slack takes it, the caller gets the real ts as before (and an outright refusal, ok:false, is
+raised to it as before); when the attempt fails (429, 5xx, timeout, outage), or the lane is already
+failing, the caller gets a placeholder ts ``outbox:<id>`` and the release carries on. Later rows that name
+the placeholder (thread replies, updates of that message) are resolved when they are sent, and a
+placeholder stored on a release or an approval is swapped for the real ts once the message is posted.
 
 Retries back off exponentially (capped) and honour Retry-After; a row is given up only after
 ``give_up_after`` (logged as an error). The client has no retry handlers of its own: the outbox owns
@@ -109,14 +110,21 @@ class _Undeliverable(Exception):
     """The row can never be sent (e.g. the message it edits was never posted)."""
 
 
+class _LookupFailed(Exception):
+    """Looking for a post in doubt failed: it stays in doubt whatever the failure was."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class _Lane:
     more: asyncio.Event = field(default_factory=asyncio.Event)  # rows were queued since the last read
     task: asyncio.Task[None] | None = None
     failing: bool = False  # the last attempt failed: callers get placeholders without waiting
     pause: float | None = None  # backoff owed before the next attempt
-    paused: bool = False  # the backoff for the head row was just served
-    sent_handed_out: bool = False
+    posted: bool = False  # a post went out since placeholders were last swapped
     first_pass: asyncio.Event = field(default_factory=asyncio.Event)  # drained, or an attempt failed
 
 
@@ -309,20 +317,18 @@ class OutboxNotifier:
                 state.more.clear()
                 row = await self.db.run(self.db.sync.outbox_next, lane)
                 if row is None:
-                    if state.sent_handed_out:
-                        state.sent_handed_out = False
+                    if state.posted:  # a placeholder stored just after its post went out is swapped here
+                        state.posted = False
                         await self.db.run(self.db.sync.outbox_resolve_placeholders)
                         continue
                     if not state.more.is_set():
                         break  # no await since the empty read: a later _poke starts a new worker
                     continue
-                # A backoff owed from before a restart is not waited for: a restart is a fine time to retry.
-                if state.pause is not None and not state.paused:
+                # Backoff is owed in memory only: after a restart the first attempt is immediate.
+                if state.pause is not None:
                     wait, state.pause = state.pause, None
                     await self._pause(wait)
-                    state.paused = True
                     continue  # the head may have changed (superseded) while we waited
-                state.paused = False
                 await self._deliver(row, state)
         except asyncio.CancelledError:
             raise
@@ -355,6 +361,9 @@ class OutboxNotifier:
         except _Undeliverable as exc:
             await self._give_up(row, str(exc))
             return
+        except _LookupFailed as exc:
+            await self._failed(row, state, classify(exc.error), exc.error, keep_doubt=True)
+            return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -362,8 +371,7 @@ class OutboxNotifier:
             return
         await self.db.run(self.db.sync.outbox_sent, row.id, ts, self.clock.now(), note)
         state.failing = False
-        if row.kind == "post":
-            state.sent_handed_out = True  # cheap: the swap reads only the placeholder partial indexes
+        state.posted = state.posted or row.kind == "post"  # cheap: the swap reads only partial indexes
         self._settle(row.id, ts)
 
     async def _give_up(self, row: OutboxRow, why: str, error: BaseException | None = None) -> None:
@@ -371,27 +379,22 @@ class OutboxNotifier:
         await self.db.run(self.db.sync.outbox_dead, row.id, why, self.clock.now())
         self._settle(row.id, None, error)
 
-    async def _failed(self, row: OutboxRow, state: _Lane, failure: Failure, exc: BaseException) -> None:
+    async def _failed(
+        self, row: OutboxRow, state: _Lane, failure: Failure, exc: BaseException, *, keep_doubt: bool = False
+    ) -> None:
         if failure.kind == "fatal":
             # A caller still waiting gets Slack's refusal, as from a direct call (it may try again anew).
             await self._give_up(row, f"Slack refused it: {failure.error}", exc)
             return
         attempts = row.attempts + 1
         wait = max(self.policy.backoff(attempts), failure.retry_after)
-        in_doubt = failure.kind in ("server", "lost") and row.kind in ("post", "upload")
+        in_doubt = keep_doubt or (failure.kind in ("server", "lost") and row.kind in ("post", "upload"))
         if row.kind == "ephemeral":
             in_doubt = failure.kind == "lost"
         if in_doubt:
             wait = max(wait, self.policy.doubt_wait)
-        log.warning(
-            "outbox: %s #%s to %s failed (%s: %s); retry in %.1fs",
-            row.kind,
-            row.id,
-            row.lane,
-            failure.kind,
-            failure.error,
-            wait,
-        )
+        what = f"{row.kind} #{row.id} to {row.lane}"
+        log.warning("outbox: %s failed (%s: %s); retry in %.1fs", what, failure.kind, failure.error, wait)
         next_at = self.clock.now() + timedelta(seconds=wait)
         await self.db.run(
             self.db.sync.outbox_retry, row.id, next_attempt_at=next_at, error=failure.error, in_doubt=in_doubt
@@ -425,7 +428,14 @@ class OutboxNotifier:
             return None, None
         thread_ts = await self._thread_ts(row)
         if row.in_doubt:
-            found = await self._find(row, thread_ts)
+            try:
+                found = await self._find(row, thread_ts)
+            except Exception as exc:
+                if classify(exc).kind != "fatal":
+                    raise _LookupFailed(exc) from exc
+                # Refused outright (e.g. history scopes not granted yet): losing it would be worse.
+                log.warning("outbox: cannot look for #%s (%s); re-sending, a duplicate is possible", row.id, exc)
+                found = None
             if found is not None:
                 return found, "found already posted after an attempt in doubt"
         await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)

@@ -106,7 +106,8 @@ def crash(error_id: str) -> Message:
 
 
 def help_message(command: str = "/release") -> Message:
-    lines = [f"`{usage}` — {summary}" for usage, summary in help_lines(command)]
+    # Usages hold `<env>`-style placeholders: escaped, or Slack would read them as links.
+    lines = [f"`{escape(usage)}` — {escape(summary)}" for usage, summary in help_lines(command)]
     blocks = [header("release-bot"), section("\n".join(lines))]
     blocks.append(context("In a service's release channel the service is implied; elsewhere name it first."))
     return Message(text="release-bot help", blocks=blocks)
