@@ -232,7 +232,7 @@ class BotControl:
 
     async def seed(self) -> None:
         """A candidate per service, and one earlier prod release (with its Slack thread) per service."""
-        from bot.core.models import ReleaseKind, ReleaseState
+        from tests.harness import record_live
 
         store, engine = self.runtime.store.sync, self.runtime.engine
         now = engine.now()
@@ -247,23 +247,11 @@ class BotControl:
                 tests={"unit": "passed"},
                 now=now,
             )
-            release = store.create_release(
-                service=service,
-                env="prod",
-                version="0.9.0",
-                kind=ReleaseKind.DEPLOY,
-                state=ReleaseState.QUEUED,
-                requested_by=RELEASER,
-                now=now - timedelta(days=1),
-                take_lock=True,
-            )
-            store.transition(
-                release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=now - timedelta(days=1)
-            )
-            found = store.get_release(release.id)
+            release_id = record_live(store, "prod", "0.9.0", now - timedelta(days=1), service=service)
+            found = store.get_release(release_id)
             assert found is not None
             await engine.post_parent(found)
-            self.history[service] = release.id
+            self.history[service] = release_id
 
     async def state(self, request: web.Request | None = None) -> web.Response:
         def counts() -> dict[str, Any]:

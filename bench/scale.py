@@ -40,6 +40,7 @@ from bot.engine import Deps, Engine  # noqa: E402
 from bot.providers.base import DeployProvider  # noqa: E402
 from bot.store import AsyncStore, Store  # noqa: E402
 from commands.home import home_for  # noqa: E402
+from tests.harness import business_calendar  # noqa: E402
 
 TARGET_MS = 50.0
 SERVICES = [f"svc-{i:02d}" for i in range(1, 31)]
@@ -70,17 +71,7 @@ def bench_config() -> Config:
     run = ["true"]
     return parse_config(
         {
-            "timezone": "America/Toronto",
-            "calendar": {"country": "CA", "subdivision": "ON"},
-            "business_hours": {
-                "days": ["mon", "tue", "wed", "thu", "fri"],
-                "start": "09:00",
-                "end": "16:00",
-                "last_release_before_non_working_day": "12:00",
-            },
-            "freezes": [
-                {"start": "2026-12-18", "end": "2027-01-04", "reason": "End-of-year freeze", "environments": ["prod"]}
-            ],
+            **business_calendar(),
             "groups": {"releasers": USERS, "oncall": ["U01ONCALL1"]},
             "services": {
                 name: {"channel": f"C{i:08d}", "components": ["api"], "pipeline": PIPELINE}

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,19 +107,26 @@ def window(env: str | None, at: str | None, as_json: bool) -> None:
             click.echo(decision_text(decision, config.zone))
 
 
+def _run_slack_mode(
+    require: Callable[[Settings], None], build: Callable[[Settings, Config, Path], web.Application]
+) -> None:
+    """Check the config, then the mode's credentials (``require``), then serve ``build``'s app on $PORT."""
+    settings = _settings()
+    # The config first: a bad one is the error to fix whatever the credentials, and nothing starts.
+    config, config_dir = _config(settings)
+    try:
+        require(settings)
+    except SettingsError as exc:
+        _fail(str(exc))
+    web.run_app(build(settings, config, config_dir), port=settings.port, print=None)
+
+
 @cli.command("serve")
 def serve() -> None:
     """HTTP mode: Slack events and interactivity on $PORT, plus /healthz, /metrics and /api/v1."""
     from bot.wiring import http_app
 
-    settings = _settings()
-    # The config first: a bad one is the error to fix whatever the credentials, and nothing starts.
-    config, config_dir = _config(settings)
-    try:
-        settings.require_http()
-    except SettingsError as exc:
-        _fail(str(exc))
-    web.run_app(http_app(settings, config, config_dir), port=settings.port, print=None)
+    _run_slack_mode(Settings.require_http, http_app)
 
 
 @cli.command("socket")
@@ -126,13 +134,7 @@ def socket() -> None:
     """Socket Mode (no public URL), plus /healthz, /metrics and /api/v1 on $PORT."""
     from bot.wiring import socket_app
 
-    settings = _settings()
-    config, config_dir = _config(settings)
-    try:
-        settings.require_socket()
-    except SettingsError as exc:
-        _fail(str(exc))
-    web.run_app(socket_app(settings, config, config_dir), port=settings.port, print=None)
+    _run_slack_mode(Settings.require_socket, socket_app)
 
 
 @cli.command("console")

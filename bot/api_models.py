@@ -213,30 +213,29 @@ def resolve_components(components: dict[str, str], service_name: str, service: S
 # --- query parameters (``request.query`` is a Mapping[str, str]); a bad one is a 400 naming it
 
 
-def service_param(query: Mapping[str, str], config: Config, *, required: bool) -> str | None:
-    """``service``: a configured service name."""
-    known = ", ".join(sorted(config.services))
-    value = query.get("service")
+def _choice_param(
+    query: Mapping[str, str], name: str, noun: str, choices: Sequence[str], *, required: bool
+) -> str | None:
+    """Parameter ``name``: one of ``choices`` (listed, in that order, when it is missing or unknown)."""
+    known = ", ".join(choices)
+    value = query.get(name)
     if not value:
         if required:
-            raise ApiError(400, "service", f"required (one of {known})")
+            raise ApiError(400, name, f"required (one of {known})")
         return None
-    if value not in config.services:
-        raise ApiError(400, "service", f"unknown service {value[:80]!r} (known: {known})")
+    if value not in choices:
+        raise ApiError(400, name, f"unknown {noun} {value[:80]!r} (known: {known})")
     return value
+
+
+def service_param(query: Mapping[str, str], config: Config, *, required: bool) -> str | None:
+    """``service``: a configured service name."""
+    return _choice_param(query, "service", "service", sorted(config.services), required=required)
 
 
 def env_param(query: Mapping[str, str], config: Config, *, required: bool) -> str | None:
     """``env``: a configured environment name."""
-    known = ", ".join(config.environments)
-    value = query.get("env")
-    if not value:
-        if required:
-            raise ApiError(400, "env", f"required (one of {known})")
-        return None
-    if value not in config.environments:
-        raise ApiError(400, "env", f"unknown environment {value[:80]!r} (known: {known})")
-    return value
+    return _choice_param(query, "env", "environment", list(config.environments), required=required)
 
 
 def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:

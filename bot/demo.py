@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess  # noqa: S404 - argv-only calls to git, once at demo start
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,12 +40,13 @@ def _git(repo: Path, *args: str, when: datetime | None = None) -> str:
     return done.stdout.strip()
 
 
-def make_repo(path: Path, start: datetime) -> list[str]:
-    """A small repository with conventional commits; returns the commit shas, oldest first."""
+def make_repo(path: Path, start: datetime, commits: Sequence[tuple[str, str, str]] = COMMITS) -> list[str]:
+    """A repository of ``commits`` (message, author name, email), an hour apart from ``start``; each changes
+    one file. Returns the commit shas, oldest first. The default is a few conventional commits."""
     path.mkdir(parents=True, exist_ok=True)
     _git(path, "init", "-q", "-b", "main")
     shas = []
-    for i, (message, name, email) in enumerate(COMMITS):
+    for i, (message, name, email) in enumerate(commits):
         (path / "CHANGES").write_text(f"{i}\n", encoding="utf-8")
         _git(path, "add", "CHANGES")
         _git(

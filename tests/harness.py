@@ -18,7 +18,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.config import Config, parse_config
-from bot.core.models import ReleaseKind, ReleaseState
+from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.server import RUNTIME
 from bot.settings import Settings
 from bot.store import Store
@@ -69,17 +69,7 @@ def config_dict(log: Path, **prod: Any) -> dict[str, Any]:
     }
     environments["prod"].update(prod)
     return {
-        "timezone": "America/Toronto",
-        "calendar": {"country": "CA", "subdivision": "ON"},
-        "business_hours": {
-            "days": ["mon", "tue", "wed", "thu", "fri"],
-            "start": "09:00",
-            "end": "16:00",
-            "last_release_before_non_working_day": "12:00",
-        },
-        "freezes": [
-            {"start": "2026-12-18", "end": "2027-01-04", "reason": "End-of-year freeze", "environments": ["prod"]}
-        ],
+        **business_calendar(),
         "groups": {"releasers": [RELEASER, "S01PLATFORM"], "oncall": [ONCALL1, ONCALL2]},
         "services": {"notify": {"channel": CHANNEL, "components": ["api", "worker"], "pipeline": ["staging", "prod"]}},
         "environments": environments,
@@ -212,23 +202,7 @@ class BotHarness:
 
     def live(self, env: str, version: str) -> None:
         """Record that ``version`` already runs in ``env`` (history a real team would have)."""
-        release = self.store.create_release(
-            service="notify",
-            env=env,
-            version=version,
-            kind=ReleaseKind.DEPLOY,
-            state=ReleaseState.QUEUED,
-            requested_by=RELEASER,
-            now=self.clock.now() - timedelta(days=1),
-            take_lock=True,
-        )
-        self.store.transition(
-            release.id,
-            ReleaseState.SUCCEEDED,
-            actor=RELEASER,
-            detail="history",
-            now=self.clock.now() - timedelta(days=1),
-        )
+        record_live(self.store, env, version, self.clock.now() - timedelta(days=1))
 
     def count(self, table: str) -> int:
         row = self.store.sql.one(f"SELECT count(*) AS n FROM {table}")  # noqa: S608 - test helper, fixed names
@@ -254,15 +228,7 @@ async def running_bot(
     db = db_path or tmp_path / "releasebot.db"
     async with FakeSlackWebAPI() as slack:
         slack.set_usergroup("S01PLATFORM", ["U01PLATFORM"])
-        settings = Settings(slack_api_url=slack.base_url, db_path=db)
-        settings = settings.model_copy(
-            update={
-                "slack_bot_token": _secret("xoxb-test"),
-                "slack_signing_secret": _secret(SECRET),
-                "api_token": _secret(API_TOKEN),
-            }
-        )
-        app = http_app(settings, parsed, tmp_path, clock=clock)
+        app = http_app(harness_settings(slack, db), parsed, tmp_path, clock=clock)
         async with TestClient(TestServer(app)) as client:
             harness = BotHarness(slack=slack, client=client, clock=clock, log=log, db_path=db, config=parsed)
             yield harness
@@ -273,3 +239,92 @@ def _secret(value: str) -> Any:
     from pydantic import SecretStr
 
     return SecretStr(value)
+
+
+# --- helpers several test modules share -----------------------------------------------------------------
+
+
+def record_live(store: Store, env: str, version: str, when: datetime, *, service: str = "notify") -> int:
+    """Record that ``version`` of ``service`` runs in ``env`` since ``when`` (history a real team would have);
+    returns the release id."""
+    release = store.create_release(
+        service=service,
+        env=env,
+        version=version,
+        kind=ReleaseKind.DEPLOY,
+        state=ReleaseState.QUEUED,
+        requested_by=RELEASER,
+        now=when,
+        take_lock=True,
+    )
+    store.transition(release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=when)
+    return release.id
+
+
+def harness_settings(slack: FakeSlackWebAPI, db: Path) -> Settings:
+    """Settings for the HTTP app against ``slack`` with the test tokens and signing secret."""
+    settings = Settings(slack_api_url=slack.base_url, db_path=db)
+    return settings.model_copy(
+        update={
+            "slack_bot_token": _secret("xoxb-test"),
+            "slack_signing_secret": _secret(SECRET),
+            "api_token": _secret(API_TOKEN),
+        }
+    )
+
+
+@asynccontextmanager
+async def app_on(tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock) -> AsyncIterator[BotHarness]:
+    """One run of the real HTTP app with the default config; the runs of a test share the database file
+    under ``tmp_path`` and ``slack``, as restarts of one deployment do."""
+    log = tmp_path / "deploys.log"
+    config = parse_config(config_dict(log))
+    db = tmp_path / "releasebot.db"
+    client = TestClient(TestServer(http_app(harness_settings(slack, db), config, tmp_path, clock=clock)))
+    await client.start_server()
+    try:
+        yield BotHarness(slack=slack, client=client, clock=clock, log=log, db_path=db, config=config)
+    finally:
+        await client.close()
+
+
+def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    """action_id -> value of every button in ``blocks``."""
+    return {
+        element["action_id"]: element["value"]
+        for block in blocks
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("type") == "button"
+    }
+
+
+async def ship_to_prod(bot: BotHarness, version: str, *, first: bool = True) -> Release:
+    """Release ``version`` through staging to prod (``first``: 1.2.2 already runs there) and return the
+    prod release, however it ended."""
+    if first:
+        bot.live("prod", "1.2.2")
+    bot.add_candidate(version)
+    await bot.command(f"staging {version}")
+    await bot.settle()
+    await bot.command("prod")
+    await bot.settle()
+    return bot.store.history("notify", "prod", 1)[0]
+
+
+def business_calendar() -> dict[str, Any]:
+    """The config's calendar part the tests and benchmarks share: Toronto, Ontario's holidays, business
+    hours Monday to Friday 9:00–16:00 (12:00 before a non-working day) and the year-end prod freeze."""
+    return {
+        "timezone": "America/Toronto",
+        "calendar": {"country": "CA", "subdivision": "ON"},
+        "business_hours": {
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "09:00",
+            "end": "16:00",
+            "last_release_before_non_working_day": "12:00",
+        },
+        "freezes": [
+            {"start": "2026-12-18", "end": "2027-01-04", "reason": "End-of-year freeze", "environments": ["prod"]}
+        ],
+    }

@@ -33,11 +33,11 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from bot.core.models import ReleaseKind, ReleaseState
 from bot.store import Store
 from tests.fakes import FakeSlackWebAPI
+from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack_signing import block_actions_body, signed_headers, slash_command_body
-from tests.harness import API_TOKEN, CHANNEL, DIGEST, RELEASER, SECRET, config_dict
+from tests.harness import API_TOKEN, CHANNEL, DIGEST, RELEASER, SECRET, buttons, config_dict, record_live
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0  # a cold interpreter importing slack_bolt, aiohttp, pydantic… on a slow CI runner
@@ -101,48 +101,6 @@ class HoldingSlack(FakeSlackWebAPI):
 
 def text_of(args: dict[str, Any]) -> str:
     return str(args.get("text", ""))
-
-
-class FakePrometheus:
-    """``/api/v1/query`` answering ``value``; with ``blocking`` it never answers (until it stops)."""
-
-    def __init__(self) -> None:
-        self.value = 0.001
-        self.blocking = False
-        self.queries: list[tuple[str, datetime]] = []
-        self._seen = asyncio.Condition()
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def _query(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        at = datetime.fromtimestamp(float(str(form["time"])), UTC)
-        self.queries.append((str(form["query"]), at))
-        async with self._seen:
-            self._seen.notify_all()
-        if self.blocking:
-            await self._stopping.wait()
-            return web.Response(status=503, text="stopping")
-        result = [{"metric": {}, "value": [at.timestamp(), f"{self.value:g}"]}]
-        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
-
-    async def wait_queries(self, count: int, timeout: float = WAIT) -> None:
-        async with asyncio.timeout(timeout), self._seen:
-            await self._seen.wait_for(lambda: len(self.queries) >= count)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/api/v1/query", self._query)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 # --- the bed -------------------------------------------------------------------------------------------
@@ -344,16 +302,6 @@ class KillBed:
         return self.slack.thread(CHANNEL, str(release["thread_ts"]))
 
 
-def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    return {
-        e["action_id"]: e["value"]
-        for b in blocks
-        if b.get("type") == "actions"
-        for e in b["elements"]
-        if e.get("type") == "button"
-    }
-
-
 # --- seeding and teardown --------------------------------------------------------------------------------
 
 
@@ -380,20 +328,7 @@ def seed(db: Path) -> set[int]:
             summary = {"artifact": f"notify:{version}", "artifact_type": "container_image", "counts": counts}
             store.put_scan("notify", version, {**summary, "total": 0, "top": []}, now)
         for env, version in (("staging", "1.2.2"), ("prod", "1.2.2"), ("staging", "1.2.3")):
-            release = store.create_release(
-                service="notify",
-                env=env,
-                version=version,
-                kind=ReleaseKind.DEPLOY,
-                state=ReleaseState.QUEUED,
-                requested_by=RELEASER,
-                now=now - timedelta(days=1),
-                take_lock=True,
-            )
-            store.transition(
-                release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=now - timedelta(days=1)
-            )
-            ids.add(release.id)
+            ids.add(record_live(store, env, version, now - timedelta(days=1)))
     finally:
         store.close()
     return ids

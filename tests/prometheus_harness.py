@@ -15,6 +15,8 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -204,3 +206,25 @@ class RealPrometheus:
         await self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+@dataclass
+class PrometheusStack:
+    """An exporter the test controls and a real Prometheus scraping it every second."""
+
+    exporter: ControlledExporter
+    prometheus: RealPrometheus
+
+
+@contextlib.asynccontextmanager
+async def prometheus_stack(rates: Iterable[tuple[str, str, float]]) -> AsyncIterator[PrometheusStack]:
+    """A stack whose exporter adds ``(service, code, per_scrape)`` requests at each scrape, yielded once
+    Prometheus has ``rate()`` data for them. Skips (fails in CI) without the prometheus binary."""
+    require_prometheus()
+    async with ControlledExporter() as exporter:
+        for service, code, per_scrape in rates:
+            exporter.set_rate(service, code, per_scrape)
+        async with RealPrometheus([exporter.target], scrape_interval="1s") as prometheus:
+            # rate() needs two samples in its window; the third scrape guarantees two were ingested.
+            await exporter.wait_for_scrapes(3)
+            yield PrometheusStack(exporter, prometheus)

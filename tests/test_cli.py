@@ -35,6 +35,20 @@ def run(args: list[str], config: Path, **env: str) -> Result:
     return CliRunner().invoke(cli, args, env={"RELEASEBOT_CONFIG": str(config), **env}, catch_exceptions=False)
 
 
+def run_subprocess(cwd: Path, args: list[str], config: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bot ARGS`` in a real process with ``config`` and the extra ``env``."""
+    full_env = {**os.environ, **env, "RELEASEBOT_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
 # --- window ------------------------------------------------------------------------------------------------
 
 
@@ -107,17 +121,8 @@ def test_window_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: list[st
 
 
 def test_window_json_in_a_real_subprocess(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    env = {**os.environ, "RELEASEBOT_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
-        [sys.executable, "-m", "bot", "window", "--env", "prod", "--at", "2026-12-25T10:00:00-05:00", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    args = ["window", "--env", "prod", "--at", "2026-12-25T10:00:00-05:00", "--json"]
+    done = run_subprocess(tmp_path, args, write_config(tmp_path))
     assert done.returncode == 0, done.stderr
     decision = json.loads(done.stdout)
     assert decision["open"] is False
@@ -231,16 +236,7 @@ def test_missing_slack_credentials_is_one_clear_line(tmp_path: Path, mode: str, 
 
 def test_serve_subprocess_refuses_a_bad_config(tmp_path: Path) -> None:
     config = write_config(tmp_path, _set("business_hours.end", "08:00"))
-    env = {**os.environ, **SLACK_ENV, "RELEASEBOT_CONFIG": str(config), "PYTHONPATH": str(ROOT), "PORT": "0"}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
-        [sys.executable, "-m", "bot", "serve"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = run_subprocess(tmp_path, ["serve"], config, **SLACK_ENV, PORT="0")
     assert done.returncode == 2
     assert done.stdout == ""
     [line] = done.stderr.strip().splitlines()

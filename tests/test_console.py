@@ -14,11 +14,11 @@ from io import StringIO
 from pathlib import Path
 
 from bot.config import parse_config
-from bot.core.models import ApprovalState, ReleaseKind, ReleaseState
+from bot.core.models import ApprovalState
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
-from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, MutableClock, config_dict
+from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, MutableClock, config_dict, record_live
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,19 +38,7 @@ class Session:
         return self.out.getvalue()[start:]
 
     def live(self, env: str, version: str) -> None:
-        store = self.runtime.store.sync
-        when = self.clock.now() - timedelta(days=1)
-        release = store.create_release(
-            service="notify",
-            env=env,
-            version=version,
-            kind=ReleaseKind.DEPLOY,
-            state=ReleaseState.QUEUED,
-            requested_by=RELEASER,
-            now=when,
-            take_lock=True,
-        )
-        store.transition(release.id, ReleaseState.SUCCEEDED, actor=RELEASER, detail="history", now=when)
+        record_live(self.runtime.store.sync, env, version, self.clock.now() - timedelta(days=1))
 
     def deploys(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []

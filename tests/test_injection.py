@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.demo import make_repo
 from tests.fakes.slack_signing import signed_headers, view_submission_body
 from tests.harness import (
     API_TOKEN,
@@ -224,37 +224,8 @@ HOSTILE_COMMITS = [
 ]
 
 
-def _git(repo: Path, *args: str, when: datetime | None = None) -> str:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"}
-    if when is not None:
-        env |= {"GIT_AUTHOR_DATE": when.isoformat(), "GIT_COMMITTER_DATE": when.isoformat()}
-    git = shutil.which("git")
-    assert git is not None
-    done = subprocess.run([git, "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True)  # noqa: S603
-    return done.stdout.strip()
-
-
 def hostile_repo(path: Path, start: datetime) -> list[str]:
-    path.mkdir()
-    _git(path, "init", "-q", "-b", "main")
-    shas = []
-    for i, (subject, name, email) in enumerate([("chore: start", "Alice", "alice@example.com"), *HOSTILE_COMMITS]):
-        (path / "CHANGES").write_text(f"{i}\n")
-        _git(path, "add", "CHANGES")
-        _git(
-            path,
-            "-c",
-            f"user.name={name}",
-            "-c",
-            f"user.email={email}",
-            "commit",
-            "-q",
-            "-m",
-            subject,
-            when=start + timedelta(hours=i),
-        )
-        shas.append(_git(path, "rev-parse", "HEAD"))
-    return shas
+    return make_repo(path, start, [("chore: start", "Alice", "alice@example.com"), *HOSTILE_COMMITS])
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

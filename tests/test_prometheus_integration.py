@@ -6,7 +6,6 @@ Skipped where the binary is absent, unless ``CI=true``: then a missing binary fa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,8 @@ import pytest_asyncio
 from bot.config import Check, Metrics
 from bot.core.verdicts import Measurement, Verdict
 from bot.metrics.run import CheckRunner
-from tests.prometheus_harness import ControlledExporter, RealPrometheus, require_prometheus
+from tests.prometheus_harness import PrometheusStack as Stack
+from tests.prometheus_harness import prometheus_stack
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.asyncio(loop_scope="module")]
 
@@ -32,26 +32,13 @@ def error_rate_check(**extra: object) -> Check:
     )
 
 
-@dataclass
-class Stack:
-    exporter: ControlledExporter
-    prometheus: RealPrometheus
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack() -> AsyncIterator[Stack]:
-    require_prometheus()
-    async with ControlledExporter() as exporter:
-        exporter.set_rate("notify", "200", 199)  # 0.5 % errors
-        exporter.set_rate("notify", "500", 1)
-        exporter.set_rate("billing", "200", 90)  # 10 % errors
-        exporter.set_rate("billing", "503", 10)
-        exporter.set_rate("idle", "200", 0)  # no traffic: 0 / 0 = NaN
-        exporter.set_rate("idle", "500", 0)
-        async with RealPrometheus([exporter.target], scrape_interval="1s") as prometheus:
-            # rate() needs two samples in its window; the third scrape guarantees two were ingested.
-            await exporter.wait_for_scrapes(3)
-            yield Stack(exporter, prometheus)
+    rates = [("notify", "200", 199), ("notify", "500", 1)]  # 0.5 % errors
+    rates += [("billing", "200", 90), ("billing", "503", 10)]  # 10 % errors
+    rates += [("idle", "200", 0), ("idle", "500", 0)]  # no traffic: 0 / 0 = NaN
+    async with prometheus_stack(rates) as running:
+        yield running
 
 
 async def run(stack: Stack, check: Check, service: str, **metrics: object) -> Measurement:
@@ -113,14 +100,8 @@ async def test_query_prometheus_rejects_ends_inconclusive_without_retrying(stack
 async def test_prometheus_stopped_is_error_then_inconclusive_never_fail() -> None:
     # A private exporter and Prometheus: stopping the shared one would break the other tests, and a
     # shared exporter would count the other server's scrapes too.
-    require_prometheus()
-    async with (
-        ControlledExporter() as exporter,
-        RealPrometheus([exporter.target], scrape_interval="1s") as private,
-    ):
-        exporter.set_rate("billing", "200", 90)
-        exporter.set_rate("billing", "503", 10)
-        await exporter.wait_for_scrapes(3)
+    async with prometheus_stack([("billing", "200", 90), ("billing", "503", 10)]) as private_stack:
+        private = private_stack.prometheus
         config = Metrics.model_validate(
             {"prometheus_url": private.url, "timeout": "2s", "retries": 2, "retry_delay": "2s"}
         )

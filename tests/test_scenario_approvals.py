@@ -26,6 +26,7 @@ from tests.harness import (
     STUB,
     BotHarness,
     MutableClock,
+    buttons,
     config_dict,
     running_bot,
 )
@@ -57,17 +58,6 @@ async def clicks(bot: BotHarness, action_id: str, value: str, *users: str) -> di
 
 async def click(bot: BotHarness, action_id: str, value: str, user: str) -> str:
     return (await clicks(bot, action_id, value, user))[user]
-
-
-def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    """action_id -> value of every button in ``blocks``."""
-    return {
-        element["action_id"]: element["value"]
-        for block in blocks
-        if block.get("type") == "actions"
-        for element in block["elements"]
-        if element.get("type") == "button"
-    }
 
 
 def approval_posts(bot: BotHarness) -> list[tuple[str, str]]:

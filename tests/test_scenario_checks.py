@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.engine.checks import job_key
-from tests.harness import CHANNEL, ONCALL1, ONCALL2, BotHarness, MutableClock, config_dict, running_bot
-from tests.prometheus_harness import ControlledExporter, RealPrometheus, require_prometheus
+from tests.fakes.prometheus import FakePrometheus
+from tests.harness import CHANNEL, ONCALL1, ONCALL2, BotHarness, MutableClock, config_dict, running_bot, ship_to_prod
+from tests.prometheus_harness import PrometheusStack as Stack
+from tests.prometheus_harness import prometheus_stack
 
 THRESHOLDS = {"pass_if": "< 0.01", "fail_if": ">= 0.05"}
 OFFSETS = ["5m", "15m", "30m"]
@@ -50,41 +50,6 @@ def checks_config(log: Path, prometheus_url: str, query: str = error_ratio("{ser
     return config
 
 
-class FakePrometheus:
-    """Prometheus's ``/api/v1/query`` on a real aiohttp server: answers ``value`` (None: no series)."""
-
-    def __init__(self, value: float | None = 0.001) -> None:
-        self.value = value
-        self.down = False  # True: answer 503, as a Prometheus behind a failing proxy does
-        self.script: list[float | None] = []  # answered first, in order, before ``value``
-        self.queries: list[tuple[str, datetime]] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def _query(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        at = datetime.fromtimestamp(float(str(form["time"])), UTC)
-        self.queries.append((str(form["query"]), at))
-        if self.down:
-            return web.Response(status=503, text="upstream unavailable")
-        value = self.script.pop(0) if self.script else self.value
-        result = [] if value is None else [{"metric": {}, "value": [at.timestamp(), f"{value:g}"]}]
-        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
-
-    async def __aenter__(self) -> FakePrometheus:
-        app = web.Application()
-        app.router.add_post("/api/v1/query", self._query)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
 # --- helpers ------------------------------------------------------------------------------------------
 
 
@@ -95,14 +60,7 @@ def wall_clock() -> MutableClock:
 
 async def release_to_prod(bot: BotHarness, version: str, *, first: bool = True) -> Release:
     """Ship ``version`` through staging to prod (1.2.2 already ran there) and return the prod release."""
-    if first:
-        bot.live("prod", "1.2.2")
-    bot.add_candidate(version)
-    await bot.command(f"staging {version}")
-    await bot.settle()
-    await bot.command("prod")
-    await bot.settle()
-    release = bot.store.history("notify", "prod", 1)[0]
+    release = await ship_to_prod(bot, version, first=first)
     assert (release.version, release.state) == (version, ReleaseState.SUCCEEDED), bot.last_reply()
     return release
 
@@ -155,23 +113,12 @@ async def measure_at(bot: BotHarness, release: Release, offset: timedelta) -> No
 # --- against a real Prometheus ------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    exporter: ControlledExporter
-    prometheus: RealPrometheus
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack() -> AsyncIterator[Stack]:
-    require_prometheus()
-    async with ControlledExporter() as exporter:
-        exporter.set_rate("low", "200", 199)  # 0.5 % errors
-        exporter.set_rate("low", "500", 1)
-        exporter.set_rate("high", "200", 80)  # 20 % errors
-        exporter.set_rate("high", "503", 20)
-        async with RealPrometheus([exporter.target], scrape_interval="1s") as prometheus:
-            await exporter.wait_for_scrapes(3)  # rate() needs two ingested samples in its window
-            yield Stack(exporter, prometheus)
+    rates = [("low", "200", 199), ("low", "500", 1)]  # 0.5 % errors
+    rates += [("high", "200", 80), ("high", "503", 20)]  # 20 % errors
+    async with prometheus_stack(rates) as running:
+        yield running
 
 
 def wall_clock_minus_5m() -> MutableClock:
@@ -265,14 +212,9 @@ async def test_no_series_is_inconclusive_and_offers_looks_good(stack: Stack, tmp
 @pytest.mark.prometheus
 @pytest.mark.asyncio(loop_scope="module")
 async def test_prometheus_stopped_is_error_then_inconclusive_and_never_rolls_back(tmp_path: Path) -> None:
-    require_prometheus()
-    async with (
-        ControlledExporter() as exporter,
-        RealPrometheus([exporter.target], scrape_interval="1s") as private,  # ours alone, to stop it
-    ):
-        exporter.set_rate("notify", "200", 199)
-        exporter.set_rate("notify", "500", 1)
-        await exporter.wait_for_scrapes(3)
+    # Ours alone, to stop it.
+    async with prometheus_stack([("notify", "200", 199), ("notify", "500", 1)]) as private_stack:
+        private = private_stack.prometheus
         config = checks_config(tmp_path / "deploys.log", private.url, on_check_failure="auto_rollback")
         async with running_bot(tmp_path, clock=wall_clock_minus_5m(), config=config) as bot:
             release = await release_to_prod(bot, "1.3.0")

@@ -9,54 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from io import TextIOWrapper
 from pathlib import Path
-from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
-
-from bot.config import parse_config
 from bot.core.models import ApprovalState, ReleaseKind, ReleaseState
-from bot.settings import Settings
 from bot.store import Store
-from bot.wiring import http_app
 from tests.fakes import FakeSlackWebAPI
 from tests.fakes.slack_api import RecordedCall
 from tests.harness import (
-    API_TOKEN,
     CHANNEL,
     ONCALL1,
     RELEASER,
-    SECRET,
     TUESDAY_10AM,
     BotHarness,
     MutableClock,
-    config_dict,
+    app_on,
+    buttons,
 )
-
-
-@asynccontextmanager
-async def app_on(tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock) -> AsyncIterator[BotHarness]:
-    """One run of the real HTTP app; several runs share the database file and the fake Slack."""
-    log = tmp_path / "deploys.log"
-    config = parse_config(config_dict(log))
-    db = tmp_path / "releasebot.db"
-    settings = Settings(slack_api_url=slack.base_url, db_path=db).model_copy(
-        update={
-            "slack_bot_token": SecretStr("xoxb-test"),
-            "slack_signing_secret": SecretStr(SECRET),
-            "api_token": SecretStr(API_TOKEN),
-        }
-    )
-    client = TestClient(TestServer(http_app(settings, config, tmp_path, clock=clock)))
-    await client.start_server()
-    try:
-        yield BotHarness(slack=slack, client=client, clock=clock, log=log, db_path=db, config=config)
-    finally:
-        await client.close()
 
 
 async def crash(bot: BotHarness) -> None:
@@ -81,16 +50,6 @@ async def click(bot: BotHarness, action_id: str, value: str, user: str) -> str:
     assert (await bot.click(action_id, value, user=user)).status == 200
     await answered(bot, before)
     return bot.last_reply(user)
-
-
-def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    return {
-        e["action_id"]: e["value"]
-        for b in blocks
-        if b.get("type") == "actions"
-        for e in b["elements"]
-        if e.get("type") == "button"
-    }
 
 
 def is_deploying(call: RecordedCall) -> bool:

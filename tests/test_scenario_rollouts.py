@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.models import Release, ReleaseKind, ReleaseState
-from tests.harness import ONCALL1, ONCALL2, RELEASER, STUB, BotHarness, running_bot
-from tests.test_scenario_checks import FakePrometheus, buttons, checks_config, thread, wall_clock
+from tests.fakes.prometheus import FakePrometheus
+from tests.harness import ONCALL1, ONCALL2, RELEASER, STUB, BotHarness, running_bot, ship_to_prod
+from tests.test_scenario_checks import buttons, checks_config, thread, wall_clock
 
 CANARY = {"type": "canary", "steps": [10, 50, 100], "pause": "2m"}
 
@@ -54,14 +55,7 @@ def paced(bot: BotHarness) -> list[float]:
 
 async def ship(bot: BotHarness, version: str, *, first: bool = True) -> Release:
     """Release ``version`` through staging to prod and return the prod release, however it ended."""
-    if first:
-        bot.live("prod", "1.2.2")
-    bot.add_candidate(version)
-    await bot.command(f"staging {version}")
-    await bot.settle()
-    await bot.command("prod")
-    await bot.settle()
-    release = bot.store.history("notify", "prod", 1)[0]
+    release = await ship_to_prod(bot, version, first=first)
     assert release.version == version and release.kind is not ReleaseKind.ROLLBACK, bot.last_reply()
     return release
 

@@ -11,30 +11,23 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from io import TextIOWrapper
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 
 from bot import wiring
-from bot.config import parse_config
 from bot.core.models import ReleaseState
-from bot.settings import Settings
 from bot.slack.outbox import OutboxNotifier, OutboxPolicy
 from bot.store.outbox import placeholder_id
 from tests.fakes import FakeSlackWebAPI
 from tests.harness import (
-    API_TOKEN,
     CHANNEL,
-    SECRET,
     TUESDAY_10AM,
     BotHarness,
     MutableClock,
+    app_on,
     config_dict,
     running_bot,
 )
@@ -198,27 +191,6 @@ async def test_slack_down_for_a_minute_the_release_finishes_and_the_thread_catch
         await outbox(bot).drained()
         assert release_story(bot) == clean_story
         assert_each_once(bot.slack, clean_story)
-
-
-@asynccontextmanager
-async def app_on(tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock) -> AsyncIterator[BotHarness]:
-    """One run of the real HTTP app; the runs of a test share the database file and the fake Slack."""
-    log = tmp_path / "deploys.log"
-    config = parse_config(config_dict(log))
-    db = tmp_path / "releasebot.db"
-    settings = Settings(slack_api_url=slack.base_url, db_path=db).model_copy(
-        update={
-            "slack_bot_token": SecretStr("xoxb-test"),
-            "slack_signing_secret": SecretStr(SECRET),
-            "api_token": SecretStr(API_TOKEN),
-        }
-    )
-    client = TestClient(TestServer(wiring.http_app(settings, config, tmp_path, clock=clock)))
-    await client.start_server()
-    try:
-        yield BotHarness(slack=slack, client=client, clock=clock, log=log, db_path=db, config=config)
-    finally:
-        await client.close()
 
 
 async def test_stopped_while_slack_is_down_the_next_start_delivers_everything_once(

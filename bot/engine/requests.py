@@ -19,7 +19,7 @@ from bot.core.checklist import (
     evaluate_checklist,
 )
 from bot.core.grammar import Command
-from bot.core.models import ApprovalKind, Candidate, ReleaseKind, ReleaseState
+from bot.core.models import ApprovalKind, Candidate, Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
@@ -201,6 +201,24 @@ class RequestMixin(AccessMixin):
         return evaluate_checklist(environment, evidence)
 
     # --- the request ---------------------------------------------------------------------------------
+    async def _create_release(
+        self, actor: Actor, plan: Plan, state: ReleaseState, *, take_lock: bool, **fields: Any
+    ) -> Release:
+        """Record ``plan`` as a release in ``state``; with ``take_lock`` the env's lock too, or LockHeld."""
+        return await self.db.run(
+            self.db.sync.create_release,
+            service=plan.service,
+            env=plan.env,
+            version=plan.version,
+            kind=plan.kind,
+            state=state,
+            requested_by=actor.user,
+            now=self.now(),
+            take_lock=take_lock,
+            source_env=plan.source_env,
+            **fields,
+        )
+
     async def request_release(self, actor: Actor, cmd: Command) -> Reply:
         """`/release <env> [version]`, `deploy`, `promote`: refuse with a reason, ask approval, or start."""
         plan = await self.plan(actor, cmd)
@@ -229,17 +247,11 @@ class RequestMixin(AccessMixin):
         }
         needs_approval = force or environment.approvals.required > 0
         if needs_approval:
-            release = await self.db.run(
-                self.db.sync.create_release,
-                service=plan.service,
-                env=plan.env,
-                version=plan.version,
-                kind=plan.kind,
-                state=ReleaseState.AWAITING_APPROVAL,
-                requested_by=actor.user,
-                now=self.now(),
+            release = await self._create_release(
+                actor,
+                plan,
+                ReleaseState.AWAITING_APPROVAL,
                 take_lock=False,
-                source_env=plan.source_env,
                 **fields,
                 force_reason=cmd.force_reason if force else None,
             )
@@ -270,19 +282,7 @@ class RequestMixin(AccessMixin):
                 render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval.")
             )
         try:
-            release = await self.db.run(
-                self.db.sync.create_release,
-                service=plan.service,
-                env=plan.env,
-                version=plan.version,
-                kind=plan.kind,
-                state=ReleaseState.QUEUED,
-                requested_by=actor.user,
-                now=self.now(),
-                take_lock=True,
-                source_env=plan.source_env,
-                **fields,
-            )
+            release = await self._create_release(actor, plan, ReleaseState.QUEUED, take_lock=True, **fields)
         except LockHeld as held:
             lock = held.lock
             since = render.when(lock.acquired_at, self.config.zone)

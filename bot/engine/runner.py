@@ -188,15 +188,7 @@ class RunnerMixin(RequestMixin):
                 if reached is not None:
                     await self._abort(release, colour_now, reached, summary, tail=result.output_tail)
                 else:
-                    await self._finish(
-                        release,
-                        ReleaseState.FAILED,
-                        "release-bot",
-                        summary,
-                        error=summary,
-                        change_failure=True,
-                    )
-                    await self.reply(release.id, render.failure_reply(summary, result.output_tail))
+                    await self._fail(release, summary, result.output_tail)
                 return
             reached = step
             await self.reply(release.id, render.thread_reply(f"✅ {escape(step.label)}"))
@@ -275,14 +267,12 @@ class RunnerMixin(RequestMixin):
                     f"↩️ {escape(step.label)}: {'done' if result.ok else escape(result.error or 'failed')}"
                 ),
             )
+        await self._fail(release, summary, tail, **({"weight": 0} if undone and strategy.type == "canary" else {}))
+
+    async def _fail(self, release: Release, summary: str, tail: str | None, **fields: Any) -> None:
+        """The release failed (a change failure): record ``summary`` and show it, with ``tail``, in the thread."""
         await self._finish(
-            release,
-            ReleaseState.FAILED,
-            "release-bot",
-            summary,
-            error=summary,
-            change_failure=True,
-            **({"weight": 0} if undone and strategy.type == "canary" else {}),
+            release, ReleaseState.FAILED, "release-bot", summary, error=summary, change_failure=True, **fields
         )
         await self.reply(release.id, render.failure_reply(summary, tail))
 

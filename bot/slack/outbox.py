@@ -19,6 +19,8 @@ outbox row, the row is marked "in doubt" before the request leaves (so a crash m
 too), and before a doubtful post is sent again the worker looks for it in the channel (or thread) and,
 if found, records its ts instead of posting again. Updates and Home views are idempotent and simply
 re-sent; an ephemeral message cannot be looked up, so one in doubt is not re-sent (at most once).
+
+This module queues rows and runs the lanes; sending one row and classifying a failure is in outbox_send.py.
 """
 
 from __future__ import annotations
@@ -29,21 +31,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ports import Clock
 from bot.slack.notifier import SlackNotifier
+from bot.slack.outbox_send import EVENT_TYPE, Failure, LookupFailed, RowSender, Undeliverable, classify
 from bot.store import AsyncStore
 from bot.store.outbox import OutboxKind, OutboxRow, placeholder, placeholder_id
 
+__all__ = ["EVENT_TYPE", "Failure", "OutboxNotifier", "OutboxPolicy", "classify", "outbox_web_client"]
+
 log = logging.getLogger("release_bot.outbox")
-EVENT_TYPE = "release_bot_outbox"
-# ok:false answers that mean "not done, try again later"; any other ok:false is final (bad channel, blocks…).
-TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -72,50 +72,6 @@ def outbox_web_client(token: str, base_url: str, timeout: float) -> AsyncWebClie
     url = base_url if base_url.endswith("/") else base_url + "/"
     # aiohttp takes fractional seconds; slack_sdk merely annotates the parameter as int.
     return AsyncWebClient(token=token, base_url=url, timeout=cast(int, timeout), retry_handlers=[])
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why an attempt failed: ``refused`` (not done), ``server`` (5xx), ``lost`` (no answer), ``fatal``."""
-
-    kind: Literal["refused", "server", "lost", "fatal"]
-    error: str
-    retry_after: float = 0.0
-
-
-def classify(exc: BaseException) -> Failure:
-    """Sort a failed Web API call by what it says about whether Slack acted."""
-    if isinstance(exc, SlackApiError):
-        response = exc.response
-        status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
-        data = getattr(response, "data", None)
-        error = str(data.get("error")) if isinstance(data, dict) and data.get("error") else f"HTTP {status}"
-        if status == 429:
-            headers = getattr(response, "headers", None) or {}
-            after = headers.get("Retry-After") or headers.get("retry-after") or "1"
-            return Failure("refused", error, float(after) if str(after).replace(".", "", 1).isdigit() else 1.0)
-        if status >= 500:
-            return Failure("server", error)
-        if status == 200 and error in TRANSIENT_ERRORS:
-            return Failure("refused", error)
-        return Failure("fatal", error)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure("refused", f"cannot connect: {exc}")  # nothing was sent
-    if isinstance(exc, TimeoutError):
-        return Failure("lost", "timed out")
-    return Failure("lost", f"{type(exc).__name__}: {exc}")
-
-
-class _Undeliverable(Exception):
-    """The row can never be sent (e.g. the message it edits was never posted)."""
-
-
-class _LookupFailed(Exception):
-    """Looking for a post in doubt failed: it stays in doubt whatever the failure was."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 @dataclass
@@ -152,6 +108,10 @@ class OutboxNotifier:
         if self._db is None:
             raise RuntimeError("OutboxNotifier has no store: call attach() first")
         return self._db
+
+    def _sender(self) -> RowSender:
+        """One attempt at a row goes through bot/slack/outbox_send.py."""
+        return RowSender(self.slack, self.db, self.policy.lookup_pages)
 
     async def start(self) -> None:
         """Resume rows left pending by an outage or a restart, waiting (bounded) for a first attempt of each
@@ -357,11 +317,11 @@ class OutboxNotifier:
             await self._give_up(row, f"undelivered after {limit} ({row.attempts} attempts; {row.last_error})")
             return
         try:
-            ts, note = await self._send(row)
-        except _Undeliverable as exc:
+            ts, note = await self._sender().send(row)
+        except Undeliverable as exc:
             await self._give_up(row, str(exc))
             return
-        except _LookupFailed as exc:
+        except LookupFailed as exc:
             await self._failed(row, state, classify(exc.error), exc.error, keep_doubt=True)
             return
         except asyncio.CancelledError:
@@ -405,114 +365,3 @@ class OutboxNotifier:
         for row_id, (lane, _) in list(self._waiters.items()):
             if lane == row.lane:
                 self._settle(row_id, None)
-
-    # --- sending one row ---------------------------------------------------------------------------
-    async def _send(self, row: OutboxRow) -> tuple[str | None, str | None]:
-        """Send ``row``; (the message ts if any, a note for the record). Raises what the client raises."""
-        p = row.payload
-        channel = row.channel or ""
-        if row.kind == "update":
-            ts = await self._target_ts(row)
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
-            await self.slack.update(channel, ts, p["text"], p["blocks"])
-            return ts, None
-        if row.kind == "publish_home":
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
-            await self.slack.publish_home(p["user"], p["view"])
-            return None, None
-        if row.kind == "ephemeral":
-            if row.in_doubt:
-                return None, "not re-sent: an earlier attempt may have been shown, and it cannot be looked up"
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
-            await self.slack.ephemeral(channel, p["user"], p["text"], p["blocks"])
-            return None, None
-        thread_ts = await self._thread_ts(row)
-        if row.in_doubt:
-            try:
-                found = await self._find(row, thread_ts)
-            except Exception as exc:
-                if classify(exc).kind != "fatal":
-                    raise _LookupFailed(exc) from exc
-                # Refused outright (e.g. history scopes not granted yet): losing it would be worse.
-                log.warning("outbox: cannot look for #%s (%s); re-sending, a duplicate is possible", row.id, exc)
-                found = None
-            if found is not None:
-                return found, "found already posted after an attempt in doubt"
-        await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
-        if row.kind == "upload":
-            content = base64.b64decode(p["content"])
-            await self.slack.upload(channel, thread_ts, p["filename"], content, p["title"])
-            return None, None
-        response = await self.client.chat_postMessage(
-            channel=channel,
-            text=p["text"],
-            blocks=p["blocks"],
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row.id, "created": _created(row)}},
-        )
-        return str(response["ts"]), None
-
-    async def _thread_ts(self, row: OutboxRow) -> str | None:
-        """The parent's ts; a parent Slack never got is left out (the reply is posted, unthreaded)."""
-        if row.thread_ref is None:
-            return cast(str | None, row.payload.get("thread_ts"))
-        parent = await self.db.run(self.db.sync.outbox_row, row.thread_ref)
-        if parent is not None and parent.state == "sent" and parent.sent_ts:
-            return parent.sent_ts
-        if parent is not None and parent.state == "pending":
-            raise RuntimeError(f"parent #{parent.id} is still pending")  # retried: cannot happen in lane order
-        log.warning("outbox: parent of #%s was never posted; posting it outside the thread", row.id)
-        return None
-
-    async def _target_ts(self, row: OutboxRow) -> str:
-        if row.message_ref is None:
-            return str(row.payload["ts"])
-        target = await self.db.run(self.db.sync.outbox_row, row.message_ref)
-        if target is not None and target.state == "sent" and target.sent_ts:
-            return target.sent_ts
-        if target is not None and target.state == "pending":
-            raise RuntimeError(f"message #{target.id} is still pending")
-        raise _Undeliverable(f"the message it edits (#{row.message_ref}) was never posted")
-
-    async def _find(self, row: OutboxRow, thread_ts: str | None) -> str | None:
-        """The ts of this row's message if an earlier attempt did post it (after the lane's last post)."""
-        oldest = await self.db.run(self.db.sync.outbox_last_sent_ts, row.lane, row.id)
-        channel = row.channel or ""
-        cursor: str | None = None
-        for _ in range(self.policy.lookup_pages):
-            args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
-            if oldest is not None:
-                args["oldest"] = oldest
-            if cursor:
-                args["cursor"] = cursor
-            if thread_ts is not None:
-                response = await self.client.conversations_replies(ts=thread_ts, **args)
-            else:
-                response = await self.client.conversations_history(**args)
-            for message in response.get("messages") or []:
-                if _is_ours(message, row):
-                    return str(message["ts"])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        return None
-
-
-def _created(row: OutboxRow) -> str:
-    return row.created_at.isoformat(timespec="microseconds")
-
-
-def _is_ours(message: dict[str, Any], row: OutboxRow) -> bool:
-    """Whether ``message`` is what ``row`` posts: metadata for posts, file name and title for uploads."""
-    if row.kind == "upload":
-        files = message.get("files") or []
-        return any(f.get("name") == row.payload["filename"] and f.get("title") == row.payload["title"] for f in files)
-    metadata = message.get("metadata") or {}
-    payload = metadata.get("event_payload") or {}
-    return bool(
-        metadata.get("event_type") == EVENT_TYPE
-        and str(payload.get("outbox_id")) == str(row.id)
-        and payload.get("created") == _created(row)
-    )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.server import LocalServer
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Job:
 
 
 @dataclass
-class FakeDeployService:
+class FakeDeployService(LocalServer):
     """Configure the next answers through the public attributes, then point the provider at ``url``."""
 
     # What the next accepted job's polls answer, in order; the last one repeats.
@@ -52,15 +53,6 @@ class FakeDeployService:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     _port: int = 0
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Listen on an ephemeral port."""

@@ -14,10 +14,11 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.server import LocalServer
 
 _INPUT = re.compile(r"\$\{\{\s*inputs\.(\w+)\s*\}\}")
 
@@ -46,7 +47,7 @@ class RunScript:
 
 
 @dataclass
-class FakeGitHubActions:
+class FakeGitHubActions(LocalServer):
     """Configure through the public attributes; point the provider at ``api_url``."""
 
     token: str = "ghp_test"
@@ -64,15 +65,6 @@ class FakeGitHubActions:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(9001))
     _runner: web.AppRunner | None = None
     _port: int = 0
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Listen on an ephemeral port."""

@@ -3,62 +3,47 @@
 Point slack_sdk at it with ``AsyncWebClient(token="xoxb-test", base_url=fake.base_url)`` (or env
 ``SLACK_API_URL``). It keeps message/view/file state, records every call, can inject rate limits, server
 errors, delays and outages, and lets tests await calls instead of sleeping.
+
+This module is the server: HTTP plumbing, recording, fault injection, response_url and the upload flow.
+The workspace state (messages, views, files, users) is in slack_state.py, the Web API methods answered
+from it in slack_methods.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import time
 import uuid
-import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from slack_sdk.models.blocks import Block
 
+from tests.fakes.server import LocalServer
+from tests.fakes.slack_methods import REQUIRED_ARGS, Handler, ResponseUrl, SlackMethods
+from tests.fakes.slack_state import (
+    Args,
+    Ephemeral,
+    Message,
+    SlackError,
+    UploadedFile,
+)
 from tests.fakes.socket_mode import FakeSocketModeServer
 
-Args = dict[str, Any]
+__all__ = [
+    "Ephemeral",
+    "FakeSlackWebAPI",
+    "Message",
+    "RecordedCall",
+    "SlackError",
+    "UploadedFile",
+]
+
 # Arguments Slack accepts as JSON strings inside a form body; decoded before recording.
 _JSON_ARGS = ("blocks", "attachments", "view", "files", "metadata")
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "chat.postMessage": ("channel",),
-    "chat.update": ("channel", "ts"),
-    "chat.delete": ("channel", "ts"),
-    "chat.postEphemeral": ("channel", "user"),
-    "chat.getPermalink": ("channel", "message_ts"),
-    "conversations.info": ("channel",),
-    "conversations.history": ("channel",),
-    "conversations.replies": ("channel", "ts"),
-    "users.info": ("user",),
-    "usergroups.users.list": ("usergroup",),
-    "views.open": ("trigger_id", "view"),
-    "views.update": ("view",),
-    "views.publish": ("user_id", "view"),
-    "files.getUploadURLExternal": ("filename", "length"),
-    "files.completeUploadExternal": ("files",),
-}
-MESSAGE_BLOCK_LIMIT = 50
-VIEW_BLOCK_LIMIT = 100
-MESSAGE_TEXT_LIMIT = 40_000
 RESPONSE_URL_USES = 5
-
-
-class SlackError(Exception):
-    """Raised inside a method handler to answer ``{"ok": false, "error": ...}``."""
-
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
 
 
 @dataclass(frozen=True)
@@ -87,59 +72,6 @@ class RecordedCall:
 
 
 @dataclass
-class Message:
-    """A message as users currently see it (chat.update edits it in place)."""
-
-    channel: str
-    ts: str
-    text: str
-    user: str
-    blocks: list[Args] = field(default_factory=list)
-    attachments: list[Args] = field(default_factory=list)
-    thread_ts: str | None = None
-    files: list[Args] = field(default_factory=list)
-    metadata: Args | None = None
-    edits: list[Args] = field(default_factory=list)  # previous versions, oldest first
-
-    def as_slack(self, bot_id: str = "B0BOT00001", app_id: str = "A0APP00001") -> Args:
-        """The message object as Slack returns it in API responses and interaction payloads."""
-        msg: Args = {"type": "message", "user": self.user, "bot_id": bot_id, "app_id": app_id}
-        msg.update(text=self.text, ts=self.ts, blocks=self.blocks)
-        optional = {"attachments": self.attachments, "thread_ts": self.thread_ts, "files": self.files}
-        msg.update({k: v for k, v in optional.items() if v})
-        if self.metadata:
-            msg["metadata"] = self.metadata
-        if self.edits:
-            msg["edited"] = {"user": self.user, "ts": self.edits[-1]["edited_ts"]}
-        return msg
-
-
-@dataclass
-class Ephemeral:
-    """An ephemeral message shown only to ``user``."""
-
-    channel: str
-    user: str
-    text: str
-    blocks: list[Args]
-    thread_ts: str | None
-    message_ts: str
-
-
-@dataclass
-class UploadedFile:
-    """A file going through the v2 upload flow."""
-
-    id: str
-    filename: str
-    length: int
-    data: bytes | None = None
-    title: str | None = None
-    shared_to: list[str] = field(default_factory=list)
-    completed: bool = False
-
-
-@dataclass
 class _Fault:
     remaining: int
     status: int = 0
@@ -149,21 +81,7 @@ class _Fault:
     drop: bool = False
 
 
-@dataclass
-class _ResponseUrl:
-    channel: str | None
-    message_ts: str | None
-    user_id: str | None
-    uses: int = 0
-
-
-def _tz_defaults(tz: str) -> tuple[str, int]:
-    now = datetime.now(ZoneInfo(tz))
-    offset = now.utcoffset()
-    return now.tzname() or tz, int(offset.total_seconds()) if offset else 0
-
-
-class FakeSlackWebAPI:
+class FakeSlackWebAPI(SlackMethods, LocalServer):
     """Fake Web API server. ``async with FakeSlackWebAPI() as fake: ...`` or ``start()``/``stop()``.
 
     With ``auto_create=True`` (default) unknown users/channels are synthesised on first use; set it False
@@ -185,43 +103,30 @@ class FakeSlackWebAPI:
         default_tz: str = "UTC",
         ts_base: int = 1_700_000_000,
     ) -> None:
-        self.team_id, self.team_domain = team_id, team_domain
-        self.bot_user_id, self.bot_id, self.app_id = bot_user_id, bot_id, app_id
+        super().__init__(
+            team_id=team_id,
+            team_domain=team_domain,
+            bot_user_id=bot_user_id,
+            bot_id=bot_id,
+            app_id=app_id,
+            auto_create=auto_create,
+            default_tz=default_tz,
+            ts_base=ts_base,
+        )
         self.bot_token, self.app_token = bot_token, app_token
-        self.auto_create, self.default_tz = auto_create, default_tz
         self.calls: list[RecordedCall] = []
         self.faulted_calls: list[RecordedCall] = []
-        self.users: dict[str, Args] = {}
-        self.channels: dict[str, Args] = {}
-        self.usergroups: dict[str, Args] = {}
-        self.views: dict[str, Args] = {}
-        self.home_views: dict[str, Args] = {}
-        self.uploads: dict[str, UploadedFile] = {}
-        self.ephemerals: list[Ephemeral] = []
-        self._messages: dict[tuple[str, str], Message] = {}
-        self._ts_base = ts_base
-        self._seq = itertools.count(1)
         self._faults: dict[str, list[_Fault]] = {}
         self._down: str | None = None
         self._upload_tokens: dict[str, str] = {}
-        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._response_urls: dict[str, ResponseUrl] = {}
         self._socket_mode: FakeSocketModeServer | None = None
         self._cond = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = 0
-        self.add_user(bot_user_id, name="release-bot", is_bot=True)
 
     # ----------------------------------------------------------------- lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start listening on an ephemeral port on 127.0.0.1."""
@@ -259,91 +164,12 @@ class FakeSlackWebAPI:
 
     # ----------------------------------------------------------------- configuration
 
-    def add_user(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        real_name: str | None = None,
-        tz: str | None = None,
-        tz_label: str | None = None,
-        tz_offset: int | None = None,
-        is_bot: bool = False,
-        deleted: bool = False,
-        email: str | None = None,
-    ) -> Args:
-        """Define (or replace) a user; tz_label/tz_offset default to the zone's current name/offset."""
-        zone = tz or self.default_tz
-        label, offset = _tz_defaults(zone)
-        name = name or user_id.lower()
-        real = real_name or name.title()
-        self.users[user_id] = {
-            "id": user_id,
-            "team_id": self.team_id,
-            "name": name,
-            "deleted": deleted,
-            "real_name": real,
-            "tz": zone,
-            "tz_label": tz_label or label,
-            "tz_offset": offset if tz_offset is None else tz_offset,
-            "is_bot": is_bot,
-            "is_admin": False,
-            "is_owner": False,
-            "is_app_user": False,
-            "updated": self._ts_base,
-            "profile": {
-                "real_name": real,
-                "display_name": name,
-                "email": email or f"{name}@{self.team_domain}.example",
-                "team": self.team_id,
-            },
-        }
-        return self.users[user_id]
-
-    def add_channel(
-        self, channel_id: str, name: str | None = None, *, is_private: bool = False, is_member: bool = True
-    ) -> Args:
-        """Define a channel; ``is_member=False`` makes posting fail with ``not_in_channel``."""
-        self.channels[channel_id] = {
-            "id": channel_id,
-            "name": name or channel_id.lower(),
-            "is_channel": not is_private,
-            "is_group": is_private,
-            "is_im": channel_id.startswith("D"),
-            "is_private": is_private,
-            "is_archived": False,
-            "is_general": False,
-            "is_member": is_member,
-            "created": self._ts_base,
-            "creator": self.bot_user_id,
-            "topic": {"value": "", "creator": "", "last_set": 0},
-            "purpose": {"value": "", "creator": "", "last_set": 0},
-        }
-        return self.channels[channel_id]
-
-    def set_usergroup(
-        self, usergroup_id: str, user_ids: list[str], *, handle: str | None = None, name: str | None = None
-    ) -> None:
-        """Define user group ``S…`` with members ``[U…]`` (for usergroups.users.list / usergroups.list)."""
-        handle = handle or usergroup_id.lower()
-        self.usergroups[usergroup_id] = {
-            "id": usergroup_id,
-            "team_id": self.team_id,
-            "is_usergroup": True,
-            "name": name or handle,
-            "handle": handle,
-            "description": "",
-            "date_delete": 0,
-            "user_count": len(user_ids),
-            "users": list(user_ids),
-        }
-
     def new_response_url(
         self, *, channel: str | None = None, message_ts: str | None = None, user_id: str | None = None
     ) -> str:
         """A ``response_url`` served by the fake; posts to it act on ``channel``/``message_ts`` like Slack."""
         token = uuid.uuid4().hex
-        self._response_urls[token] = _ResponseUrl(channel, message_ts, user_id)
+        self._response_urls[token] = ResponseUrl(channel, message_ts, user_id)
         return f"{self.root_url}/response_url/{token}"
 
     # ----------------------------------------------------------------- fault injection
@@ -414,19 +240,6 @@ class FakeSlackWebAPI:
                 f"calls so far: {seen}"
             ) from None
         return matching()
-
-    def messages(self, channel: str) -> list[Message]:
-        """Current messages in ``channel`` (a user id means the bot's DM with them), oldest first."""
-        ch = self._dm_id(channel)
-        return sorted((m for (c, _), m in self._messages.items() if c == ch), key=lambda m: float(m.ts))
-
-    def thread(self, channel: str, thread_ts: str) -> list[Message]:
-        """The parent message followed by its replies, as a user sees the thread."""
-        return [m for m in self.messages(channel) if m.ts == thread_ts or m.thread_ts == thread_ts]
-
-    def message(self, channel: str, ts: str) -> Message:
-        """The message at ``ts`` in ``channel`` (KeyError if absent)."""
-        return self._messages[(self._dm_id(channel), ts)]
 
     def clear_calls(self) -> None:
         """Forget recorded calls (state such as messages is kept)."""
@@ -508,7 +321,7 @@ class FakeSlackWebAPI:
                 raise SlackError(err)
             if handler is None:
                 raise SlackError("unknown_method", req_method=method)
-            missing = [a for a in _REQUIRED.get(method, ()) if args.get(a) in (None, "")]
+            missing = [a for a in REQUIRED_ARGS.get(method, ()) if args.get(a) in (None, "")]
             if missing:
                 raise SlackError(
                     "invalid_arguments",
@@ -556,322 +369,14 @@ class FakeSlackWebAPI:
         await self._record(RecordedCall("response_url", args, headers, time.time(), 200, {"ok": True}))
         return web.Response(text="ok", content_type="text/plain")
 
-    def _apply_response_url(self, target: _ResponseUrl, args: Args) -> None:
-        """Apply a response_url post the way Slack shows it: delete/replace the original, or post anew."""
-        blocks = self._check_blocks(args.get("blocks"), MESSAGE_BLOCK_LIMIT, "invalid_blocks")
-        if target.channel is None:
-            return
-        original = self._messages.get((target.channel, target.message_ts or ""))
-        if args.get("delete_original") in (True, "true") and original is not None:
-            del self._messages[(original.channel, original.ts)]
-        elif args.get("replace_original") in (True, "true") and original is not None:
-            self._edit(original, {"text": args.get("text", ""), "blocks": blocks})
-        elif args.get("response_type") == "in_channel":
-            self._post(target.channel, args)
-        else:
-            self.ephemerals.append(
-                Ephemeral(
-                    target.channel,
-                    target.user_id or "",
-                    args.get("text", ""),
-                    blocks,
-                    args.get("thread_ts"),
-                    self._next_ts(),
-                )
-            )
+    # ----------------------------------------------------------------- methods bound to this server
 
-    # ----------------------------------------------------------------- state helpers
-
-    def _next_ts(self) -> str:
-        micros = next(self._seq) * 100
-        return f"{self._ts_base + micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-    def _dm_id(self, channel: str) -> str:
-        return "D" + channel[1:] if channel[:1] in ("U", "W") else channel
-
-    def _channel(self, channel: str) -> Args:
-        if channel.startswith("#"):
-            for ch in self.channels.values():
-                if ch["name"] == channel[1:]:
-                    return ch
-            raise SlackError("channel_not_found")
-        ch_id = self._dm_id(channel)
-        if ch_id not in self.channels:
-            if not self.auto_create:
-                raise SlackError("channel_not_found")
-            self.add_channel(ch_id)
-        return self.channels[ch_id]
-
-    def _user(self, user_id: str) -> Args:
-        if user_id not in self.users:
-            if not self.auto_create or user_id[:1] not in ("U", "W"):
-                raise SlackError("user_not_found")
-            self.add_user(user_id)
-        return self.users[user_id]
-
-    @staticmethod
-    def _check_blocks(blocks: Any, limit: int, error: str) -> list[Args]:
-        if blocks in (None, ""):
-            return []
-        if not isinstance(blocks, list):
-            raise SlackError(error, errors=["blocks must be an array"])
-        if len(blocks) > limit:
-            raise SlackError(error, errors=[f"no more than {limit} items allowed [json-pointer:/blocks]"])
-        problems = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i, raw in enumerate(blocks):
-                try:
-                    parsed = Block.parse(raw) if isinstance(raw, dict) else None
-                    if parsed is None:
-                        raise ValueError(f"unsupported block {raw!r:.80}")
-                    parsed.to_dict()  # runs slack_sdk's Block Kit length/shape validation
-                except Exception as e:
-                    problems.append(f"{e} [json-pointer:/blocks/{i}]")
-        if problems:
-            raise SlackError(error, errors=problems, response_metadata={"messages": [f"[ERROR] {p}" for p in problems]})
-        return blocks
-
-    def _post(self, channel: str, a: Args) -> Message:
-        ch = self._channel(channel)
-        if not ch["is_member"]:
-            raise SlackError("not_in_channel")
-        blocks = self._check_blocks(a.get("blocks"), MESSAGE_BLOCK_LIMIT, "invalid_blocks")
-        text = a.get("text") or ""
-        if not (text or blocks or a.get("attachments") or a.get("files")):
-            raise SlackError("no_text")
-        if len(text) > MESSAGE_TEXT_LIMIT:
-            raise SlackError("msg_too_long")
-        msg = Message(
-            ch["id"],
-            self._next_ts(),
-            text,
-            self.bot_user_id,
-            blocks,
-            a.get("attachments") or [],
-            a.get("thread_ts") or None,
-            a.get("files") or [],
-            a.get("metadata"),
-        )
-        self._messages[(msg.channel, msg.ts)] = msg
-        return msg
-
-    def _edit(self, msg: Message, a: Args) -> None:
-        msg.edits.append(
-            {
-                "text": msg.text,
-                "blocks": msg.blocks,
-                "attachments": msg.attachments,
-                "edited_ts": self._next_ts(),
-            }
-        )
-        # Slack keeps fields chat.update omits; an empty list clears them.
-        if "blocks" in a:
-            msg.blocks = self._check_blocks(a["blocks"], MESSAGE_BLOCK_LIMIT, "invalid_blocks")
-        if "attachments" in a:
-            msg.attachments = a["attachments"] or []
-        if "text" in a:
-            msg.text = a["text"] or ""
-        if "metadata" in a:
-            msg.metadata = a["metadata"]
-
-    def _find(self, a: Args, ts_key: str = "ts") -> Message:
-        msg = self._messages.get((self._dm_id(str(a["channel"])), str(a[ts_key])))
-        if msg is None:
-            raise SlackError("message_not_found")
-        return msg
-
-    def _view(self, view: Any, view_id: str | None = None, external_id: str | None = None) -> Args:
-        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
-            raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] invalid view"]})
-        limit_error = "invalid_arguments"
-        blocks = self._check_blocks(view.get("blocks"), VIEW_BLOCK_LIMIT, limit_error)
-        vid = view_id or f"V{next(self._seq):09d}"
+    def _handlers(self) -> dict[str, Handler]:
         return {
-            "id": vid,
-            "team_id": self.team_id,
-            "type": view["type"],
-            "blocks": blocks,
-            "private_metadata": view.get("private_metadata", ""),
-            "callback_id": view.get("callback_id", ""),
-            "state": {"values": {}},
-            "hash": f"{self._ts_base}.{uuid.uuid4().hex[:8]}",
-            "title": view.get("title"),
-            "close": view.get("close"),
-            "submit": view.get("submit"),
-            "clear_on_close": False,
-            "notify_on_close": bool(view.get("notify_on_close")),
-            "previous_view_id": None,
-            "root_view_id": vid,
-            "app_id": self.app_id,
-            "external_id": external_id or view.get("external_id", ""),
-            "app_installed_team_id": self.team_id,
-            "bot_id": self.bot_id,
-        }
-
-    # ----------------------------------------------------------------- Web API methods
-
-    def _handlers(self) -> dict[str, Callable[[Args], Awaitable[Args]]]:
-        return {
-            "auth.test": self._auth_test,
-            "chat.postMessage": self._chat_post_message,
-            "chat.update": self._chat_update,
-            "chat.delete": self._chat_delete,
-            "chat.postEphemeral": self._chat_post_ephemeral,
-            "chat.getPermalink": self._chat_get_permalink,
-            "conversations.info": self._conversations_info,
-            "conversations.open": self._conversations_open,
-            "conversations.history": self._conversations_history,
-            "conversations.replies": self._conversations_replies,
-            "users.info": self._users_info,
-            "usergroups.list": self._usergroups_list,
-            "usergroups.users.list": self._usergroups_users_list,
-            "views.open": self._views_open,
-            "views.update": self._views_update,
-            "views.publish": self._views_publish,
+            **super()._handlers(),
             "files.getUploadURLExternal": self._files_get_upload_url,
-            "files.completeUploadExternal": self._files_complete_upload,
             "apps.connections.open": self._apps_connections_open,
         }
-
-    async def _auth_test(self, a: Args) -> Args:
-        return {
-            "url": f"https://{self.team_domain}.slack.com/",
-            "team": self.team_domain.title(),
-            "user": self.users[self.bot_user_id]["name"],
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    async def _chat_post_message(self, a: Args) -> Args:
-        msg = self._post(str(a["channel"]), a)
-        return {"channel": msg.channel, "ts": msg.ts, "message": msg.as_slack(self.bot_id, self.app_id)}
-
-    async def _chat_update(self, a: Args) -> Args:
-        msg = self._find(a)
-        self._edit(msg, a)
-        return {
-            "channel": msg.channel,
-            "ts": msg.ts,
-            "text": msg.text,
-            "message": msg.as_slack(self.bot_id, self.app_id),
-        }
-
-    async def _chat_delete(self, a: Args) -> Args:
-        msg = self._find(a)
-        del self._messages[(msg.channel, msg.ts)]
-        return {"channel": msg.channel, "ts": msg.ts}
-
-    async def _chat_post_ephemeral(self, a: Args) -> Args:
-        ch = self._channel(str(a["channel"]))
-        self._user(str(a["user"]))
-        blocks = self._check_blocks(a.get("blocks"), MESSAGE_BLOCK_LIMIT, "invalid_blocks")
-        if not (a.get("text") or blocks or a.get("attachments")):
-            raise SlackError("no_text")
-        eph = Ephemeral(ch["id"], str(a["user"]), a.get("text") or "", blocks, a.get("thread_ts"), self._next_ts())
-        self.ephemerals.append(eph)
-        return {"message_ts": eph.message_ts}
-
-    async def _chat_get_permalink(self, a: Args) -> Args:
-        msg = self._find(a, "message_ts")
-        link = f"https://{self.team_domain}.slack.com/archives/{msg.channel}/p{msg.ts.replace('.', '')}"
-        if msg.thread_ts and msg.thread_ts != msg.ts:
-            link += f"?thread_ts={msg.thread_ts}&cid={msg.channel}"
-        return {"channel": msg.channel, "permalink": link}
-
-    async def _conversations_info(self, a: Args) -> Args:
-        return {"channel": self._channel(str(a["channel"]))}
-
-    async def _conversations_history(self, a: Args) -> Args:
-        """Top-level messages, newest first (replies live in their thread, as in Slack)."""
-        ch = self._channel(str(a["channel"]))
-        if not ch["is_member"]:
-            raise SlackError("not_in_channel")
-        top = [m for m in self.messages(ch["id"]) if m.thread_ts in (None, m.ts)]
-        return self._page(list(reversed(top)), a, default_limit=100)
-
-    async def _conversations_replies(self, a: Args) -> Args:
-        """The thread of ``ts``: its parent first, then the replies, oldest first."""
-        msg = self._messages.get((self._dm_id(str(a["channel"])), str(a["ts"])))
-        if msg is None:
-            raise SlackError("thread_not_found")
-        return self._page(self.thread(msg.channel, msg.thread_ts or msg.ts), a, default_limit=1000)
-
-    def _page(self, messages: list[Message], a: Args, *, default_limit: int) -> Args:
-        """Slack's oldest/latest/inclusive/limit/cursor paging; metadata only with include_all_metadata."""
-        inclusive = str(a.get("inclusive", "")).lower() in ("1", "true")
-        oldest, latest = float(a.get("oldest") or 0), float(a.get("latest") or "inf")
-
-        selected = [
-            m for m in messages if (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)
-        ]
-        start = int(a.get("cursor") or 0)
-        limit = int(a.get("limit") or default_limit)
-        page = selected[start : start + limit]
-        with_metadata = str(a.get("include_all_metadata", "")).lower() in ("1", "true")
-        out = []
-        for m in page:
-            shown = m.as_slack(self.bot_id, self.app_id)
-            if not with_metadata:
-                shown.pop("metadata", None)
-            out.append(shown)
-        more = start + limit < len(selected)
-        return {
-            "messages": out,
-            "has_more": more,
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
-        }
-
-    async def _conversations_open(self, a: Args) -> Args:
-        users = str(a.get("users", "")).split(",")
-        if len(users) != 1 or not users[0]:
-            raise SlackError("invalid_arguments")
-        self._user(users[0])
-        return {"channel": self._channel(users[0])}
-
-    async def _users_info(self, a: Args) -> Args:
-        return {"user": self._user(str(a["user"]))}
-
-    async def _usergroups_list(self, a: Args) -> Args:
-        include_users = str(a.get("include_users", "")).lower() in ("1", "true")
-        groups = [
-            g if include_users else {k: v for k, v in g.items() if k != "users"} for g in self.usergroups.values()
-        ]
-        return {"usergroups": groups}
-
-    async def _usergroups_users_list(self, a: Args) -> Args:
-        group = self.usergroups.get(str(a["usergroup"]))
-        if group is None:
-            raise SlackError("no_such_subteam")
-        return {"users": list(group["users"])}
-
-    async def _views_open(self, a: Args) -> Args:
-        view = self._view(a["view"])
-        self.views[view["id"]] = view
-        return {"view": view}
-
-    async def _views_update(self, a: Args) -> Args:
-        current = self.views.get(str(a.get("view_id", "")))
-        if current is None and a.get("external_id"):
-            current = next((v for v in self.views.values() if v["external_id"] == a["external_id"]), None)
-        if current is None:
-            raise SlackError("not_found")
-        if a.get("hash") and a["hash"] != current["hash"]:
-            raise SlackError("hash_conflict")
-        view = self._view(a["view"], current["id"], current["external_id"])
-        self.views[view["id"]] = view
-        return {"view": view}
-
-    async def _views_publish(self, a: Args) -> Args:
-        user_id = str(a["user_id"])
-        self._user(user_id)
-        old = self.home_views.get(user_id)
-        view = self._view(a["view"], old["id"] if old else None)
-        self.home_views[user_id] = view
-        return {"view": view}
 
     async def _files_get_upload_url(self, a: Args) -> Args:
         length = int(a["length"])
@@ -882,38 +387,6 @@ class FakeSlackWebAPI:
         token = uuid.uuid4().hex
         self._upload_tokens[token] = file_id
         return {"upload_url": f"{self.root_url}/upload/v1/{token}", "file_id": file_id}
-
-    async def _files_complete_upload(self, a: Args) -> Args:
-        entries = a["files"] if isinstance(a["files"], list) else []
-        files = [self.uploads.get(str(e.get("id"))) for e in entries]
-        if not entries or any(f is None or f.data is None for f in files):
-            raise SlackError("file_not_found")
-        channels = [c for c in [a.get("channel_id"), *str(a.get("channels") or "").split(",")] if c]
-        out = []
-        for entry, f in zip(entries, files, strict=True):
-            assert f is not None
-            f.title, f.completed = entry.get("title") or f.filename, True
-            f.shared_to = [self._channel(str(c))["id"] for c in channels]
-            out.append(
-                {
-                    "id": f.id,
-                    "name": f.filename,
-                    "title": f.title,
-                    "size": len(f.data or b""),
-                    "user": self.bot_user_id,
-                    "created": self._ts_base,
-                    "channels": f.shared_to,
-                    "permalink": f"https://{self.team_domain}.slack.com/files/{self.bot_user_id}/{f.id}",
-                    "url_private": f"https://files.slack.com/files-pri/{self.team_id}-{f.id}/{f.filename}",
-                }
-            )
-        # Sharing shows up in the channel/thread as a bot message carrying the files.
-        for ch in channels:
-            self._post(
-                str(ch),
-                {"text": a.get("initial_comment") or "", "thread_ts": a.get("thread_ts"), "files": out},
-            )
-        return {"files": out}
 
     async def _apps_connections_open(self, a: Args) -> Args:
         if self._socket_mode is None:

@@ -11,10 +11,11 @@ import asyncio
 import itertools
 import json
 import uuid
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.server import LocalServer
 
 EnvelopeType = Literal["slash_commands", "interactive", "events_api"]
 
@@ -22,7 +23,7 @@ EnvelopeType = Literal["slash_commands", "interactive", "events_api"]
 _RESPONSE_PAYLOAD_INTERACTIVE = {"view_submission", "block_suggestion"}
 
 
-class FakeSocketModeServer:
+class FakeSocketModeServer(LocalServer):
     """Socket Mode WebSocket server; use as ``async with FakeSocketModeServer() as server``."""
 
     def __init__(self, app_id: str = "A0APP00001") -> None:
@@ -35,15 +36,6 @@ class FakeSocketModeServer:
         self._conn_counter = itertools.count(1)
         self.connection_count = 0
         self.received: list[dict[str, Any]] = []  # every JSON message a client sent, in order
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start listening on an ephemeral port."""
