@@ -372,23 +372,13 @@ async def _get_audit(request: web.Request) -> web.Response:
     return web.json_response({"entries": [audit_json(e) for e in entries]})
 
 
-def _release_with_notes(store: Store, service: str, version: str, previous: str | None) -> Release | None:
-    # The store has no query by version yet; this one is served by releases_service_env_id's service prefix.
-    row = store.sql.one(
-        "SELECT id FROM releases WHERE service = ? AND version = ? AND notes IS NOT NULL "
-        "AND (? IS NULL OR previous_version = ?) ORDER BY id DESC LIMIT 1",
-        (service, version, previous, previous),
-    )
-    return store.get_release(row["id"]) if row else None
-
-
 async def _get_notes(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
     service = service_param(request.query, ctx.config, required=True)
     to = version_param(request.query, "to", required=True)
     previous = version_param(request.query, "from", required=False)
     assert service is not None and to is not None
-    release = await ctx.db.run(_release_with_notes, ctx.db.sync, service, to, previous)
+    release = await ctx.db.run(ctx.db.sync.release_with_notes, service, to, previous)
     if release is None or release.notes is None:
         since = f" since {previous}" if previous else ""
         raise ApiError(404, "to", f"no release notes stored for {service} {to}{since}")

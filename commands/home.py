@@ -57,10 +57,7 @@ async def snapshot(engine: Engine) -> HomeSnapshot:
     locks: dict[tuple[str, str], Lock] = {}
     for lock in await db.run(db.sync.all_locks):
         locks.setdefault((lock.service, lock.env), lock)  # a running release's lock first, as status shows
-    adhoc: dict[str, list[AdhocFreeze]] = {}
-    for row in await db.run(db.sync.freezes, None):
-        freeze = AdhocFreeze(row["env"], row["until"], row["reason"], row["by"], row["created_at"])
-        adhoc.setdefault(row["service"], []).append(freeze)
+    adhoc = await db.run(db.sync.adhoc_freezes, None)
     shared: dict[str, WindowDecision] = {}  # env -> decision for services without ad-hoc freezes there
     services = []
     for name, svc in engine.config.services.items():

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.models import ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes, build_release_notes
-from bot.core.windows import AdhocFreeze, adhoc_until
+from bot.core.windows import adhoc_until
 from bot.engine.base import Actor, Reply, UserError
 from bot.engine.checks import ChecksMixin
 from bot.engine.requests import window_mrkdwn
@@ -22,14 +22,8 @@ class AdminMixin(ChecksMixin):
     async def status(self, service: str) -> Reply:
         """Each environment: what runs, since when, by whom, locks, and the window — one store trip."""
         zone = self.config.zone
-        state_rows, locks, freeze_rows = await self.db.read(lambda store: store.status_snapshot(service))
+        state_rows, locks, freezes = await self.db.read(lambda store: store.status_snapshot(service))
         states = {s.env: s for s in state_rows}
-        freezes = [
-            AdhocFreeze(
-                environment=r["env"], until=r["until"], reason=r["reason"], by=r["by"], created_at=r["created_at"]
-            )
-            for r in freeze_rows
-        ]
         now = self.now()
         lines = []
         for env in self.config.services[service].pipeline:
@@ -57,7 +51,8 @@ class AdminMixin(ChecksMixin):
     async def window_reply(self, actor: Actor, service: str, env: str | None) -> Reply:
         envs = [env] if env else self.config.services[service].pipeline
         user_zone = await self._user_zone(actor.user)
-        texts = [window_mrkdwn(await self.window(service, e), self.config.zone, user_zone) for e in envs]
+        freezes, now = await self.adhoc_freezes(service), self.now()
+        texts = [window_mrkdwn(self.windows.decide(e, now, freezes), self.config.zone, user_zone) for e in envs]
         return Reply(render.Message(text=texts[0], blocks=[render.section(t) for t in texts]))
 
     async def _user_zone(self, user: str) -> ZoneInfo | None:
@@ -125,14 +120,7 @@ class AdminMixin(ChecksMixin):
                 build_release_notes, commits, pr_url_base=pr_base if isinstance(pr_base, str) else None
             )
         else:
-            found = next(
-                (
-                    r
-                    for r in await self.db.run(self.db.sync.history, service, None, 50)
-                    if r.version == version and r.notes and not r.notes.get("unavailable")
-                ),
-                None,
-            )
+            found = await self.db.run(self.db.sync.release_with_notes, service, version)
             if found is None or found.notes is None:
                 raise UserError(f"no release notes stored for {escape(version)}.")
             notes = ReleaseNotes.from_dict(found.notes)

@@ -100,16 +100,26 @@ class ChecksMixin(ApprovalMixin):
 
     async def cancel_checks(self, release_id: int, why: str) -> int:
         """Cancel the release's pending measurements (rows and scheduler jobs) and say why in its thread."""
-        pending = await self.db.run(self.db.sync.pending_measurements, release_id)
-        cancelled = await self.db.run(self.db.sync.cancel_measurements, release_id)
-        if self.deps.scheduler is not None:
-            for row in pending:
-                self.deps.scheduler.cancel(job_key(release_id, row["check_name"], row["offset_s"]))
-        if cancelled:
-            await self.reply(
-                release_id, render.thread_reply(f"🗓️ {cancelled} pending check(s) cancelled: {escape(why)}.")
-            )
-        return cancelled
+        cancelled = await self.db.run(self.db.sync.cancel_measurements, release_id=release_id)
+        await self._cancelled(cancelled, why)
+        return len(cancelled)
+
+    async def cancel_superseded_checks(self, release: Release) -> None:
+        """A newer release in the same place supersedes the checks still pending for older ones."""
+        cancelled = await self.db.run(
+            self.db.sync.cancel_measurements, superseded_in=(release.service, release.env, release.id)
+        )
+        await self._cancelled(cancelled, f"superseded by {release.version} (release #{release.id})")
+
+    async def _cancelled(self, rows: list[dict[str, Any]], why: str) -> None:
+        """Drop the scheduler jobs of cancelled rows and tell each release's thread how many went."""
+        per_release: dict[int, int] = {}
+        for row in rows:
+            per_release[row["release_id"]] = per_release.get(row["release_id"], 0) + 1
+            if self.deps.scheduler is not None:
+                self.deps.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
+        for release_id, count in per_release.items():
+            await self.reply(release_id, render.thread_reply(f"🗓️ {count} pending check(s) cancelled: {escape(why)}."))
 
     async def _wake(self) -> None:
         # Tracked like any background work, so shutdown and tests can await it.

@@ -19,7 +19,7 @@ from bot.core.checklist import (
     evaluate_checklist,
 )
 from bot.core.grammar import Command
-from bot.core.models import ApprovalKind, Candidate, Release, ReleaseKind, ReleaseState
+from bot.core.models import ApprovalKind, Candidate, EnvState, Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
@@ -66,6 +66,7 @@ class Plan:
     kind: ReleaseKind
     source_env: str | None
     candidate: Candidate
+    current: EnvState | None  # what runs in ``env`` now (the release notes start from it)
 
 
 class RequestMixin(AccessMixin):
@@ -130,21 +131,11 @@ class RequestMixin(AccessMixin):
         allowed = self.config.environments[env].allowed
         if allowed and not await self.in_groups(actor.user, allowed):
             raise UserError(f"you may not release to {env}: that needs membership of {', '.join(allowed)}.")
-        return Plan(service, env, version, kind, source_env, candidate)
+        return Plan(service, env, version, kind, source_env, candidate, current)
 
     # --- gates --------------------------------------------------------------------------------------
     async def adhoc_freezes(self, service: str) -> list[AdhocFreeze]:
-        rows = await self.db.run(self.db.sync.freezes, service)
-        return [
-            AdhocFreeze(
-                environment=r["env"],
-                until=r["until"],
-                reason=r["reason"],
-                by=r["by"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return (await self.db.run(self.db.sync.adhoc_freezes, service)).get(service, [])
 
     async def window(self, service: str, env: str) -> WindowDecision:
         return self.windows.decide(env, self.now(), await self.adhoc_freezes(service))
@@ -166,10 +157,9 @@ class RequestMixin(AccessMixin):
         source = self.deps.sources(plan.service)
         if source is None:
             return {"unavailable": "no repository configured for this service"}
-        current = await self.db.run(self.db.sync.env_state, plan.service, plan.env)
         base: str | None = None
-        if current is not None:
-            replaced = await self.db.run(self.db.sync.get_candidate, plan.service, current.version)
+        if plan.current is not None:
+            replaced = await self.db.run(self.db.sync.get_candidate, plan.service, plan.current.version)
             base = replaced.commit if replaced else None
         try:
             commits = await source.commits_between(base, plan.candidate.commit)
@@ -183,7 +173,9 @@ class RequestMixin(AccessMixin):
         pr_url_base = pr_base if isinstance(pr_base, str) else None
         return await asyncio.to_thread(lambda: build_release_notes(commits, pr_url_base=pr_url_base).to_dict())
 
-    async def evaluate(self, plan: Plan, environment: Environment, notes: dict[str, Any]) -> ChecklistResult:
+    async def evaluate(
+        self, plan: Plan, environment: Environment, notes: dict[str, Any], rollback: RollbackPlan
+    ) -> ChecklistResult:
         tests = await self.db.run(self.db.sync.tests, plan.service, plan.version)
         scan = await self.db.run(self.db.sync.scan, plan.service, plan.version)
         evidence = Evidence(
@@ -195,7 +187,7 @@ class RequestMixin(AccessMixin):
             scan=ScanSummary.from_dict(scan) if scan else None,
             components=plan.candidate.components,
             notes=f"unavailable: {notes['unavailable']}" if "unavailable" in notes else "generated",
-            rollback_plan=await self.rollback_plan(plan.service, plan.env, plan.version),
+            rollback_plan=rollback,
             expected_components=self.config.services[plan.service].components,
         )
         return evaluate_checklist(environment, evidence)
@@ -228,7 +220,8 @@ class RequestMixin(AccessMixin):
         if not decision.open:
             blockers.append(window_mrkdwn(decision, self.config.zone))
         notes = await self.release_notes(plan)
-        checklist = await self.evaluate(plan, environment, notes)
+        rollback = await self.rollback_plan(plan.service, plan.env, plan.version)
+        checklist = await self.evaluate(plan, environment, notes, rollback)
         if not checklist.passed:
             blockers.append(f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist)))
         if blockers and cmd.force_reason is None:
@@ -238,7 +231,6 @@ class RequestMixin(AccessMixin):
         force = cmd.force_reason is not None and bool(blockers)
         if force and not decision.open:
             checklist = ChecklistResult((window_item(decision), *checklist.items))
-        rollback = await self.rollback_plan(plan.service, plan.env, plan.version)
         fields: dict[str, Any] = {
             "checklist": checklist.to_dict(),
             "notes": notes,

@@ -35,6 +35,9 @@ class RunnerMixin(RequestMixin):
     async def cancel_checks(self, release_id: int, why: str) -> int:
         raise RuntimeError("the checks mixin is missing")
 
+    async def cancel_superseded_checks(self, release: Release) -> None:
+        raise RuntimeError("the checks mixin is missing")
+
     async def _run_rollback_steps(self, release: Release) -> None:
         raise RuntimeError("the rollback mixin is missing")
 
@@ -292,10 +295,7 @@ class RunnerMixin(RequestMixin):
         await self.changed(release.service)
 
     async def _after_success(self, release: Release) -> None:
-        # A newer release supersedes the checks still pending for older ones in the same place.
-        for older in await self.db.run(self.db.sync.history, release.service, release.env, 20):
-            if older.id != release.id:
-                await self.cancel_checks(older.id, f"superseded by {release.version} (release #{release.id})")
+        await self.cancel_superseded_checks(release)
         await self.schedule_checks(release)
         if self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]:
             await self._commit_manifest(release)

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from bot.core import dora
 from bot.core.mrkdwn import escape
-from bot.core.windows import AdhocFreeze
 from bot.engine.admin import AdminMixin
 from bot.engine.base import Reply
 from bot.slack import render
@@ -292,10 +291,7 @@ class SummaryMixin(AdminMixin):
         zone = self.config.zone
         first = at.astimezone(zone).date()
         noons = [datetime.combine(first + timedelta(days=i), time(12), tzinfo=zone) for i in range(1, AHEAD_DAYS + 1)]
-        adhoc: dict[str, list[AdhocFreeze]] = defaultdict(list)
-        for row in await self.db.run(self.db.sync.freezes, None):
-            freeze = AdhocFreeze(row["env"], row["until"], row["reason"], row["by"], row["created_at"])
-            adhoc[row["service"]].append(freeze)
+        adhoc = await self.db.run(self.db.sync.adhoc_freezes, None)
         days_of: dict[str, list[date]] = {}
         # Holidays and configured freezes depend on the environment only: decide each day once per env.
         decided: dict[str, list[tuple[date, str]]] = {}

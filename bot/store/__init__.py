@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from bot.core.models import EnvState, Lock
+from bot.core.windows import AdhocFreeze
 from bot.store.approvals import ApprovalStore, VoteResult
 from bot.store.candidates import CandidateStore
 from bot.store.db import Runner, Sql
@@ -26,6 +28,11 @@ class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStor
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = path
         self.sql = Sql(path, read_only=read_only)
+
+    def status_snapshot(self, service: str) -> tuple[list[EnvState], list[Lock], list[AdhocFreeze]]:
+        """Everything `/release status` shows for a service, read in one trip to the store."""
+        locks = [lock for lock in self.all_locks() if lock.service == service]
+        return self.env_states(service), locks, self.adhoc_freezes(service).get(service, [])
 
     def close(self) -> None:
         self.sql.close()

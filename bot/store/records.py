@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.models import AuditEntry
+from bot.core.windows import AdhocFreeze
 from bot.store import rows
 from bot.store.db import Sql
 
@@ -28,15 +29,24 @@ class RecordStore:
             self.sql.execute("DELETE FROM adhoc_freezes WHERE service = ? AND env = ?", (service, env)).rowcount
         )
 
-    def freezes(self, service: str | None = None) -> list[dict[str, Any]]:
+    def adhoc_freezes(self, service: str | None = None) -> dict[str, list[AdhocFreeze]]:
+        """Ad-hoc freezes by service (all services, or just ``service``), as the window policy takes them."""
         if service is None:
             found = self.sql.query("SELECT * FROM adhoc_freezes ORDER BY service, env")
         else:
             found = self.sql.query("SELECT * FROM adhoc_freezes WHERE service = ? ORDER BY env", (service,))
+        by_service: dict[str, list[AdhocFreeze]] = {}
         for row in found:
-            row["until"] = rows.need_dt(row["until"])
-            row["created_at"] = rows.need_dt(row["created_at"])
-        return found
+            by_service.setdefault(row["service"], []).append(
+                AdhocFreeze(
+                    environment=row["env"],
+                    until=rows.need_dt(row["until"]),
+                    reason=row["reason"],
+                    by=row["by"],
+                    created_at=rows.need_dt(row["created_at"]),
+                )
+            )
+        return by_service
 
     # --- audit ------------------------------------------------------------------------------------
     def audit(
@@ -157,11 +167,26 @@ class RecordStore:
             (verdict, value, summary, query, rows.ts(now), release_id, check_name, offset_s),
         )
 
-    def cancel_measurements(self, release_id: int) -> int:
-        return self.sql.execute(
-            "UPDATE measurements SET state = 'cancelled' WHERE release_id = ? AND state = 'pending'",
-            (release_id,),
-        ).rowcount
+    def cancel_measurements(
+        self, *, release_id: int | None = None, superseded_in: tuple[str, str, int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cancel pending measurements in one statement and return the rows cancelled.
+
+        Either those of ``release_id``, or (``superseded_in`` = service, env, newer release id) those of
+        every older release of that service and environment.
+        """
+        params: tuple[Any, ...]
+        if release_id is not None:
+            where, params = "release_id = ?", (release_id,)
+        else:
+            assert superseded_in is not None
+            where = "release_id IN (SELECT id FROM releases WHERE service = ? AND env = ? AND id < ?)"
+            params = superseded_in
+        return self.sql.query(
+            f"UPDATE measurements SET state = 'cancelled' WHERE {where} AND state = 'pending' "  # noqa: S608
+            "RETURNING release_id, check_name, offset_s",
+            params,
+        )
 
     def measurements(self, release_id: int) -> list[dict[str, Any]]:
         return self.sql.query(

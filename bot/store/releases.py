@@ -231,6 +231,16 @@ class ReleaseStore:
         row = self.sql.one("SELECT * FROM releases WHERE id = ?", (release_id,))
         return rows.release(row) if row else None
 
+    def release_with_notes(self, service: str, version: str, previous: str | None = None) -> Release | None:
+        """The newest release of ``version`` that has release notes (replacing ``previous`` when given)."""
+        row = self.sql.one(
+            "SELECT * FROM releases WHERE service = ? AND version = ? AND notes IS NOT NULL "
+            "AND json_extract(notes, '$.unavailable') IS NULL AND (? IS NULL OR previous_version = ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (service, version, previous, previous),
+        )
+        return rows.release(row) if row else None
+
     def release_events(self, release_id: int) -> list[dict[str, Any]]:
         return self.sql.query("SELECT * FROM release_events WHERE release_id = ? ORDER BY id", (release_id,))
 

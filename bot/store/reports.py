@@ -81,21 +81,10 @@ class ReportStore:
             for row in manual
         ]
 
-    # Served by the covering (service, env, finished_at, kind, state, verdict, version) index plus the
-    # candidate's row. What only a change failure needs is looked up for those rows alone and comes back
-    # as one JSON column: the fewer columns per row, the faster thousands of rows reach Python.
 
-    def status_snapshot(self, service: str) -> tuple[list[EnvState], list[Lock], list[dict[str, Any]]]:
-        """Everything `/release status` shows for a service, read in one trip to the store thread."""
-        states = [rows.env_state(r) for r in self.sql.query("SELECT * FROM env_state WHERE service = ?", (service,))]
-        locks = [lock for lock in self.all_locks() if lock.service == service]
-        freezes = self.sql.query("SELECT * FROM adhoc_freezes WHERE service = ? ORDER BY env", (service,))
-        for row in freezes:
-            row["until"] = rows.need_dt(row["until"])
-            row["created_at"] = rows.need_dt(row["created_at"])
-        return states, locks, freezes
-
-
+# Served by the covering (service, env, finished_at, kind, state, verdict, version) index plus the
+# candidate's row. What only a change failure needs is looked up for those rows alone and comes back
+# as one JSON column: the fewer columns per row, the faster thousands of rows reach Python.
 _FAILURE = "(r.state != 'succeeded' OR r.verdict = 'fail')"
 _PRODUCTION_OUTCOMES = f"""
 SELECT r.id, r.service, r.state, r.verdict, r.finished_at, r.version, c.committed_at,
