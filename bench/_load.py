@@ -290,7 +290,7 @@ class BotControl:
             await self.runtime.store.run(self.runtime.store.sync.schedule_measurements, release_id, rows)
         # The engine's own arming path (what start() and schedule_checks use), awaited here so the
         # driver knows every job is in APScheduler before it measures.
-        await self.runtime.engine._arm()
+        await self.runtime.engine._arm_pending()
         return await self.state()
 
     async def unblock(self, request: web.Request) -> web.Response:

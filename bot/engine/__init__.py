@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.core.models import ReleaseState
 from bot.engine.base import Actor, Deps, Reply, Scheduler, UserError
+from bot.engine.runner import AFTER_SUCCESS
 from bot.engine.summaries import SummaryMixin
 from bot.slack import render
 
@@ -55,24 +56,18 @@ class Engine(SummaryMixin):
             raise
 
     async def finish_interrupted_successes(self) -> None:
-        """On start: a release that succeeded just before a crash may have missed its after-success steps.
+        """On start: finish the after-success steps of a release that succeeded just before a crash.
 
-        Checks are scheduled from the live release of each environment when it has none yet (rows are
-        inserted idempotently) and the manifest commit is repeated (a no-op when already committed).
+        Only releases whose history lacks the "steps done" mark are looked at. Checks are scheduled
+        when the release is still within its checks' horizon; past it, only the manifest commit is left
+        (a no-op when already committed). Either way the mark is then written, so this runs once.
         """
-        for service, svc in self.config.services.items():
-            for env in svc.pipeline:
-                state = await self.db.run(self.db.sync.env_state, service, env)
-                if state is None:
-                    continue
-                release = await self.db.run(self.db.sync.get_release, state.release_id)
-                if release is None or release.state is not ReleaseState.SUCCEEDED or release.finished_at is None:
-                    continue
-                if self.config.manifest is not None and env == svc.pipeline[-1]:
-                    await self._commit_manifest(release)  # no new commit when it is already there
-                checks = self.config.environments[env].checks
-                horizon = max((offset for check in checks for offset in check.after), default=None)
-                if horizon is None or self.now() - release.finished_at > horizon:
-                    continue  # nothing left to check: its last check would already be due
-                if not await self.db.run(self.db.sync.measurements, release.id):
-                    await self._after_success(release)
+        for release in await self.db.run(self.db.sync.live_releases_without, AFTER_SUCCESS):
+            assert release.finished_at is not None
+            checks = self.config.environments[release.env].checks
+            horizon = max((offset for check in checks for offset in check.after), default=None)
+            if horizon is not None and self.now() - release.finished_at <= horizon:
+                await self._after_success(release)
+                continue
+            await self._commit_manifest_if_production(release)
+            await self.db.run(self.db.sync.record_event, release.id, AFTER_SUCCESS, actor="release-bot", now=self.now())

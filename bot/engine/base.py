@@ -86,8 +86,6 @@ class EngineBase:
         self.db = deps.db
         self.windows = WindowPolicy(deps.config)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._group_cache: dict[str, tuple[datetime, frozenset[str]]] = {}
         self.on_change: list[Callable[[str], Awaitable[None]]] = []  # App Home refreshers, per service
         self.closers: list[Callable[[], Awaitable[None]]] = []  # edges to close at shutdown (HTTP sessions)
@@ -115,15 +113,14 @@ class EngineBase:
         )
 
     # --- background work ----------------------------------------------------------------------------
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, object], name: str) -> asyncio.Task[None]:
         """Run work after the ack. Failures are logged with an id, never lost silently."""
         task = asyncio.get_running_loop().create_task(self._guard(coro, name), name=name)
         self._tasks.add(task)
-        self._idle.clear()
         task.add_done_callback(self._done)
         return task
 
-    async def _guard(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    async def _guard(self, coro: Coroutine[Any, Any, object], name: str) -> None:
         try:
             await coro
         except asyncio.CancelledError:
@@ -133,8 +130,6 @@ class EngineBase:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not self._tasks:
-            self._idle.set()
 
     async def drain(self) -> None:
         """Await every background task, including ones they start (tests await this, never sleep)."""

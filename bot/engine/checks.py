@@ -83,20 +83,23 @@ class ChecksMixin(ApprovalMixin):
         await self.db.run(self.db.sync.schedule_measurements, release.id, planned)
         offsets = ", ".join(sorted({render.when(due, self.config.zone) for _, _, due in planned}))
         await self.reply(release.id, render.thread_reply(f"🗓️ Post-release checks scheduled: {offsets}."))
-        self.arm_schedule()
+        self._arm([(release.id, name, offset_s, due) for name, offset_s, due in planned])
 
     def arm_schedule(self) -> None:
-        """Ask the scheduler to wake us at each pending measurement (restart-safe: the rows drive it)."""
+        """On start: ask the scheduler to wake us at every pending measurement (the rows drive it)."""
+        if self.deps.scheduler is not None:
+            self.spawn(self._arm_pending(), "arm-checks")
+
+    async def _arm_pending(self) -> None:
+        pending = await self.db.run(self.db.sync.pending_measurements, None)
+        self._arm([(r["release_id"], r["check_name"], r["offset_s"], r["due_at"]) for r in pending])
+
+    def _arm(self, rows: list[tuple[int, str, int, datetime]]) -> None:
+        """One scheduler job per measurement row; re-arming a row replaces its job."""
         if self.deps.scheduler is None:
             return
-        self.spawn(self._arm(), "arm-checks")
-
-    async def _arm(self) -> None:
-        scheduler = self.deps.scheduler
-        if scheduler is None:
-            return
-        for row in await self.db.run(self.db.sync.pending_measurements, None):
-            scheduler.at(row["due_at"], job_key(row["release_id"], row["check_name"], row["offset_s"]), self._wake)
+        for release_id, check_name, offset_s, due_at in rows:
+            self.deps.scheduler.at(due_at, job_key(release_id, check_name, offset_s), self._wake)
 
     async def cancel_checks(self, release_id: int, why: str) -> int:
         """Cancel the release's pending measurements (rows and scheduler jobs) and say why in its thread."""
@@ -123,10 +126,7 @@ class ChecksMixin(ApprovalMixin):
 
     async def _wake(self) -> None:
         # Tracked like any background work, so shutdown and tests can await it.
-        self.spawn(self._run_due_logged(), "checks-due")
-
-    async def _run_due_logged(self) -> None:
-        await self.run_due_measurements()
+        self.spawn(self.run_due_measurements(), "checks-due")
 
     async def run_due_measurements(self) -> int:
         """Take every pending measurement whose time has come (missed ones included), each exactly once."""
@@ -197,9 +197,10 @@ class ChecksMixin(ApprovalMixin):
         verdict = worst(Verdict(r["verdict"]) for r in rows if r["verdict"])
         if verdict is None:
             return
-        current = await self.db.run(self.db.sync.get_release, release.id)
-        if current is None or current.verdict != verdict.value:
-            # The parent message shows the worst verdict so far: edit it only when that changes.
+        # The parent message shows the worst verdict so far: edit it only when that changes. ``release``
+        # was read just before this measurement; the worst verdict only ever rises, so an older read can
+        # cause an extra edit but never a missed one.
+        if release.verdict != verdict.value:
             await self.db.run(
                 self.db.sync.update_release,
                 release.id,

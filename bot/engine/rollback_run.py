@@ -42,18 +42,8 @@ class RollbackRunMixin(RunnerMixin):
                 break
         if result is None or not result.ok:
             error = result.error if result else "no rollback step"
-            await self._finish(
-                release,
-                ReleaseState.FAILED,
-                "release-bot",
-                f"rollback failed: {error}",
-                error=f"rollback failed: {error}",
-                output_tail=result.output_tail if result else None,
-            )
-            await self.reply(
-                release.id,
-                render.failure_reply(f"Rollback failed: {error}", result.output_tail if result else None),
-            )
+            tail = result.output_tail if result else None
+            await self._fail(release, f"rollback failed: {error}", tail, change_failure=False, output_tail=tail)
             return
         colour = steps[-1].colour if steps else None
         await self._finish(

@@ -19,6 +19,7 @@ from bot.slack import render
 from bot.slack.render_notes import notes_blocks
 
 ACTIVE = {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
+AFTER_SUCCESS = "post-release steps done"  # the release_events detail written when _after_success ends
 
 
 class RunnerMixin(RequestMixin):
@@ -270,12 +271,24 @@ class RunnerMixin(RequestMixin):
                     f"↩️ {escape(step.label)}: {'done' if result.ok else escape(result.error or 'failed')}"
                 ),
             )
-        await self._fail(release, summary, tail, **({"weight": 0} if undone and strategy.type == "canary" else {}))
+        fields: dict[str, Any] = {"weight": 0} if undone and strategy.type == "canary" else {}
+        await self._fail(release, summary, tail, **fields)
 
-    async def _fail(self, release: Release, summary: str, tail: str | None, **fields: Any) -> None:
-        """The release failed (a change failure): record ``summary`` and show it, with ``tail``, in the thread."""
+    async def _fail(
+        self, release: Release, summary: str, tail: str | None, *, change_failure: bool = True, **fields: Any
+    ) -> None:
+        """The release failed: record ``summary`` and show it, with ``tail``, in the thread.
+
+        A failed deploy is a change failure; a failed rollback is not (it changed nothing that shipped).
+        """
         await self._finish(
-            release, ReleaseState.FAILED, "release-bot", summary, error=summary, change_failure=True, **fields
+            release,
+            ReleaseState.FAILED,
+            "release-bot",
+            summary,
+            error=summary,
+            **({"change_failure": True} if change_failure else {}),
+            **fields,
         )
         await self.reply(release.id, render.failure_reply(summary, tail))
 
@@ -297,6 +310,11 @@ class RunnerMixin(RequestMixin):
     async def _after_success(self, release: Release) -> None:
         await self.cancel_superseded_checks(release)
         await self.schedule_checks(release)
+        await self._commit_manifest_if_production(release)
+        # Recorded last: a crash before this line makes start-up finish these steps (see Engine.start).
+        await self.db.run(self.db.sync.record_event, release.id, AFTER_SUCCESS, actor="release-bot", now=self.now())
+
+    async def _commit_manifest_if_production(self, release: Release) -> None:
         if self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]:
             await self._commit_manifest(release)
 

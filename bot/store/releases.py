@@ -231,6 +231,23 @@ class ReleaseStore:
         row = self.sql.one("SELECT * FROM releases WHERE id = ?", (release_id,))
         return rows.release(row) if row else None
 
+    def record_event(self, release_id: int, detail: str, *, actor: str, now: datetime) -> None:
+        """Note a step in the release's history without changing its state."""
+        with self.sql.transaction():
+            row = self.sql.one("SELECT state FROM releases WHERE id = ?", (release_id,))
+            if row is not None:
+                self._event(release_id, row["state"], actor, detail, now)
+
+    def live_releases_without(self, detail: str) -> list[Release]:
+        """Releases live in some environment (not rollbacks) whose history lacks the step ``detail``."""
+        found = self.sql.query(
+            "SELECT r.* FROM env_state e JOIN releases r ON r.id = e.release_id "
+            "WHERE r.state = 'succeeded' AND r.kind != 'rollback' AND NOT EXISTS "
+            "(SELECT 1 FROM release_events v WHERE v.release_id = r.id AND v.detail = ?) ORDER BY r.id",
+            (detail,),
+        )
+        return [rows.release(r) for r in found]
+
     def release_with_notes(self, service: str, version: str, previous: str | None = None) -> Release | None:
         """The newest release of ``version`` that has release notes (replacing ``previous`` when given)."""
         row = self.sql.one(
