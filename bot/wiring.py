@@ -58,7 +58,7 @@ def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clo
     """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
     signing_secret = _secret(settings.slack_signing_secret)
-    bolt = build_app(runtime.engine, client=client, signing_secret=signing_secret)  # type: ignore[arg-type]
+    bolt = build_app(runtime.engine, client=client)  # type: ignore[arg-type]
     api_token = _secret(settings.api_token) or None
     return build_web_app(runtime, bolt, api_token=api_token, signing_secret=signing_secret)
 
@@ -66,7 +66,7 @@ def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clo
 def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
-    bolt = build_app(runtime.engine, client=client, signing_secret=None)  # type: ignore[arg-type]
+    bolt = build_app(runtime.engine, client=client)  # type: ignore[arg-type]
     handler = AsyncSocketModeHandler(bolt, _secret(settings.slack_app_token))
 
     async def socket_mode(app: web.Application) -> AsyncIterator[None]:

@@ -13,7 +13,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.grammar import ParseError
@@ -33,36 +32,30 @@ IN_ACK_BUDGET = 1.5  # seconds
 ACTION_PATTERN = re.compile("^(" + "|".join(a for a in ALL_ACTIONS if a != "approval_deny") + ")$")
 
 
-async def _respond(respond: AsyncRespond, reply: Reply) -> None:
-    await respond(
-        text=reply.message.text,
-        blocks=reply.message.blocks,
-        response_type="in_channel" if reply.public else "ephemeral",
-        replace_original=False,
-    )
+def build_app(engine: Engine, *, client: AsyncWebClient) -> AsyncApp:
+    """Build the Bolt app around an engine.
 
-
-def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | None) -> AsyncApp:
-    """Build the Bolt app around an engine. ``signing_secret`` None is only for Socket Mode."""
+    Request signatures are checked at the edge, once: by the HTTP server on the raw bytes before Bolt
+    parses anything (bot.server); Socket Mode requests arrive over Slack's own authenticated socket.
+    """
     sender = ResponseSender()
     engine.closers.append(sender.close)
 
-    async def answer_to(url: str | None, respond: AsyncRespond, reply: Reply) -> None:
-        if url:
+    async def answer_to(url: object, reply: Reply) -> None:
+        # Slack sends a response_url with every command and message button; a Home-tab click has none,
+        # and the refreshed Home shows its outcome instead.
+        if isinstance(url, str) and url:
             await sender.send(url, reply.message, public=reply.public)
-        else:
-            await _respond(respond, reply)
 
     app = AsyncApp(
         client=client,
-        signing_secret=signing_secret,
-        request_verification_enabled=signing_secret is not None,
+        request_verification_enabled=False,
         # Ack comes first in every listener; long work continues after the HTTP response.
         process_before_response=False,
     )
 
     @app.command(SLASH_COMMAND)
-    async def release_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def release_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="command").inc()
         text = str(command.get("text") or "")
         if not command.get("user_id"):
@@ -100,13 +93,13 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
         await ack()
 
         async def answer() -> None:
-            await answer_to(command.get("response_url"), respond, await dispatch(engine, actor, text))
+            await answer_to(command.get("response_url"), await dispatch(engine, actor, text))
 
         # The engine tracks the work after the ack (drain() awaits it; shutdown cancels it cleanly).
         engine.spawn(answer(), f"command-{actor.request_id}")
 
     @app.action(ACTION_PATTERN)
-    async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+    async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
         user = body.get("user")
@@ -121,9 +114,7 @@ def build_app(engine: Engine, *, client: AsyncWebClient, signing_secret: str | N
 
         async def answer() -> None:
             reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
-            # A click on the App Home carries no response_url; the refreshed Home shows the outcome there.
-            if body.get("response_url"):
-                await answer_to(str(body["response_url"]), respond, reply)
+            await answer_to(body.get("response_url"), reply)
 
         engine.spawn(answer(), f"action-{actor.request_id}")
 
