@@ -44,6 +44,7 @@ from bot.api_models import (
 )
 from bot.config import Config
 from bot.core.imageref import components_with_digests
+from bot.core.manifest import manifest_document
 from bot.core.models import Candidate, Release
 from bot.core.notes import ReleaseNotes
 from bot.core.trivy import MAX_REPORT_BYTES, ScanReportError, parse_trivy_report
@@ -351,16 +352,16 @@ async def _get_manifest(request: web.Request) -> web.Response:
     if state is None:
         raise ApiError(404, "env", f"nothing has been released to {service} {env} yet")
     candidate = await ctx.db.run(ctx.db.sync.get_candidate, service, state.version)
-    answer = {
-        "service": service,
-        "env": env,
-        "version": state.version,
-        "commit": candidate.commit if candidate else None,
-        "released_at": iso(state.since),
-        "released_by": state.by,
-        "release_id": state.release_id,
-        "components": components_with_digests(candidate.components) if candidate else {},
-    }
+    answer = manifest_document(
+        service=service,
+        env=env,
+        version=state.version,
+        commit=candidate.commit if candidate else None,
+        released_at=state.since,
+        released_by=state.by,
+        release_id=state.release_id,
+        components=candidate.components if candidate else {},
+    )
     return web.json_response(answer)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from bot.core.imageref import components_with_digests
+from bot.core.manifest import manifest_document
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes
@@ -318,26 +317,21 @@ class RunnerMixin(RequestMixin):
         if self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]:
             await self._commit_manifest(release)
 
-    def manifest_document(
-        self, release: Release, commit: str, components: dict[str, str], at: datetime | None
-    ) -> dict[str, Any]:
-        return {
-            "service": release.service,
-            "env": release.env,
-            "version": release.version,
-            "commit": commit,
-            "released_at": (at or self.now()).isoformat(),
-            "released_by": release.requested_by,
-            "release_id": release.id,
-            "components": components_with_digests(components),
-        }
-
     async def _commit_manifest(self, release: Release) -> None:
         assert self.config.manifest is not None
         candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version)
         if candidate is None:
             return
-        document = self.manifest_document(release, candidate.commit, candidate.components, release.finished_at)
+        document = manifest_document(
+            service=release.service,
+            env=release.env,
+            version=release.version,
+            commit=candidate.commit,
+            released_at=release.finished_at or self.now(),
+            released_by=release.requested_by,
+            release_id=release.id,
+            components=candidate.components,
+        )
         relative = self.config.manifest.file.replace("{service}", release.service)
         message = f"release {release.service} {release.version} to {release.env} (#{release.id})"
         try:
