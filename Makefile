@@ -41,6 +41,7 @@ clean:
 .PHONY: docs lock-check
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/config.md
+	$(BIN)/python scripts/gen_permissions_table.py
 
 # The container's lock: hashes present, versions match pyproject.toml, and it installs with --require-hashes
 # into a clean virtualenv (from a copy of the tracked files, so the build leaves nothing in the tree).

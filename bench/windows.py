@@ -5,7 +5,9 @@ Builds the policy from examples/releasebot.yml and measures:
 - the same for staging (`always`);
 - decisions whose answer needs `next_open`, from one instant every 7 minutes between 2026-12-17 and
   2027-01-05 (the cut-off, the end-of-year freeze and the Christmas holidays), warm and from a fresh policy;
-- the worst case: a 546-day freeze, where the search runs its whole 366-day bound.
+- the worst case: a 546-day freeze, where the search runs its whole 366-day bound;
+- random instants again with a team calendar (categories public+optional, an extra day, a skipped holiday),
+  cold and warm, to show the per-year holiday tables stay cached.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.config import Config, Freeze, load_config  # noqa: E402
+from bot.config import Calendar, Config, Freeze, load_config  # noqa: E402
 from bot.core.windows import WindowDecision, WindowPolicy  # noqa: E402
 
 N_RANDOM = 100_000
@@ -94,6 +96,16 @@ def main() -> None:
     assert first.next_open is None, "the 546-day freeze should exhaust the search"
     rows.append(_row("546-day freeze: no_opening (366-day search), warm", _time_each(frozen.decide, "prod", bounded)))
 
+    team = _with_team_calendar(config)
+    team_cold = WindowPolicy(team)
+    rows.append(
+        _row("random 2026-27, prod, team calendar, cold policy", _time_each(team_cold.decide, "prod", instants))
+    )
+    team_warm = WindowPolicy(team)
+    _throughput(team_warm.decide, "prod", instants)
+    rate = _throughput(team_warm.decide, "prod", instants)
+    rows.append(_row("random 2026-27, prod, team calendar, warm", _time_each(team_warm.decide, "prod", instants), rate))
+
     print(f"{'case':<52} {'calls':>8} {'decisions/s':>12} {'mean µs':>9} {'p99 µs':>9} {'max µs':>9}")
     print("-" * 104)
     for row in rows:
@@ -108,6 +120,19 @@ def main() -> None:
 def _with_long_freeze(config: Config) -> Config:
     freeze = Freeze(start=date(2026, 1, 1), end=date(2027, 6, 30), reason="Migration", environments=["prod"])
     return config.model_copy(update={"freezes": [freeze]})
+
+
+def _with_team_calendar(config: Config) -> Config:
+    calendar = Calendar.model_validate(
+        {
+            "country": "CA",
+            "subdivision": "ON",
+            "categories": ["public", "optional"],
+            "extra": [{"date": "2026-12-24", "name": "Company day off"}],
+            "skip": ["2027-02-15"],
+        }
+    )
+    return config.model_copy(update={"calendar": calendar})
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def _config(
         return load_config(path), path.resolve().parent
     except ConfigError as exc:
         # One line (log collectors and terminals keep it whole); `check-config` lists them one per line.
-        _fail(f"{refusal}: {exc.source} has {len(exc.errors)} error(s): {'; '.join(exc.errors)}")
+        _fail(f"{refusal}: {exc.source} has {len(exc.errors)} error(s): {'; '.join(exc.located)}")
         raise AssertionError("unreachable") from None
 
 
@@ -62,12 +62,12 @@ def cli(verbose: bool) -> None:
 @cli.command("check-config")
 @click.argument("file", type=click.Path(path_type=Path))
 def check_config(file: Path) -> None:
-    """Validate a config file; print every error with its path."""
+    """Validate a config file; print every error as FILE:LINE:COL PATH: MESSAGE, all in one pass."""
     try:
         config = load_config(file)
     except ConfigError as exc:
-        for line in exc.errors:
-            click.echo(f"{file}: {line}", err=True)
+        for line in exc.located:
+            click.echo(line, err=True)
         click.echo(f"{len(exc.errors)} error(s)", err=True)
         sys.exit(1)
     click.echo(f"{file}: ok ({len(config.services)} service(s), {len(config.environments)} environment(s))")

@@ -222,6 +222,11 @@ def _report_test(
     return changed
 
 
+def _class_counts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Secrets and failed misconfiguration checks, beside the vulnerability ``counts`` CI scripts already read."""
+    return {c: {"counts": summary[c]["counts"], "total": summary[c]["total"]} for c in ("secrets", "misconfigurations")}
+
+
 def _report_scan(
     store: Store, service: str, version: str, summary: dict[str, Any], now: datetime, request_id: str
 ) -> bool | None:
@@ -231,7 +236,7 @@ def _report_scan(
         if store.scan(service, version) == summary:
             return False  # a re-sent report changes nothing and is not a new event
         store.put_scan(service, version, summary, now)
-        detail = {"artifact": summary["artifact"], "counts": summary["counts"]}
+        detail = {"artifact": summary["artifact"], "counts": summary["counts"], **_class_counts(summary)}
         store.audit(
             actor="api",
             action="scan.reported",
@@ -324,6 +329,7 @@ async def _post_scan(request: web.Request) -> web.Response:
         "artifact": summary["artifact"],
         "counts": summary["counts"],
         "total": summary["total"],
+        **_class_counts(summary),
     }
     return web.json_response(answer)
 

@@ -13,6 +13,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
 from bot.engine import Deps, Engine
+from bot.github_api import GitHubClient
+from bot.http_session import HttpSession
 from bot.metrics.run import CheckRunner
 from bot.ports import Clock, Directory, Notifier, SystemClock
 from bot.providers.base import DeployProvider
@@ -47,11 +49,15 @@ class Runtime:
     store: AsyncStore
     scheduler: BotScheduler | None
     checks: CheckRunner
+    # The one outgoing HTTP session (Prometheus, HTTP checks, providers, GitHub, response_url answers):
+    # opened first in start(), closed last in close(). See bot.http_session for why it is a holder.
+    http: HttpSession
     _sources: dict[str, CommitSource] = field(default_factory=dict)
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
     outbox: Service | None = None  # delivers Slack writes; started before anything can post
 
     async def start(self) -> None:
+        await self.http.open()  # before anything can send: start-up recovery may deploy
         if self.outbox is not None:
             await self.outbox.start()
         if self.scheduler is not None:
@@ -73,10 +79,7 @@ class Runtime:
         if self.outbox is not None:
             await self.outbox.stop()  # after the engine: its last writes are queued, pending ones kept
         await self.checks.close()
-        for source in self._sources.values():
-            close = getattr(source, "close", None)
-            if close is not None:
-                await close()
+        await self.http.close()  # after the engine and the outbox: nothing sends any more
         self.store.close()
 
 
@@ -110,10 +113,11 @@ def build_runtime(
 ) -> Runtime:
     """Assemble a Runtime; nothing touches the network until ``start()``."""
     store = AsyncStore(Store(db_path if db_path is not None else settings.db_path))
+    http = HttpSession()
     github_token = settings.github_token.get_secret_value() if settings.github_token else None
+    github = GitHubClient(session=http, token=github_token, api_url=settings.github_api_url)
     providers: dict[str, DeployProvider] = {
-        name: build_provider(env.deploy, github_api_url=settings.github_api_url, github_token=github_token)
-        for name, env in config.environments.items()
+        name: build_provider(env.deploy, session=http, github=github) for name, env in config.environments.items()
     }
     sources: dict[str, CommitSource] = {}
     for name, svc in config.services.items():
@@ -123,8 +127,8 @@ def build_runtime(
             path = svc.repo.path if svc.repo.path.is_absolute() else (config_dir / svc.repo.path)
             sources[name] = LocalGitSource(path.resolve())
         elif svc.repo.github is not None:
-            sources[name] = GitHubSource(svc.repo.github, token=github_token, api_url=settings.github_api_url)
-    checks = CheckRunner(config.metrics)
+            sources[name] = GitHubSource(svc.repo.github, client=github)
+    checks = CheckRunner(config.metrics, session=http)
     scheduler = BotScheduler(config) if schedule else None
     engine = Engine(
         Deps(
@@ -138,6 +142,7 @@ def build_runtime(
             checks=checks,
             scheduler=scheduler,
             base_url=settings.public_url,
+            notes_link_key=settings.notes_link_key(),
         )
     )
-    return Runtime(engine=engine, store=store, scheduler=scheduler, checks=checks, _sources=sources)
+    return Runtime(engine=engine, store=store, scheduler=scheduler, checks=checks, http=http, _sources=sources)

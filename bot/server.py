@@ -1,4 +1,4 @@
-"""The aiohttp server: POST /slack/events, GET /healthz, GET /metrics, /api/v1 (CI)."""
+"""The aiohttp server: POST /slack/events, GET /healthz, GET /metrics, /api/v1 (CI), GET /notes (signed links)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.api import mount_api
-from bot.observability import HTTP_LATENCY, exposition
+from bot.notes_page import mount_notes_page
+from bot.observability import HTTP_LATENCY, scrape
 from bot.runtime import Runtime
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
@@ -69,8 +70,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
     return web.Response(
-        body=exposition(),
+        body=await scrape(runtime.store, runtime.engine.now()),
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
@@ -97,6 +99,14 @@ def build_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     mount_api(app, db=runtime.store, config=runtime.engine.config, token=api_token, clock=runtime.engine.now)
+    # The engine signs notes links with this key; the page checks them with the same one.
+    mount_notes_page(
+        app,
+        db=runtime.store,
+        config=runtime.engine.config,
+        key=runtime.engine.deps.notes_link_key,
+        clock=runtime.engine.now,
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from bot.notes_link import derive_link_key
+
+MIN_LINK_SECRET = 32
+
 
 class SettingsError(Exception):
     """Missing or bad environment for the chosen mode; the message is one clear line."""
@@ -27,6 +31,7 @@ class Settings(BaseModel):
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
     public_url: str | None = None
+    link_secret: SecretStr | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +41,12 @@ class Settings(BaseModel):
             value = env.get(name, "").strip()
             return SecretStr(value) if value else None
 
+        link_secret = secret("RELEASEBOT_LINK_SECRET")
+        if link_secret is not None and len(link_secret.get_secret_value()) < MIN_LINK_SECRET:
+            # Worded without the value: the message reaches logs and terminals.
+            raise SettingsError(
+                f"RELEASEBOT_LINK_SECRET must be at least {MIN_LINK_SECRET} characters (e.g. `openssl rand -hex 32`)"
+            )
         try:
             return cls(
                 slack_bot_token=secret("SLACK_BOT_TOKEN"),
@@ -49,9 +60,20 @@ class Settings(BaseModel):
                 github_token=secret("GITHUB_TOKEN"),
                 github_api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                 public_url=env.get("RELEASEBOT_PUBLIC_URL") or None,
+                link_secret=link_secret,
             )
         except (ValidationError, ValueError) as exc:
             raise SettingsError(f"bad environment: {str(exc).splitlines()[0]}") from None
+
+    def notes_link_key(self) -> bytes | None:
+        """The key that signs links to the full notes page; None: no links (nothing to sign them with).
+
+        RELEASEBOT_LINK_SECRET when set, so links can be rotated on their own; otherwise derived from
+        RELEASEBOT_API_TOKEN, so a deployment with the CI API gets working links without a new secret.
+        Either way the key is derived (never the secret itself), and changing the secret voids old links.
+        """
+        source = self.link_secret or self.api_token
+        return derive_link_key(source.get_secret_value()) if source is not None else None
 
     def require_http(self) -> None:
         """HTTP mode needs the bot token and the signing secret."""

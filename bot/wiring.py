@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.config import Config
+from bot.observability import HTTP_LATENCY
 from bot.ports import Clock, SystemClock
 from bot.runtime import Runtime, build_runtime
 from bot.server import build_web_app
@@ -58,16 +62,27 @@ def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clo
     """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
     signing_secret = _secret(settings.slack_signing_secret)
-    bolt = build_app(runtime.engine, client=client)  # type: ignore[arg-type]
+    bolt = build_app(runtime.engine, client=client, session=runtime.http)  # type: ignore[arg-type]
     api_token = _secret(settings.api_token) or None
     return build_web_app(runtime, bolt, api_token=api_token, signing_secret=signing_secret)
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode with its acks timed like HTTP ones: dispatch through Bolt until the ack is on the socket."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.perf_counter()
+        try:
+            await super().handle(client, req)
+        finally:
+            HTTP_LATENCY.labels(route="socket_mode").observe(time.perf_counter() - started)
 
 
 def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
-    bolt = build_app(runtime.engine, client=client)  # type: ignore[arg-type]
-    handler = AsyncSocketModeHandler(bolt, _secret(settings.slack_app_token))
+    bolt = build_app(runtime.engine, client=client, session=runtime.http)  # type: ignore[arg-type]
+    handler = TimedSocketModeHandler(bolt, _secret(settings.slack_app_token))
 
     async def socket_mode(app: web.Application) -> AsyncIterator[None]:
         await handler.connect_async()  # type: ignore[no-untyped-call]

@@ -95,7 +95,7 @@ async def actionable(engine: Engine, pending: list[Approval], user: str) -> list
     for approval in pending:
         if approval.requester == user or user in approval.approvers:
             continue
-        if not approval.eligible_groups or await engine.in_groups(user, approval.eligible_groups):
+        if not approval.eligible_groups or await engine.gate.in_groups(user, approval.eligible_groups):
             found.append(approval)
     return found
 

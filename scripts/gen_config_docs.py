@@ -23,10 +23,11 @@ from bot.core.durations import format_duration  # noqa: E402
 
 HEADER = """# Configuration reference (`releasebot.yml`)
 
-Generated from the pydantic models in `bot/config.py` by `scripts/gen_config_docs.py`; a test fails when
+Generated from the pydantic models in `bot/config/` by `scripts/gen_config_docs.py`; a test fails when
 this file and the models disagree. Validate a file with `release-bot check-config FILE`: every error is
-printed with its path (e.g. `environments.prod.checks[0].fail_if`). Durations are written `30s`, `5m`,
-`1h30m`, `2d`; times `HH:MM` in the configured zone. An example is in `examples/releasebot.yml`.
+printed with its line, column and path (e.g. `releasebot.yml:20:9 environments.prod.checks[0].fail_if: …`).
+The file is YAML 1.2: only `true`/`false` are booleans, and a key given twice is an error. Durations are written
+`30s`, `5m`, `1h30m`, `2d`; times `HH:MM` in the configured zone. An example is in `examples/releasebot.yml`.
 
 | key | type | default | meaning |
 |---|---|---|---|

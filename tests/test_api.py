@@ -538,6 +538,73 @@ async def test_a_new_scan_replaces_the_old_one(registered: Client, db: AsyncStor
     assert stored is not None and stored["counts"]["CRITICAL"] == 0
 
 
+DATA = Path(__file__).resolve().parent / "data"
+ZERO = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+
+
+def real_report(name: str) -> dict[str, Any]:
+    """A `trivy image -f json` report from tests/data (trivy_java.json is Trivy's own golden output)."""
+    data: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "vulnerabilities", "secrets", "misconfigurations"),
+    [
+        # its third result is the "custom" class, whose Target is "" (refused with 422 before)
+        ("trivy_java.json", ZERO | {"CRITICAL": 1}, ZERO, ZERO),
+        ("trivy_secrets.json", ZERO | {"LOW": 1}, ZERO | {"CRITICAL": 2, "HIGH": 1}, ZERO),
+        ("trivy_misconfig.json", ZERO | {"LOW": 1}, ZERO, ZERO | {"HIGH": 4, "LOW": 1}),
+    ],
+)
+async def test_real_reports_are_read_and_every_class_is_counted(
+    registered: Client,
+    db: AsyncStore,
+    name: str,
+    vulnerabilities: dict[str, int],
+    secrets: dict[str, int],
+    misconfigurations: dict[str, int],
+) -> None:
+    status, answer = await post(registered, "/candidates/notify/1.4.0/scan", real_report(name))
+
+    assert status == 200, answer
+    assert answer["counts"] == vulnerabilities
+    assert answer["secrets"] == {"counts": secrets, "total": sum(secrets.values())}
+    assert answer["misconfigurations"] == {"counts": misconfigurations, "total": sum(misconfigurations.values())}
+    stored = db.sync.scan("notify", "1.4.0")
+    assert stored is not None
+    assert (stored["counts"], stored["secrets"]["counts"], stored["misconfigurations"]["counts"]) == (
+        vulnerabilities,
+        secrets,
+        misconfigurations,
+    )
+    [audit] = [e for e in db.sync.audit_since(None) if e.action == "scan.reported"]
+    assert audit.detail["secrets"]["counts"] == secrets
+
+
+async def test_a_leaked_key_is_stored_by_rule_and_file_never_by_its_text(registered: Client, db: AsyncStore) -> None:
+    status, _ = await post(registered, "/candidates/notify/1.4.0/scan", real_report("trivy_secrets.json"))
+
+    assert status == 200
+    stored = db.sync.scan("notify", "1.4.0")
+    assert stored is not None
+    assert [(s["rule"], s["file"], s["line"]) for s in stored["secrets"]["top"]] == [
+        ("aws-access-key-id", "/app/config.env", 3),
+        ("aws-secret-access-key", "/app/config.env", 4),
+        ("private-key", "/app/tests/fixtures/dev-signing.pem", 2),
+    ]
+    rows = db.sync.sql.query("SELECT summary AS text FROM candidate_scans UNION ALL SELECT detail FROM audit")
+    everything = "\n".join(str(row["text"]) for row in rows)
+    for text in ("****", "AWS_ACCESS_KEY_ID=", "n0tify-db-pa55", "BEGIN RSA"):
+        assert text not in everything
+
+
+def _bad_secret() -> dict[str, Any]:
+    report = real_report("trivy_secrets.json")
+    report["Results"][2]["Secrets"][1]["Severity"] = "SEVERE"
+    return report
+
+
 def _bad_severity() -> dict[str, Any]:
     report = trivy_report("HIGH")
     report["Results"][0]["Vulnerabilities"][0]["Severity"] = "SEVERE"
@@ -554,6 +621,8 @@ SCAN_REJECTIONS = [
         "SchemaVersion",
     ),
     ("results-not-list", "1.4.0", trivy_report() | {"Results": {"Target": "x"}}, 422, "Results"),
+    ("secret-severity", "1.4.0", _bad_secret(), 422, "Results[2].Secrets[1].Severity"),
+    ("target-not-text", "1.4.0", trivy_report() | {"Results": [{"Target": None}]}, 422, "Results[0].Target"),
     ("json-array", "1.4.0", [trivy_report()], 422, "body"),
     ("not-json", "1.4.0", b"<html>trivy</html>", 400, "body"),
     ("over-5-mib", "1.4.0", encode(trivy_report()) + b" " * MAX_BODY_BYTES, 413, "body"),
@@ -812,3 +881,46 @@ async def test_notes_errors(
     got_status, answer = await get(client, "/notes", **params)
 
     assert (got_status, answer["field"]) == (status, field)
+
+
+# --- the releases `limit` cap, as the README documents it
+
+
+@pytest.mark.parametrize("limit", ["201", "1000", "99999999999999999999"])
+async def test_a_limit_over_the_cap_is_refused_naming_the_cap(
+    client: Client, db: AsyncStore, clock: Clock, limit: str
+) -> None:
+    release(db, clock, "notify", "staging", "1.4.0", ReleaseState.SUCCEEDED)
+    before = counts(db)
+
+    status, answer = await get(client, "/releases", limit=limit)
+
+    assert (status, answer) == (
+        400,
+        {"error": f"limit: expected a whole number from 1 to 200, got {limit[:20]!r}", "field": "limit"},
+    )
+    assert counts(db) == before
+
+
+async def test_the_cap_itself_is_accepted(client: Client, db: AsyncStore, clock: Clock) -> None:
+    for i in range(3):
+        release(db, clock, "notify", "staging", f"1.0.{i}", ReleaseState.SUCCEEDED)
+
+    status, answer = await get(client, "/releases", limit="200")
+
+    assert status == 200
+    assert [r["version"] for r in answer["releases"]] == ["1.0.2", "1.0.1", "1.0.0"]
+
+
+async def test_notes_of_a_version_with_build_metadata_through_the_bearer_api(
+    client: Client, db: AsyncStore, clock: Clock
+) -> None:
+    release(db, clock, "notify", "staging", "1.2.3+build.7", ReleaseState.SUCCEEDED, notes={"markdown": "# ok\n"})
+
+    encoded = await client.get(f"{API_PREFIX}/notes?service=notify&to=1.2.3%2Bbuild.7", headers=AUTH)
+    unencoded = await client.get(f"{API_PREFIX}/notes?service=notify&to=1.2.3+build.7", headers=AUTH)
+
+    assert (encoded.status, await encoded.text()) == (200, "# ok\n")
+    # A raw `+` in a query means a space: that is what the old, unencoded Slack link sent.
+    assert unencoded.status == 400
+    assert (await unencoded.json())["error"] == "to: '1.2.3 build.7' is not a version: use 1-64 of A-Z a-z 0-9 . _ + -"

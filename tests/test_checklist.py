@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
+import yaml
 
-from bot.config import Environment
+from bot.config import ConfigError, Environment, parse_config
 from bot.core.checklist import (
     ChecklistResult,
     Evidence,
@@ -21,9 +21,11 @@ from bot.core.checklist import (
     checklist_lines,
     evaluate_checklist,
 )
+from bot.core.scan_summary import ClassSummary, MisconfigFinding, SecretFinding
 from bot.core.trivy import Finding, ScanSummary, load_trivy_report
 
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 DIGEST = "sha256:" + "ab" * 32
 PROD_ITEMS = ["unit", "integration", "performance", "vulnerability_scan", "release_notes", "rollback_plan"]
 
@@ -69,7 +71,10 @@ def test_one_critical_in_a_real_trivy_report_blocks_prod_and_names_the_cve() -> 
     result = evaluate_checklist(prod(), good_evidence(scan=scan("trivy_critical.json")))
     assert not result.passed
     assert [i.item for i in result.failed] == ["vulnerability_scan"]
-    expected = "vulnerability scan: 1 CRITICAL: CVE-2024-45490 (libexpat1 2.5.0-1 → 2.5.0-1+deb12u1)"
+    expected = (
+        "vulnerability scan: 1 CRITICAL — vulnerabilities 1 CRITICAL: CVE-2024-45490 (libexpat1 2.5.0-1 → "
+        "2.5.0-1+deb12u1); secrets 0; misconfigurations 0"
+    )
     assert item(result, "vulnerability_scan").reason == expected
     assert f"❌ {expected}" in checklist_lines(result)
 
@@ -78,30 +83,37 @@ def test_zero_critical_passes_and_reports_what_does_not_block() -> None:
     result = evaluate_checklist(prod(), good_evidence())
     assert result.passed
     assert item(result, "vulnerability_scan") == ItemResult(
-        "vulnerability_scan", True, "vulnerability scan: 0 CRITICAL (1 HIGH, 1 LOW not blocking)"
+        "vulnerability_scan",
+        True,
+        "vulnerability scan: 0 CRITICAL in vulnerabilities, secrets, misconfigurations "
+        "(not blocking: vulnerabilities 1 HIGH, 1 LOW)",
     )
 
 
 def test_blocking_on_several_severities_names_the_worst_first() -> None:
     result = evaluate_checklist(prod(block_on=["HIGH", "CRITICAL"]), good_evidence(scan=scan("trivy_critical.json")))
     assert item(result, "vulnerability_scan").reason == (
-        "vulnerability scan: 1 CRITICAL, 1 HIGH: CVE-2024-45490 (libexpat1 2.5.0-1 → 2.5.0-1+deb12u1), "
-        "CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7)"
+        "vulnerability scan: 1 CRITICAL, 1 HIGH — vulnerabilities 1 CRITICAL, 1 HIGH: CVE-2024-45490 (libexpat1 "
+        "2.5.0-1 → 2.5.0-1+deb12u1), CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7); secrets 0; "
+        "misconfigurations 0"
     )
     clean = evaluate_checklist(prod(block_on=["HIGH", "CRITICAL"]), good_evidence())
     assert item(clean, "vulnerability_scan").ok is False
-    assert (
-        item(clean, "vulnerability_scan").reason
-        == "vulnerability scan: 1 HIGH: CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7)"
+    assert item(clean, "vulnerability_scan").reason == (
+        "vulnerability scan: 1 HIGH — vulnerabilities 1 HIGH: CVE-2024-2961 (libc6 2.36-9+deb12u4 → 2.36-9+deb12u7); "
+        "secrets 0; misconfigurations 0"
     )
 
 
-def summary(*findings: Finding) -> ScanSummary:
-    counts = dict.fromkeys(("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"), 0)
-    for f in findings:
-        counts[f.severity] += 1
+def summary(
+    *findings: Finding, secrets: tuple[SecretFinding, ...] = (), misconfigs: tuple[MisconfigFinding, ...] = ()
+) -> ScanSummary:
     return ScanSummary(
-        "app:1", "container_image", MappingProxyType(counts), tuple(sorted(findings, key=Finding.sort_key))
+        "app:1",
+        "container_image",
+        ClassSummary.of(list(findings), 10),
+        ClassSummary.of(list(secrets), 10),
+        ClassSummary.of(list(misconfigs), 10),
     )
 
 
@@ -110,15 +122,19 @@ def test_only_the_worst_three_are_named_and_the_rest_counted() -> None:
     findings.append(Finding("CVE-2023-1", "zlib", "1.2", None, "CRITICAL"))
     result = evaluate_checklist(prod(), good_evidence(scan=summary(*findings)))
     assert item(result, "vulnerability_scan").reason == (
-        "vulnerability scan: 6 CRITICAL: CVE-2023-1 (zlib 1.2, no fix yet), CVE-2024-0001 (openssl 3.0.1 → 3.0.2), "
-        "CVE-2024-0002 (openssl 3.0.1 → 3.0.2), and 3 more"
+        "vulnerability scan: 6 CRITICAL — vulnerabilities 6 CRITICAL: CVE-2023-1 (zlib 1.2, no fix yet), "
+        "CVE-2024-0001 (openssl 3.0.1 → 3.0.2), CVE-2024-0002 (openssl 3.0.1 → 3.0.2), and 3 more; secrets 0; "
+        "misconfigurations 0"
     )
 
 
 def test_package_names_from_a_report_are_escaped_for_mrkdwn() -> None:
     hostile = Finding("CVE-1", "<!channel>&co", "1", "<2>", "CRITICAL")
     reason = item(evaluate_checklist(prod(), good_evidence(scan=summary(hostile))), "vulnerability_scan").reason
-    assert reason == "vulnerability scan: 1 CRITICAL: CVE-1 (&lt;!channel&gt;&amp;co 1 → &lt;2&gt;)"
+    assert reason == (
+        "vulnerability scan: 1 CRITICAL — vulnerabilities 1 CRITICAL: CVE-1 (&lt;!channel&gt;&amp;co 1 → &lt;2&gt;); "
+        "secrets 0; misconfigurations 0"
+    )
 
 
 def test_no_scan_and_no_blocking_severity() -> None:
@@ -129,8 +145,149 @@ def test_no_scan_and_no_blocking_severity() -> None:
     assert item(nothing_blocks, "vulnerability_scan") == ItemResult(
         "vulnerability_scan",
         True,
-        "vulnerability scan: no blocking severity configured (1 CRITICAL, 1 HIGH, 2 MEDIUM, 1 LOW not blocking)",
+        "vulnerability scan: no blocking severity configured "
+        "(not blocking: vulnerabilities 1 CRITICAL, 1 HIGH, 2 MEDIUM, 1 LOW)",
     )
+
+
+# --- secrets and misconfigurations (Trivy's other finding classes) -------------------------------------------
+
+SECRET_TEXT = ("****", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "n0tify-db-pa55", "BEGIN RSA")
+
+
+def test_a_critical_leaked_key_blocks_and_is_named_by_rule_and_file_never_by_its_text() -> None:
+    result = evaluate_checklist(prod(block_on=["CRITICAL", "HIGH"]), good_evidence(scan=scan("trivy_secrets.json")))
+    reason = item(result, "vulnerability_scan").reason
+    assert [i.item for i in result.failed] == ["vulnerability_scan"]
+    assert reason == (
+        "vulnerability scan: 2 CRITICAL, 1 HIGH — vulnerabilities 0; secrets 2 CRITICAL, 1 HIGH: "
+        "secret aws-access-key-id in /app/config.env, secret aws-secret-access-key in /app/config.env, "
+        "secret private-key in /app/tests/fixtures/dev-signing.pem; misconfigurations 0"
+    )
+    assert not [text for text in SECRET_TEXT if text in "\n".join(checklist_lines(result))]
+
+
+def test_failed_checks_block_and_checks_that_held_do_not_count() -> None:
+    result = evaluate_checklist(prod(block_on=["HIGH"]), good_evidence(scan=scan("trivy_misconfig.json")))
+    assert item(result, "vulnerability_scan").reason == (
+        "vulnerability scan: 4 HIGH — vulnerabilities 0; secrets 0; misconfigurations 4 HIGH: check DS-0002 in "
+        "Dockerfile, check KSV-0014 in app/deploy/deployment.yaml, check KSV-0118 in app/deploy/deployment.yaml, "
+        "and 1 more"
+    )
+    # DS-0001, DS-0005 and KSV-0009 held (PASS): only the LOW DS-0026 failure is left below the bar
+    passing = evaluate_checklist(prod(block_on=["CRITICAL"]), good_evidence(scan=scan("trivy_misconfig.json")))
+    assert item(passing, "vulnerability_scan") == ItemResult(
+        "vulnerability_scan",
+        True,
+        "vulnerability scan: 0 CRITICAL in vulnerabilities, secrets, misconfigurations "
+        "(not blocking: vulnerabilities 1 LOW; misconfigurations 4 HIGH, 1 LOW)",
+    )
+
+
+def test_classes_choose_what_is_judged() -> None:
+    only_vulns = env(checklist=["vulnerability_scan"], vulnerability_scan={"classes": ["vulnerabilities"]})
+    result = evaluate_checklist(only_vulns, Evidence(scan=scan("trivy_secrets.json")))
+    assert result.items == (
+        ItemResult(
+            "vulnerability_scan",
+            True,
+            "vulnerability scan: 0 CRITICAL in vulnerabilities (not blocking: vulnerabilities 1 LOW)",
+        ),
+    )
+    only_secrets = env(checklist=["vulnerability_scan"], vulnerability_scan={"classes": ["secrets"]})
+    java = evaluate_checklist(only_secrets, Evidence(scan=scan("trivy_java.json")))
+    assert java.items[0] == ItemResult("vulnerability_scan", True, "vulnerability scan: 0 CRITICAL in secrets")
+
+
+def test_the_real_java_report_with_an_empty_target_is_judged() -> None:
+    result = evaluate_checklist(prod(), good_evidence(scan=scan("trivy_java.json")))
+    assert item(result, "vulnerability_scan").reason == (
+        "vulnerability scan: 1 CRITICAL — vulnerabilities 1 CRITICAL: CVE-2022-22965 (org.springframework:spring-beans "
+        "5.3.15 → 5.3.18); secrets 0; misconfigurations 0"
+    )
+
+
+def test_file_paths_and_ids_from_a_report_are_escaped() -> None:
+    hostile = SecretFinding("<!channel>", "CRITICAL", "/app/<@U123>&.env", 3)
+    check = MisconfigFinding("DS-<1>", "CRITICAL", "", None)
+    reason = item(
+        evaluate_checklist(prod(), good_evidence(scan=summary(secrets=(hostile,), misconfigs=(check,)))),
+        "vulnerability_scan",
+    ).reason
+    assert reason == (
+        "vulnerability scan: 2 CRITICAL — vulnerabilities 0; secrets 1 CRITICAL: secret &lt;!channel&gt; in "
+        "/app/&lt;@U123&gt;&amp;.env; misconfigurations 1 CRITICAL: check DS-&lt;1&gt;"
+    )
+
+
+def stored_before_secrets_were_counted(critical: int) -> ScanSummary:
+    """A summary exactly as an older release-bot stored it: vulnerabilities only."""
+    top = [{"id": "CVE-2026-0001", "pkg": "openssl", "installed": "3.0.1", "fixed": "3.0.2", "severity": "CRITICAL"}]
+    return ScanSummary.from_dict(
+        {
+            "artifact": "notify:1.2.3",
+            "artifact_type": "container_image",
+            "counts": {"CRITICAL": critical, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0},
+            "total": critical + 1,
+            "top": top[:critical],
+        }
+    )
+
+
+def test_an_old_summary_is_judged_on_its_vulnerabilities_and_says_what_it_did_not_count() -> None:
+    clean = evaluate_checklist(prod(), good_evidence(scan=stored_before_secrets_were_counted(0)))
+    assert item(clean, "vulnerability_scan") == ItemResult(
+        "vulnerability_scan",
+        True,
+        "vulnerability scan: 0 CRITICAL in vulnerabilities (not blocking: vulnerabilities 1 MEDIUM); "
+        "secrets, misconfigurations not counted (scan reported before release-bot counted them)",
+    )
+    blocked = evaluate_checklist(prod(), good_evidence(scan=stored_before_secrets_were_counted(1)))
+    assert item(blocked, "vulnerability_scan").reason == (
+        "vulnerability scan: 1 CRITICAL — vulnerabilities 1 CRITICAL: CVE-2026-0001 (openssl 3.0.1 → 3.0.2); "
+        "secrets, misconfigurations not counted (scan reported before release-bot counted them)"
+    )
+    only_secrets = env(checklist=["vulnerability_scan"], vulnerability_scan={"classes": ["secrets"]})
+    nothing = evaluate_checklist(only_secrets, Evidence(scan=stored_before_secrets_were_counted(0)))
+    assert nothing.items == (
+        ItemResult("vulnerability_scan", False, "vulnerability scan: secrets not counted; post the report again"),
+    )
+
+
+def config_with_classes(classes: object) -> dict[str, Any]:
+    """The example config with prod's vulnerability_scan.classes set."""
+    data: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "releasebot.yml").read_text(encoding="utf-8"))
+    data["calendar"]["subdivision"] = "ON"  # plain yaml.safe_load reads ON as True: the bot's loader does not
+    data["environments"]["prod"]["vulnerability_scan"]["classes"] = classes
+    return data
+
+
+def test_classes_default_to_all_three_and_repeat_once() -> None:
+    assert env().vulnerability_scan.classes == ["vulnerabilities", "secrets", "misconfigurations"]
+    config = parse_config(config_with_classes(["secrets", "secrets", "vulnerabilities"]))
+    assert config.environments["prod"].vulnerability_scan.classes == ["secrets", "vulnerabilities"]
+
+
+@pytest.mark.parametrize(
+    ("classes", "error"),
+    [
+        (
+            ["secrets", "licenses"],
+            "environments.prod.vulnerability_scan.classes[1]: Input should be 'vulnerabilities', 'secrets' or "
+            "'misconfigurations'",
+        ),
+        (
+            [],
+            "environments.prod.vulnerability_scan.classes: must name at least one of vulnerabilities, secrets, "
+            "misconfigurations (to judge no scan, drop vulnerability_scan from the checklist)",
+        ),
+        ("secrets", "environments.prod.vulnerability_scan.classes: Input should be a valid list"),
+    ],
+)
+def test_a_bad_class_is_a_config_error_naming_its_path(classes: object, error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with_classes(classes))
+    assert caught.value.errors == [error]
 
 
 @pytest.mark.parametrize(
@@ -258,7 +415,8 @@ def test_everything_satisfied_renders_all_green_in_order() -> None:
         "✅ unit tests passed",
         "✅ integration tests passed",
         "✅ performance tests passed",
-        "✅ vulnerability scan: 0 CRITICAL (1 HIGH, 1 LOW not blocking)",
+        "✅ vulnerability scan: 0 CRITICAL in vulnerabilities, secrets, misconfigurations "
+        "(not blocking: vulnerabilities 1 HIGH, 1 LOW)",
         "✅ release notes generated",
         "✅ rollback plan: back to 1.4.1 (redeploy 1.4.1 with the command provider)",
         "✅ images: all pinned by digest (api, worker)",
@@ -286,8 +444,9 @@ def test_override_marks_each_failed_item_and_is_rendered() -> None:
     assert not item(forced, "vulnerability_scan").ok  # the failure itself stays on record
     lines = checklist_lines(forced)
     assert lines[3] == (
-        "⚠️ overridden by <@U0ONCALL> (outage fix, CVE not reachable): vulnerability scan: 1 CRITICAL: "
-        "CVE-2024-45490 (libexpat1 2.5.0-1 → 2.5.0-1+deb12u1)"
+        "⚠️ overridden by <@U0ONCALL> (outage fix, CVE not reachable): vulnerability scan: 1 CRITICAL — "
+        "vulnerabilities 1 CRITICAL: CVE-2024-45490 (libexpat1 2.5.0-1 → 2.5.0-1+deb12u1); secrets 0; "
+        "misconfigurations 0"
     )
     assert lines[4] == "⚠️ overridden by <@U0ONCALL> (outage fix, CVE not reachable): release notes: not generated yet"
     assert lines[0] == "✅ unit tests passed"

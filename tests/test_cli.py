@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,32 @@ def test_window_json_in_a_real_subprocess(tmp_path: Path) -> None:
     assert decision["next_open"] == "2027-01-05T09:00:00-05:00"
 
 
+def test_window_json_names_the_holiday_category(tmp_path: Path) -> None:
+    def calendar(data: dict[str, Any]) -> None:
+        data["calendar"] = {
+            "country": "CA",
+            "subdivision": "ON",
+            "categories": ["public", "optional"],
+            "extra": [{"date": "2026-11-27", "name": "Company day off"}],
+            "skip": ["2026-10-12"],
+        }
+
+    config = write_config(tmp_path, calendar)
+    civic = json.loads(run(["window", "--env", "prod", "--at", "2026-08-03T10:00:00-04:00", "--json"], config).stdout)
+    assert civic["open"] is False
+    assert civic["reasons"] == [{"code": "holiday", "text": "Civic Holiday (optional)", "category": "optional"}]
+    assert civic["next_open"] == "2026-08-04T09:00:00-04:00"
+    extra = run(["window", "--env", "prod", "--at", "2026-11-27T10:00:00-05:00", "--json"], config)
+    assert json.loads(extra.stdout)["reasons"] == [
+        {"code": "holiday", "text": "Company day off (extra)", "category": "extra"}
+    ]
+    text = run(["window", "--env", "prod", "--at", "2026-11-27T10:00:00-05:00"], config)
+    assert text.stdout.strip() == "prod is closed: Company day off (extra). Next window: Mon 30 Nov 09:00 EST."
+    # Thanksgiving (Mon 12 Oct) is skipped: the team works it.
+    worked = run(["window", "--env", "prod", "--at", "2026-10-12T10:00:00-04:00", "--json"], config)
+    assert json.loads(worked.stdout)["open"] is True
+
+
 # --- check-config ------------------------------------------------------------------------------------------
 
 
@@ -148,8 +176,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 BAD_CONFIGS = [
-    ("calendar.country", "XX", "calendar: unknown country 'XX'"),
-    ("calendar.subdivision", "ZZ", "calendar: unknown subdivision 'ZZ' for CA"),
+    ("calendar.country", "XX", "calendar.country: unknown country 'XX'"),
+    ("calendar.subdivision", "ZZ", "calendar.subdivision: unknown subdivision 'ZZ' for CA"),
     ("business_hours.end", "08:00", "business_hours: end (08:00) must be after start (09:00)"),
     ("freezes.0.end", "2026-12-01", "freezes[0]: end (2026-12-01) is before start (2026-12-18)"),
     ("timezone", "Mars/Olympus_Mons", "timezone: unknown time zone 'Mars/Olympus_Mons'"),
@@ -158,11 +186,20 @@ BAD_CONFIGS = [
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
-def test_check_config_names_the_path_and_exits_1(tmp_path: Path, path: str, value: Any, expected: str) -> None:
+def test_check_config_names_the_path_and_line_and_exits_1(tmp_path: Path, path: str, value: Any, expected: str) -> None:
     config = write_config(tmp_path, _set(path, value))
     result = run(["check-config", str(config)], config)
     assert result.exit_code == 1
-    assert f"{config}: {expected}" in result.stderr
+    match = re.search(rf"^{re.escape(str(config))}:(\d+):(\d+) {re.escape(expected)}", result.stderr, flags=re.M)
+    assert match, result.stderr
+    # The position is that of the node the error's path names: its key, or the `- ` item of a list.
+    line, column = int(match.group(1)), int(match.group(2))
+    text = config.read_text().splitlines()[line - 1]
+    shown = expected.split(": ")[0]
+    if shown.endswith("]"):
+        assert text[: column - 1].endswith("- "), (text, column)
+    else:
+        assert text[column - 1 :].startswith(shown.rsplit(".", 1)[-1] + ":"), (text, column)
     assert "1 error(s)" in result.stderr
     assert result.stdout == ""
 
@@ -175,8 +212,50 @@ def test_check_config_lists_every_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, change)
     result = run(["check-config", str(config)], config)
     assert result.exit_code == 1
-    assert "calendar: unknown country" in result.stderr and "timezone: unknown time zone" in result.stderr
+    assert "calendar.country: unknown country" in result.stderr and "timezone: unknown time zone" in result.stderr
     assert "2 error(s)" in result.stderr
+
+
+def test_check_config_prints_every_error_with_its_line_in_one_pass(tmp_path: Path) -> None:
+    config = tmp_path / "releasebot.yml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            timezone: Nowhere/Else
+            services:
+              notify:
+                channel: C01RELEASES
+                pipeline: [staging]
+            environments:
+              staging:
+                window: always
+                deploy: {provider: command, run: [./deploy.sh], timeout: 5 parsecs}
+                bogus: yes
+                window: never
+            """
+        )
+    )
+    result = run(["check-config", str(config)], config)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    expected = [
+        f"{config}:1:1 timezone: unknown time zone 'Nowhere/Else'",
+        f"{config}:9:53 environments.staging.deploy.timeout: bad duration '5 parsecs'",
+        f"{config}:10:5 environments.staging.bogus: unknown key",
+        f"{config}:11:5 environments.staging.window: duplicate key (first defined at line 8, column 5)",
+        "4 error(s)",
+    ]
+    assert len(lines) == len(expected), lines
+    assert all(line.startswith(prefix) for line, prefix in zip(lines, expected, strict=True)), lines
+
+
+def test_check_config_reports_a_yaml_syntax_error_at_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "releasebot.yml"
+    config.write_text("timezone: UTC\nservices:\n  notify:\n    channel: C01RELEASES\n   pipeline: [staging]\n")
+    result = run(["check-config", str(config)], config)
+    assert result.exit_code == 1
+    [error, count] = result.stderr.splitlines()
+    assert error.startswith(f"{config}:5:4 (yaml): ") and count == "1 error(s)"
 
 
 def test_check_config_accepts_a_good_config(tmp_path: Path) -> None:

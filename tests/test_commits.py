@@ -42,6 +42,9 @@ def mk(subject: str, body: str = "", *, pr_numbers: tuple[int, ...] = ()) -> Com
         ("WIP", None, None, False, "WIP"),
         ("feat(): empty scope", "feat", None, False, "empty scope"),
         ("feat: (#12)", "feat", None, False, "(#12)"),
+        ("revert!: feat(api): drop v1 endpoints", "revert", None, True, "feat(api): drop v1 endpoints"),
+        ("revert: feat!: drop v1", "revert", None, False, "feat!: drop v1"),
+        ('Revert "feat!: drop v1"', None, None, False, 'Revert "feat!: drop v1"'),
     ],
 )
 def test_header(subject: str, ctype: str | None, scope: str | None, breaking: bool, description: str) -> None:
@@ -114,6 +117,19 @@ def test_revert_by_github_button_and_by_type() -> None:
     typed = parse_commit(mk("revert: feat: send SMS"))
     assert typed.type == "revert" and typed.revert_of_subject == "feat: send SMS"
     assert not parse_commit(mk("feat: revert-proof retries")).is_revert
+
+
+def test_a_revert_is_breaking_by_its_own_marker_only() -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    footer = parse_commit(
+        mk('Revert "feat: v2 auth"', f"This reverts commit {sha}.\n\nBREAKING-CHANGE: v1 tokens are refused again")
+    )
+    assert footer.is_revert and footer.breaking and footer.breaking_note == "v1 tokens are refused again"
+    bang = parse_commit(mk("revert(api)!: feat(api): add v1 endpoints"))
+    assert bang.is_revert and bang.breaking and bang.scope == "api"
+    assert bang.revert_of_subject == "feat(api): add v1 endpoints"
+    undoing = parse_commit(mk('Revert "feat(api)!: drop v1"', f"This reverts commit {sha}."))
+    assert undoing.is_revert and not undoing.breaking
 
 
 def test_split_message_matches_git_subject_and_body() -> None:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from bot.config import ConfigError, load_config, parse_config
+from bot.config.source import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "releasebot.yml"
 
 
 def example() -> dict[str, Any]:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["calendar"]["subdivision"] = "ON"  # plain yaml.safe_load reads ON as True: the bot's loader does not
+    data: dict[str, Any] = YAML(typ="safe", pure=True).load(EXAMPLE.read_text())  # YAML 1.2: ON stays a string
     return data
 
 
@@ -42,8 +43,8 @@ def test_example_config_loads() -> None:
         ),
         (lambda d: d["environments"]["prod"].update(bogus=1), "environments.prod.bogus", "unknown key"),
         (lambda d: d.update(timezone="Mars/Olympus"), "timezone", "unknown time zone"),
-        (lambda d: d["calendar"].update(country="XX"), "calendar", "unknown country"),
-        (lambda d: d["calendar"].update(subdivision="ZZ"), "calendar", "unknown subdivision"),
+        (lambda d: d["calendar"].update(country="XX"), "calendar.country", "unknown country"),
+        (lambda d: d["calendar"].update(subdivision="ZZ"), "calendar.subdivision", "unknown subdivision"),
         (lambda d: d["business_hours"].update(start="17:00"), "business_hours", "must be after start"),
         (lambda d: d["freezes"][0].update(end="2026-01-01"), "freezes[0]", "is before start"),
         (
@@ -96,3 +97,222 @@ def test_config_docs_match_the_models() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (ROOT / "docs" / "config.md").read_text() == module.generate(), "run `make docs` to regenerate"
+
+
+# --- calendar: categories, extra days, skipped holidays ----------------------------------------------------
+
+
+def calendar_errors(calendar: dict[str, Any]) -> list[str]:
+    data = example()
+    data["calendar"] = calendar
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    return [str(e) for e in caught.value.errors]
+
+
+BAVARIA = {"country": "DE", "subdivision": "BY"}
+ONTARIO = {"country": "CA", "subdivision": "ON"}
+
+
+@pytest.mark.parametrize(
+    ("calendar", "expected"),
+    [
+        (
+            {**BAVARIA, "categories": ["public", "catholik"]},
+            "calendar.categories[1]: unknown category 'catholik' for DE (known: catholic, public, school)",
+        ),
+        (
+            {**ONTARIO, "categories": ["public", "catholic"]},
+            "calendar.categories[1]: unknown category 'catholic' for CA (known: government, optional, public)",
+        ),
+        ({**ONTARIO, "categories": ["public", "Public"]}, "calendar.categories: a category appears twice"),
+        (
+            {**ONTARIO, "skip": ["2026-12-24"]},
+            "calendar.skip[0]: 2026-12-24 is not a holiday in CA-ON (public): there is nothing to skip",
+        ),
+        (
+            # Ontario's Civic Holiday is only in its optional category, which this calendar does not keep.
+            {**ONTARIO, "skip": [{"date": "2026-12-25"}, {"date": "2026-08-03", "name": "Civic Holiday"}]},
+            "calendar.skip[1]: 2026-08-03 is not a holiday in CA-ON (public): there is nothing to skip",
+        ),
+        (
+            {**ONTARIO, "skip": [{"date": "2026-12-25", "name": "Xmas"}]},
+            "calendar.skip[0]: no holiday named 'Xmas' on 2026-12-25 (there: Christmas Day)",
+        ),
+        ({**ONTARIO, "skip": ["2026-12-25", "2026-12-25"]}, "calendar.skip: 2026-12-25 appears twice"),
+        ({**ONTARIO, "skip": ["2026-13-01"]}, "calendar.skip[0].date: Input should be a valid date"),
+        ({**ONTARIO, "extra": [{"date": "2026-12-24"}]}, "calendar.extra[0].name: Field required"),
+        (
+            {**ONTARIO, "extra": [{"date": "2026-12-24", "name": "A"}, {"date": "2026-12-24", "name": "B"}]},
+            "calendar.extra: 2026-12-24 appears twice",
+        ),
+        (
+            {**ONTARIO, "extra": [{"date": "2026-12-25", "name": "Party"}], "skip": ["2026-12-25"]},
+            "calendar.skip[0]: 2026-12-25 is also in calendar.extra: a day is either added or skipped",
+        ),
+    ],
+)
+def test_calendar_errors_name_their_path(calendar: dict[str, Any], expected: str) -> None:
+    errors = calendar_errors(calendar)
+    assert any(line.startswith(expected) for line in errors), errors
+
+
+def test_a_bad_country_is_the_only_calendar_error() -> None:
+    # Categories and skipped dates can't be checked against an unknown country: no errors that only echo it.
+    errors = calendar_errors({"country": "XX", "categories": ["catholic"], "skip": ["2026-12-25"]})
+    assert errors == ["calendar.country: unknown country 'XX' (use an ISO 3166-1 alpha-2 code, e.g. CA, GB)"]
+
+
+def test_calendar_categories_extra_and_skip_load_from_yaml(tmp_path: Path) -> None:
+    calendar = (
+        "calendar:\n"
+        "  country: DE\n"
+        "  subdivision: BY\n"
+        "  categories: [public, Catholic]\n"
+        "  extra: [{date: 2026-12-24, name: Company day off}]\n"
+        "  skip: [2026-01-06, {date: 2026-08-15, name: assumption day}]\n"
+    )
+    text = EXAMPLE.read_text().replace("calendar: {country: CA, subdivision: ON}", calendar.rstrip("\n"))
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    loaded = load_config(path).calendar
+    assert loaded is not None
+    assert loaded.categories == ["public", "catholic"]
+    assert [(e.date, e.name) for e in loaded.extra] == [(date(2026, 12, 24), "Company day off")]
+    assert [(s.date, s.name) for s in loaded.skip] == [(date(2026, 1, 6), None), (date(2026, 8, 15), "assumption day")]
+    assert parse_config(example()).calendar.categories == ["public"]  # type: ignore[union-attr]
+
+
+# --- positions: every error at its file:line:col -----------------------------------------------------------
+
+
+def located_errors(tmp_path: Path, text: str) -> list[str]:
+    """The errors of loading ``text`` from a file, each as ``line:col path: message`` (the file name dropped)."""
+    path = tmp_path / "releasebot.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert all(line.startswith(f"{path}:") for line in caught.value.located)
+    return [line.removeprefix(f"{path}:") for line in caught.value.located]
+
+
+MANY_ERRORS = """\
+timezone: UTC
+groups:
+  releasers: [U01RELEASE]
+services:
+  notify:
+    channel: C01RELEASES
+    pipeline: [staging, prod]
+environments:
+  staging:
+    window: always
+    deploy:
+      provider: command
+      timeout: 5m
+  prod:
+    window: business_hours
+    deploy: {provider: command, run: [./deploy.sh], timeout: 5 parsecs}
+    checks:
+      - name: error rate
+        prometheus: up
+        fail_if: ">> 5"
+    colour: blue
+"""
+
+
+def test_every_error_is_reported_at_its_line_and_column_in_file_order(tmp_path: Path) -> None:
+    errors = located_errors(tmp_path, MANY_ERRORS)
+    expected = [
+        # a missing key is reported at the mapping that lacks it
+        "11:5 environments.staging.deploy.run: Field required",
+        # inside a flow mapping, and with pydantic's union member (`command`) left out of the path
+        "16:53 environments.prod.deploy.timeout: bad duration '5 parsecs'",
+        "20:9 environments.prod.checks[0].fail_if: bad condition '>> 5'",
+        "21:5 environments.prod.colour: unknown key",
+    ]
+    assert len(errors) == len(expected), errors
+    assert all(error.startswith(prefix) for error, prefix in zip(errors, expected, strict=True)), errors
+
+
+def test_cross_reference_errors_point_at_the_item_they_name(tmp_path: Path) -> None:
+    text = (
+        MANY_ERRORS.replace("pipeline: [staging, prod]", "pipeline: [staging, qa]")
+        .replace("      timeout: 5m\n", "      run: [./deploy.sh]\n")
+        .replace("timeout: 5 parsecs", "timeout: 5m")
+        .replace('fail_if: ">> 5"', 'fail_if: "> 5"')
+        .replace("    colour: blue\n", "    allowed:\n      - releasers\n      - nobody\n")
+        .replace("  releasers: [U01RELEASE]\n", "  releasers: [U01RELEASE]\n  Night Shift: [U01ONCALL1]\n")
+    )
+    assert located_errors(tmp_path, text) == [
+        "2:1 groups: 'Night Shift': names are lowercase letters, digits, '-' and '_'",
+        "8:25 services.notify.pipeline[1]: undefined environment 'qa'",
+        "24:9 environments.prod.allowed[1]: undefined group 'nobody'",
+    ]
+
+
+def test_duplicate_keys_are_errors_with_both_lines_alongside_the_others(tmp_path: Path) -> None:
+    text = MANY_ERRORS.replace("    colour: blue\n", "    window: always\n").replace(
+        "  notify:\n", "  notify:\n    channel: C02OTHER\n"
+    )
+    errors = located_errors(tmp_path, text)
+    assert "7:5 services.notify.channel: duplicate key (first defined at line 6, column 5)" in errors
+    assert "22:5 environments.prod.window: duplicate key (first defined at line 16, column 5)" in errors
+    assert any(e.startswith("21:9 environments.prod.checks[0].fail_if: bad condition") for e in errors), errors
+    assert len(errors) == 5, errors
+
+
+def test_a_duplicate_key_alone_still_refuses_the_file(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("timezone: America/Toronto\n", "timezone: America/Toronto\ntimezone: UTC\n")
+    assert located_errors(tmp_path, text) == ["3:1 timezone: duplicate key (first defined at line 2, column 1)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'timezone: "UTC\nservices: {}\n',
+            "3:1 (yaml): found unexpected end of stream (while scanning a quoted scalar at line 1)",
+        ),
+        ("services:\n  notify: 1\n bad: 2\n", "3:2 (yaml): expected <block end>, but found '<block mapping start>'"),
+        ("services: [a, b\ntimezone: UTC\n", "2:9 (yaml): expected ',' or ']', but got ':'"),
+        ("timezone: *zone\n", "1:11 (yaml): found undefined alias 'zone'"),
+        ('timezone: "\x07"\n', "1:12 (yaml): unacceptable character #x0007: special characters are not allowed"),
+    ],
+    ids=["unterminated-quote", "bad-indent", "unclosed-flow", "undefined-alias", "control-character"],
+)
+def test_a_yaml_syntax_error_has_its_line_and_column(tmp_path: Path, text: str, expected: str) -> None:
+    [error] = located_errors(tmp_path, text)
+    assert error.startswith(expected), error
+
+
+def test_yaml_1_2_only_true_and_false_are_booleans() -> None:
+    document = read_yaml("on: yes\noff: no\nNO: ON\ny: n\nyes: true\nno: False\nclock: 09:00\n", "t.yml")
+    assert document.data == {
+        "on": "yes",
+        "off": "no",
+        "NO": "ON",
+        "y": "n",
+        "yes": True,
+        "no": False,
+        "clock": "09:00",
+    }
+
+
+def test_an_unquoted_ontario_subdivision_loads_as_a_string(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("{country: CA, subdivision: ON}", "\n  country: CA\n  subdivision: ON")
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    assert load_config(path).calendar.subdivision == "ON"  # type: ignore[union-attr]
+
+
+def test_an_alias_and_a_merge_key_load_and_errors_in_them_have_a_line(tmp_path: Path) -> None:
+    text = MANY_ERRORS.replace("      timeout: 5m\n", "      run: &run [./deploy.sh]\n").replace(
+        "    deploy: {provider: command, run: [./deploy.sh], timeout: 5 parsecs}",
+        "    deploy: {<<: {provider: command, timeout: 5 parsecs, run: []}, run: *run}",
+    )
+    errors = located_errors(tmp_path, text)
+    # a merged key is reported where the merged mapping defines it; overriding it is not a duplicate key
+    assert errors[0].startswith("16:38 environments.prod.deploy.timeout: bad duration"), errors
+    assert not any("duplicate" in e for e in errors), errors
+    assert len(errors) == 3, errors

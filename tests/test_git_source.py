@@ -209,3 +209,40 @@ async def test_a_git_that_hangs_is_cut_off_at_the_timeout(repo: Repo, tmp_path: 
     src = LocalGitSource(repo.path, git_binary=str(hanging), timeout=0.2)
     with pytest.raises(SourceError, match=r"git took longer than 0\.2s"):
         await src.commits_between(None, "main")
+
+
+async def test_breaking_reverts_from_a_real_repository(tmp_path: Path) -> None:
+    """`revert!:` and a `git revert` whose message gained a BREAKING CHANGE footer are breaking changes."""
+    r = Repo(tmp_path)
+    r.git("init", "-q")
+    r.commit("v1", "feat(api): v1 endpoints")
+    r.commit("auth", "feat: v2 auth")
+    r.commit("soap", "feat(api)!: remove SOAP")
+    r.git("tag", "v1.0.0")
+    r.ticks += 1
+    r.git("revert", "--no-commit", r.shas["v1"])
+    r.git("commit", "-q", "-m", f"revert!: feat(api): v1 endpoints\n\nThis reverts commit {r.shas['v1']}.")
+    r.ticks += 1
+    r.git("revert", "--no-commit", r.shas["auth"])
+    footer = "BREAKING CHANGE: v1 tokens are refused again"
+    r.git("commit", "-q", "-m", f'Revert "feat: v2 auth"\n\nThis reverts commit {r.shas["auth"]}.\n\n{footer}')
+    r.revert("unsoap", "soap")  # git's own message: undoing a breaking change is not itself breaking
+    r.commit("letters", "feat: letters")
+    r.git("tag", "v2.0.0")
+
+    notes = build_release_notes(await LocalGitSource(r.path).commits_between("v1.0.0", "v2.0.0"))
+
+    def titles(key: str) -> list[str]:
+        section = notes.section(key)
+        return [e.description for e in section.entries] if section else []
+
+    assert [s.key for s in notes.sections] == ["breaking", "features", "other"]
+    assert titles("breaking") == ["revert!: feat(api): v1 endpoints", 'Revert "feat: v2 auth"']
+    assert titles("other") == [
+        "revert!: feat(api): v1 endpoints",
+        'Revert "feat: v2 auth"',
+        'Revert "feat(api)!: remove SOAP"',
+    ]
+    assert titles("features") == ["letters"]
+    breaking = notes.section("breaking")
+    assert breaking is not None and breaking.entries[1].breaking_note == "v1 tokens are refused again"

@@ -172,7 +172,7 @@ async def test_a_refused_retry_can_be_clicked_again(tmp_path: Path) -> None:
         await bed.restart()
         [release] = new_releases(bed)
         assert "locked" in await bed.command("lock prod maintenance", user=ONCALL1)
-        assert "busy" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        assert "has a manual lock" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
         assert "unlocked" in await bed.command("unlock prod", user=ONCALL1)
         assert "has started" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
         await bed.wait_release("succeeded")

@@ -131,6 +131,41 @@ def test_github_revert_button_is_matched_by_subject() -> None:
     assert notes.sections == () and notes.reverted_count == 2
 
 
+def test_breaking_reverts_are_listed_under_breaking_changes() -> None:
+    h = History()
+    h.add("revert!: feat(api): drop v1 endpoints")
+    h.add('Revert "feat: v2 auth"', f"This reverts commit {'e' * 40}.\n\nBREAKING CHANGE: v1 tokens are refused again")
+    h.add('Revert "feat(api)!: remove SOAP"', f"This reverts commit {'d' * 40}.")
+    h.add("revert: fix: retry storms")
+    h.add("feat: letters")
+    notes = h.notes()
+
+    assert [s.key for s in notes.sections] == ["breaking", "features", "other"]
+    assert titles(notes, "breaking") == ["revert!: feat(api): drop v1 endpoints", 'Revert "feat: v2 auth"']
+    # Grouping is otherwise unchanged: every revert listed stays under Other, a breaking one too.
+    assert titles(notes, "other") == [
+        "revert!: feat(api): drop v1 endpoints",
+        'Revert "feat: v2 auth"',
+        'Revert "feat(api)!: remove SOAP"',
+        "revert: fix: retry storms",
+    ]
+    assert titles(notes, "features") == ["letters"]
+    assert notes.change_count == 5 and notes.counts["breaking"] == 2
+    breaking_part = notes.to_markdown("v4").split("## Breaking changes")[1].split("##")[0]
+    assert "- revert!: feat(api): drop v1 endpoints (`" in breaking_part
+    assert 'Revert "feat: v2 auth" — v1 tokens are refused again' in breaking_part
+    assert "remove SOAP" not in breaking_part
+
+
+def test_a_breaking_revert_of_a_change_in_range_still_cancels_out() -> None:
+    h = History()
+    h.add("feat(api): add v1 endpoints")
+    h.add("revert!: feat(api): add v1 endpoints")
+    h.add("fix: unrelated")
+    notes = h.notes()
+    assert [s.key for s in notes.sections] == ["fixes"] and notes.reverted_count == 2
+
+
 def test_merge_commits_are_skipped_and_lend_their_pr_number() -> None:
     h = History()
     base = h.add("chore: start")

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
+from bot.github_api import GitHubClient
+from bot.http_session import HttpSession
 from bot.providers.base import DeployContext
 from bot.providers.command import CommandDeployProvider
 from bot.providers.factory import build_provider
@@ -43,17 +45,24 @@ async def github() -> AsyncIterator[FakeGitHubActions]:
 
 
 @pytest.fixture
+async def http() -> AsyncIterator[HttpSession]:
+    async with HttpSession() as session:
+        yield session
+
+
+@pytest.fixture
 def time() -> FakeTime:
     return FakeTime()
 
 
-def provider(github: FakeGitHubActions, time: FakeTime, **config: Any) -> GithubActionsDeployProvider:
+def provider(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime, **config: Any
+) -> GithubActionsDeployProvider:
     model = GithubActionsProvider.model_validate(
         {"provider": "github_actions", "repo": "acme/notify", "workflow": "deploy.yml", **config}
     )
-    return GithubActionsDeployProvider(
-        model, token="ghp_test", api_url=github.api_url, poll_every=10.0, sleep=time.sleep, clock=time.clock
-    )
+    client = GitHubClient(session=http, token="ghp_test", api_url=github.api_url)
+    return GithubActionsDeployProvider(model, client=client, poll_every=10.0, sleep=time.sleep, clock=time.clock)
 
 
 def followed(github: FakeGitHubActions) -> set[str]:
@@ -63,8 +72,10 @@ def followed(github: FakeGitHubActions) -> set[str]:
     }
 
 
-async def test_dispatches_then_follows_the_run_to_success(github: FakeGitHubActions, time: FakeTime) -> None:
-    result = await provider(github, time, ref="release").deploy(CTX)
+async def test_dispatches_then_follows_the_run_to_success(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
+    result = await provider(github, http, time, ref="release").deploy(CTX)
 
     [run_id] = github.runs
     url = f"https://github.com/acme/notify/actions/runs/{run_id}"
@@ -92,7 +103,9 @@ async def test_dispatches_then_follows_the_run_to_success(github: FakeGitHubActi
     assert len(github.calls("GET", f"/runs/{run_id}")) == 3  # queued → in_progress → completed
 
 
-async def test_failed_run_reports_its_url_conclusion_and_failed_step(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_failed_run_reports_its_url_conclusion_and_failed_step(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.next_run = RunScript(
         conclusion="failure",
         jobs=[
@@ -101,7 +114,7 @@ async def test_failed_run_reports_its_url_conclusion_and_failed_step(github: Fak
         ],
     )
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     [run_id] = github.runs
     url = f"https://github.com/acme/notify/actions/runs/{run_id}"
@@ -115,24 +128,28 @@ async def test_failed_run_reports_its_url_conclusion_and_failed_step(github: Fak
     ]
 
 
-async def test_ignores_runs_that_existed_before_the_dispatch(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_ignores_runs_that_existed_before_the_dispatch(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     earlier = github.add_run(status="in_progress")  # someone else's deploy, still going
     github.next_run = RunScript(hidden_for_lists=1)  # ours shows up one listing late: only `earlier` is new-ish
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.ok
     [ours] = set(github.runs) - {earlier}
     assert followed(github) == {str(ours)}
 
 
-async def test_run_name_tells_our_run_from_a_concurrent_one(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_run_name_tells_our_run_from_a_concurrent_one(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.run_name = "Deploy ${{ inputs.service }} ${{ inputs.version }} (release ${{ inputs.release_id }})"
     # Another release's run that GitHub lists only after our first listing, next to (and before) ours.
     other = github.add_run(display_title="Deploy billing 7.0 (release 41)", status="in_progress", hidden_for_lists=1)
     github.next_run = RunScript(hidden_for_lists=1)
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.ok
     [ours] = set(github.runs) - {other}
@@ -140,42 +157,44 @@ async def test_run_name_tells_our_run_from_a_concurrent_one(github: FakeGitHubAc
     assert followed(github) == {str(ours)}
 
 
-async def test_waits_for_a_run_github_lists_late(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_waits_for_a_run_github_lists_late(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.next_run = RunScript(hidden_for_lists=2)
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.ok
     assert len(github.calls("GET", "/actions/workflows/deploy.yml/runs")) == 1 + 3  # before + three after
 
 
-async def test_undeclared_input_is_rejected_by_github(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_undeclared_input_is_rejected_by_github(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.declared_inputs = ("service", "version", "environment", "action", "release_id")
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.error == 'workflow dispatch failed: HTTP 422: Unexpected inputs provided: ["weight"]'
     assert github.runs == {}
 
 
-async def test_bad_token_says_to_check_it(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_bad_token_says_to_check_it(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.token = "ghp_other"
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.error == "listing workflow runs failed: HTTP 401: Bad credentials (check GITHUB_TOKEN)"
 
 
-async def test_unknown_workflow(github: FakeGitHubActions, time: FakeTime) -> None:
-    result = await provider(github, time, workflow="nope.yml").deploy(CTX)
+async def test_unknown_workflow(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
+    result = await provider(github, http, time, workflow="nope.yml").deploy(CTX)
 
     assert result.error is not None and result.error.startswith("listing workflow runs failed: HTTP 404: Not Found")
 
 
-async def test_timeout_cancels_the_run(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_timeout_cancels_the_run(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.next_run = RunScript(progress=["queued", "in_progress"])
 
-    result = await provider(github, time, timeout="30m").deploy(CTX)
+    result = await provider(github, http, time, timeout="30m").deploy(CTX)
 
     [run_id] = github.runs
     assert result.error == "timed out after 30m"
@@ -185,26 +204,32 @@ async def test_timeout_cancels_the_run(github: FakeGitHubActions, time: FakeTime
     assert time.now == 30 * 60
 
 
-async def test_timeout_while_the_run_never_appears(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_timeout_while_the_run_never_appears(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.next_run = RunScript(hidden_for_lists=10**6)
 
-    result = await provider(github, time, timeout="5m").deploy(CTX)
+    result = await provider(github, http, time, timeout="5m").deploy(CTX)
 
     assert result.error == "timed out after 5m"
     assert result.output_tail == "waiting for the workflow run to start"
 
 
-async def test_server_errors_while_polling_are_retried(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_server_errors_while_polling_are_retried(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.run_faults = [502, 503]
 
-    result = await provider(github, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX)
 
     assert result.ok, result
 
 
-async def test_shift_and_rollback_dispatch_their_action(github: FakeGitHubActions, time: FakeTime) -> None:
+async def test_shift_and_rollback_dispatch_their_action(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
     github.declared_inputs = (*github.declared_inputs, "colour")
-    deploy = provider(github, time)
+    deploy = provider(github, http, time)
 
     assert (await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=100, colour="green"))).ok
     assert (await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42))).ok
@@ -217,22 +242,25 @@ async def test_shift_and_rollback_dispatch_their_action(github: FakeGitHubAction
 
 def test_requires_a_token() -> None:
     config = GithubActionsProvider(provider="github_actions", repo="acme/notify", workflow="deploy.yml")
+    session = HttpSession()  # never opened: building sends nothing
     with pytest.raises(ValueError, match="needs GITHUB_TOKEN"):
-        build_provider(config, github_api_url="https://api.github.com", github_token=None)
+        build_provider(config, session=session, github=GitHubClient(session=session, token=None))
 
 
 def test_factory_builds_each_provider(tmp_path: Path) -> None:
-    api = "https://api.github.com"
+    session = HttpSession()  # never opened: building sends nothing
+    no_token = GitHubClient(session=session, token=None)
+    enterprise = GitHubClient(session=session, token="t", api_url="https://ghe.example/api/v3")
     command = CommandProvider(provider="command", run=["./deploy.sh", "{version}"])
     http = HttpProvider(provider="http", url="http://deploy.example/deploy")
     actions = GithubActionsProvider(provider="github_actions", repo="acme/notify", workflow="deploy.yml")
 
-    built_command = build_provider(command, github_api_url=api, github_token=None, base_dir=tmp_path)
+    built_command = build_provider(command, session=session, github=no_token, base_dir=tmp_path)
     assert isinstance(built_command, CommandDeployProvider)
     assert built_command.workdir() == tmp_path
-    assert isinstance(build_provider(http, github_api_url=api, github_token=None), HttpDeployProvider)
-    built_actions = build_provider(actions, github_api_url="https://ghe.example/api/v3", github_token="t")
+    assert isinstance(build_provider(http, session=session, github=no_token), HttpDeployProvider)
+    built_actions = build_provider(actions, session=session, github=enterprise)
     assert isinstance(built_actions, GithubActionsDeployProvider)
     assert built_actions.api_url == "https://ghe.example/api/v3"
     with pytest.raises(ValueError, match="unknown placeholder"):
-        build_provider(CommandProvider(provider="command", run=["x", "{oops}"]), github_api_url=api, github_token=None)
+        build_provider(CommandProvider(provider="command", run=["x", "{oops}"]), session=session, github=no_token)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.config import HttpProvider
+from bot.http_session import HttpSession
 from bot.providers.base import DeployContext, StepResult
 from bot.providers.http import HttpDeployProvider
 from tests.fakes.deploy_service import FakeDeployService
@@ -41,19 +42,27 @@ async def service() -> AsyncIterator[FakeDeployService]:
 
 
 @pytest.fixture
+async def http() -> AsyncIterator[HttpSession]:
+    async with HttpSession() as session:
+        yield session
+
+
+@pytest.fixture
 def time() -> FakeTime:
     return FakeTime()
 
 
-def provider(time: FakeTime, url: str, **config: Any) -> HttpDeployProvider:
+def provider(http: HttpSession, time: FakeTime, url: str, **config: Any) -> HttpDeployProvider:
     model = HttpProvider.model_validate({"provider": "http", "url": url, "poll_every": "5s", **config})
-    return HttpDeployProvider(model, sleep=time.sleep, clock=time.clock)
+    return HttpDeployProvider(model, session=http, sleep=time.sleep, clock=time.clock)
 
 
-async def test_deploy_posts_json_then_polls_until_succeeded(service: FakeDeployService, time: FakeTime) -> None:
+async def test_deploy_posts_json_then_polls_until_succeeded(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.statuses = [RUNNING, RUNNING, {"status": "succeeded", "log": "rolled out\nall pods ready"}]
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result == StepResult(ok=True, output_tail="rolled out\nall pods ready")
     [post] = service.posts()
@@ -73,31 +82,37 @@ async def test_deploy_posts_json_then_polls_until_succeeded(service: FakeDeployS
     assert time.sleeps == [5.0, 5.0, 5.0]
 
 
-async def test_failed_status_fails_the_step_with_the_log_tail(service: FakeDeployService, time: FakeTime) -> None:
+async def test_failed_status_fails_the_step_with_the_log_tail(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.statuses = [RUNNING, {"status": "failed", "log": "step 1 ok\nhealth check failed", "error": "unhealthy"}]
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result == StepResult(
         ok=False, output_tail="step 1 ok\nhealth check failed", error="deploy failed: unhealthy"
     )
 
 
-async def test_times_out_when_the_deploy_never_finishes(service: FakeDeployService, time: FakeTime) -> None:
+async def test_times_out_when_the_deploy_never_finishes(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.statuses = [RUNNING]
 
-    result = await provider(time, service.url, timeout="1m").deploy(CTX)
+    result = await provider(http, time, service.url, timeout="1m").deploy(CTX)
 
     assert result == StepResult(ok=False, output_tail="rolling out 1/3", error="timed out after 1m")
     assert len(service.polls()) == 12  # every 5s for one minute
     assert time.now == 60.0
 
 
-async def test_rejected_request_reports_status_and_body(service: FakeDeployService, time: FakeTime) -> None:
+async def test_rejected_request_reports_status_and_body(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.accept_status = 409
     service.accept_body = {"error": "another deploy of notify is running"}
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert not result.ok
     assert result.error == "deploy service answered HTTP 409"
@@ -105,71 +120,85 @@ async def test_rejected_request_reports_status_and_body(service: FakeDeployServi
     assert service.polls() == []
 
 
-async def test_transient_poll_errors_are_retried(service: FakeDeployService, time: FakeTime) -> None:
+async def test_transient_poll_errors_are_retried(service: FakeDeployService, http: HttpSession, time: FakeTime) -> None:
     service.poll_errors = [503, 502, 429]
     service.statuses = [{"status": "succeeded", "log": "done"}]
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result == StepResult(ok=True, output_tail="done")
     assert len(service.polls()) == 4
 
 
-async def test_timeout_names_the_last_poll_problem(service: FakeDeployService, time: FakeTime) -> None:
+async def test_timeout_names_the_last_poll_problem(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.poll_errors = [503] * 100
 
-    result = await provider(time, service.url, timeout="30s").deploy(CTX)
+    result = await provider(http, time, service.url, timeout="30s").deploy(CTX)
 
     assert result.error == "timed out after 30s (last status poll: HTTP 503)"
 
 
-async def test_status_url_that_is_gone_fails_at_once(service: FakeDeployService, time: FakeTime) -> None:
+async def test_status_url_that_is_gone_fails_at_once(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.accept_body = {"id": "x", "status": "running", "status_url": "/jobs/does-not-exist"}
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result.error == f"status URL {service.base_url}/jobs/does-not-exist answered HTTP 404"
     assert len(service.polls()) == 1
 
 
-async def test_configured_status_url_gets_the_job_id(service: FakeDeployService, time: FakeTime) -> None:
+async def test_configured_status_url_gets_the_job_id(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.include_status_url = False
     service.statuses = [RUNNING, {"status": "succeeded"}]
 
-    result = await provider(time, service.url, status_url=f"{service.base_url}/jobs/{{id}}").deploy(CTX)
+    result = await provider(http, time, service.url, status_url=f"{service.base_url}/jobs/{{id}}").deploy(CTX)
 
     assert result.ok
     assert [poll.path for poll in service.polls()] == ["/jobs/job-1", "/jobs/job-1"]
 
 
-async def test_synchronous_service_needs_no_polling(service: FakeDeployService, time: FakeTime) -> None:
+async def test_synchronous_service_needs_no_polling(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.accept_status = 200
     service.accept_body = {"status": "succeeded", "log": "deployed synchronously"}
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result == StepResult(ok=True, output_tail="deployed synchronously")
     assert service.polls() == []
 
 
-async def test_running_without_any_status_url_is_an_error(service: FakeDeployService, time: FakeTime) -> None:
+async def test_running_without_any_status_url_is_an_error(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.include_status_url = False
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result.error == "deploy service said the deploy is running but gave no status_url"
 
 
-async def test_unknown_status_is_an_error_not_an_endless_wait(service: FakeDeployService, time: FakeTime) -> None:
+async def test_unknown_status_is_an_error_not_an_endless_wait(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
     service.statuses = [{"status": "exploded"}]
 
-    result = await provider(time, service.url).deploy(CTX)
+    result = await provider(http, time, service.url).deploy(CTX)
 
     assert result.error == "deploy service reported an unknown status 'exploded'"
 
 
-async def test_shift_and_rollback_name_their_action(service: FakeDeployService, time: FakeTime) -> None:
-    deploy = provider(time, service.url)
+async def test_shift_and_rollback_name_their_action(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
+    deploy = provider(http, time, service.url)
 
     shifted = await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=50, colour="green"))
     rolled = await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42, previous_version="1.2.3"))
@@ -183,8 +212,10 @@ async def test_shift_and_rollback_name_their_action(service: FakeDeployService, 
     assert rollback_post.headers["Idempotency-Key"] == "release-42-rollback-100"
 
 
-async def test_retried_deploy_reuses_the_idempotency_key(service: FakeDeployService, time: FakeTime) -> None:
-    deploy = provider(time, service.url)
+async def test_retried_deploy_reuses_the_idempotency_key(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
+    deploy = provider(http, time, service.url)
 
     await deploy.deploy(CTX)
     await deploy.deploy(CTX)
@@ -194,12 +225,12 @@ async def test_retried_deploy_reuses_the_idempotency_key(service: FakeDeployServ
     assert len(service.jobs) == 1  # the service saw the same key and did not deploy twice
 
 
-async def test_unreachable_service(time: FakeTime) -> None:
+async def test_unreachable_service(http: HttpSession, time: FakeTime) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
 
-    result = await provider(time, f"http://127.0.0.1:{port}/deploy").deploy(CTX)
+    result = await provider(http, time, f"http://127.0.0.1:{port}/deploy").deploy(CTX)
 
     assert not result.ok
     assert result.error is not None and result.error.startswith("deploy service unreachable: ")
@@ -207,4 +238,6 @@ async def test_unreachable_service(time: FakeTime) -> None:
 
 def test_unknown_placeholder_in_status_url_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"unknown placeholder \{job\}"):
-        provider(FakeTime(), "http://deploy.example/deploy", status_url="http://deploy.example/jobs/{job}")
+        provider(
+            HttpSession(), FakeTime(), "http://deploy.example/deploy", status_url="http://deploy.example/jobs/{job}"
+        )

@@ -11,18 +11,38 @@ wall clock: the +5m measurement then asks Prometheus about "now", where the expo
 from __future__ import annotations
 
 import json
+import re
+import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
 
+from bot.config import parse_config
 from bot.core.models import Release, ReleaseKind, ReleaseState
+from bot.core.verdicts import unavailable
 from bot.engine.checks import job_key
+from bot.slack import render
+from bot.wiring import http_app
+from tests.fakes import FakeSlackWebAPI
 from tests.fakes.prometheus import FakePrometheus
-from tests.harness import CHANNEL, ONCALL1, ONCALL2, BotHarness, MutableClock, config_dict, running_bot, ship_to_prod
+from tests.fakes.slack_state import Message
+from tests.harness import (
+    CHANNEL,
+    ONCALL1,
+    ONCALL2,
+    BotHarness,
+    MutableClock,
+    config_dict,
+    harness_settings,
+    running_bot,
+    ship_to_prod,
+)
 from tests.prometheus_harness import PrometheusStack as Stack
 from tests.prometheus_harness import prometheus_stack
 
@@ -76,9 +96,30 @@ def thread(bot: BotHarness, release: Release) -> list[str]:
     ]
 
 
-def measured(bot: BotHarness, release: Release) -> list[str]:
-    """Measurement replies (one per measurement, plus one per failed attempt)."""
-    return [t for t in thread(bot, release) if t.startswith("error rate: ")]
+def measured(bot: BotHarness, release: Release, check: str = "error rate") -> list[str]:
+    """The check's replies: one per measurement, or one for a whole outage of its backend."""
+    return [t for t in thread(bot, release) if t.startswith(f"{check}: ")]
+
+
+def check_messages(bot: BotHarness, release: Release, check: str = "error rate") -> list[Message]:
+    """The check's replies as Slack keeps them, with their edit history."""
+    found = current(bot, release)
+    return [
+        m for m in bot.slack.messages(CHANNEL) if m.thread_ts == found.thread_ts and m.text.startswith(f"{check}: ")
+    ]
+
+
+def versions(message: Message) -> list[str]:
+    """Each version of a message people saw, oldest first: its first block's text."""
+    shown = [*message.edits, {"blocks": message.blocks}]
+    return [str(version["blocks"][0]["text"]["text"]) for version in shown]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: the kernel handed the port out just now, and it is closed again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def buttons(bot: BotHarness, release: Release) -> list[list[str]]:
@@ -224,10 +265,16 @@ async def test_prometheus_stopped_is_error_then_inconclusive_and_never_rolls_bac
             await private.stop()
             await measure_at(bot, release, timedelta(minutes=15))
 
-            replies = measured(bot, release)[1:]
-            assert [r.split("\n")[0] for r in replies] == ["error rate: error"] * 3 + ["error rate: inconclusive"]
-            assert all("attempt" in r and "cannot connect to Prometheus" in r for r in replies[:3])
-            assert "metrics unavailable" in replies[-1]
+            [outage] = measured(bot, release)[1:]
+            assert outage.split("\n")[0] == "error rate: inconclusive (metrics unavailable, attempt 3 of 3)"
+            assert outage.count("cannot connect to Prometheus") == 1, "the error is said once"
+            [_, message] = check_messages(bot, release)
+            assert [re.findall(r"attempt \d of \d", v) for v in versions(message)] == [
+                ["attempt 1 of 3"],
+                ["attempt 2 of 3"],
+                ["attempt 3 of 3"],
+                ["attempt 3 of 3"],
+            ], "each attempt edits the one reply"
             assert states(bot, release) == {300: "done", 900: "done", 1800: "pending"}
             assert bot.store.get_release(release.id).verdict == "inconclusive"  # type: ignore[union-attr]
             assert buttons(bot, release) == [["check_looks_good", "check_rollback"]]
@@ -339,3 +386,127 @@ async def test_a_rollback_cancels_the_pending_checks(tmp_path: Path) -> None:
             bot.clock.advance(hours=1)
             assert await bot.engine.run_due_measurements() == 0
             assert prometheus.queries == []
+
+
+# --- a metrics backend that cannot be read: one reply per check, edited in place --------------------------
+
+LATENCY = 'histogram_quantile(0.99, sum by (le) (rate(request_seconds_bucket{service="{service}"}[5m])))'
+
+
+def two_checks(after: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"name": "error rate", "prometheus": error_ratio("{service}"), "after": after, **THRESHOLDS},
+        {"name": "p99 latency", "prometheus": LATENCY, "after": after, "pass_if": "< 0.5"},
+    ]
+
+
+async def test_an_outage_over_two_offsets_is_one_reply_per_check_edited_in_place(tmp_path: Path) -> None:
+    url = closed_port_url()
+    config = checks_config(
+        tmp_path / "deploys.log", url, checks=two_checks(["15m", "30m"]), on_check_failure="auto_rollback"
+    )
+    async with running_bot(tmp_path, clock=wall_clock(), config=config) as bot:
+        release = await release_to_prod(bot, "1.3.0")
+        await measure_at(bot, release, timedelta(minutes=15))
+        await measure_at(bot, release, timedelta(minutes=30))
+
+        story = thread(bot, release)
+        for check in ("error rate", "p99 latency"):
+            assert sum(check in t for t in story) == 1, f"one reply for {check}, not one per attempt or offset"
+            [message] = check_messages(bot, release, check)
+            assert message.text == f"{check}: inconclusive (metrics unavailable, attempt 3 of 3)"
+            [now_shown] = versions(message)[-1:]
+            assert now_shown.startswith(
+                f"❔ *{check}* (+0:15:00, +0:30:00): metrics unavailable — attempt 3 of 3: "
+                f"cannot connect to Prometheus at {url}: "
+            )
+            everything = message.text + json.dumps(message.blocks, ensure_ascii=False)
+            assert everything.count("cannot connect to Prometheus") == 1, "the error is said once"
+            assert "never fails a check or rolls back" in everything
+            # Posted at the first failed attempt, then edited: three attempts and the verdict per offset.
+            shown = [(v.split(" (")[1].split(")")[0], re.findall(r"attempt \d of 3", v)[0]) for v in versions(message)]
+            assert shown == [
+                ("+0:15:00", "attempt 1 of 3"),
+                ("+0:15:00", "attempt 2 of 3"),
+                ("+0:15:00", "attempt 3 of 3"),
+                ("+0:15:00", "attempt 3 of 3"),
+                ("+0:15:00, +0:30:00", "attempt 1 of 3"),
+                ("+0:15:00, +0:30:00", "attempt 2 of 3"),
+                ("+0:15:00, +0:30:00", "attempt 3 of 3"),
+                ("+0:15:00, +0:30:00", "attempt 3 of 3"),
+            ]
+            rows = [r for r in bot.store.measurements(release.id) if r["check_name"] == check]
+            assert [(r["state"], r["verdict"], r["outage_ts"]) for r in rows] == [
+                ("done", "inconclusive", message.ts)
+            ] * 2
+        # SPEC: unreachable is INCONCLUSIVE, never FAIL, never an automatic rollback; on-call is asked once.
+        assert sum("post-release check is inconclusive" in t for t in story) == 1
+        assert buttons(bot, release) == [["check_looks_good", "check_rollback"]]
+        assert current(bot, release).verdict == "inconclusive"
+        assert bot.deploys()[-1] == "notify 1.3.0 prod 100", "an unreachable backend never rolls back"
+        assert [r for r in bot.store.history("notify", "prod", 5) if r.kind is ReleaseKind.ROLLBACK] == []
+
+
+async def test_a_backend_back_after_an_outage_turns_the_reply_into_the_result(tmp_path: Path) -> None:
+    async with FakePrometheus(value=0.002) as prometheus:
+        config = checks_config(tmp_path / "deploys.log", prometheus.url)
+        async with running_bot(tmp_path, clock=wall_clock(), config=config) as bot:
+            release = await release_to_prod(bot, "1.3.0")
+            prometheus.down = True
+            await measure_at(bot, release, timedelta(minutes=5))
+            prometheus.down = False
+            await measure_at(bot, release, timedelta(minutes=15))
+            await measure_at(bot, release, timedelta(minutes=30))
+
+            first, second = check_messages(bot, release)
+            assert versions(first)[-2].startswith("❔ *error rate* (+0:05:00): metrics unavailable — attempt 3 of 3: ")
+            assert (
+                versions(first)[-1]
+                == "✅ *error rate* (+0:15:00): error rate = 0.002 (pass if &lt; 0.01, fail if &gt;= 0.05)"
+            )
+            assert "Metrics were unavailable at +0:05:00." in json.dumps(first.blocks, ensure_ascii=False)
+            assert first.text == "error rate: pass"
+            assert (second.text, second.edits) == ("error rate: pass", []), "after the outage, one reply per offset"
+            assert [r["outage_ts"] for r in bot.store.measurements(release.id)] == [first.ts, None, None]
+            assert current(bot, release).verdict == "inconclusive"
+
+
+@asynccontextmanager
+async def bot_on(
+    tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock, config: dict[str, Any]
+) -> AsyncIterator[BotHarness]:
+    """One run of the bot; runs of a test share the database and Slack, as restarts of one deployment do."""
+    parsed, db = parse_config(config), tmp_path / "releasebot.db"
+    app = http_app(harness_settings(slack, db), parsed, tmp_path, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        bot = BotHarness(
+            slack=slack, client=client, clock=clock, log=tmp_path / "deploys.log", db_path=db, config=parsed
+        )
+        yield bot
+        await bot.settle()
+
+
+async def test_an_outage_across_a_restart_still_edits_the_same_reply(tmp_path: Path) -> None:
+    config = checks_config(tmp_path / "deploys.log", closed_port_url(), checks=two_checks(["15m", "30m"])[:1])
+    clock = wall_clock()
+    async with FakeSlackWebAPI() as slack:
+        slack.set_usergroup("S01PLATFORM", ["U01PLATFORM"])
+        async with bot_on(tmp_path, slack, clock, config) as first:
+            release = await release_to_prod(first, "1.3.0")
+            await measure_at(first, release, timedelta(minutes=15))
+            [before] = check_messages(first, release)
+        async with bot_on(tmp_path, slack, clock, config) as second:
+            await measure_at(second, release, timedelta(minutes=30))
+            [after] = check_messages(second, release)
+            assert after.ts == before.ts, "the reply's ts was kept in the store"
+            assert versions(after)[-1].startswith("❔ *error rate* (+0:15:00, +0:30:00): metrics unavailable")
+
+
+def test_an_error_asking_again_cannot_fix_says_it_was_not_retried() -> None:
+    check = parse_config(checks_config(Path("deploys.log"), "http://prometheus")).environments["prod"].checks[0]
+    error = "query returned 2 series; aggregate it to one with sum(), max() or avg()"
+    message = render.check_reply(unavailable(check, error, attempts=1), "+0:05:00", of=3)
+    assert message.blocks[0]["text"]["text"] == (
+        f"❔ *error rate* (+0:05:00): metrics unavailable — attempt 1 of 3, not retried: {error}"
+    )
+    assert message.text == "error rate: inconclusive (metrics unavailable, attempt 1 of 3, not retried)"

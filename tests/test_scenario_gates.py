@@ -223,6 +223,23 @@ async def test_window_when_open_names_the_closing_time(bot: BotHarness) -> None:
     assert "Wed 25 Nov 06:00 JST for you" in answer
 
 
+async def test_window_names_the_holiday_category_and_the_teams_own_days(tmp_path: Path) -> None:
+    config = config_dict(tmp_path / "deploys.log")
+    config["calendar"] = {
+        "country": "CA",
+        "subdivision": "ON",
+        "categories": ["public", "optional"],
+        "extra": [{"date": "2026-08-04", "name": "Company day off"}],
+    }
+    civic_holiday_10am = datetime(2026, 8, 3, 14, 0, tzinfo=UTC)  # Mon 3 Aug, 10:00 in Toronto
+    async with running_bot(tmp_path, clock=MutableClock(civic_holiday_10am), config=config) as bot:
+        bot.slack.add_user(RELEASER, tz="America/Toronto")
+        answer = await ask(bot, "window prod")
+        assert "prod is closed: Civic Holiday (optional). Next window: Wed 5 Aug 09:00 EDT." in answer
+        bot.clock.advance(days=1)
+        assert "prod is closed: Company day off (extra)." in await ask(bot, "window prod")
+
+
 # --- the window is checked again right before the deploy ----------------------------------------------------
 
 
@@ -345,6 +362,41 @@ async def test_critical_cve_from_a_real_trivy_report_blocks_prod_and_a_clean_sca
     [release] = [r for r in bot.store.history("notify", "prod", 5) if r.version == "1.2.3"]
     parent = parent_text(bot, release.id)
     assert "✅ vulnerability scan: 0 CRITICAL" in parent and "✅ unit tests passed" in parent
+
+
+async def test_a_critical_leaked_key_blocks_prod_named_by_rule_and_file_and_its_text_goes_nowhere(
+    bot: BotHarness,
+) -> None:
+    """`trivy image` scans for secrets by default; a CRITICAL AWS key used to pass as "0 CRITICAL"."""
+    ready_for_prod(bot)
+    answer_to_ci = await post_scan(bot, "1.2.3", "trivy_secrets.json")
+    assert answer_to_ci["counts"]["CRITICAL"] == 0 and answer_to_ci["secrets"]["counts"]["CRITICAL"] == 2
+    before = world(bot)
+
+    answer = await ask(bot, "prod")
+
+    assert "checklist is not satisfied" in answer
+    assert (
+        "❌ vulnerability scan: 2 CRITICAL — vulnerabilities 0; secrets 2 CRITICAL: secret aws-access-key-id in "
+        "/app/config.env, secret aws-secret-access-key in /app/config.env; misconfigurations 0"
+    ) in answer
+    assert world(bot) == before and bot.deploys() == []
+    said = json.dumps([call.args for call in bot.slack.calls], ensure_ascii=False)
+    kept = json.dumps(
+        bot.store.sql.query("SELECT summary AS text FROM candidate_scans UNION ALL SELECT detail FROM audit")
+    )
+    # Trivy's Match and Code: the masked key, and a password on a context line it did not match
+    for text in ("****", "AWS_ACCESS_KEY_ID=", "n0tify-db-pa55", "BEGIN RSA"):
+        assert text in (DATA / "trivy_secrets.json").read_text(encoding="utf-8")
+        assert text not in said and text not in kept
+
+    await post_scan(bot, "1.2.3", "trivy_clean.json")  # the image rebuilt without its .env
+    await ask(bot, "prod")
+    assert bot.deploys() == ["notify 1.2.3 prod 100"]
+    [release] = [r for r in bot.store.history("notify", "prod", 5) if r.version == "1.2.3"]
+    assert "✅ vulnerability scan: 0 CRITICAL in vulnerabilities, secrets, misconfigurations" in parent_text(
+        bot, release.id
+    )
 
 
 async def test_failed_tests_and_unpinned_images_are_listed_as_failed_items(bot: BotHarness) -> None:

@@ -1,4 +1,4 @@
-"""Trivy JSON reports: schema validation with JSON paths, dedupe, counts, worst findings, size guard."""
+"""Trivy JSON reports: schema validation with JSON paths, per-class dedupe and counts, worst findings, size guard."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.core.trivy import (
     ReportTooLargeError,
     ScanReportError,
     ScanSummary,
+    SecretFinding,
     load_trivy_report,
     parse_trivy_report,
 )
@@ -61,6 +62,159 @@ def test_real_format_report_with_one_critical() -> None:
     assert worst.title is not None and "libexpat" in worst.title
     unfixed = summary.top[-1]
     assert unfixed.fixed_version is None
+
+
+def test_real_java_image_report_with_an_empty_target_is_read() -> None:
+    """trivy_java.json is Trivy's own golden output for `trivy image` of a Tomcat/Java image.
+
+    From aquasecurity/trivy, integration/testdata/spring4shell-jre11.json.golden (Apache-2.0), unchanged:
+    its third result is the "custom" class (CustomResources from the spring4shell module) with Target "".
+    """
+    data = report("trivy_java.json")
+    assert (data["Results"][2]["Target"], data["Results"][2]["Class"]) == ("", "custom")
+    summary = parse_trivy_report(data)
+    assert dict(summary.counts) == {"CRITICAL": 1, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+    [spring] = summary.top
+    assert (spring.vulnerability_id, spring.pkg_name, spring.fixed_version) == (
+        "CVE-2022-22965",
+        "org.springframework:spring-beans",
+        "5.3.18",
+    )
+    assert summary.secrets is not None and summary.secrets.total == 0
+    assert summary.misconfigurations is not None and summary.misconfigurations.total == 0
+
+
+def test_secrets_count_by_rule_and_file_and_their_text_is_never_kept() -> None:
+    summary = load_trivy_report((DATA / "trivy_secrets.json").read_bytes())
+    assert summary.secrets is not None
+    assert dict(summary.secrets.counts) == {"CRITICAL": 2, "HIGH": 1, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+    assert summary.secrets.top == (
+        SecretFinding("aws-access-key-id", "CRITICAL", "/app/config.env", 3, "AWS"),
+        SecretFinding("aws-secret-access-key", "CRITICAL", "/app/config.env", 4, "AWS"),
+        SecretFinding("private-key", "HIGH", "/app/tests/fixtures/dev-signing.pem", 2, "AsymmetricPrivateKey"),
+    )
+    assert dict(summary.counts) == {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 1, "UNKNOWN": 0}
+    stored = json.dumps(summary.to_dict())
+    # Match and Code: the masked key, and an unmasked password on a context line Trivy did not match
+    for text in ("****", "AWS_ACCESS_KEY_ID=", "n0tify-db-pa55", "BEGIN RSA", "Offset"):
+        assert text in (DATA / "trivy_secrets.json").read_text(encoding="utf-8")
+        assert text not in stored
+
+
+def test_only_failed_misconfiguration_checks_count() -> None:
+    summary = parse_trivy_report(report("trivy_misconfig.json"))
+    assert summary.misconfigurations is not None
+    # 5 FAIL entries: DS-0002, DS-0026, KSV-0014, and KSV-0118 on two resources (lines 17 and 19);
+    # DS-0001, DS-0005 and KSV-0009 are PASS (the report was made with --include-non-failures)
+    assert dict(summary.misconfigurations.counts) == {"CRITICAL": 0, "HIGH": 4, "MEDIUM": 0, "LOW": 1, "UNKNOWN": 0}
+    assert [(f.check_id, f.file, f.line) for f in summary.misconfigurations.top] == [
+        ("DS-0002", "Dockerfile", None),
+        ("KSV-0014", "app/deploy/deployment.yaml", 19),
+        ("KSV-0118", "app/deploy/deployment.yaml", 17),
+        ("KSV-0118", "app/deploy/deployment.yaml", 19),
+        ("DS-0026", "Dockerfile", None),
+    ]
+    worst = summary.misconfigurations.top[0]
+    assert (worst.file_type, worst.title) == ("dockerfile", "Image user should not be 'root'")
+    assert worst.url == "https://avd.aquasec.com/misconfig/ds-0002"
+
+
+def check(status: str | None, check_id: str = "DS-0002", **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"ID": check_id, "Severity": "HIGH", **extra}
+    if status is not None:
+        entry["Status"] = status
+    return entry
+
+
+def test_a_check_counts_only_when_it_failed_and_is_named_even_without_an_id() -> None:
+    statuses = [check("PASS"), check("EXCEPTION"), check(None), check("SKIPPED-IN-A-LATER-TRIVY"), check("FAIL")]
+    unnamed = [
+        {"AVDID": "AVD-DS-0026", "Severity": "LOW", "Status": "FAIL"},  # Trivy before ID replaced AVDID
+        {"Namespace": "user.custom.no_root", "Severity": "CRITICAL", "Status": "FAIL"},
+        {"Severity": "MEDIUM", "Status": "FAIL", "CauseMetadata": {"StartLine": 0}},
+    ]
+    summary = parse_trivy_report(
+        minimal(
+            {"Target": "Dockerfile", "Class": "config", "Type": "dockerfile", "Misconfigurations": statuses},
+            {"Target": "policy.rego", "Class": "config", "Misconfigurations": unnamed},
+        )
+    )
+    assert summary.misconfigurations is not None
+    assert [(f.check_id, f.severity, f.line) for f in summary.misconfigurations.top] == [
+        ("user.custom.no_root", "CRITICAL", None),
+        ("DS-0002", "HIGH", None),
+        ("(unnamed check)", "MEDIUM", None),
+        ("AVD-DS-0026", "LOW", None),
+    ]
+
+
+def test_a_custom_secret_rule_without_an_id_is_named_by_its_title() -> None:
+    secrets = [
+        {"RuleID": "", "Category": "Custom", "Severity": "HIGH", "Title": "Notify API key", "StartLine": 2},
+        {"RuleID": "", "Severity": "UNKNOWN"},  # Trivy writes UNKNOWN for a custom rule's unknown severity
+    ]
+    summary = parse_trivy_report(minimal({"Target": "/app/settings.py", "Class": "secret", "Secrets": secrets}))
+    assert summary.secrets is not None
+    assert [(f.rule_id, f.severity) for f in summary.secrets.top] == [
+        ("Notify API key", "HIGH"),
+        ("(unnamed rule)", "UNKNOWN"),
+    ]
+
+
+def test_the_same_secret_in_two_layers_counts_once_at_its_worst() -> None:
+    def secret(severity: str, line: int = 3) -> dict[str, Any]:
+        return {"RuleID": "github-pat", "Category": "GitHub", "Severity": severity, "StartLine": line}
+
+    summary = parse_trivy_report(
+        minimal(
+            {"Target": "/app/.env", "Class": "secret", "Secrets": [secret("HIGH"), secret("MEDIUM", line=9)]},
+            {"Target": "/app/.env", "Class": "secret", "Secrets": [secret("CRITICAL")]},
+            {"Target": "/app/worker/.env", "Class": "secret", "Secrets": [secret("LOW")]},
+        )
+    )
+    assert summary.secrets is not None
+    assert [(f.file, f.line, f.severity) for f in summary.secrets.top] == [
+        ("/app/.env", 3, "CRITICAL"),
+        ("/app/.env", 9, "MEDIUM"),
+        ("/app/worker/.env", 3, "LOW"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        ({"Target": "/a", "Secrets": {"RuleID": "x"}}, "Results[0].Secrets: expected an array or null, got object"),
+        ({"Target": "/a", "Secrets": ["aws"]}, "Results[0].Secrets[0]: expected an object, got string"),
+        (
+            {"Target": "/a", "Secrets": [{"RuleID": "aws-access-key-id", "Severity": "critical"}]},
+            "Results[0].Secrets[0].Severity: expected one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN, got 'critical'",
+        ),
+        ({"Target": "/a", "Secrets": [{"RuleID": 7, "Severity": "LOW"}]}, "Results[0].Secrets[0].RuleID: expected a"),
+        ({"Target": "/a", "Secrets": [{"Severity": "LOW"}]}, "Results[0].Secrets[0].RuleID: required"),
+        (
+            {"Target": "/a", "Secrets": [{"RuleID": "x", "Severity": "LOW", "StartLine": "3"}]},
+            "Results[0].Secrets[0].StartLine: expected an integer, got string",
+        ),
+        ({"Target": "D", "Misconfigurations": "FAIL"}, "Results[0].Misconfigurations: expected an array or null"),
+        ({"Target": "D", "Misconfigurations": [check(None, Status=1)]}, "Misconfigurations[0].Status: expected a"),
+        (
+            {"Target": "D", "Misconfigurations": [check("FAIL", Severity="SEVERE")]},
+            "Results[0].Misconfigurations[0].Severity: expected one of",
+        ),
+        (
+            {"Target": "D", "Misconfigurations": [check("FAIL", CauseMetadata={"StartLine": True})]},
+            "Results[0].Misconfigurations[0].CauseMetadata.StartLine: expected an integer, got boolean",
+        ),
+        (
+            {"Target": "D", "Misconfigurations": [check("FAIL", CauseMetadata=[])]},
+            "Results[0].Misconfigurations[0].CauseMetadata: expected an object, got array",
+        ),
+    ],
+)
+def test_wrong_secret_or_misconfiguration_shape_names_the_json_path(result: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScanReportError) as info:
+        parse_trivy_report(minimal(result))
+    assert message in str(info.value)
 
 
 def test_real_format_clean_report() -> None:
@@ -146,6 +300,8 @@ _DELETE = object()
         (_set(["Results"], {"Target": "x"}), "Results: expected an array, got object"),
         (_set(["Results", 1], "Python"), "Results[1]: expected an object, got string"),
         (_set(["Results", 2, "Target"], _DELETE), "Results[2].Target: required"),
+        (_set(["Results", 2, "Target"], None), "Results[2].Target: required"),
+        (_set(["Results", 2, "Target"], 7), "Results[2].Target: expected a string, got number"),
         (_set(["Results", 0, "Class"], ["os-pkgs"]), "Results[0].Class: expected a string, got array"),
         (
             _set(["Results", 1, "Vulnerabilities"], {"CVE": 1}),
@@ -230,6 +386,21 @@ def test_summary_round_trips_through_json_storage() -> None:
     assert ScanSummary.from_dict(stored) == summary
 
 
+@pytest.mark.parametrize("name", ["trivy_secrets.json", "trivy_misconfig.json", "trivy_java.json"])
+def test_every_class_round_trips_through_json_storage(name: str) -> None:
+    summary = parse_trivy_report(report(name))
+    assert ScanSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+
+
+def test_a_summary_stored_before_secrets_were_counted_still_reads() -> None:
+    new = parse_trivy_report(report("trivy_critical.json")).to_dict()
+    old = {key: new[key] for key in ("artifact", "artifact_type", "counts", "total", "top")}  # the old shape
+    summary = ScanSummary.from_dict(old)
+    assert (summary.secrets, summary.misconfigurations) == (None, None)
+    assert summary.count("CRITICAL") == 1 and summary.top[0].vulnerability_id == "CVE-2024-45490"
+    assert summary.to_dict() == old
+
+
 def test_from_dict_rejects_a_bad_stored_shape() -> None:
     stored = parse_trivy_report(report("trivy_critical.json")).to_dict()
     stored["top"][0]["severity"] = "BAD"
@@ -237,3 +408,10 @@ def test_from_dict_rejects_a_bad_stored_shape() -> None:
         ScanSummary.from_dict(stored)
     with pytest.raises(ScanReportError, match="bad shape"):
         ScanSummary.from_dict({"artifact": "x"})
+    secrets = parse_trivy_report(report("trivy_secrets.json")).to_dict()
+    secrets["secrets"]["top"][0]["severity"] = "SEVERE"
+    with pytest.raises(ScanReportError, match=r"secrets\.top\[\]\.severity: expected one of"):
+        ScanSummary.from_dict(secrets)
+    secrets["secrets"] = {"counts": {}}
+    with pytest.raises(ScanReportError, match="bad shape"):
+        ScanSummary.from_dict(secrets)

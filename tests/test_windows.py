@@ -31,6 +31,7 @@ def make_config(
     end: str = "16:00",
     cutoff: str | None = "12:00",
     freezes: list[dict[str, Any]] | None = None,
+    calendar: dict[str, Any] | None = None,
 ) -> Config:
     """A minimal config: staging is `always`, qa and prod follow business hours."""
     hours: dict[str, Any] = {"start": start, "end": end, "last_release_before_non_working_day": cutoff}
@@ -48,7 +49,7 @@ def make_config(
         },
     }
     if country is not None:
-        data["calendar"] = {"country": country, "subdivision": subdivision}
+        data["calendar"] = {"country": country, "subdivision": subdivision, **(calendar or {})}
     return parse_config(data)
 
 
@@ -471,7 +472,7 @@ def test_decision_text_and_json() -> None:
         "environment": "prod",
         "at": "2027-12-24T10:00:00-05:00",
         "open": False,
-        "reasons": [{"code": "holiday", "text": "Christmas Day (observed)"}],
+        "reasons": [{"code": "holiday", "text": "Christmas Day (observed)", "category": "public"}],
         "next_open": "2027-12-27T09:00:00-05:00",
         "next_close": None,
     }
@@ -504,3 +505,97 @@ def test_holiday_names_are_english_whatever_the_locale(monkeypatch: pytest.Monke
         assert HolidayCalendar("US").name_on(date(2026, 9, 7)) == "Labor Day"
     finally:
         holidays_for_year.cache_clear()  # later tests must not see tables built under this locale
+
+
+# --- calendars a team matches to where it works: categories, extra days, skipped holidays --------------------
+
+BAVARIA = make_config("Europe/Berlin", "DE", "BY", calendar={"categories": ["public", "catholic"]})
+ONTARIO_OPTIONAL = make_config("America/Toronto", "CA", "ON", calendar={"categories": ["public", "optional"]})
+ONTARIO_OWN = make_config(
+    "America/Toronto",
+    "CA",
+    "ON",
+    calendar={
+        "extra": [{"date": "2026-12-24", "name": "Company day off"}, {"date": "2026-12-25", "name": "Party"}],
+        "skip": ["2026-02-16", {"date": "2026-12-28", "name": "boxing day (observed)"}],
+    },
+)
+BERLIN, TORONTO_ZONE = ZoneInfo("Europe/Berlin"), ZoneInfo("America/Toronto")
+
+
+def test_a_category_the_team_keeps_closes_the_window_and_is_named() -> None:
+    # Assumption Day (Fri 15 Aug 2025) is in Bavaria's catholic category only.
+    at = datetime(2025, 8, 15, 10, 0, tzinfo=BERLIN)
+    assert POLICIES["DE-BY"].decide("prod", at).open
+    closed = WindowPolicy(BAVARIA).decide("prod", at)
+    assert (
+        decision_text(closed, BERLIN)
+        == "prod is closed: Assumption Day (catholic). Next window: Mon 18 Aug 09:00 CEST."
+    )
+    assert decision_json(closed)["reasons"] == [
+        {"code": "holiday", "text": "Assumption Day (catholic)", "category": "catholic"}
+    ]
+    eve = WindowPolicy(BAVARIA).decide("prod", datetime(2025, 8, 14, 12, 30, tzinfo=BERLIN))
+    assert [r.text for r in eve.reasons] == ["after the 12:00 cut-off before Assumption Day (catholic) (Fri 15 Aug)"]
+    # A public holiday reads as before, with its category in the JSON.
+    epiphany = WindowPolicy(BAVARIA).decide("prod", datetime(2026, 1, 6, 10, 0, tzinfo=BERLIN))
+    assert decision_json(epiphany)["reasons"] == [{"code": "holiday", "text": "Epiphany", "category": "public"}]
+
+
+def test_ontario_optional_holidays_close_only_when_chosen() -> None:
+    civic = datetime(2026, 8, 3, 10, 0, tzinfo=TORONTO_ZONE)  # Civic Holiday, Monday
+    assert POLICIES["CA-ON"].decide("prod", civic).open
+    closed = WindowPolicy(ONTARIO_OPTIONAL).decide("prod", civic)
+    assert [(r.code, r.text, r.category) for r in closed.reasons] == [
+        ("holiday", "Civic Holiday (optional)", "optional")
+    ]
+    assert iso(closed.next_open) == utc("2026-08-04T09:00-04:00")
+    # The public holidays are still there.
+    assert not WindowPolicy(ONTARIO_OPTIONAL).decide("prod", datetime(2026, 7, 1, 10, 0, tzinfo=TORONTO_ZONE)).open
+
+
+def test_extra_days_close_the_window_by_name() -> None:
+    policy = WindowPolicy(ONTARIO_OWN)
+    eve = policy.decide("prod", datetime(2026, 12, 24, 10, 0, tzinfo=TORONTO_ZONE))
+    assert decision_text(eve, TORONTO_ZONE) == (
+        # Mon 28 Dec: Boxing Day (observed) is a skipped holiday in this calendar.
+        "prod is closed: Company day off (extra). Next window: Mon 28 Dec 09:00 EST."
+    )
+    assert decision_json(eve)["reasons"] == [
+        {"code": "holiday", "text": "Company day off (extra)", "category": "extra"}
+    ]
+    # On a public holiday an extra day is a second reason, after the public one.
+    christmas = policy.decide("prod", datetime(2026, 12, 25, 10, 0, tzinfo=TORONTO_ZONE))
+    assert [(r.text, r.category) for r in christmas.reasons] == [
+        ("Christmas Day", "public"),
+        ("Party (extra)", "extra"),
+    ]
+    # The cut-off the day before names the extra day.
+    before = policy.decide("prod", datetime(2026, 12, 23, 12, 30, tzinfo=TORONTO_ZONE))
+    assert [r.text for r in before.reasons] == ["after the 12:00 cut-off before Company day off (extra) (Thu 24 Dec)"]
+
+
+def test_skipped_holidays_are_worked_and_others_are_untouched() -> None:
+    policy = WindowPolicy(ONTARIO_OWN)
+    family_day = datetime(2026, 2, 16, 10, 0, tzinfo=TORONTO_ZONE)
+    assert policy.decide("prod", family_day).open
+    observed = policy.decide("prod", datetime(2026, 12, 28, 10, 0, tzinfo=TORONTO_ZONE))
+    assert observed.open  # Boxing Day (observed) skipped by its name, case-insensitively
+    # The same day a year later, and the shared per-year table other policies read, still close.
+    assert not policy.decide("prod", datetime(2027, 2, 15, 10, 0, tzinfo=TORONTO_ZONE)).open
+    assert not POLICIES["CA-ON"].decide("prod", family_day).open
+    assert not WindowPolicy(make_config("America/Toronto", "CA", "ON")).decide("prod", family_day).open
+
+
+def test_holiday_calendar_categories_share_the_per_year_cache() -> None:
+    holidays_for_year.cache_clear()
+    first = HolidayCalendar("DE", "BY", ("public", "catholic"))
+    second = HolidayCalendar("DE", "BY", ["public", "catholic"])
+    assert first.name_on(date(2025, 8, 15)) == "Assumption Day (catholic)"
+    assert second.year(2025) is first.year(2025)
+    assert holidays_for_year.cache_info().misses == 1
+    assert HolidayCalendar("DE", "BY").name_on(date(2025, 8, 15)) is None
+    own = HolidayCalendar("DE", "BY", extra={date(2025, 8, 15): "Team day"}, skip={date(2025, 1, 6): None})
+    assert own.name_on(date(2025, 8, 15)) == "Team day (extra)" and own.name_on(date(2025, 1, 6)) is None
+    assert own.name_on(date(2026, 1, 6)) == "Epiphany"
+    assert HolidayCalendar("DE", "BY").name_on(date(2025, 1, 6)) == "Epiphany"

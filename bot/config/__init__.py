@@ -9,18 +9,18 @@ providers, checks); this module holds the top-level ``Config`` and the loader.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from bot.config.calendars import Calendar, ExtraDay, SkipDay
 from bot.config.policy import (
     ApprovalPolicy,
     BusinessHours,
-    Calendar,
     Freeze,
     Images,
     RepoConfig,
@@ -41,6 +41,7 @@ from bot.config.rollout import (
     OnMissing,
     Strategy,
 )
+from bot.config.source import ConfigError, Loc, Position, Problem, read_yaml, sort_problems, validation_problems
 from bot.config.types import (
     NAME,
     SLACK_ID,
@@ -71,6 +72,7 @@ __all__ = [
     "DeployProvider",
     "Duration",
     "Environment",
+    "ExtraDay",
     "Freeze",
     "GithubActionsProvider",
     "HttpProvider",
@@ -83,6 +85,7 @@ __all__ = [
     "RollbackPolicy",
     "Service",
     "Severity",
+    "SkipDay",
     "Strategy",
     "Summaries",
     "VulnerabilityScan",
@@ -142,7 +145,7 @@ class Config(Model):
     timezone: str = "UTC"
     """IANA time zone of windows, summaries and displayed times."""
     calendar: Calendar | None = None
-    """Public holiday calendar."""
+    """Holiday calendar: country, categories, the team's own days off and the holidays it works."""
     business_hours: BusinessHours = BusinessHours()
     """When `business_hours` environments are open."""
     freezes: list[Freeze] = Field(default_factory=list)
@@ -181,9 +184,15 @@ class Config(Model):
     @model_validator(mode="after")
     def _references(self) -> Config:
         errors: list[str] = []
-        for name in [*self.services, *self.environments, *self.groups]:
-            if not NAME.match(name):
-                errors.append(f"{name!r}: names are lowercase letters, digits, '-' and '_'")
+        sections: dict[str, list[str]] = {
+            "services": [*self.services],
+            "environments": [*self.environments],
+            "groups": [*self.groups],
+        }
+        for section, names in sections.items():
+            for name in names:
+                if not NAME.match(name):
+                    errors.append(f"{section}: {name!r}: names are lowercase letters, digits, '-' and '_'")
         for svc_name, svc in self.services.items():
             for i, env in enumerate(svc.pipeline):
                 if env not in self.environments:
@@ -229,84 +238,32 @@ class Config(Model):
         return pipeline[index - 1] if index > 0 else None
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader that reads only true/false as booleans, as YAML 1.2 does.
+def parse_config(data: Any, source: str = "<config>", positions: Mapping[Loc, Position] | None = None) -> Config:
+    """Validate an already-parsed document; raise ConfigError listing every problem with its path.
 
-    YAML 1.1 turns ``ON`` (Ontario), ``NO`` (Norway) and ``yes``/``off`` into booleans, which silently
-    breaks calendar subdivisions and country codes.
+    ``positions`` (from ``read_yaml``) gives each problem the line and column of its node in the file.
     """
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used; ``errors`` holds one ``path: message`` line per problem."""
-
-    def __init__(self, source: str, errors: list[str]) -> None:
-        super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(f"  {e}" for e in errors))
-        self.source = source
-        self.errors = errors
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in {
-            "command",
-            "http",
-            "github_actions",
-            "canary",
-            "blue_green",
-            "all_at_once",
-        } and out.endswith((".deploy", ".strategy")):
-            continue  # pydantic names the union member chosen; the user's path does not include it
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _format(error: ValidationError) -> list[str]:
-    lines = []
-    for item in error.errors():
-        path = _path(tuple(item["loc"]))
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        if path:
-            lines.append(f"{path}: {message}")
-        else:
-            # Cross-reference errors carry their own paths, joined with '; '.
-            lines.extend(part for part in message.split("; "))
-    return lines
-
-
-def parse_config(data: Any, source: str = "<config>") -> Config:
-    """Validate an already-parsed document; raise ConfigError listing every problem with its path."""
+    positions = positions or {}
     if not isinstance(data, dict):
-        raise ConfigError(source, ["(top level): expected a mapping of keys"])
+        raise ConfigError(source, [Problem("(top level)", "expected a mapping of keys", positions.get(()))])
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _format(exc)) from None
+        raise ConfigError(source, validation_problems(exc, positions)) from None
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate a YAML config file."""
+    """Read and validate a YAML 1.2 config file; every problem is reported at once, at its line and column."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(str(path), [Problem("(file)", f"cannot read: {reason}")]) from None
+    document = read_yaml(text, str(path))
     try:
-        data = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"(yaml): {exc}"]) from None
-    return parse_config(data, str(path))
+        config = parse_config(document.data, str(path), document.positions)
+    except ConfigError as exc:
+        raise ConfigError(str(path), sort_problems(document.duplicates + exc.problems)) from None
+    if document.duplicates:
+        raise ConfigError(str(path), document.duplicates)
+    return config

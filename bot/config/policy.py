@@ -5,31 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, time, timedelta
 from pathlib import Path
+from typing import Literal
 
-import holidays
 from pydantic import Field, field_validator, model_validator
 
 from bot.config.types import _BLOCKING, _WORKWEEK, CHANNEL_ID, ClockTime, Duration, Model, Severity, Weekday
-
-
-class Calendar(Model):
-    country: str
-    """ISO 3166 country code whose public holidays close business-hours windows (e.g. `CA`, `GB`)."""
-    subdivision: str | None = None
-    """Province, state or nation within the country (e.g. `ON`, `ENG`), for regional holidays."""
-
-    @model_validator(mode="after")
-    def _known(self) -> Calendar:
-        supported = holidays.list_supported_countries()
-        if self.country not in supported:
-            raise ValueError(f"unknown country {self.country!r} (use an ISO 3166-1 alpha-2 code, e.g. CA, GB)")
-        subdivisions = supported[self.country]
-        if self.subdivision is not None and self.subdivision not in subdivisions:
-            raise ValueError(
-                f"unknown subdivision {self.subdivision!r} for {self.country} "
-                f"(known: {', '.join(subdivisions[:12])}{'…' if len(subdivisions) > 12 else ''})"
-            )
-        return self
 
 
 class BusinessHours(Model):
@@ -119,9 +99,25 @@ class RollbackPolicy(Model):
     """Approvals a rollback needs (rollbacks are never blocked by windows)."""
 
 
+ScanClass = Literal["vulnerabilities", "secrets", "misconfigurations"]
+_SCAN_CLASSES: tuple[ScanClass, ...] = ("vulnerabilities", "secrets", "misconfigurations")
+
+
 class VulnerabilityScan(Model):
     block_on: list[Severity] = Field(default_factory=lambda: list(_BLOCKING))
     """Severities that block the checklist item `vulnerability_scan`."""
+    classes: list[ScanClass] = Field(default_factory=lambda: list(_SCAN_CLASSES))
+    """Trivy finding classes judged: `vulnerabilities`, `secrets`, `misconfigurations` (failed checks only)."""
+
+    @field_validator("classes")
+    @classmethod
+    def _some_class(cls, value: list[ScanClass]) -> list[ScanClass]:
+        if not value:
+            raise ValueError(
+                "must name at least one of vulnerabilities, secrets, misconfigurations "
+                "(to judge no scan, drop vulnerability_scan from the checklist)"
+            )
+        return list(dict.fromkeys(value))
 
 
 class Images(Model):

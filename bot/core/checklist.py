@@ -10,6 +10,9 @@ Decisions worth knowing:
   digest requirement, an empty candidate is more likely a CI mistake than an image-less service.
 - ``rollback_plan`` fails only when there is no plan at all. A first release has a plan whose
   ``target_version`` is None: nothing to return to, which is not a reason to block.
+- ``vulnerability_scan`` judges the Trivy classes in ``vulnerability_scan.classes`` (vulnerabilities,
+  secrets, failed misconfiguration checks) against ``block_on``; the line names every judged class and,
+  for each one that blocks, its worst findings by ID and file. A secret is named by rule and file only.
 - Reasons are Slack mrkdwn; every piece of text that came from outside (package names, versions,
   image refs, URLs) is escaped, so a hostile package name cannot ping a channel or forge a link.
 """
@@ -22,7 +25,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.core.imageref import ImageRefError, parse_image_ref
-from bot.core.trivy import SEVERITIES, Finding, ScanSummary
+from bot.core.scan_summary import (
+    CLASSES,
+    SEVERITIES,
+    AnyFinding,
+    ClassSummary,
+    MisconfigFinding,
+    ScanSummary,
+    SecretFinding,
+)
 
 if TYPE_CHECKING:
     from bot.config import Environment
@@ -176,32 +187,66 @@ def _suite(item: str, evidence: Evidence) -> ItemResult:
     return ItemResult(item, False, f"{item} tests failed{_link(result.url, 'report')}")
 
 
-def _finding_text(finding: Finding) -> str:
+def _finding_text(finding: AnyFinding) -> str:
+    """A finding by ID and where it is; a secret by rule and file only, never its (masked) text."""
+    if isinstance(finding, SecretFinding):
+        where = f" in {finding.file}" if finding.file else ""
+        return _esc(f"secret {finding.rule_id}{where}")
+    if isinstance(finding, MisconfigFinding):
+        where = f" in {finding.file}" if finding.file else ""
+        return _esc(f"check {finding.check_id}{where}")
     installed = f" {finding.installed_version}" if finding.installed_version else ""
     fix = f" → {finding.fixed_version}" if finding.fixed_version else ", no fix yet"
     return _esc(f"{finding.vulnerability_id} ({finding.pkg_name}{installed}{fix})")
+
+
+def _tally(summary: ClassSummary[Any], severities: Sequence[str]) -> str:
+    return ", ".join(f"{summary.count(s)} {s}" for s in severities if summary.count(s))
+
+
+def _blocking_part(name: str, summary: ClassSummary[Any], blocking: Sequence[str]) -> str:
+    """``secrets 1 CRITICAL: secret aws-access-key-id in /app/config.env`` (the worst few, then a count)."""
+    blocked = sum(summary.count(s) for s in blocking)
+    if blocked == 0:
+        return f"{name} 0"
+    # `top` is sorted worst first, so the first blocking ones are the worst.
+    worst = [f for f in summary.top if f.severity in blocking][:_SHOWN_FINDINGS]
+    if not worst:
+        return f"{name} {_tally(summary, blocking)}"
+    more = blocked - len(worst)
+    tail = f", and {more} more" if more > 0 else ""
+    return f"{name} {_tally(summary, blocking)}: {', '.join(_finding_text(f) for f in worst)}{tail}"
 
 
 def _scan(env: Environment, scan: ScanSummary | None) -> ItemResult:
     item = "vulnerability_scan"
     if scan is None:
         return ItemResult(item, False, "no vulnerability scan reported")
-    blocking = [s for s in SEVERITIES if s in env.vulnerability_scan.block_on]
-    others = [f"{scan.count(s)} {s}" for s in SEVERITIES if s not in blocking and scan.count(s)]
-    not_blocking = f" ({', '.join(others)} not blocking)" if others else ""
-    blocked = sum(scan.count(s) for s in blocking)
-    if blocked == 0:
-        head = ", ".join(f"0 {s}" for s in blocking) or "no blocking severity configured"
-        return ItemResult(item, True, f"vulnerability scan: {head}{not_blocking}")
-    head = ", ".join(f"{scan.count(s)} {s}" for s in blocking if scan.count(s))
-    # `top` is sorted worst first, so the first blocking ones are the worst three.
-    worst = [f for f in scan.top if f.severity in blocking][:_SHOWN_FINDINGS]
-    if not worst:
-        return ItemResult(item, False, f"vulnerability scan: {head}")
-    more = blocked - len(worst)
-    tail = f", and {more} more" if more > 0 else ""
-    named = ", ".join(_finding_text(f) for f in worst)
-    return ItemResult(item, False, f"vulnerability scan: {head}: {named}{tail}")
+    policy = env.vulnerability_scan
+    blocking = [s for s in SEVERITIES if s in policy.block_on]
+    every = scan.by_class()
+    counted = {c: summary for c in CLASSES if c in policy.classes and (summary := every[c]) is not None}
+    missing = [c for c in CLASSES if c in policy.classes and every[c] is None]
+    # A summary stored before secrets and misconfigurations were counted says nothing about them. The line
+    # says so and the rest is judged: otherwise upgrading would block every candidate scanned before it.
+    unknown = f"; {', '.join(missing)} not counted (scan reported before release-bot counted them)" if missing else ""
+    if not counted:
+        return ItemResult(item, False, f"vulnerability scan: {', '.join(missing)} not counted; post the report again")
+    others = [
+        f"{c} {t}"
+        for c, summary in counted.items()
+        if (t := _tally(summary, [s for s in SEVERITIES if s not in blocking]))
+    ]
+    not_blocking = f" (not blocking: {'; '.join(others)})" if others else ""
+    if not blocking:
+        return ItemResult(item, True, f"vulnerability scan: no blocking severity configured{not_blocking}{unknown}")
+    totals = {s: sum(summary.count(s) for summary in counted.values()) for s in blocking}
+    if not any(totals.values()):
+        head = ", ".join(f"0 {s}" for s in blocking)
+        return ItemResult(item, True, f"vulnerability scan: {head} in {', '.join(counted)}{not_blocking}{unknown}")
+    head = ", ".join(f"{n} {s}" for s, n in totals.items() if n)
+    parts = "; ".join(_blocking_part(c, summary, blocking) for c, summary in counted.items())
+    return ItemResult(item, False, f"vulnerability scan: {head} — {parts}{unknown}")
 
 
 def _images(evidence: Evidence) -> ItemResult:

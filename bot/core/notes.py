@@ -7,7 +7,9 @@ Rules:
 - Sections, in order: Breaking changes, Features, Fixes, Performance, Security, Other.
 - `feat`→Features, `fix`→Fixes, `perf`→Performance, `security`/`sec` types and `fix(security)` /
   `fix(sec)`→Security; every other type and non-conventional subjects→Other. A `!` or a
-  `BREAKING CHANGE:`/`BREAKING-CHANGE:` footer also lists the change under Breaking changes.
+  `BREAKING CHANGE:`/`BREAKING-CHANGE:` footer also lists the change under Breaking changes, a
+  revert's own included (`revert!: …`, or a revert with the footer). A revert that merely quotes a
+  breaking subject (`Revert "feat!: …"`) is not itself breaking: the marker belongs to what it undoes.
 - Merge commits are not listed (their content arrives as the merged commits), but a
   "Merge pull request #N" gives its PR number to the commits it brought in. A single-parent
   "Merge branch '…'" commit (a flattened sync merge) is skipped too; it carries no change.
@@ -354,7 +356,7 @@ def build_release_notes(
             type=p.type,
             scope=p.scope,
             description=description,
-            breaking=p.breaking and not p.is_revert,
+            breaking=p.breaking,
             breaking_note=p.breaking_note,
             pr_numbers=prs,
             authors=tuple(authors.values()),

@@ -1,139 +1,64 @@
-"""Trivy JSON reports (``trivy image -f json``) validated and summarised as severity counts.
+"""Trivy JSON reports (``trivy image -f json``) validated and summarised per class as severity counts.
 
-Pure: no I/O. The schema followed is Trivy's own (``pkg/types/report.go``, SchemaVersion 2)::
+Pure: no I/O. The schema followed is Trivy's own (``pkg/types/report.go``, ``result.go``,
+``pkg/fanal/types/secret.go``, ``misconf.go``; SchemaVersion 2)::
 
     {SchemaVersion: 2, CreatedAt?, ArtifactName, ArtifactType, Metadata{…},
-     Results?: [{Target, Class?, Type?, Vulnerabilities?: [{VulnerabilityID, PkgName,
-                 InstalledVersion?, FixedVersion?, Severity, Title?, PrimaryURL?, …}] | null}]}
+     Results?: [{Target, Class?, Type?,
+                 Vulnerabilities?: [{VulnerabilityID, PkgName, InstalledVersion?, FixedVersion?, Severity, …}],
+                 Secrets?: [{RuleID, Category?, Severity, Title?, StartLine?, EndLine?, Code, Match, …}],
+                 Misconfigurations?: [{ID?, AVDID?, Title?, Severity?, Status?, CauseMetadata?{StartLine?}, …}],
+                 CustomResources?, Licenses?, Packages?, …}]}
 
-Trivy omits empty fields (``omitempty``): ``Results`` is absent when nothing was detected,
-``Vulnerabilities`` when a target is clean, ``InstalledVersion``/``FixedVersion`` when unknown.
-Unknown keys are ignored, because Trivy adds fields between releases; known keys must have the
-right type. Every error names the JSON path of the problem.
+``Target`` is a plain string and may be empty: the "custom" result class (CustomResources from
+modules, e.g. Java images) has none. Trivy omits empty fields (``omitempty``): ``Results`` is absent
+when nothing was detected, each findings list when a target has none of that kind. Three classes
+are counted: vulnerabilities, secrets (the file is the result's ``Target``) and misconfigurations
+whose ``Status`` is ``FAIL`` (``PASS`` and ``EXCEPTION`` are checks that held). Licences and custom
+resources are not judged. Unknown keys are ignored, because Trivy adds fields between releases;
+known keys that are read must have the right type. Every error names the JSON path of the problem.
+A secret's ``Match`` and ``Code`` are never read: they carry the secret's text.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
+from dataclasses import dataclass, field
+
+from bot.core.scan_summary import (
+    CLASSES,
+    SEVERITIES,
+    ClassSummary,
+    Finding,
+    MisconfigFinding,
+    ScanReportError,
+    ScanSummary,
+    SecretFinding,
+    severity_rank,
+)
 
 __all__ = [
+    "CLASSES",
     "MAX_REPORT_BYTES",
     "SEVERITIES",
     "Finding",
+    "MisconfigFinding",
     "ReportTooLargeError",
     "ScanReportError",
     "ScanSummary",
+    "SecretFinding",
     "load_trivy_report",
     "parse_trivy_report",
 ]
 
 MAX_REPORT_BYTES = 5 * 1024 * 1024
-SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")  # worst first
-_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 DEFAULT_TOP = 10
-
-
-class ScanReportError(ValueError):
-    """A report that is not a usable Trivy JSON report; the message starts with the JSON path."""
+_FAIL = "FAIL"  # types.MisconfStatusFailure; PASS and EXCEPTION are checks that held
 
 
 class ReportTooLargeError(ScanReportError):
     """A report over MAX_REPORT_BYTES (an HTTP layer answers 413 for this one)."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One vulnerability in one installed package."""
-
-    vulnerability_id: str
-    pkg_name: str
-    installed_version: str
-    fixed_version: str | None
-    severity: str
-    title: str | None = None
-    url: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """Identity used to dedupe the same finding reported under several targets."""
-        return (self.vulnerability_id, self.pkg_name, self.installed_version)
-
-    def sort_key(self) -> tuple[int, str, str, str]:
-        """Worst severity first, then by ID, package and version for a stable order."""
-        return (_RANK[self.severity], self.vulnerability_id, self.pkg_name, self.installed_version)
-
-    def to_dict(self) -> dict[str, str | None]:
-        """JSON-ready form for storage."""
-        return {
-            "id": self.vulnerability_id,
-            "pkg": self.pkg_name,
-            "installed": self.installed_version,
-            "fixed": self.fixed_version,
-            "severity": self.severity,
-            "title": self.title,
-            "url": self.url,
-        }
-
-
-@dataclass(frozen=True)
-class ScanSummary:
-    """Severity counts (all five keys, deduped findings) and the worst findings of one report."""
-
-    artifact: str
-    artifact_type: str
-    counts: Mapping[str, int]
-    top: tuple[Finding, ...]
-
-    @property
-    def total(self) -> int:
-        """Number of distinct findings."""
-        return sum(self.counts.values())
-
-    def count(self, severity: str) -> int:
-        """Findings of one severity."""
-        return self.counts.get(severity, 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for storage; ``from_dict`` reads it back."""
-        return {
-            "artifact": self.artifact,
-            "artifact_type": self.artifact_type,
-            "counts": {severity: self.count(severity) for severity in SEVERITIES},
-            "total": self.total,
-            "top": [finding.to_dict() for finding in self.top],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScanSummary:
-        """Rebuild a summary stored with ``to_dict``; ScanReportError if it was tampered with."""
-        try:
-            counts = {severity: int(data["counts"][severity]) for severity in SEVERITIES}
-            top = tuple(
-                Finding(
-                    vulnerability_id=str(item["id"]),
-                    pkg_name=str(item["pkg"]),
-                    installed_version=str(item["installed"]),
-                    fixed_version=None if item["fixed"] is None else str(item["fixed"]),
-                    severity=_severity(item["severity"], "top[].severity"),
-                    title=None if item.get("title") is None else str(item["title"]),
-                    url=None if item.get("url") is None else str(item["url"]),
-                )
-                for item in data["top"]
-            )
-            return cls(
-                artifact=str(data["artifact"]),
-                artifact_type=str(data["artifact_type"]),
-                counts=MappingProxyType(counts),
-                top=top,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ScanReportError):
-                raise
-            raise ScanReportError(f"stored scan summary: bad shape ({exc!r})") from None
 
 
 def _kind(value: object) -> str:
@@ -152,12 +77,6 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _severity(value: object, path: str) -> str:
-    if not isinstance(value, str) or value not in _RANK:
-        raise ScanReportError(f"{path}: expected one of {', '.join(SEVERITIES)}, got {value!r}")
-    return value
-
-
 def _where(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -172,58 +91,133 @@ def _string(obj: Mapping[str, object], key: str, path: str) -> str | None:
 
 def _required(obj: Mapping[str, object], key: str, path: str) -> str:
     """A required, non-empty string field."""
-    value = obj.get(key)
+    value = _string(obj, key, path)
     if value is None:
         raise ScanReportError(f"{_where(path, key)}: required")
-    if not isinstance(value, str):
-        raise ScanReportError(f"{_where(path, key)}: expected a string, got {_kind(value)}")
     if not value:
         raise ScanReportError(f"{_where(path, key)}: must not be empty")
     return value
 
 
-def _finding(raw: object, path: str) -> Finding:
-    if not isinstance(raw, dict):
-        raise ScanReportError(f"{path}: expected an object, got {_kind(raw)}")
-    fixed = _string(raw, "FixedVersion", path)
+def _line(obj: Mapping[str, object], key: str, path: str) -> int | None:
+    """An optional line number; Trivy omits it (or writes 0) when it has none."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise ScanReportError(f"{_where(path, key)}: expected an integer, got {_kind(value)}")
+    return value if value > 0 else None
+
+
+def _object(value: object, path: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise ScanReportError(f"{path}: expected an object, got {_kind(value)}")
+    return value
+
+
+def _array(result: Mapping[str, object], key: str, path: str) -> list[object]:
+    """A findings list: absent and null are empty (Trivy's omitempty)."""
+    value = result.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ScanReportError(f"{path}.{key}: expected an array or null, got {_kind(value)}")
+    return value
+
+
+def _vulnerability(raw: object, path: str) -> Finding:
+    obj = _object(raw, path)
     return Finding(
-        vulnerability_id=_required(raw, "VulnerabilityID", path),
-        pkg_name=_required(raw, "PkgName", path),
-        installed_version=_string(raw, "InstalledVersion", path) or "",
-        fixed_version=fixed or None,
-        severity=_severity(raw.get("Severity"), f"{path}.Severity"),
-        title=_string(raw, "Title", path) or None,
-        url=_string(raw, "PrimaryURL", path) or None,
+        vulnerability_id=_required(obj, "VulnerabilityID", path),
+        pkg_name=_required(obj, "PkgName", path),
+        installed_version=_string(obj, "InstalledVersion", path) or "",
+        fixed_version=_string(obj, "FixedVersion", path) or None,
+        severity=severity_rank(obj.get("Severity"), f"{path}.Severity"),
+        title=_string(obj, "Title", path) or None,
+        url=_string(obj, "PrimaryURL", path) or None,
     )
 
 
-def _findings(results: object) -> list[Finding]:
+def _secret(raw: object, path: str, target: str) -> SecretFinding:
+    obj = _object(raw, path)
+    rule_id = _string(obj, "RuleID", path)
+    if rule_id is None:  # written even when empty (no omitempty)
+        raise ScanReportError(f"{path}.RuleID: required")
+    # A custom rule without an `id` is still a leaked secret: its title names it.
+    rule_id = rule_id or _string(obj, "Title", path) or "(unnamed rule)"
+    # Match and Code are deliberately not read: they hold the secret's text, masked or not.
+    return SecretFinding(
+        rule_id=rule_id,
+        severity=severity_rank(obj.get("Severity"), f"{path}.Severity"),
+        file=target,
+        line=_line(obj, "StartLine", path),
+        category=_string(obj, "Category", path) or None,
+    )
+
+
+def _misconfiguration(raw: object, path: str, target: str, file_type: str | None) -> MisconfigFinding | None:
+    """A FAIL check as a finding; None for one that held (PASS, EXCEPTION) or a status Trivy may add."""
+    obj = _object(raw, path)
+    if _string(obj, "Status", path) != _FAIL:
+        return None
+    # ID is the check's ID; AVDID the deprecated name older releases wrote. A custom Rego check may have
+    # neither: its namespace names it, and a failed check is never dropped for want of a name.
+    names = (_string(obj, key, path) for key in ("ID", "AVDID", "Namespace"))
+    check_id = next((name for name in names if name), "(unnamed check)")
+    cause = obj.get("CauseMetadata")
+    where = f"{path}.CauseMetadata"
+    line = None if cause is None else _line(_object(cause, where), "StartLine", where)
+    return MisconfigFinding(
+        check_id=check_id,
+        severity=severity_rank(obj.get("Severity"), f"{path}.Severity"),
+        file=target,
+        file_type=file_type,
+        line=line,
+        title=_string(obj, "Title", path) or None,
+        url=_string(obj, "PrimaryURL", path) or None,
+    )
+
+
+@dataclass
+class _Found:
+    vulnerabilities: list[Finding] = field(default_factory=list)
+    secrets: list[SecretFinding] = field(default_factory=list)
+    misconfigurations: list[MisconfigFinding] = field(default_factory=list)
+
+
+def _result(result: Mapping[str, object], path: str, found: _Found) -> None:
+    target = _string(result, "Target", path)
+    if target is None:  # `json:"Target"` has no omitempty: Trivy always writes it, "" included
+        raise ScanReportError(f"{path}.Target: required")
+    _string(result, "Class", path)
+    file_type = _string(result, "Type", path) or None
+    for j, raw in enumerate(_array(result, "Vulnerabilities", path)):
+        found.vulnerabilities.append(_vulnerability(raw, f"{path}.Vulnerabilities[{j}]"))
+    for j, raw in enumerate(_array(result, "Secrets", path)):
+        found.secrets.append(_secret(raw, f"{path}.Secrets[{j}]", target))
+    for j, raw in enumerate(_array(result, "Misconfigurations", path)):
+        failed = _misconfiguration(raw, f"{path}.Misconfigurations[{j}]", target, file_type)
+        if failed is not None:
+            found.misconfigurations.append(failed)
+
+
+def _findings(results: object) -> _Found:
+    found = _Found()
     if results is None:
-        return []  # Trivy omits Results when nothing was detected
+        return found  # Trivy omits Results when nothing was detected
     if not isinstance(results, list):
         raise ScanReportError(f"Results: expected an array, got {_kind(results)}")
-    out: list[Finding] = []
     for i, result in enumerate(results):
-        path = f"Results[{i}]"
-        if not isinstance(result, dict):
-            raise ScanReportError(f"{path}: expected an object, got {_kind(result)}")
-        _required(result, "Target", path)
-        _string(result, "Class", path)
-        _string(result, "Type", path)
-        vulns = result.get("Vulnerabilities")
-        if vulns is None:
-            continue
-        if not isinstance(vulns, list):
-            raise ScanReportError(f"{path}.Vulnerabilities: expected an array or null, got {_kind(vulns)}")
-        out.extend(_finding(raw, f"{path}.Vulnerabilities[{j}]") for j, raw in enumerate(vulns))
-    return out
+        _result(_object(result, f"Results[{i}]"), f"Results[{i}]", found)
+    return found
 
 
 def parse_trivy_report(data: object, *, top_n: int = DEFAULT_TOP) -> ScanSummary:
-    """Validate a decoded Trivy JSON report and summarise it; ScanReportError names the bad path.
+    """Validate a decoded Trivy JSON report and summarise each class; ScanReportError names the bad path.
 
-    The same (VulnerabilityID, PkgName, InstalledVersion) reported under several targets counts
-    once, at its worst reported severity.
+    A finding reported under several targets counts once, at its worst reported severity:
+    a vulnerability by (ID, package, installed version), a secret by (rule, file, line), a failed
+    check by (check ID, file, line).
     """
     if not isinstance(data, dict):
         raise ScanReportError(f"(report): expected a JSON object, got {_kind(data)}")
@@ -237,20 +231,13 @@ def parse_trivy_report(data: object, *, top_n: int = DEFAULT_TOP) -> ScanSummary
     metadata = data.get("Metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ScanReportError(f"Metadata: expected an object, got {_kind(metadata)}")
-    unique: dict[tuple[str, str, str], Finding] = {}
-    for finding in _findings(data.get("Results")):
-        seen = unique.get(finding.key)
-        if seen is None or finding.sort_key() < seen.sort_key():
-            unique[finding.key] = finding
-    counts = dict.fromkeys(SEVERITIES, 0)
-    for finding in unique.values():
-        counts[finding.severity] += 1
-    ordered = sorted(unique.values(), key=Finding.sort_key)
+    found = _findings(data.get("Results"))
     return ScanSummary(
         artifact=artifact,
         artifact_type=artifact_type,
-        counts=MappingProxyType(counts),
-        top=tuple(ordered[: max(top_n, 0)]),
+        vulnerabilities=ClassSummary.of(found.vulnerabilities, top_n),
+        secrets=ClassSummary.of(found.secrets, top_n),
+        misconfigurations=ClassSummary.of(found.misconfigurations, top_n),
     )
 
 

@@ -75,6 +75,7 @@ class Measurement:
     query: str | None
     detail: str | None = None
     attempts: int = 1
+    error: str | None = None  # set when the backend could not be read: a failed attempt, or "metrics unavailable"
 
     def text(self) -> str:
         """One plain-text line for a thread or a log: verdict, summary and the query behind the value."""
@@ -152,7 +153,7 @@ def judge(check: Check, value: float | None, *, query: str | None = None) -> Mea
 def attempt_error(check: Check, error: str, *, query: str | None, attempt: int, of: int) -> Measurement:
     """The ERROR of one failed attempt, for showing retries as they happen (never a final verdict)."""
     summary = f"{check.name}: attempt {attempt}/{of} failed: {error}"
-    return Measurement(check.name, Verdict.ERROR, None, summary, query, error, attempts=attempt)
+    return Measurement(check.name, Verdict.ERROR, None, summary, query, None, attempts=attempt, error=error)
 
 
 def unavailable(check: Check, error: str, *, query: str | None = None, attempts: int = 1) -> Measurement:
@@ -160,7 +161,7 @@ def unavailable(check: Check, error: str, *, query: str | None = None, attempts:
     query = query if query is not None else _template(check)
     summary = f"metrics unavailable: {error}"
     detail = f"{check.name}: gave up after {attempts} attempt(s)"
-    return Measurement(check.name, Verdict.INCONCLUSIVE, None, summary, query, detail, attempts=attempts)
+    return Measurement(check.name, Verdict.INCONCLUSIVE, None, summary, query, detail, attempts=attempts, error=error)
 
 
 def failed(check: Check, reason: str, *, query: str | None = None, attempts: int = 1) -> Measurement:

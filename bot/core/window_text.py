@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from bot.core.windows import WindowDecision
+    from bot.core.windows import Reason, WindowDecision
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -57,13 +57,23 @@ def decision_text(decision: WindowDecision, zone: ZoneInfo, user_zone: ZoneInfo 
     return f"{env} is closed: {why}. Next window: {when}."
 
 
+def _reason_json(reason: Reason) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": reason.code, "text": reason.text}
+    if reason.category is not None:
+        out["category"] = reason.category  # holidays only: `public`, `catholic`, …, or `extra`
+    return out
+
+
 def decision_json(decision: WindowDecision) -> dict[str, Any]:
-    """The decision as JSON-ready data: ISO-8601 instants with offsets (or null) and coded reasons."""
+    """The decision as JSON-ready data: ISO-8601 instants with offsets (or null) and coded reasons.
+
+    A holiday reason also carries ``category``; its ``text`` names the category unless it is public.
+    """
     return {
         "environment": decision.environment,
         "at": decision.at.isoformat(),
         "open": decision.open,
-        "reasons": [{"code": reason.code, "text": reason.text} for reason in decision.reasons],
+        "reasons": [_reason_json(reason) for reason in decision.reasons],
         "next_open": None if decision.next_open is None else decision.next_open.isoformat(),
         "next_close": None if decision.next_close is None else decision.next_close.isoformat(),
     }

@@ -5,8 +5,9 @@ Pure policy over a loaded ``Config``. Rules (SPEC §5 "Windows"):
 - ``window: always`` environments are never closed by the calendar (hours, holidays, configured
   freezes); only an ad-hoc freeze (``/release freeze``) closes them.
 - ``window: business_hours`` environments are open on configured working days, from ``start`` up to
-  (not including) ``end`` in the configured zone, unless the day is a public holiday (observed days
-  included) or inside a configured freeze that applies to the environment, or an ad-hoc freeze is in
+  (not including) ``end`` in the configured zone, unless the day is a holiday of the calendar (its
+  categories' holidays, observed days included, and its ``extra`` days, minus the ``skip`` ones) or inside
+  a configured freeze that applies to the environment, or an ad-hoc freeze is in
   force. On a working day whose next calendar day is not a working day (weekend, holiday, or a
   configured-freeze day for this environment), the window closes at
   ``last_release_before_non_working_day`` instead of ``end``.
@@ -29,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.config import WEEKDAYS, Config
+from bot.config import WEEKDAYS, Calendar, Config
 from bot.core.holiday_calendar import HolidayCalendar
 from bot.core.window_text import format_day
 
@@ -42,10 +43,15 @@ ReasonCode = Literal["outside_hours", "non_working_day", "holiday", "cutoff", "f
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a window is closed: a machine ``code`` and a human ``text``."""
+    """Why a window is closed: a machine ``code`` and a human ``text``.
+
+    A ``holiday`` reason also names its ``category``: one of the ``holidays`` package's (``public``,
+    ``catholic``, ``optional``, …) or ``extra`` for a day the config adds; the text names it unless public.
+    """
 
     code: ReasonCode
     text: str
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,21 @@ def _skip_adhoc(start: datetime, freezes: Sequence[AdhocFreeze]) -> datetime:
     return start
 
 
+def _holiday_calendar(calendar: Calendar) -> HolidayCalendar:
+    skip: dict[date, frozenset[str] | None] = {}
+    for item in calendar.skip:
+        names = skip.get(item.date, frozenset())
+        # A date skipped without a name drops every holiday that day, whatever else names it.
+        skip[item.date] = None if item.name is None or names is None else names | {item.name.casefold()}
+    return HolidayCalendar(
+        calendar.country,
+        calendar.subdivision,
+        calendar.categories,
+        extra={e.date: e.name for e in calendar.extra},
+        skip=skip,
+    )
+
+
 class WindowPolicy:
     """The window rules of one ``Config``, precomputed once; ``decide`` is the hot path."""
 
@@ -139,9 +160,7 @@ class WindowPolicy:
         self._start = hours.start
         self._end = hours.end
         self._cutoff = hours.last_release_before_non_working_day
-        self._calendar = (
-            HolidayCalendar(config.calendar.country, config.calendar.subdivision) if config.calendar else None
-        )
+        self._calendar = _holiday_calendar(config.calendar) if config.calendar else None
         self._always = {name: env.window == "always" for name, env in config.environments.items()}
         self._freezes = {
             name: tuple(f for f in config.freezes if f.environments is None or name in f.environments)
@@ -260,9 +279,8 @@ class WindowPolicy:
             name = _WEEKDAY_NAMES[weekday]
             text = f"weekend ({name})" if weekday >= 5 else f"{name} is not a working day"
             reasons.append(Reason("non_working_day", text))
-        holiday = self._calendar.name_on(day) if self._calendar is not None else None
-        if holiday is not None:
-            reasons.append(Reason("holiday", holiday))
+        if self._calendar is not None:
+            reasons.extend(Reason("holiday", h.label, h.category) for h in self._calendar.on(day))
         for freeze in self._freezes[environment]:
             if freeze.start <= day <= freeze.end:
                 year = "" if freeze.end.year == day.year else f" {freeze.end.year}"
@@ -272,7 +290,7 @@ class WindowPolicy:
     def _is_working(self, environment: str, day: date) -> bool:
         if day.weekday() not in self._workdays:
             return False
-        if self._calendar is not None and self._calendar.name_on(day) is not None:
+        if self._calendar is not None and self._calendar.on(day):
             return False
         return not any(f.start <= day <= f.end for f in self._freezes[environment])
 

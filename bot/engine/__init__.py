@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from bot.core.models import ReleaseState
-from bot.engine.base import Actor, Deps, Reply, Scheduler, UserError
+from bot.engine.base import Actor, Deps, Reply, Scheduler, system_actor
+from bot.engine.errors import NotPermitted, UserError
 from bot.engine.runner import AFTER_SUCCESS
 from bot.engine.summaries import SummaryMixin
+from bot.observability import release_finished
+from bot.policy.permissions import Action
 from bot.slack import render
 
-__all__ = ["Actor", "Deps", "Engine", "Reply", "Scheduler", "UserError"]
+__all__ = ["Actor", "Deps", "Engine", "NotPermitted", "Reply", "Scheduler", "UserError", "system_actor"]
 
 
 class Engine(SummaryMixin):
@@ -19,6 +22,7 @@ class Engine(SummaryMixin):
         now = self.now()
         interrupted = await self.db.run(self.db.sync.interrupt_running, now)
         for release in interrupted:
+            release_finished(release.env, ReleaseState.INTERRUPTED.value)
             await self.audit("release-bot", "release.interrupted", f"release:{release.id}")
             found = await self.db.run(self.db.sync.get_release, release.id)
             if found is None:
@@ -50,7 +54,9 @@ class Engine(SummaryMixin):
         if not await self.db.run(self.db.sync.claim, key, self.now()):
             raise UserError("a rollback of this release was already requested.")
         try:
-            return await self.request_rollback(actor, release.service, release.env, None, of_release=release_id)
+            return await self.request_rollback(
+                actor, release.service, release.env, None, of_release=release_id, action=Action.RELEASE_ROLLBACK
+            )
         except UserError:
             await self.db.run(self.db.sync.unclaim, key)  # refused: the button must work again later
             raise

@@ -10,9 +10,12 @@ from bot.core.models import ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes, build_release_notes
 from bot.core.windows import adhoc_until
-from bot.engine.base import Actor, Reply, UserError
+from bot.engine.base import Actor, Reply
 from bot.engine.checks import ChecksMixin
+from bot.engine.errors import UserError
+from bot.engine.gatekeeper import Context
 from bot.engine.requests import window_mrkdwn
+from bot.policy.permissions import Action
 from bot.slack import render
 from bot.slack.render_notes import notes_blocks
 from bot.sources.base import SourceError
@@ -131,6 +134,7 @@ class AdminMixin(ChecksMixin):
         return Reply(render.Message(text=f"Release notes for {service} {version}", blocks=blocks))
 
     async def lock(self, actor: Actor, service: str, env: str, reason: str) -> Reply:
+        await self.gate.require(Action.LOCK, actor.user, env)
         existing = await self.db.run(self.db.sync.set_manual_lock, service, env, actor.user, reason, self.now())
         if existing is not None:
             raise UserError(f"{env} is already locked by {render.user(existing.holder)}: {escape(existing.reason)}")
@@ -145,19 +149,16 @@ class AdminMixin(ChecksMixin):
         existing = await self.db.run(self.db.sync.manual_lock, service, env)
         if existing is None:
             raise UserError(f"{env} is not locked.")
-        if existing.holder != actor.user and not await self.in_groups(actor.user, ["oncall"]):
-            raise UserError(f"only {render.user(existing.holder)} or on-call can unlock {env}.")
+        await self.gate.require(Action.UNLOCK, actor.user, env, Context(lock_holder=existing.holder))
         await self.db.run(self.db.sync.clear_manual_lock, service, env)
         await self.audit(actor, "env.unlocked", f"{service}/{env}", was=existing.reason)
         await self.changed(service)
         return Reply(render.info(f"🔓 {service} {env} is unlocked."), public=True)
 
     async def freeze(self, actor: Actor, service: str, env: str, until: date, reason: str) -> Reply:
+        await self.gate.require(Action.FREEZE, actor.user, env)
         if until < self.now().astimezone(self.config.zone).date():
             raise UserError("that date has passed; a freeze must end today or later.")
-        allowed = self.config.environments[env].allowed
-        if allowed and not await self.in_groups(actor.user, [*allowed, "oncall"]):
-            raise UserError(f"you may not freeze {env}: that needs membership of {', '.join(allowed)} or oncall.")
         end = adhoc_until(until, self.config.zone)
         await self.db.run(self.db.sync.set_freeze, service, env, end, reason, actor.user, self.now())
         await self.audit(actor, "env.frozen", f"{service}/{env}", until=until.isoformat(), reason=reason)
@@ -168,6 +169,10 @@ class AdminMixin(ChecksMixin):
         )
 
     async def unfreeze(self, actor: Actor, service: str, env: str) -> Reply:
+        freeze = next((f for f in await self.adhoc_freezes(service) if f.environment == env), None)
+        if freeze is None:
+            raise UserError(f"{env} has no ad-hoc freeze.")
+        await self.gate.require(Action.UNFREEZE, actor.user, env, Context(freezer=freeze.by))
         if not await self.db.run(self.db.sync.clear_freeze, service, env):
             raise UserError(f"{env} has no ad-hoc freeze.")
         await self.audit(actor, "env.unfrozen", f"{service}/{env}")
@@ -179,6 +184,7 @@ class AdminMixin(ChecksMixin):
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None or release.state is not ReleaseState.INTERRUPTED:
             raise UserError("only an interrupted release can be retried.")
+        await self.gate.require(Action.RELEASE_RETRY, actor.user, release.env)
         if not await self.db.run(self.db.sync.claim, f"retry:{release_id}", self.now()):
             raise UserError("a retry of this release was already started.")
         from bot.core.grammar import Command  # noqa: PLC0415

@@ -8,9 +8,14 @@ from typing import Any
 from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
-from bot.engine.base import Actor, Reply, UserError
+from bot.engine.base import Actor, Reply
+from bot.engine.errors import UserError
+from bot.engine.gatekeeper import Context
 from bot.engine.rollback_run import RollbackRunMixin
+from bot.observability import release_finished
+from bot.policy.permissions import Action
 from bot.slack import render
+from bot.slack.render_lock import manual_lock_text
 from bot.store import LockHeld
 
 ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERRUPTED, ReleaseState.VERIFYING}
@@ -90,11 +95,9 @@ class ApprovalMixin(RollbackRunMixin):
         message = render.approval_message(approval, self.config.zone, title=title, detail_lines=details)
         await self.deps.notifier.update(approval.channel, approval.message_ts, message.text, message.blocks)
 
-    async def _eligible(self, approval: Approval, user: str) -> None:
-        if user == approval.requester:
-            raise UserError("you asked for this, so you cannot approve it: someone else must (two-person rule).")
-        if approval.eligible_groups and not await self.in_groups(user, approval.eligible_groups):
-            raise UserError(f"you are not in {', '.join(approval.eligible_groups)}, so you cannot decide this.")
+    async def _eligible(self, approval: Approval, user: str, action: Action) -> None:
+        who = Context(requester=approval.requester, approvers=approval.eligible_groups)
+        await self.gate.require(action, user, approval.env, who)
 
     async def _pending(self, approval_id: int) -> Approval:
         """The request, still open; an overdue one is expired on the spot and the clicker told so."""
@@ -111,7 +114,7 @@ class ApprovalMixin(RollbackRunMixin):
     async def vote(self, actor: Actor, approval_id: int) -> Reply:
         """An Approve click. Double clicks and simultaneous approvers produce one effect."""
         approval = await self._pending(approval_id)
-        await self._eligible(approval, actor.user)
+        await self._eligible(approval, actor.user, Action.APPROVAL_APPROVE)
         result = await self.db.run(self.db.sync.vote, approval_id, actor.user, self.now())
         if result.outcome == "closed":
             raise UserError(f"that request is already {result.approval.state.value}; nothing more was done.")
@@ -129,7 +132,7 @@ class ApprovalMixin(RollbackRunMixin):
     async def deny(self, actor: Actor, approval_id: int, reason: str) -> Reply:
         """A Deny with its reason (from the modal): the request closes and what it asked for is cancelled."""
         approval = await self._pending(approval_id)
-        await self._eligible(approval, actor.user)
+        await self._eligible(approval, actor.user, Action.APPROVAL_DENY_REASON)
         if not await self.db.run(
             self.db.sync.close_approval,
             approval_id,
@@ -193,6 +196,7 @@ class ApprovalMixin(RollbackRunMixin):
             only_from={ReleaseState.AWAITING_APPROVAL},
         )
         if moved:
+            release_finished(approval.env, ReleaseState.CANCELLED.value)
             await self.audit(actor, "release.cancelled", f"release:{release_id}", detail=detail)
             await self.refresh_parent(release_id)
             await self.reply(release_id, render.thread_reply(thread_text))
@@ -235,7 +239,7 @@ class ApprovalMixin(RollbackRunMixin):
                 now=self.now(),
             )
         except LockHeld as held:
-            await self.db.run(
+            cancelled = await self.db.run(
                 self.db.sync.transition,
                 release_id,
                 ReleaseState.CANCELLED,
@@ -244,13 +248,14 @@ class ApprovalMixin(RollbackRunMixin):
                 now=self.now(),
                 only_from={ReleaseState.AWAITING_APPROVAL},
             )
-            await self.reply(
-                release_id,
-                render.thread_reply(
-                    f"🚫 Approved, but {escape(release.env)} is busy ({escape(held.lock.reason)}). "
-                    "Ask again when it is free."
-                ),
+            if cancelled:
+                release_finished(release.env, ReleaseState.CANCELLED.value)
+            busy = (
+                manual_lock_text(held.lock, self.config.zone)
+                if held.lock.kind == "manual"  # never frees itself: say who placed it and how to lift it
+                else f"{escape(release.env)} is busy ({escape(held.lock.reason)}). Ask again when it is free."
             )
+            await self.reply(release_id, render.thread_reply(f"🚫 Approved, but {busy}"))
             await self.refresh_parent(release_id)
             return
         if moved:
@@ -267,25 +272,19 @@ class ApprovalMixin(RollbackRunMixin):
         return len(pending)
 
     # --- rollback -------------------------------------------------------------------------------------
-    async def _may_roll_back(self, actor: Actor, env: str) -> None:
-        """Who may release there may roll back, and so may on-call and the rollback approvers."""
-        if actor.user == "release-bot":  # auto_rollback after a failed check
-            return
-        environment = self.config.environments[env]
-        if not environment.allowed:
-            return
-        oncall = ["oncall"] if "oncall" in self.config.groups else []
-        approvers = environment.rollback.approvals.from_ or []
-        groups = list(dict.fromkeys([*environment.allowed, *approvers, *oncall]))
-        if not await self.in_groups(actor.user, groups):
-            raise UserError(f"you may not roll back {env}: that needs membership of {', '.join(groups)}.")
-
     async def request_rollback(
-        self, actor: Actor, service: str, env: str, target: str | None, of_release: int | None = None
+        self,
+        actor: Actor,
+        service: str,
+        env: str,
+        target: str | None,
+        of_release: int | None = None,
+        *,
+        action: Action = Action.ROLLBACK,
     ) -> Reply:
         """`/release rollback <env> [to <version>]`: never blocked by windows; on-call approval per config."""
+        await self.gate.require(action, actor.user, env, Context(system=actor.system))
         await self.expire_due()  # a rollback whose request lapsed must not block this one
-        await self._may_roll_back(actor, env)
         current = await self.db.run(self.db.sync.env_state, service, env)
         recent = await self.db.run(self.db.sync.history, service, env, 20)
         waiting = next(

@@ -15,7 +15,9 @@ from bot.core.checklist import ChecklistResult, checklist_lines
 from bot.core.models import Release
 from bot.core.notes import ReleaseNotes
 from bot.core.windows import WindowPolicy
+from bot.engine.gatekeeper import Gatekeeper
 from bot.metrics.run import CheckRunner
+from bot.observability import BACKGROUND_TASKS
 from bot.ports import Clock, Directory, Notifier
 from bot.providers.base import DeployProvider
 from bot.slack import render
@@ -40,10 +42,6 @@ class Scheduler(Protocol):
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class UserError(Exception):
-    """A refusal the user sees (ephemerally) with the reason and the way forward. Nothing changed."""
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who asked, from where, through which Slack request (for the audit trail)."""
@@ -51,6 +49,15 @@ class Actor:
     user: str
     channel: str | None = None
     request_id: str | None = None
+    system: bool = False  # the bot acting on its own (auto-rollback, resuming after a crash): a role, not a name
+
+
+SYSTEM_USER = "release-bot"  # how the bot's own actions appear in the audit trail and release events
+
+
+def system_actor(request_id: str | None = None) -> Actor:
+    """The bot itself, as an actor: permissions see ``system``, the audit trail its name."""
+    return Actor(user=SYSTEM_USER, request_id=request_id, system=True)
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class Deps:
     scheduler: Scheduler | None = None  # timed work (checks, summaries); None: run on demand only
     sleep: Sleep = asyncio.sleep
     group_cache_ttl: timedelta = timedelta(minutes=5)
-    base_url: str | None = None  # where /api/v1 is reachable, for links to full notes
+    base_url: str | None = None  # RELEASEBOT_PUBLIC_URL: where the bot's web pages are reachable
+    notes_link_key: bytes | None = None  # signs links to the full notes page; None: no link is posted
 
 
 class EngineBase:
@@ -86,7 +94,7 @@ class EngineBase:
         self.db = deps.db
         self.windows = WindowPolicy(deps.config)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._group_cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self.gate = Gatekeeper(deps.config, deps.directory, deps.clock, deps.group_cache_ttl)
         self.on_change: list[Callable[[str], Awaitable[None]]] = []  # App Home refreshers, per service
         self.closers: list[Callable[[], Awaitable[None]]] = []  # edges to close at shutdown (HTTP sessions)
         # Check wake-ups can fire by the hundred at once: one sweep runs at a time, and a wake-up that
@@ -117,6 +125,7 @@ class EngineBase:
         """Run work after the ack. Failures are logged with an id, never lost silently."""
         task = asyncio.get_running_loop().create_task(self._guard(coro, name), name=name)
         self._tasks.add(task)
+        BACKGROUND_TASKS.inc()
         task.add_done_callback(self._done)
         return task
 
@@ -130,6 +139,7 @@ class EngineBase:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        BACKGROUND_TASKS.dec()
 
     async def drain(self) -> None:
         """Await every background task, including ones they start (tests await this, never sleep)."""

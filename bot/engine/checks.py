@@ -4,11 +4,17 @@ The store is the source of truth: one row per (release, check, offset) with its 
 only wakes us; a wake takes every due row through ``claim_measurement`` (pending → running, once), so
 a job that fires twice, a restart, or two wakes racing never measure the same row twice, and a
 cancelled row (newer release, rollback) is never taken.
+
+Each measurement is one reply in the release thread, posted at its first failed attempt (or with its
+result) and edited in place as attempts go on. A measurement that ends "metrics unavailable" keeps its
+reply's ts on its row, and the check's next measurement continues that reply: a backend outage reads as
+one reply per check, with the attempt count and the error said once — not one reply per attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +24,12 @@ from bot.core.mrkdwn import escape
 from bot.core.rollout import Step
 from bot.core.verdicts import Measurement, Verdict, worst
 from bot.engine.approvals import ApprovalMixin
-from bot.engine.base import Actor, Reply, UserError, log
+from bot.engine.base import Actor, Reply, log, system_actor
+from bot.engine.errors import UserError
+from bot.engine.gatekeeper import Context
+from bot.observability import check_measured
+from bot.policy.permissions import Action
 from bot.slack import render
-
-VERDICT_ICON = {"pass": "✅", "fail": "❌", "inconclusive": "❔", "error": "⚠️"}
 
 
 def job_key(release_id: int, check_name: str, offset_s: int) -> str:
@@ -29,27 +37,48 @@ def job_key(release_id: int, check_name: str, offset_s: int) -> str:
     return f"check:{release_id}:{check_name}:{offset_s}"
 
 
+def offset_label(offset_s: int) -> str:
+    """How a post-release offset is shown in the thread: ``+0:15:00``."""
+    return f"+{timedelta(seconds=offset_s)}"
+
+
+@dataclass
+class CheckReply:
+    """Where a measurement is shown: its thread reply once posted (edited in place from then on)."""
+
+    ts: str | None = None
+    unavailable_at: tuple[str, ...] = ()  # the check's earlier offsets, unreadable in the outage this reply shows
+
+
+def continued_reply(rows: list[dict[str, Any]], row: dict[str, Any]) -> CheckReply:
+    """The reply a measurement continues: its check's previous one, when that ended "metrics unavailable"."""
+    earlier = [
+        r
+        for r in rows
+        if r["check_name"] == row["check_name"] and r["offset_s"] < row["offset_s"] and r["state"] == "done"
+    ]
+    if not earlier or earlier[-1]["outage_ts"] is None:
+        return CheckReply()
+    ts = earlier[-1]["outage_ts"]
+    return CheckReply(ts, tuple(offset_label(r["offset_s"]) for r in earlier if r["outage_ts"] == ts))
+
+
 class ChecksMixin(ApprovalMixin):
     def _checks(self, env: str) -> list[Check]:
         return list(self.config.environments[env].checks)
 
-    def _measurement_message(self, measurement: Measurement, offset: str) -> render.Message:
-        icon = VERDICT_ICON.get(measurement.verdict.value, "•")
-        text = f"{icon} *{escape(measurement.check)}* ({offset}): {escape(measurement.summary)}"
-        if measurement.detail:
-            text += f" — {escape(measurement.detail)}"
-        blocks = [render.section(text)]
-        if measurement.query:
-            blocks.append(render.context(f"query: `{escape(measurement.query)[:2800]}`"))
-        return render.Message(text=f"{measurement.check}: {measurement.verdict.value}", blocks=blocks)
-
-    async def _measure(self, release: Release, check: Check, offset: str, at: datetime) -> Measurement | None:
-        """Measure ``check`` as of ``at``; every failed attempt and the result are replied in the thread."""
+    async def _measure(
+        self, release: Release, check: Check, offset: str, at: datetime, reply: CheckReply | None = None
+    ) -> Measurement | None:
+        """Measure ``check`` as of ``at``, showing failed attempts and the result in one reply (``reply``)."""
         if self.deps.checks is None:
             return None
+        shown = reply if reply is not None else CheckReply()
+        attempts = 1 + self.config.metrics.retries
 
-        async def show_error(attempt: Measurement) -> None:
-            await self.reply(release.id, self._measurement_message(attempt, offset))
+        async def show(measurement: Measurement) -> None:
+            message = render.check_reply(measurement, offset, of=attempts, unavailable_at=shown.unavailable_at)
+            await self._show(release.id, shown, message)
 
         measurement = await self.deps.checks.run(
             check,
@@ -57,10 +86,26 @@ class ChecksMixin(ApprovalMixin):
             service=release.service,
             environment=release.env,
             version=release.version,
-            on_error=show_error,
+            on_error=show,
         )
-        await self.reply(release.id, self._measurement_message(measurement, offset))
+        check_measured(release.env, measurement.verdict.value)
+        await show(measurement)
         return measurement
+
+    async def _show(self, release_id: int, reply: CheckReply, message: render.Message) -> None:
+        """Post ``message`` in the release's thread the first time, then edit that reply in place."""
+        release = await self.db.run(self.db.sync.get_release, release_id)
+        if release is None or release.channel is None:
+            return
+        try:
+            if reply.ts is None:
+                reply.ts = await self.deps.notifier.post(
+                    release.channel, message.text, message.blocks, thread_ts=release.thread_ts
+                )
+            else:
+                await self.deps.notifier.update(release.channel, reply.ts, message.text, message.blocks)
+        except Exception:
+            log.exception("could not show a check in the thread of release %s", release_id)
 
     async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
         """Checks between canary / blue-green steps: every configured check, measured now."""
@@ -138,9 +183,17 @@ class ChecksMixin(ApprovalMixin):
             while True:
                 self._sweep_again = False
                 due = await self.db.run(self.db.sync.due_measurements, self.now())
-                ran += sum(await asyncio.gather(*(self._take_if_unclaimed(row) for row in due)))
+                # Checks run side by side; one check's offsets in order, so each can continue the reply of the
+                # one before it (several are due at once after a restart).
+                per_check: dict[tuple[int, str], list[dict[str, Any]]] = {}
+                for row in due:
+                    per_check.setdefault((row["release_id"], row["check_name"]), []).append(row)
+                ran += sum(await asyncio.gather(*(self._take_in_order(rows) for rows in per_check.values())))
                 if not self._sweep_again and len(due) < 500:
                     return ran
+
+    async def _take_in_order(self, rows: list[dict[str, Any]]) -> int:
+        return sum([await self._take_if_unclaimed(row) for row in sorted(rows, key=lambda r: r["offset_s"])])
 
     async def _take_if_unclaimed(self, row: dict[str, Any]) -> int:
         async with self._measure_slots:
@@ -168,6 +221,7 @@ class ChecksMixin(ApprovalMixin):
             summary=summary,
             query=fields.get("query"),
             now=self.now(),
+            outage_ts=fields.get("outage_ts"),
         )
 
     async def _take(self, row: dict[str, Any]) -> None:
@@ -176,10 +230,10 @@ class ChecksMixin(ApprovalMixin):
         if release is None or check is None:
             await self._record(row, "error", "check no longer configured")
             return
-        offset = f"+{timedelta(seconds=row['offset_s'])}"
+        reply = continued_reply(await self.db.run(self.db.sync.measurements, release.id), row)
         # Measured as of the due time (release time + offset), not "now": a missed measurement that
         # runs late after a restart still describes the release at its offset.
-        measurement = await self._measure(release, check, offset, row["due_at"])
+        measurement = await self._measure(release, check, offset_label(row["offset_s"]), row["due_at"], reply)
         if measurement is None:
             await self._record(row, "inconclusive", "metrics are not configured")
             return
@@ -189,6 +243,7 @@ class ChecksMixin(ApprovalMixin):
             measurement.summary,
             value=measurement.value,
             query=measurement.query,
+            outage_ts=reply.ts if measurement.error is not None else None,
         )
         await self._settle_verdict(release, measurement.verdict)
 
@@ -217,11 +272,13 @@ class ChecksMixin(ApprovalMixin):
             # Only a FAIL rolls back on its own: INCONCLUSIVE (including an unreachable backend) never does.
             if policy == "auto_rollback":
                 await self.reply(release.id, render.thread_reply("❌ A check failed: rolling back automatically."))
-                await self.request_rollback(
-                    Actor(user="release-bot"), release.service, release.env, None, of_release=release.id
-                )
+                await self.request_rollback(system_actor(), release.service, release.env, None, of_release=release.id)
                 return
         if policy == "notify" or latest is Verdict.ERROR:
+            return
+        # On-call is asked once per release and verdict: the buttons act once per release anyway, and an
+        # outage that leaves every offset inconclusive must not ping them at each one.
+        if not await self.db.run(self.db.sync.claim, f"check-ping:{release.id}:{latest.value}", self.now()):
             return
         what = "failed" if latest is Verdict.FAIL else "is inconclusive"
         message = render.Message(
@@ -268,17 +325,22 @@ class ChecksMixin(ApprovalMixin):
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None:
             raise UserError("that release no longer exists.")
-        oncall = self.config.environments[release.env].rollback.approvals.from_ or ["oncall"]
-        if not await self.in_groups(actor.user, oncall):
-            raise UserError(f"you are not in {', '.join(oncall)}, so you cannot act on this check.")
+        await self.gate.require(Action(action), actor.user, release.env, Context(system=actor.system))
         if release.state is ReleaseState.VERIFYING:
             return await self._held_action(actor, release, action)
         if release.state is not ReleaseState.SUCCEEDED:
             raise UserError(f"that release is {release.state.value} now; nothing to do.")
         if action == "check_rollback":
-            if not await self.db.run(self.db.sync.claim, f"check-rollback:{release_id}", self.now()):
+            key = f"check-rollback:{release_id}"
+            if not await self.db.run(self.db.sync.claim, key, self.now()):
                 raise UserError("a rollback of this release was already requested.")
-            return await self.request_rollback(actor, release.service, release.env, None, of_release=release_id)
+            try:
+                return await self.request_rollback(
+                    actor, release.service, release.env, None, of_release=release_id, action=Action.CHECK_ROLLBACK
+                )
+            except UserError:
+                await self.db.run(self.db.sync.unclaim, key)  # refused: the button must work again later
+                raise
         if not await self.db.run(self.db.sync.claim, f"check-ack:{release_id}:{action}", self.now()):
             raise UserError("already noted.")
         healthy = action == "check_looks_good"

@@ -25,9 +25,11 @@ from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
 from bot.core.window_text import decision_text
 from bot.core.windows import AdhocFreeze, Reason, WindowDecision
-from bot.engine.access import AccessMixin
-from bot.engine.base import Actor, Reply, UserError, log
+from bot.engine.base import Actor, EngineBase, Reply, log
+from bot.engine.errors import UserError
+from bot.policy.permissions import Action
 from bot.slack import render
+from bot.slack.render_lock import lock_refusal
 from bot.sources.base import SourceError
 from bot.store import LockHeld
 
@@ -69,7 +71,7 @@ class Plan:
     current: EnvState | None  # what runs in ``env`` now (the release notes start from it)
 
 
-class RequestMixin(AccessMixin):
+class RequestMixin(EngineBase):
     # Implemented by the runner and approval mixins.
     async def run_release(self, release_id: int) -> None:
         raise RuntimeError("the runner mixin is missing")
@@ -128,9 +130,8 @@ class RequestMixin(AccessMixin):
             raise UserError(
                 f"{env} already runs {escape(version)} (since {render.when(current.since, self.config.zone)})."
             )
-        allowed = self.config.environments[env].allowed
-        if allowed and not await self.in_groups(actor.user, allowed):
-            raise UserError(f"you may not release to {env}: that needs membership of {', '.join(allowed)}.")
+        # Asked after the plan's own checks, so a bad command is explained the same way to everyone.
+        await self.gate.require(Action(cmd.name), actor.user, env)
         return Plan(service, env, version, kind, source_env, candidate, current)
 
     # --- gates --------------------------------------------------------------------------------------
@@ -276,12 +277,7 @@ class RequestMixin(AccessMixin):
         try:
             release = await self._create_release(actor, plan, ReleaseState.QUEUED, take_lock=True, **fields)
         except LockHeld as held:
-            lock = held.lock
-            since = render.when(lock.acquired_at, self.config.zone)
-            raise UserError(
-                f"{plan.service} {plan.env} is busy: {render.user(lock.holder)} holds it ({escape(lock.reason)}, "
-                f"since {since}). Try again once it finishes."
-            ) from None
+            raise UserError(lock_refusal(held.lock, self.config.zone)) from None
         await self.audit(actor, "release.requested", f"release:{release.id}", version=plan.version, env=plan.env)
         await self.post_parent(release)
         self.spawn(self.run_release(release.id), f"release-{release.id}")

@@ -9,6 +9,7 @@ from bot.core.models import Release, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.rollout import Step, idle_colour, rollback_steps
 from bot.engine.runner import RunnerMixin
+from bot.observability import release_finished
 from bot.providers.base import StepResult
 from bot.slack import render
 
@@ -36,7 +37,9 @@ class RollbackRunMixin(RunnerMixin):
                 # A canary shift sets the share of the version being rolled back (to 0); traffic returns
                 # to the rollback target, given to the provider as the previous version.
                 ctx = replace(ctx, version=release.rollback_target, previous_version=release.version)
-            result = await (provider.shift(ctx) if step.kind in {"shift", "switch"} else provider.rollback(ctx))
+            action = step.kind if step.kind in {"shift", "switch"} else "rollback"
+            with self._deploy_timer(release.env, action):
+                result = await (provider.shift(ctx) if action != "rollback" else provider.rollback(ctx))
             await self.reply(release.id, render.thread_reply(f"{'✅' if result.ok else '❌'} {escape(step.label)}"))
             if not result.ok:
                 break
@@ -56,7 +59,7 @@ class RollbackRunMixin(RunnerMixin):
         )
         if original is not None:
             await self.cancel_checks(original.id, f"rolled back by release #{release.id}")
-            await self.db.run(
+            rolled_back = await self.db.run(
                 self.db.sync.transition,
                 original.id,
                 ReleaseState.ROLLED_BACK,
@@ -74,6 +77,8 @@ class RollbackRunMixin(RunnerMixin):
                 # Keep when it was released: its lead time and the period it counts in stay true.
                 finished_at=original.finished_at or self.now(),
             )
+            if rolled_back:
+                release_finished(original.env, ReleaseState.ROLLED_BACK.value)
             await self.audit(
                 release.requested_by, "release.rolled_back", f"release:{original.id}", by_release=release.id
             )

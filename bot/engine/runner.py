@@ -13,6 +13,8 @@ from bot.core.verdicts import Measurement, Verdict, worst
 from bot.core.window_text import decision_text
 from bot.engine.requests import RequestMixin, window_mrkdwn
 from bot.manifest_file import ManifestCommitError, commit_manifest
+from bot.notes_link import notes_link
+from bot.observability import Timer, deploy_timer, release_finished
 from bot.providers.base import DeployContext, StepResult
 from bot.slack import render
 from bot.slack.render_notes import notes_blocks
@@ -106,11 +108,16 @@ class RunnerMixin(RequestMixin):
         return True
 
     def _notes_url(self, release: Release) -> str | None:
-        if not self.deps.base_url:
+        """A signed link to the full notes page: Slack users have no API token to open /api/v1/notes."""
+        if not self.deps.base_url or not self.deps.notes_link_key:
             return None
-        return (
-            f"{self.deps.base_url.rstrip('/')}/api/v1/notes?service={release.service}"
-            f"&from={release.previous_version or ''}&to={release.version}"
+        return notes_link(
+            self.deps.base_url,
+            self.deps.notes_link_key,
+            service=release.service,
+            previous=release.previous_version,
+            version=release.version,
+            now=self.now(),
         )
 
     async def _reply_blocks(self, release_id: int, text: str, blocks: list[dict[str, Any]]) -> None:
@@ -130,9 +137,14 @@ class RunnerMixin(RequestMixin):
     async def _act(self, release: Release, step: Step, version: str | None = None) -> StepResult:
         provider = self.deps.providers(release.env)
         ctx = self._ctx(release, step, version)
-        if step.kind == "deploy":
-            return await provider.deploy(ctx)
-        return await provider.shift(ctx)
+        with self._deploy_timer(release.env, step.kind):
+            if step.kind == "deploy":
+                return await provider.deploy(ctx)
+            return await provider.shift(ctx)
+
+    def _deploy_timer(self, env: str, action: str) -> Timer:
+        """Times one provider call into ``releasebot_deploy_seconds``."""
+        return deploy_timer(env, self.config.environments[env].deploy.provider, action)
 
     async def _plan(self, release: Release) -> tuple[str | None, list[Step]]:
         """The colour serving before this release and the release's rollout steps.
@@ -292,7 +304,7 @@ class RunnerMixin(RequestMixin):
         await self.reply(release.id, render.failure_reply(summary, tail))
 
     async def _finish(self, release: Release, state: ReleaseState, actor: str, detail: str, **fields: Any) -> None:
-        await self.db.run(
+        moved = await self.db.run(
             self.db.sync.transition,
             release.id,
             state,
@@ -302,6 +314,8 @@ class RunnerMixin(RequestMixin):
             only_from=ACTIVE | {ReleaseState.AWAITING_APPROVAL},
             **fields,
         )
+        if moved:
+            release_finished(release.env, state.value)
         await self.audit(actor, f"release.{state.value}", f"release:{release.id}", detail=detail)
         await self.refresh_parent(release.id)
         await self.changed(release.service)

@@ -24,6 +24,7 @@ import aiohttp
 
 from bot.config import Check
 from bot.core.verdicts import render_query
+from bot.http_session import HttpSession
 from bot.metrics.base import CheckFailed, MeasureError
 
 __all__ = ["HttpChecker", "extract_field"]
@@ -32,11 +33,15 @@ _BODY_HEAD = 200
 
 
 class HttpChecker:
-    """Measures ``http:`` checks; implements Measurer. ``at`` is ignored: an endpoint is read now."""
+    """Measures ``http:`` checks; implements Measurer. ``at`` is ignored: an endpoint is read now.
 
-    def __init__(self, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
+    ``session`` as for :class:`~bot.metrics.prometheus.PrometheusClient`: shared and closed by its
+    owner, or (None) the checker's own, opened on first use and closed by :meth:`close`.
+    """
+
+    def __init__(self, *, timeout: float, session: HttpSession | aiohttp.ClientSession | None = None) -> None:
         self.timeout = timeout
-        self._session = session
+        self._http = session if isinstance(session, HttpSession) else HttpSession(session)
         self._owns_session = session is None
 
     async def __aenter__(self) -> HttpChecker:
@@ -49,14 +54,13 @@ class HttpChecker:
 
     async def close(self) -> None:
         """Close the session if this checker opened it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._owns_session:
+            await self._http.close()
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
+    async def _client(self) -> aiohttp.ClientSession:
+        if self._owns_session:
+            await self._http.open()  # a no-op while open; reopens after close() as before
+        return self._http.get()
 
     async def measure(
         self, check: Check, at: datetime, *, service: str, environment: str, version: str
@@ -66,8 +70,9 @@ class HttpChecker:
             raise ValueError(f"check {check.name!r} is not an http check")
         url = render_query(check.http, service, environment, version)
         expected = check.expect_status or 200
+        session = await self._client()
         try:
-            async with self._client().get(
+            async with session.get(
                 url,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 # Following redirects would make an expected 3xx impossible to observe.

@@ -17,6 +17,7 @@ import aiohttp
 
 from bot.config import Check
 from bot.core.verdicts import render_query
+from bot.http_session import HttpSession
 from bot.metrics.base import MeasureError
 
 __all__ = ["PrometheusClient", "Series"]
@@ -28,14 +29,17 @@ _BODY_HEAD = 200
 class PrometheusClient:
     """Instant queries against ``base_url`` (e.g. ``http://127.0.0.1:9090``); implements Measurer.
 
-    Give a ``session`` to share one; otherwise the client opens its own and :meth:`close` (or
-    ``async with``) closes it.
+    ``session``: the runtime's shared :class:`HttpSession` (or an open aiohttp session) — the caller
+    closes it. Without one the client opens its own on first use and :meth:`close` (or ``async with``)
+    closes it, for use on its own.
     """
 
-    def __init__(self, base_url: str, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float, session: HttpSession | aiohttp.ClientSession | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._session = session
+        self._http = session if isinstance(session, HttpSession) else HttpSession(session)
         self._owns_session = session is None
 
     async def __aenter__(self) -> PrometheusClient:
@@ -48,14 +52,13 @@ class PrometheusClient:
 
     async def close(self) -> None:
         """Close the session if this client opened it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._owns_session:
+            await self._http.close()
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
+    async def _client(self) -> aiohttp.ClientSession:
+        if self._owns_session:
+            await self._http.open()  # a no-op while open; reopens after close() as before
+        return self._http.get()
 
     async def instant_query(self, query: str, at: datetime) -> list[Series]:
         """Evaluate ``query`` at ``at`` (timezone-aware); return (labels, value) per series.
@@ -67,10 +70,9 @@ class PrometheusClient:
         url = f"{self.base_url}/api/v1/query"
         # POST form: Prometheus accepts it like GET, and long queries do not hit URL length limits.
         form = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": f"{self.timeout:g}s"}
+        session = await self._client()
         try:
-            async with self._client().post(
-                url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout)
-            ) as response:
+            async with session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 text = await response.text(errors="replace")
                 status = response.status
         except TimeoutError:

@@ -18,6 +18,7 @@ import aiohttp
 
 from bot.config import Check, Metrics
 from bot.core.verdicts import Measurement, attempt_error, failed, judge, render_query, unavailable
+from bot.http_session import HttpSession
 from bot.metrics.base import CheckFailed, MeasureError, Measurer
 from bot.metrics.http_check import HttpChecker
 from bot.metrics.prometheus import PrometheusClient
@@ -66,7 +67,11 @@ class CheckRunner:
     """Runs any configured check against the right backend with the configured timeout and retries."""
 
     def __init__(
-        self, metrics: Metrics, *, session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep
+        self,
+        metrics: Metrics,
+        *,
+        session: HttpSession | aiohttp.ClientSession | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         timeout = metrics.timeout.total_seconds()
         self.metrics = metrics

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
 from bot.config import DeployProvider as DeployProviderConfig
+from bot.github_api import GitHubClient
+from bot.http_session import HttpSession
 from bot.providers.base import DeployProvider
 from bot.providers.command import CommandDeployProvider
 from bot.providers.github_actions import GithubActionsDeployProvider
@@ -17,21 +19,22 @@ __all__ = ["build_provider"]
 def build_provider(
     config: DeployProviderConfig,
     *,
-    github_api_url: str,
-    github_token: str | None,
+    session: HttpSession,
+    github: GitHubClient,
     base_dir: Path | None = None,
 ) -> DeployProvider:
     """The provider for ``config``; raises ValueError for an unusable one (unknown placeholder, no token).
 
     Call it for every environment at start so such problems stop the bot with one clear line.
+    ``session`` and ``github`` are the runtime's shared HTTP session and GitHub client.
     ``base_dir`` is where a ``command`` provider runs (default: the bot's working directory).
     """
     if isinstance(config, CommandProvider):
         return CommandDeployProvider(config, base_dir=base_dir)
     if isinstance(config, HttpProvider):
-        return HttpDeployProvider(config)
+        return HttpDeployProvider(config, session=session)
     if isinstance(config, GithubActionsProvider):
-        if not github_token:
+        if not github.has_token:
             raise ValueError(f"deploy provider github_actions ({config.repo}) needs GITHUB_TOKEN")
-        return GithubActionsDeployProvider(config, token=github_token, api_url=github_api_url)
+        return GithubActionsDeployProvider(config, client=github)
     raise TypeError(f"unknown deploy provider config {type(config).__name__}")

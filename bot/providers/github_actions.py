@@ -19,14 +19,15 @@ is found afterwards:
    tail lists the run's jobs and failed steps (logs themselves are zip archives and are not fetched).
 
 The whole action is bounded by the configured ``timeout``; a run still going then is cancelled
-(best effort) so a deploy never continues unobserved. Rate limits, 5xx and network errors while
-polling are retried at the next poll; errors on dispatch fail the step at once.
+(best effort) so a deploy never continues unobserved. Requests go through the shared GitHub client
+(``bot.github_api``) without its own retries: rate limits, 5xx and network errors while polling are
+retried at the next poll, and errors on dispatch fail the step at once (a retried dispatch could start
+a second deploy).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -34,21 +35,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-import aiohttp
-
 from bot.config import GithubActionsProvider
 from bot.core.durations import format_duration
+from bot.github_api import GitHubClient, GitHubError, GitHubResponse
 from bot.providers.base import DeployContext, StepResult
 from bot.providers.command import tail_text
 
-__all__ = ["DEFAULT_API_URL", "GithubActionsDeployProvider"]
+__all__ = ["GithubActionsDeployProvider"]
 
-DEFAULT_API_URL = "https://api.github.com"
 Action = Literal["deploy", "shift", "rollback"]
 Sleep = Callable[[float], Awaitable[None]]
 
 _RELEASE_MENTION = re.compile(r"release[ #:-]*(\d+)\b", re.IGNORECASE)
-_TRANSIENT = frozenset({403, 408, 429, 500, 502, 503, 504})
 
 
 class _Outcome(Exception):
@@ -70,28 +68,26 @@ class GithubActionsDeployProvider:
         self,
         config: GithubActionsProvider,
         *,
-        token: str,
-        api_url: str = DEFAULT_API_URL,
-        session: aiohttp.ClientSession | None = None,
+        client: GitHubClient,
         poll_every: float = 10.0,
         clock_skew: timedelta = timedelta(minutes=2),
-        request_timeout: float = 30.0,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if not token:
+        if not client.has_token:
             raise ValueError("the github_actions provider needs GITHUB_TOKEN")
         self.config = config
-        self.api_url = api_url.rstrip("/")
+        self.client = client
         self.poll_every = poll_every
         self.clock_skew = clock_skew
-        self.request_timeout = request_timeout
-        self._token = token
-        self._session = session
         self._sleep = sleep
         self._clock = clock
         self._now = now
+
+    @property
+    def api_url(self) -> str:
+        return self.client.api_url
 
     def __repr__(self) -> str:
         return f"GithubActionsDeployProvider(repo={self.config.repo!r}, workflow={self.config.workflow!r})"
@@ -111,31 +107,26 @@ class GithubActionsDeployProvider:
     async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
         deadline = self._clock() + self.config.timeout.total_seconds()
         try:
-            if self._session is not None:
-                return await self._run(self._session, action, ctx, deadline)
-            async with aiohttp.ClientSession() as session:
-                return await self._run(session, action, ctx, deadline)
+            return await self._run(action, ctx, deadline)
         except _Outcome as outcome:
             return outcome.result
 
-    async def _run(
-        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float
-    ) -> StepResult:
+    async def _run(self, action: Action, ctx: DeployContext, deadline: float) -> StepResult:
         since = (self._now() - self.clock_skew).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            known = {run["id"] for run in await self._list_runs(session, since)}
+            known = {run["id"] for run in await self._list_runs(since)}
         except _Transient as exc:
             raise _Outcome(_fail("", f"GitHub API unavailable: {exc}")) from None
-        await self._dispatch(session, action, ctx)
-        run = await self._find_run(session, since, known, ctx.release_id, deadline)
-        run = await self._follow(session, run, deadline)
-        tail = await self._summary(session, run)
+        await self._dispatch(action, ctx)
+        run = await self._find_run(since, known, ctx.release_id, deadline)
+        run = await self._follow(run, deadline)
+        tail = await self._summary(run)
         conclusion = run.get("conclusion")
         if conclusion == "success":
             return StepResult(ok=True, output_tail=tail)
         return _fail(tail, f"workflow run {run.get('html_url')} concluded {conclusion}")
 
-    async def _dispatch(self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext) -> None:
+    async def _dispatch(self, action: Action, ctx: DeployContext) -> None:
         inputs = {
             "service": ctx.service,
             "version": ctx.version,
@@ -147,43 +138,46 @@ class GithubActionsDeployProvider:
         if ctx.colour is not None:
             inputs["colour"] = ctx.colour
         url = f"{self._workflow_url()}/dispatches"
+        doing = "workflow dispatch failed"
         try:
-            status, payload = await self._request(session, "POST", url, {"ref": self.config.ref, "inputs": inputs})
+            resp = await self._request("POST", url, {"ref": self.config.ref, "inputs": inputs})
         except _Transient as exc:
-            raise _Outcome(_fail("", f"workflow dispatch failed: {exc}")) from None
-        if status != 204:
-            raise _Outcome(_fail("", _http_error("workflow dispatch failed", status, payload)))
+            raise _Outcome(_fail("", f"{doing}: {exc}")) from None
+        except GitHubError as exc:
+            raise _Outcome(_fail("", _http_error(doing, exc.status, exc.message))) from None
+        if resp.status != 204:
+            raise _Outcome(_fail("", _http_error(doing, resp.status, _message(resp.payload))))
 
-    async def _find_run(
-        self, session: aiohttp.ClientSession, since: str, known: set[Any], release_id: int, deadline: float
-    ) -> dict[str, Any]:
+    async def _find_run(self, since: str, known: set[Any], release_id: int, deadline: float) -> dict[str, Any]:
         problem = ""
         while True:
             try:
-                run = _pick(await self._list_runs(session, since), known, release_id)
+                run = _pick(await self._list_runs(since), known, release_id)
             except _Transient as exc:
                 run, problem = None, str(exc)
             if run is not None:
                 return run
             await self._wait(deadline, "waiting for the workflow run to start", problem)
 
-    async def _follow(self, session: aiohttp.ClientSession, run: dict[str, Any], deadline: float) -> dict[str, Any]:
+    async def _follow(self, run: dict[str, Any], deadline: float) -> dict[str, Any]:
         url = f"{self._repo_url()}/actions/runs/{run['id']}"
         problem = ""
         while run.get("status") != "completed":
             try:
                 await self._wait(deadline, f"workflow run {run.get('html_url')} still {run.get('status')}", problem)
             except _Outcome:
-                await self._cancel(session, run)
+                await self._cancel(run)
                 raise
             try:
-                status, payload = await self._request(session, "GET", url)
+                resp = await self._request("GET", url)
             except _Transient as exc:
                 problem = str(exc)
                 continue
-            if status != 200 or not isinstance(payload, dict):
-                raise _Outcome(_fail("", f"GitHub answered HTTP {status} for {url}: {_message(payload)}"))
-            run, problem = payload, ""
+            except GitHubError as exc:
+                raise _Outcome(_fail("", f"GitHub answered HTTP {exc.status} for {url}: {exc.message}")) from None
+            if resp.status != 200 or not isinstance(resp.payload, dict):
+                raise _Outcome(_fail("", f"GitHub answered HTTP {resp.status} for {url}: {_message(resp.payload)}"))
+            run, problem = resp.payload, ""
         return run
 
     async def _wait(self, deadline: float, doing: str, problem: str) -> None:
@@ -195,22 +189,21 @@ class GithubActionsDeployProvider:
             raise _Outcome(_fail(detail, error))
         await self._sleep(min(self.poll_every, remaining))
 
-    async def _cancel(self, session: aiohttp.ClientSession, run: dict[str, Any]) -> None:
+    async def _cancel(self, run: dict[str, Any]) -> None:
         try:
-            await self._request(session, "POST", f"{self._repo_url()}/actions/runs/{run['id']}/cancel")
-        except _Transient:
+            await self._request("POST", f"{self._repo_url()}/actions/runs/{run['id']}/cancel")
+        except (_Transient, GitHubError):
             return  # best effort: the timeout is reported either way
 
-    async def _summary(self, session: aiohttp.ClientSession, run: dict[str, Any]) -> str:
+    async def _summary(self, run: dict[str, Any]) -> str:
         """One line for the run, then one per job, and the failed steps of failed jobs."""
         lines = [f"workflow run {run.get('html_url')}: {run.get('status')}, {run.get('conclusion')}"]
         try:
-            status, payload = await self._request(
-                session, "GET", f"{self._repo_url()}/actions/runs/{run['id']}/jobs?per_page=100"
-            )
-        except _Transient:
+            resp = await self._request("GET", f"{self._repo_url()}/actions/runs/{run['id']}/jobs?per_page=100")
+        except (_Transient, GitHubError):
             return "\n".join(lines)
-        jobs = payload.get("jobs") if status == 200 and isinstance(payload, dict) else None
+        payload = resp.payload
+        jobs = payload.get("jobs") if resp.status == 200 and isinstance(payload, dict) else None
         for job in jobs if isinstance(jobs, list) else []:
             lines.append(f"job {job.get('name')}: {job.get('conclusion')}")
             if job.get("conclusion") not in ("success", "skipped"):
@@ -219,39 +212,30 @@ class GithubActionsDeployProvider:
                         lines.append(f"  step {step.get('name')}: {step.get('conclusion')}")
         return tail_text("\n".join(lines))
 
-    async def _list_runs(self, session: aiohttp.ClientSession, since: str) -> list[dict[str, Any]]:
+    async def _list_runs(self, since: str) -> list[dict[str, Any]]:
         url = f"{self._workflow_url()}/runs?event=workflow_dispatch&created=%3E%3D{since}&per_page=100"
-        status, payload = await self._request(session, "GET", url)
-        if status != 200 or not isinstance(payload, dict):
-            raise _Outcome(_fail("", _http_error("listing workflow runs failed", status, payload)))
-        runs = payload.get("workflow_runs")
+        doing = "listing workflow runs failed"
+        try:
+            resp = await self._request("GET", url)
+        except GitHubError as exc:
+            raise _Outcome(_fail("", _http_error(doing, exc.status, exc.message))) from None
+        if resp.status != 200 or not isinstance(resp.payload, dict):
+            raise _Outcome(_fail("", _http_error(doing, resp.status, _message(resp.payload))))
+        runs = resp.payload.get("workflow_runs")
         return [run for run in runs if isinstance(run, dict)] if isinstance(runs, list) else []
 
-    async def _request(
-        self, session: aiohttp.ClientSession, method: str, url: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
-        """One API call → (status, decoded JSON or None); raises _Transient for what a retry may fix."""
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "release-bot",
-        }
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+    async def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> GitHubResponse:
+        """One call without the client's retries (see the module doc).
+
+        Raises _Transient for what the next poll may fix, GitHubError for an answer that will not change.
+        """
         try:
-            async with session.request(method, url, json=body, headers=headers, timeout=timeout) as resp:
-                status = resp.status
-                limited = resp.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in resp.headers
-                text = await resp.text()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _Transient(f"GitHub API unreachable: {str(exc) or type(exc).__name__}") from exc
-        try:
-            payload = json.loads(text) if text.strip() else None
-        except ValueError:
-            payload = None
-        if status in _TRANSIENT and (status != 403 or limited):
-            raise _Transient(f"HTTP {status}: {_message(payload)}")
-        return status, payload
+            return await self.client.request(method, url, body=body, retries=0)
+        except GitHubError as exc:
+            if not exc.transient:
+                raise
+            problem = exc.reason if exc.status is None else f"HTTP {exc.status}: {exc.message}"
+            raise _Transient(problem) from None
 
     def _repo_url(self) -> str:
         return f"{self.api_url}/repos/{self.config.repo}"
@@ -278,8 +262,8 @@ def _pick(runs: list[dict[str, Any]], known: set[Any], release_id: int) -> dict[
     return max(candidates, key=lambda run: (str(run.get("created_at") or ""), int(run.get("id") or 0)))
 
 
-def _http_error(doing: str, status: int, payload: Any) -> str:
-    error = f"{doing}: HTTP {status}: {_message(payload)}"
+def _http_error(doing: str, status: int | None, message: str) -> str:
+    error = f"{doing}: HTTP {status}: {message}"
     if status == 401:
         return error + " (check GITHUB_TOKEN)"
     if status == 404:

@@ -32,6 +32,7 @@ from yarl import URL
 
 from bot.config import HttpProvider
 from bot.core.durations import format_duration
+from bot.http_session import HttpSession
 from bot.providers.base import DeployContext, StepResult
 from bot.providers.command import PLACEHOLDERS, check_placeholders, placeholder_values, substitute, tail_text
 
@@ -64,7 +65,7 @@ class HttpDeployProvider:
         self,
         config: HttpProvider,
         *,
-        session: aiohttp.ClientSession | None = None,
+        session: HttpSession,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         request_timeout: float = 30.0,
@@ -73,7 +74,7 @@ class HttpDeployProvider:
             check_placeholders([config.status_url], _STATUS_URL_PLACEHOLDERS, "status_url")
         self.config = config
         self.request_timeout = request_timeout
-        self._session = session
+        self._http = session
         self._sleep = sleep
         self._clock = clock
 
@@ -94,10 +95,7 @@ class HttpDeployProvider:
 
     async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
         deadline = self._clock() + self.config.timeout.total_seconds()
-        if self._session is not None:
-            return await self._run(self._session, action, ctx, deadline)
-        async with aiohttp.ClientSession() as session:
-            return await self._run(session, action, ctx, deadline)
+        return await self._run(self._http.get(), action, ctx, deadline)
 
     async def _run(
         self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float

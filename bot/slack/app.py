@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.grammar import ParseError
 from bot.core.mrkdwn import escape
 from bot.engine import Actor, Engine, Reply
+from bot.http_session import HttpSession
 from bot.observability import SLACK_REQUESTS
 from bot.slack import render
 from bot.slack.respond import ResponseSender
@@ -32,14 +33,13 @@ IN_ACK_BUDGET = 1.5  # seconds
 ACTION_PATTERN = re.compile("^(" + "|".join(a for a in ALL_ACTIONS if a != "approval_deny") + ")$")
 
 
-def build_app(engine: Engine, *, client: AsyncWebClient) -> AsyncApp:
+def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -> AsyncApp:
     """Build the Bolt app around an engine.
 
     Request signatures are checked at the edge, once: by the HTTP server on the raw bytes before Bolt
     parses anything (bot.server); Socket Mode requests arrive over Slack's own authenticated socket.
     """
-    sender = ResponseSender()
-    engine.closers.append(sender.close)
+    sender = ResponseSender(session)  # the runtime opens and closes the shared session
 
     async def answer_to(url: object, reply: Reply) -> None:
         # Slack sends a response_url with every command and message button; a Home-tab click has none,

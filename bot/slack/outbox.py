@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.observability import OUTBOX_GIVEN_UP
 from bot.ports import Clock
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox_send import EVENT_TYPE, Failure, LookupFailed, RowSender, Undeliverable, classify
@@ -337,6 +338,7 @@ class OutboxNotifier:
     async def _give_up(self, row: OutboxRow, why: str, error: BaseException | None = None) -> None:
         log.error("outbox: gave up on %s #%s to %s: %s", row.kind, row.id, row.lane, why)
         await self.db.run(self.db.sync.outbox_dead, row.id, why, self.clock.now())
+        OUTBOX_GIVEN_UP.inc()
         self._settle(row.id, None, error)
 
     async def _failed(

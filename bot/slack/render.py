@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.core.grammar import help_lines
 from bot.core.models import Approval, ApprovalState, Release, ReleaseState
 from bot.core.mrkdwn import escape
+from bot.core.verdicts import Measurement, Verdict
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000
@@ -257,6 +258,50 @@ def deny_modal(approval_id: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+CHECK_ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "❔", Verdict.ERROR: "⚠️"}
+
+
+def check_reply(measurement: Measurement, offset: str, *, of: int, unavailable_at: Sequence[str] = ()) -> Message:
+    """A check's one reply in the release thread, edited in place as its attempts go on.
+
+    While the backend cannot be read it says so once, with the attempt count (``of`` attempts in all) and
+    the error; ``unavailable_at`` are the check's earlier offsets that ended "metrics unavailable" in the
+    same outage, whose reply this one continues.
+    """
+    name, icon = escape(measurement.check), CHECK_ICON.get(measurement.verdict, "•")
+    if measurement.error is not None:
+        where = ", ".join([*unavailable_at, offset])
+        attempt = f"attempt {measurement.attempts} of {of}"
+        final = measurement.verdict is not Verdict.ERROR
+        if final and measurement.attempts < of:
+            attempt += ", not retried"  # the backend's answer cannot change by asking again
+        blocks = [
+            section(f"{icon} *{name}* ({escape(where)}): metrics unavailable — {attempt}: {escape(measurement.error)}")
+        ]
+        if final:
+            blocks.append(context("Inconclusive: a backend that cannot be read never fails a check or rolls back."))
+            text = f"{measurement.check}: inconclusive (metrics unavailable, {attempt})"
+        else:
+            blocks.append(context("Retrying."))
+            text = f"{measurement.check}: metrics unavailable ({attempt})"
+    else:
+        line = f"{icon} *{name}* ({escape(offset)}): {escape(measurement.summary)}"
+        if measurement.detail:
+            line += f" — {escape(measurement.detail)}"
+        blocks = [section(line)]
+        notes = []
+        if unavailable_at:
+            notes.append(f"Metrics were unavailable at {escape(', '.join(unavailable_at))}.")
+        if measurement.attempts > 1:
+            notes.append(f"Read on attempt {measurement.attempts} of {of}.")
+        if notes:
+            blocks.append(context(" ".join(notes)))
+        text = f"{measurement.check}: {measurement.verdict.value}"
+    if measurement.query:
+        blocks.append(context(f"query: `{escape(measurement.query)[:2800]}`"))
+    return Message(text=text, blocks=blocks)
 
 
 def check_buttons(release_id: int, verdict: str) -> Block:

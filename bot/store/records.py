@@ -160,11 +160,13 @@ class RecordStore:
         summary: str,
         query: str | None,
         now: datetime,
+        outage_ts: str | None = None,
     ) -> None:
+        """Record the result; ``outage_ts`` is the reply that reports the backend unreadable (None if it was read)."""
         self.sql.execute(
-            "UPDATE measurements SET state = 'done', verdict = ?, value = ?, summary = ?, query = ?, measured_at = ? "
-            "WHERE release_id = ? AND check_name = ? AND offset_s = ?",
-            (verdict, value, summary, query, rows.ts(now), release_id, check_name, offset_s),
+            "UPDATE measurements SET state = 'done', verdict = ?, value = ?, summary = ?, query = ?, measured_at = ?, "
+            "outage_ts = ? WHERE release_id = ? AND check_name = ? AND offset_s = ?",
+            (verdict, value, summary, query, rows.ts(now), outage_ts, release_id, check_name, offset_s),
         )
 
     def cancel_measurements(

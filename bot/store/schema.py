@@ -231,4 +231,13 @@ CREATE INDEX releases_thread_placeholder ON releases (thread_ts) WHERE thread_ts
 CREATE INDEX approvals_message_placeholder ON approvals (message_ts) WHERE message_ts LIKE 'outbox:%';
 """,
     ),
+    (
+        "0005_measurement_outage_ts",
+        """
+-- The thread reply that reports a check's metrics backend as unreadable, set on a measurement that ended
+-- "metrics unavailable": the check's next measurement edits that reply instead of posting another, so an
+-- outage reads as one reply per check (bot/engine/checks.py). May hold an outbox placeholder ts.
+ALTER TABLE measurements ADD COLUMN outage_ts TEXT;
+""",
+    ),
 ]

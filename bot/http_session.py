@@ -1,0 +1,55 @@
+"""The bot's one outgoing HTTP session, handed to every client before it exists.
+
+aiohttp makes a `ClientSession` only inside a running event loop, but the runtime and its clients
+(Prometheus, HTTP checks, deploy providers, GitHub, response_url answers) are built before the loop
+runs: `web.run_app` starts it after `http_app` returned. Making the build async would ripple through
+every mode and test harness, so the runtime builds this holder instead, gives it to each client's
+constructor, opens the session in `Runtime.start()` and closes it in `Runtime.close()`. Clients ask
+for the session per request and pass their own `aiohttp.ClientTimeout` with each one, so one
+connection pool serves them all while each keeps its own time budget.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+__all__ = ["HttpSession"]
+
+
+class HttpSession:
+    """Holds one `aiohttp.ClientSession`: `open()` makes it, `get()` hands it out, `close()` ends it."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+        self._session = session
+
+    async def open(self) -> None:
+        """Make the session (inside the running loop); a no-op while one is open."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+
+    def get(self) -> aiohttp.ClientSession:
+        """The open session; refusing beats silently making a second one nobody closes."""
+        if self._session is None:
+            raise RuntimeError("the HTTP session is not open: the runtime opens it in start()")
+        return self._session
+
+    @property
+    def closed(self) -> bool:
+        """True before `open()` and after `close()`."""
+        return self._session is None or self._session.closed
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
