@@ -38,12 +38,14 @@ from bot.api_models import (
     parse_body,
     release_json,
     resolve_components,
+    scan_digests,
     service_param,
     since_param,
     version_param,
+    version_segment,
 )
 from bot.config import Config
-from bot.core.imageref import components_with_digests
+from bot.core.imageref import ImageMatch, components_with_digests, match_scanned_image, report_digests
 from bot.core.manifest import manifest_document
 from bot.core.models import Candidate, Release
 from bot.core.notes import ReleaseNotes
@@ -206,11 +208,22 @@ def _report_test(
     store: Store, service: str, version: str, body: TestReportBody, now: datetime, request_id: str
 ) -> bool | None:
     with store.sql.transaction():
-        if store.get_candidate(service, version) is None:
+        candidate = store.get_candidate(service, version)
+        if candidate is None:
             return None
+        if body.commit is not None and body.commit != candidate.commit.lower():
+            # A result for another build is no evidence about this one, whatever it says.
+            raise ApiError(
+                409,
+                "commit",
+                f"the {body.suite} result is for commit {body.commit}, but {service} {version} is commit "
+                f"{candidate.commit}; report it against the candidate built from {body.commit}",
+            )
         changed = store.put_test(service, version, body.suite, body.status, body.url, now)
         if changed:
             detail = {"suite": body.suite, "status": body.status, "url": body.url}
+            if body.commit is not None:
+                detail["commit"] = body.commit
             store.audit(
                 actor="api",
                 action="tests.reported",
@@ -227,16 +240,49 @@ def _class_counts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c: {"counts": summary[c]["counts"], "total": summary[c]["total"]} for c in ("secrets", "misconfigurations")}
 
 
+def _foreign_scan(service: str, version: str, artifact: str, digests: frozenset[str], images: dict[str, str]) -> str:
+    scanned = repr(artifact[:200]) + (f" (digests {', '.join(sorted(digests))})" if digests else " (no digest)")
+    if not images:
+        return f"the report is of {scanned}, but {service} {version} has no component images to scan"
+    listed = "; ".join(f"{name} = {ref}" for name, ref in sorted(images.items()))
+    return (
+        f"the report is of {scanned}, which is none of {service} {version}'s images: {listed}. "
+        "Scan one of them; a pinned image matches when the report's Metadata.RepoDigests include its digest"
+    )
+
+
 def _report_scan(
-    store: Store, service: str, version: str, summary: dict[str, Any], now: datetime, request_id: str
-) -> bool | None:
+    store: Store,
+    service: str,
+    version: str,
+    summary: dict[str, Any],
+    digests: frozenset[str],
+    now: datetime,
+    request_id: str,
+) -> tuple[bool, ImageMatch] | None:
     with store.sql.transaction():
-        if store.get_candidate(service, version) is None:
+        candidate = store.get_candidate(service, version)
+        if candidate is None:
             return None
+        match = match_scanned_image(summary["artifact"], digests, candidate.components)
+        if match is None:
+            # A scan of another image says nothing about what this candidate ships: it must not
+            # satisfy the checklist, nor replace a scan that was about the candidate.
+            raise ApiError(
+                409,
+                "ArtifactName",
+                _foreign_scan(service, version, summary["artifact"], digests, candidate.components),
+            )
         if store.scan(service, version) == summary:
-            return False  # a re-sent report changes nothing and is not a new event
+            return False, match  # a re-sent report changes nothing and is not a new event
         store.put_scan(service, version, summary, now)
-        detail = {"artifact": summary["artifact"], "counts": summary["counts"], **_class_counts(summary)}
+        detail = {
+            "artifact": summary["artifact"],
+            "component": match.component,
+            "matched_by": match.by,
+            "counts": summary["counts"],
+            **_class_counts(summary),
+        }
         store.audit(
             actor="api",
             action="scan.reported",
@@ -245,7 +291,7 @@ def _report_scan(
             detail=detail,
             request_id=request_id,
         )
-    return True
+    return True, match
 
 
 def _conflicts(existing: Candidate, body: CandidateBody, components: dict[str, str]) -> list[str]:
@@ -295,7 +341,7 @@ def _no_candidate(service: str, version: str) -> ApiError:
 
 async def _post_tests(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service, version = request.match_info["service"], request.match_info["version"]
+    service, version = request.match_info["service"], version_segment(request.match_info["version"])
     body = parse_body(TestReportBody, await _json_body(request))
     changed = await ctx.db.run(_report_test, ctx.db.sync, service, version, body, ctx.clock(), request[REQUEST_ID])
     if changed is None:
@@ -312,21 +358,27 @@ async def _post_tests(request: web.Request) -> web.Response:
 
 async def _post_scan(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service, version = request.match_info["service"], request.match_info["version"]
+    service, version = request.match_info["service"], version_segment(request.match_info["version"])
     data = await _json_body(request)
     try:
         summary = parse_trivy_report(data).to_dict()
     except ScanReportError as exc:
         path, _, problem = str(exc).partition(": ")
         raise ApiError(422, "body" if path == "(report)" else path, problem) from None
-    changed = await ctx.db.run(_report_scan, ctx.db.sync, service, version, summary, ctx.clock(), request[REQUEST_ID])
-    if changed is None:
+    digests = report_digests(summary["artifact"], scan_digests(data) if isinstance(data, dict) else [])
+    outcome = await ctx.db.run(
+        _report_scan, ctx.db.sync, service, version, summary, digests, ctx.clock(), request[REQUEST_ID]
+    )
+    if outcome is None:
         raise _no_candidate(service, version)
+    changed, match = outcome
     answer = {
         "service": service,
         "version": version,
         "changed": changed,
         "artifact": summary["artifact"],
+        "component": match.component,
+        "matched_by": match.by,
         "counts": summary["counts"],
         "total": summary["total"],
         **_class_counts(summary),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, Validati
 
 from bot.config import Config, Service
 from bot.core.imageref import ImageRefError, parse_image_ref
-from bot.core.models import VERSION_RE, AuditEntry, Release
+from bot.core.models import AuditEntry, Release, version_problem
 
 __all__ = [
     "COMMIT_RE",
@@ -40,15 +40,18 @@ __all__ = [
     "parse_instant",
     "release_json",
     "resolve_components",
+    "scan_digests",
     "service_param",
     "since_param",
     "version_param",
+    "version_segment",
 ]
 
 Suite = Literal["unit", "integration", "performance"]
 TestStatus = Literal["passed", "failed"]
 
-COMMIT_RE = re.compile(r"^[0-9a-fA-F]{7,40}$")
+# A full object id, SHA-1 or SHA-256: a short id could name two objects, or a tag of that name, as the repo grows.
+COMMIT_RE = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})\Z")
 _MAX_URL = 2048
 M = TypeVar("M", bound=BaseModel)
 
@@ -117,15 +120,16 @@ class CandidateBody(_Body):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not VERSION_RE.match(value):
-            raise ValueError(f"{value[:80]!r} is not a version: use 1-64 of A-Z a-z 0-9 . _ + -")
+        problem = version_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("commit")
     @classmethod
     def _commit(cls, value: str) -> str:
         if not COMMIT_RE.match(value):
-            raise ValueError(f"{value[:80]!r} is not a commit: use 7-40 hexadecimal characters")
+            raise ValueError(f"{value[:80]!r} is not a commit: use the full id, 40 or 64 hexadecimal characters")
         return value.lower()  # one spelling, so an identical re-post is recognised as identical
 
 
@@ -137,6 +141,16 @@ class TestReportBody(_Body):
     suite: Suite
     status: TestStatus
     url: StrictStr | None = None
+    commit: StrictStr | None = None  # the commit tested; when given it must be the candidate's
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not COMMIT_RE.match(value):
+            raise ValueError(f"{value[:80]!r} is not a commit: use the full id, 40 or 64 hexadecimal characters")
+        return value.lower()  # compared with the candidate's, which is stored lowercase
 
     @field_validator("url")
     @classmethod
@@ -147,6 +161,32 @@ class TestReportBody(_Body):
         if len(value) > _MAX_URL or parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError(f"expected an http(s) URL of at most {_MAX_URL} characters")
         return value
+
+
+def scan_digests(data: Mapping[str, object]) -> list[str]:
+    """``Metadata.RepoDigests`` and ``Metadata.ImageID`` of a Trivy report that already parsed.
+
+    Trivy's parser ignores Metadata's contents; these two are read here because they tie the report
+    to the candidate's bytes, so a wrong type is an error naming its path rather than silently no digest.
+    """
+    metadata = data.get("Metadata")
+    if not isinstance(metadata, Mapping):
+        return []
+    found: list[str] = []
+    repo_digests = metadata.get("RepoDigests")
+    if repo_digests is not None:
+        if not isinstance(repo_digests, list):
+            raise ApiError(422, "Metadata.RepoDigests", "expected an array of strings")
+        for i, item in enumerate(repo_digests):
+            if not isinstance(item, str):
+                raise ApiError(422, f"Metadata.RepoDigests[{i}]", "expected a string")
+            found.append(item)
+    image_id = metadata.get("ImageID")
+    if image_id is not None:
+        if not isinstance(image_id, str):
+            raise ApiError(422, "Metadata.ImageID", "expected a string")
+        found.append(image_id)
+    return found
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -255,8 +295,17 @@ def version_param(query: Mapping[str, str], name: str, *, required: bool) -> str
         if required:
             raise ApiError(400, name, "required (a version, e.g. 1.4.0)")
         return None
-    if not VERSION_RE.match(value):
-        raise ApiError(400, name, f"{value[:80]!r} is not a version: use 1-64 of A-Z a-z 0-9 . _ + -")
+    problem = version_problem(value)
+    if problem is not None:
+        raise ApiError(400, name, problem)
+    return value
+
+
+def version_segment(value: str) -> str:
+    """A version from a URL path (``/candidates/{service}/{version}/…``): 422 naming ``version`` otherwise."""
+    problem = version_problem(value)
+    if problem is not None:
+        raise ApiError(422, "version", problem)
     return value
 
 

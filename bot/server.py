@@ -15,6 +15,7 @@ from bot.api import mount_api
 from bot.notes_page import mount_notes_page
 from bot.observability import HTTP_LATENCY, scrape
 from bot.runtime import Runtime
+from bot.slack.app import delivery_keys, first_delivery
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 VERIFIER: web.AppKey[SignatureVerifier] = web.AppKey("verifier", SignatureVerifier)
@@ -50,6 +51,17 @@ async def slack_events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
     except (ValueError, TypeError, AttributeError):  # bad UTF-8 or JSON, or a payload that is not an object
         return web.json_response({"error": "malformed request"}, status=400)
+    payload = bolt_request.body if isinstance(bolt_request.body, dict) else {}
+    # A signature is valid for five minutes either side of its timestamp, so the same bytes are a valid
+    # request again inside that window; Slack's own event retries come re-signed with the same event_id.
+    # Either way the request has already had its effect: ack it (Slack must not see an error) and do nothing.
+    # Slack's URL check has no effect to repeat and must always be answered with its challenge.
+    if payload.get("type") != "url_verification":
+        retry = request.headers.get("X-Slack-Retry-Num")
+        keys = [f"signature:{signature}", *delivery_keys(payload)]
+        if not await first_delivery(request.app[RUNTIME].store, keys, f"HTTP, retry {retry}" if retry else "HTTP"):
+            HTTP_LATENCY.labels(route="/slack/events").observe(time.perf_counter() - started)
+            return web.Response(status=200)
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     if bolt_response.status >= 500:
         # Our listeners ack before they work, so Bolt's 500 means its matchers (or a listener, before its

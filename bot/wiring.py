@@ -11,6 +11,9 @@ from pathlib import Path
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
@@ -20,10 +23,11 @@ from bot.ports import Clock, SystemClock
 from bot.runtime import Runtime, build_runtime
 from bot.server import build_web_app
 from bot.settings import Settings
-from bot.slack.app import build_app
+from bot.slack.app import build_app, delivery_keys, first_delivery
 from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
 from bot.slack.notifier import SlackDirectory, SlackNotifier, web_client
 from bot.slack.outbox import OutboxNotifier, OutboxPolicy, outbox_web_client
+from bot.store import AsyncStore
 
 # Delivery timing of the Slack outbox (read at start-up, so tests can substitute a faster policy).
 OUTBOX_POLICY = OutboxPolicy()
@@ -68,12 +72,27 @@ def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clo
 
 
 class TimedSocketModeHandler(AsyncSocketModeHandler):
-    """Socket Mode with its acks timed like HTTP ones: dispatch through Bolt until the ack is on the socket."""
+    """Socket Mode with its acks timed like HTTP ones: dispatch through Bolt until the ack is on the socket.
+
+    An envelope Slack delivers again (same ``envelope_id``, or the same trigger_id / event_id in a new
+    envelope) is acked and not dispatched: it has had its effect already.
+    """
+
+    def __init__(self, app: AsyncApp, app_token: str, *, store: AsyncStore) -> None:
+        super().__init__(app, app_token)
+        self.store = store
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         started = time.perf_counter()
         try:
-            await super().handle(client, req)
+            payload = req.payload if isinstance(req.payload, dict) else {}
+            keys = [f"envelope_id:{req.envelope_id}", *delivery_keys(payload)]
+            retry = f", retry {req.retry_attempt}" if req.retry_attempt else ""
+            if await first_delivery(self.store, keys, f"Socket Mode{retry}"):
+                await super().handle(client, req)
+            else:
+                # Bolt's own empty ack for this envelope id, as an ack() with nothing to say sends.
+                await send_async_response(client, req, BoltResponse(status=200, body=""), time.time())
         finally:
             HTTP_LATENCY.labels(route="socket_mode").observe(time.perf_counter() - started)
 
@@ -82,7 +101,7 @@ def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: C
     """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
     runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
     bolt = build_app(runtime.engine, client=client, session=runtime.http)  # type: ignore[arg-type]
-    handler = TimedSocketModeHandler(bolt, _secret(settings.slack_app_token))
+    handler = TimedSocketModeHandler(bolt, _secret(settings.slack_app_token), store=runtime.store)
 
     async def socket_mode(app: web.Application) -> AsyncIterator[None]:
         await handler.connect_async()  # type: ignore[no-untyped-call]

@@ -19,15 +19,18 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.api import API_PREFIX, MAX_BODY_BYTES, build_api_app, mount_api
 from bot.config import Config, load_config, parse_config
+from bot.core.checklist import Evidence, evaluate_checklist
 from bot.core.commits import Person
 from bot.core.models import ReleaseKind, ReleaseState
 from bot.core.notes import NoteEntry, NoteSection, ReleaseNotes
+from bot.core.scan_summary import ScanSummary
 from bot.store import AsyncStore, Store
 
 TOKEN = "ci-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64
+DIGEST_C = "sha256:" + "c" * 64
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "releasebot.yml"
 TABLES = ("candidates", "candidate_tests", "candidate_scans", "audit")
@@ -136,7 +139,12 @@ def without_component(name: str) -> dict[str, Any]:
     return body
 
 
-def trivy_report(*severities: str, artifact: str = "ghcr.io/cds-snc/notify-api:1.4.0") -> dict[str, Any]:
+def trivy_report(
+    *severities: str,
+    artifact: str = "ghcr.io/cds-snc/notify-api:1.4.0",
+    repo_digests: tuple[str, ...] = (f"ghcr.io/cds-snc/notify-api@{DIGEST_A}",),
+) -> dict[str, Any]:
+    """A report of the candidate's pinned api image by default: its RepoDigests name the pinned digest."""
     vulns = [
         {
             "VulnerabilityID": f"CVE-2026-{i:04d}",
@@ -150,7 +158,7 @@ def trivy_report(*severities: str, artifact: str = "ghcr.io/cds-snc/notify-api:1
         "SchemaVersion": 2,
         "ArtifactName": artifact,
         "ArtifactType": "container_image",
-        "Metadata": {"OS": {"Family": "debian", "Name": "12.5"}},
+        "Metadata": {"OS": {"Family": "debian", "Name": "12.5"}, "RepoDigests": list(repo_digests)},
         "Results": [{"Target": "debian 12.5", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
     }
 
@@ -223,11 +231,11 @@ CANDIDATE_REJECTIONS = [
     ("service-not-string", None, candidate(service=7), 422, "service", "expected a string"),
     ("missing-version", None, candidate(version=_DROP), 422, "version", "version: required"),
     ("version-space", None, candidate(version="1.4 beta"), 422, "version", "not a version"),
-    ("version-too-long", None, candidate(version="1" * 65), 422, "version", "not a version"),
+    ("version-too-long", None, candidate(version="1" * 129), 422, "version", "not a version"),
     ("version-slash", None, candidate(version="../etc"), 422, "version", "not a version"),
     ("commit-not-hex", None, candidate(commit="xyz1234"), 422, "commit", "not a commit"),
-    ("commit-too-short", None, candidate(commit="abcdef"), 422, "commit", "7-40 hexadecimal"),
-    ("commit-too-long", None, candidate(commit="a" * 41), 422, "commit", "7-40 hexadecimal"),
+    ("commit-too-short", None, candidate(commit="abcdef1"), 422, "commit", "40 or 64 hexadecimal"),
+    ("commit-too-long", None, candidate(commit="a" * 41), 422, "commit", "40 or 64 hexadecimal"),
     (
         "committed-naive",
         None,
@@ -489,6 +497,34 @@ TEST_REJECTIONS = [
     ),
     ("bad-json", "/candidates/notify/1.4.0/tests", b"{suite: unit}", 400, "body"),
     ("over-5-mib", "/candidates/notify/1.4.0/tests", b" " * (MAX_BODY_BYTES + 1), 413, "body"),
+    (
+        "short-commit",
+        "/candidates/notify/1.4.0/tests",
+        {"suite": "unit", "status": "failed", "commit": "0123456"},
+        422,
+        "commit",
+    ),
+    (
+        "commit-number",
+        "/candidates/notify/1.4.0/tests",
+        {"suite": "unit", "status": "failed", "commit": 7},
+        422,
+        "commit",
+    ),
+    (
+        "other-commit",
+        "/candidates/notify/1.4.0/tests",
+        {"suite": "unit", "status": "failed", "commit": "f" * 40},
+        409,
+        "commit",
+    ),
+    (
+        "other-sha256-commit",
+        "/candidates/notify/1.4.0/tests",
+        {"suite": "unit", "status": "failed", "commit": "0" * 64},
+        409,
+        "commit",
+    ),
 ]
 
 
@@ -504,6 +540,32 @@ async def test_test_result_rejections_store_nothing(
 
     assert (got_status, answer["field"]) == (status, field), answer
     assert (counts(db), db.sync.tests("notify", "1.4.0")) == before
+
+
+async def test_a_test_report_for_another_commit_is_refused_naming_both(registered: Client, db: AsyncStore) -> None:
+    before = (counts(db), db.sync.tests("notify", "1.4.0"))
+    other = "fedcba9876543210fedcba9876543210fedcba98"
+
+    status, answer = await post(
+        registered, "/candidates/notify/1.4.0/tests", {"suite": "integration", "status": "passed", "commit": other}
+    )
+
+    assert (status, answer["field"]) == (409, "commit"), answer
+    assert other in answer["error"] and COMMIT in answer["error"]
+    assert (counts(db), db.sync.tests("notify", "1.4.0")) == before
+
+
+async def test_a_test_report_for_the_candidates_commit_is_accepted_in_any_case(
+    registered: Client, db: AsyncStore
+) -> None:
+    body = {"suite": "integration", "status": "passed", "commit": COMMIT.upper()}
+
+    status, answer = await post(registered, "/candidates/notify/1.4.0/tests", body)
+
+    assert (status, answer["changed"]) == (200, True), answer
+    assert db.sync.tests("notify", "1.4.0")["integration"]["status"] == "passed"
+    [audit] = [e for e in db.sync.audit_since(None) if e.action == "tests.reported"]
+    assert audit.detail["commit"] == COMMIT
 
 
 async def test_test_results_need_the_token(registered: Client, db: AsyncStore) -> None:
@@ -542,9 +604,14 @@ DATA = Path(__file__).resolve().parent / "data"
 ZERO = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
 
 
-def real_report(name: str) -> dict[str, Any]:
-    """A `trivy image -f json` report from tests/data (trivy_java.json is Trivy's own golden output)."""
+def real_report(name: str, artifact: str | None = "ghcr.io/cds-snc/notify-admin:1.4.0") -> dict[str, Any]:
+    """A `trivy image -f json` report from tests/data (trivy_java.json is Trivy's own golden output).
+
+    Renamed by default to the candidate's unpinned admin image, so that it is evidence about 1.4.0.
+    """
     data: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+    if artifact is not None:
+        data["ArtifactName"] = artifact
     return data
 
 
@@ -627,6 +694,59 @@ SCAN_REJECTIONS = [
     ("not-json", "1.4.0", b"<html>trivy</html>", 400, "body"),
     ("over-5-mib", "1.4.0", encode(trivy_report()) + b" " * MAX_BODY_BYTES, 413, "body"),
     ("unknown-candidate", "9.9.9", trivy_report("LOW"), 404, "version"),
+    (
+        "repo-digests-not-list",
+        "1.4.0",
+        trivy_report() | {"Metadata": {"RepoDigests": "x"}},
+        422,
+        "Metadata.RepoDigests",
+    ),
+    (
+        "repo-digest-number",
+        "1.4.0",
+        trivy_report() | {"Metadata": {"RepoDigests": [7]}},
+        422,
+        "Metadata.RepoDigests[0]",
+    ),
+    ("image-id-number", "1.4.0", trivy_report() | {"Metadata": {"ImageID": 7}}, 422, "Metadata.ImageID"),
+    # evidence about another image: 409 naming the report's artifact and the candidate's images
+    (
+        "another-service",
+        "1.4.0",
+        trivy_report("LOW", artifact="checkout-api:2.0.0", repo_digests=()),
+        409,
+        "ArtifactName",
+    ),
+    (
+        "pinned-other-digest",
+        "1.4.0",
+        trivy_report(repo_digests=(f"ghcr.io/cds-snc/notify-api@{DIGEST_C}",)),
+        409,
+        "ArtifactName",
+    ),
+    ("pinned-tag-only", "1.4.0", trivy_report(repo_digests=()), 409, "ArtifactName"),
+    (
+        "other-tag",
+        "1.4.0",
+        trivy_report(artifact="ghcr.io/cds-snc/notify-admin:1.3.9", repo_digests=()),
+        409,
+        "ArtifactName",
+    ),
+    (
+        "other-registry",
+        "1.4.0",
+        trivy_report(artifact="docker.io/cds-snc/notify-admin:1.4.0", repo_digests=()),
+        409,
+        "ArtifactName",
+    ),
+    (
+        "hub-tag-other-digest",
+        "1.4.0",
+        trivy_report(artifact="nginx:1.27", repo_digests=(f"nginx@{DIGEST_C}",)),
+        409,
+        "ArtifactName",
+    ),
+    ("tarball", "1.4.0", real_report("trivy_java.json", artifact=None), 409, "ArtifactName"),
 ]
 
 
@@ -643,6 +763,91 @@ async def test_scan_rejections_store_nothing(
     assert (got_status, answer["field"]) == (status, field), answer
     assert answer["error"].startswith(field)
     assert counts(db) == before
+
+
+def scan_checklist(db: AsyncStore) -> list[tuple[str, bool, str]]:
+    """The vulnerability_scan item of notify 1.4.0's checklist, judged on what the store holds, as the engine does."""
+    env = parse_config(
+        CONFIG | {"environments": CONFIG["environments"] | {"prod": CONFIG["environments"]["prod"] | _SCAN_ITEM}}
+    ).environments["prod"]
+    stored = db.sync.scan("notify", "1.4.0")
+    result = evaluate_checklist(env, Evidence(scan=ScanSummary.from_dict(stored) if stored else None))
+    return [(item.item, item.ok, item.reason) for item in result.items]
+
+
+_SCAN_ITEM: dict[str, Any] = {"checklist": ["vulnerability_scan"]}
+
+
+async def test_a_scan_of_another_image_is_refused_naming_both_and_is_no_evidence(
+    registered: Client, db: AsyncStore
+) -> None:
+    before = counts(db)
+
+    status, answer = await post(
+        registered, "/candidates/notify/1.4.0/scan", trivy_report(artifact="checkout-api:2.0.0", repo_digests=())
+    )
+
+    assert (status, answer["field"]) == (409, "ArtifactName"), answer
+    for named in (
+        "'checkout-api:2.0.0'",
+        f"api = ghcr.io/cds-snc/notify-api@{DIGEST_A}",
+        "admin = ghcr.io/cds-snc/notify-admin:1.4.0",
+        f"worker = docker.io/library/nginx:1.27@{DIGEST_B}",
+    ):
+        assert named in answer["error"]
+    assert counts(db) == before and db.sync.scan("notify", "1.4.0") is None
+    assert scan_checklist(db) == [("vulnerability_scan", False, "no vulnerability scan reported")]
+
+
+async def test_a_foreign_scan_does_not_replace_the_candidates_own(registered: Client, db: AsyncStore) -> None:
+    assert (await post(registered, "/candidates/notify/1.4.0/scan", trivy_report("CRITICAL")))[0] == 200
+    before = (counts(db), db.sync.scan("notify", "1.4.0"))
+
+    clean_elsewhere = trivy_report(artifact="ghcr.io/cds-snc/checkout-api:2.0.0", repo_digests=())
+    status, _ = await post(registered, "/candidates/notify/1.4.0/scan", clean_elsewhere)
+
+    assert status == 409
+    assert (counts(db), db.sync.scan("notify", "1.4.0")) == before
+    [(_, ok, reason)] = scan_checklist(db)
+    assert not ok and "1 CRITICAL" in reason
+
+
+@pytest.mark.parametrize(
+    ("artifact", "repo_digests", "image_id", "component", "matched_by"),
+    [
+        # the pinned api image under any tag or name: its digest is what counts
+        ("ghcr.io/cds-snc/notify-api:1.4.0", (f"ghcr.io/cds-snc/notify-api@{DIGEST_A}",), None, "api", "digest"),
+        ("notify-api-build:ci-77", (f"ghcr.io/cds-snc/notify-api@{DIGEST_A}",), None, "api", "digest"),
+        (f"ghcr.io/cds-snc/notify-api@{DIGEST_A}", (), None, "api", "digest"),
+        ("ghcr.io/cds-snc/notify-api:1.4.0", (), DIGEST_A, "api", "digest"),
+        # the unpinned admin image by repository and tag, whatever digest it was built as
+        ("ghcr.io/cds-snc/notify-admin:1.4.0", (f"ghcr.io/cds-snc/notify-admin@{DIGEST_C}",), None, "admin", "tag"),
+        # Docker Hub defaults: nginx:1.27 is docker.io/library/nginx:1.27
+        ("docker.io/library/nginx:1.27", (f"nginx@{DIGEST_B}",), None, "worker", "digest"),
+        ("nginx:1.27", (), None, "worker", "tag"),  # pinned with a tag, and the report names no digest at all
+    ],
+)
+async def test_a_scan_of_one_of_the_candidates_images_is_accepted(
+    registered: Client,
+    db: AsyncStore,
+    artifact: str,
+    repo_digests: tuple[str, ...],
+    image_id: str | None,
+    component: str,
+    matched_by: str,
+) -> None:
+    report = trivy_report("HIGH", artifact=artifact, repo_digests=repo_digests)
+    if image_id is not None:
+        report["Metadata"]["ImageID"] = image_id
+
+    status, answer = await post(registered, "/candidates/notify/1.4.0/scan", report)
+
+    assert status == 200, answer
+    assert (answer["component"], answer["matched_by"], answer["artifact"]) == (component, matched_by, artifact)
+    [audit] = [e for e in db.sync.audit_since(None) if e.action == "scan.reported"]
+    assert (audit.detail["component"], audit.detail["matched_by"]) == (component, matched_by)
+    [(item, ok, _)] = scan_checklist(db)
+    assert (item, ok) == ("vulnerability_scan", True)
 
 
 async def test_scan_needs_the_token(registered: Client, db: AsyncStore) -> None:
@@ -923,4 +1128,4 @@ async def test_notes_of_a_version_with_build_metadata_through_the_bearer_api(
     assert (encoded.status, await encoded.text()) == (200, "# ok\n")
     # A raw `+` in a query means a space: that is what the old, unencoded Slack link sent.
     assert unencoded.status == 400
-    assert (await unencoded.json())["error"] == "to: '1.2.3 build.7' is not a version: use 1-64 of A-Z a-z 0-9 . _ + -"
+    assert (await unencoded.json())["error"].startswith("to: '1.2.3 build.7' is not a version: use 1-128 of")

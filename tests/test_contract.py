@@ -21,7 +21,8 @@ from bot.slack.app import registered_commands
 from commands import HANDLERS
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "slack"
+# Slack's published manifest schema and Web API descriptions, vendored: see tests/data/slack/README.md.
+SLACK_DATA = ROOT / "tests" / "data" / "slack"
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 # slack_sdk helpers that wrap several Web API methods.
 WRAPPERS = {"files_upload_v2": ["files.getUploadURLExternal", "files.completeUploadExternal"]}
@@ -61,13 +62,25 @@ def _methods_called() -> set[str]:
 
 
 def _method_doc(method: str) -> dict[str, object] | None:
-    path = SHARED / "methods" / f"{method}.json"
+    path = SLACK_DATA / "methods" / f"{method}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _manifest_validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads((SLACK_DATA / "app-manifest.schema.json").read_text()))
+
+
 def test_manifest_validates_against_slacks_schema() -> None:
-    schema = json.loads((SHARED / "app-manifest.schema.json").read_text())
-    jsonschema.Draft7Validator(schema).validate(MANIFEST)
+    _manifest_validator().validate(MANIFEST)
+
+
+def test_slacks_schema_accepts_its_own_example_and_refuses_a_broken_one() -> None:
+    """The control for the test above: the vendored schema is a real schema, not one that accepts anything."""
+    example = json.loads((SLACK_DATA / "app-manifest.example.json").read_text())
+    _manifest_validator().validate(example)
+    broken = {**MANIFEST, "display_information": {}, "oauth_config": {"scopes": {"bot": "commands"}}}
+    problems = sorted(e.json_path for e in _manifest_validator().iter_errors(broken))
+    assert problems == ["$.display_information", "$.oauth_config.scopes.bot"], problems
 
 
 def test_manifest_slash_command_is_the_one_registered() -> None:
@@ -81,7 +94,7 @@ def test_the_methods_scan_sees_the_calls_we_know_of() -> None:
 
 
 def test_every_web_api_method_called_exists_in_slacks_spec() -> None:
-    paths = set(json.loads((SHARED / "web-api.openapi.json").read_text())["paths"])
+    paths = set(json.loads((SLACK_DATA / "web-api.openapi.json").read_text())["paths"])
     for method in sorted(_methods_called()):
         assert f"/{method}" in paths or _method_doc(method) is not None, f"{method} is not a Slack Web API method"
 
@@ -93,7 +106,7 @@ def _bot_scopes(method: str) -> set[str]:
         scopes = doc.get("scopes", {})
         assert isinstance(scopes, dict)
         return {s["name"] for s in scopes.get("bot", [])}
-    operations = json.loads((SHARED / "web-api.openapi.json").read_text())["paths"][f"/{method}"]
+    operations = json.loads((SLACK_DATA / "web-api.openapi.json").read_text())["paths"][f"/{method}"]
     found: set[str] = set()
     for operation in operations.values():
         for requirement in operation.get("security", []):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -246,3 +249,78 @@ async def test_breaking_reverts_from_a_real_repository(tmp_path: Path) -> None:
     assert titles("features") == ["letters"]
     breaking = notes.section("breaking")
     assert breaking is not None and breaking.entries[1].breaking_note == "v1 tokens are refused again"
+
+
+def _object_id(kind: str, body: bytes) -> str:
+    return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).hexdigest()  # noqa: S324 - git's own object id
+
+
+def _write_object(r: Repo, kind: str, body: bytes) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(r.path), "hash-object", "-t", kind, "-w", "--stdin"],
+        input=body,
+        check=True,
+        capture_output=True,
+    )
+    return out.stdout.decode().strip()
+
+
+def _object_with_prefix(r: Repo, kind: str, prefix: str, make: Callable[[int], bytes]) -> str:
+    """Write an object of `kind` whose id starts with `prefix`: search bodies until one hashes to it."""
+    for n in itertools.count():
+        body = make(n)
+        if _object_id(kind, body).startswith(prefix):
+            return _write_object(r, kind, body)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def shadowed(tmp_path: Path) -> Repo:
+    """A fresh repository per test: these tests add tags and objects the shared one must not see."""
+    r = Repo(tmp_path / "shadowed")
+    r.path.mkdir()
+    r.git("init", "-q")
+    r.commit("one", "feat: the real commit")
+    r.commit("two", "feat: the decoy's target")
+    return r
+
+
+async def test_a_tag_named_like_a_short_id_does_not_shadow_the_commit(shadowed: Repo) -> None:
+    real, decoy = shadowed.shas["one"], shadowed.shas["two"]
+    short = real[:7]
+    shadowed.git("tag", short, decoy)
+    # Plain git prefers the ref here: the trap this source must not fall into.
+    assert shadowed.git("rev-parse", f"{short}^{{commit}}") == decoy
+    src = LocalGitSource(shadowed.path)
+    assert [c.sha for c in await src.commits_between(None, short)] == [real]
+    assert [c.sha for c in await src.commits_between(short, decoy)] == [decoy]
+    assert await src.commit_time(short) == T0 + timedelta(minutes=1)
+    # The full id never goes through refs either, even with a tag of that very name.
+    shadowed.git("tag", real, decoy)
+    assert [c.sha for c in await src.commits_between(None, real)] == [real]
+    assert [c.sha for c in await src.commits_between(None, real.upper())] == [real]
+
+
+async def test_a_short_id_shared_with_a_blob_still_names_the_commit(shadowed: Repo) -> None:
+    real = shadowed.shas["one"]
+    blob = _object_with_prefix(shadowed, "blob", real[:4], lambda n: f"blob {n}\n".encode())
+    assert blob != real and blob[:4] == real[:4]
+    src = LocalGitSource(shadowed.path)
+    assert [c.sha for c in await src.commits_between(None, real[:4])] == [real]
+    with pytest.raises(SourceError, match=f"commit '{blob}' not found"):
+        await src.commits_between(None, blob)  # a blob is not a commit, however it is named
+
+
+async def test_a_short_id_naming_two_commits_is_ambiguous(shadowed: Repo) -> None:
+    real = shadowed.shas["one"]
+    tree = shadowed.git("rev-parse", f"{real}^{{tree}}")
+
+    def commit_body(n: int) -> bytes:
+        who = "Ada Lovelace <ada@example.com> 1709542800 +0000"
+        return f"tree {tree}\nauthor {who}\ncommitter {who}\n\ntwin {n}\n".encode()
+
+    twin = _object_with_prefix(shadowed, "commit", real[:4], commit_body)
+    assert twin != real
+    with pytest.raises(SourceError, match=f"commit '{real[:4]}' is ambiguous .*: use the full id"):
+        await LocalGitSource(shadowed.path).commits_between(None, real[:4])
+    assert [c.sha for c in await LocalGitSource(shadowed.path).commits_between(None, twin)] == [twin]

@@ -47,6 +47,12 @@ GRAMMAR_WORDS = [
     "..1.2.4",
     "v" * 64,
     "v" * 65,
+    "v" * 128,
+    "v" * 129,
+    "-rf",
+    "a/b",
+    ".hidden",
+    "1.2..3",
     "0",
     "1",
     "50",
@@ -211,14 +217,27 @@ def test_every_parse_error_points_the_way_forward(text: str) -> None:
     assert "/release" in str(caught.value)
 
 
-@pytest.mark.parametrize("text", ["history ²", "history prod ³", "history ¹⁰"])
-def test_superscript_digits_are_a_parse_error(text: str) -> None:
-    try:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("history ²", "unknown environment `²` (known: prod, staging)"),
+        ("history prod ³", "unexpected `³`"),
+        ("history ¹⁰", "unknown environment `¹⁰` (known: prod, staging)"),
+        ("history prod ١٢", "unexpected `١٢`"),
+    ],
+)
+def test_superscript_digits_are_a_parse_error(text: str, why: str) -> None:
+    # isdigit() is true for these and int() refuses some of them: a count must be ASCII digits, and a
+    # refusal (not a ValueError, not a parse that takes them as a count) names the word and the usage.
+    with pytest.raises(ParseError) as caught:
         parse(text, VOCAB, channel_service="notify")
-    except ParseError:
-        return
-    except ValueError as exc:
-        raise AssertionError(f"{text!r} raised {type(exc).__name__}: {exc}") from None
+    assert str(caught.value) == f"{why}. Usage: `/release history [env] [n]`"
+
+
+def test_ascii_digits_are_still_a_count() -> None:
+    """The control for the refusals above: the same command with an ASCII count parses."""
+    cmd = parse("history prod 12", VOCAB, channel_service="notify")
+    assert (cmd.name, cmd.env, cmd.count) == ("history", "prod", 12)
 
 
 # --- through the dispatcher, on a running bot -----------------------------------------------------------
@@ -267,12 +286,17 @@ async def test_hostile_slash_commands_over_http_are_answered_not_crashed(bot: Bo
 
 
 async def test_superscript_digit_history_is_refused_not_crashed(bot: BotHarness) -> None:
+    refusal = "unknown environment `²` (known: prod, staging). Usage: `/release history [env] [n]`"
     reply = await dispatch(bot.engine, Actor(user=RELEASER, channel=CHANNEL), "history ²")
-    assert "error id" not in reply.message.text
+    assert reply.message.text == refusal
     response = await bot.command("history ²")
     assert response.status == 200
+    answer = await response.json()
+    assert (answer["response_type"], answer["text"]) == ("ephemeral", refusal)
 
 
 async def test_a_freeze_until_the_last_representable_day_is_refused_not_crashed(bot: BotHarness) -> None:
+    before = _world(bot)
     reply = await dispatch(bot.engine, Actor(user=RELEASER, channel=CHANNEL), "freeze prod until 9999-12-31 forever")
-    assert "error id" not in reply.message.text
+    assert reply.message.text.startswith("`9999-12-31` is too far away. Usage: `/release freeze "), reply.message.text
+    assert _world(bot) == before

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.imageref import ImageRef, ImageRefError, components_with_digests, parse_image_ref
+from bot.core.imageref import (
+    ImageMatch,
+    ImageRef,
+    ImageRefError,
+    components_with_digests,
+    match_scanned_image,
+    parse_image_ref,
+    report_digests,
+)
 
 D = "sha256:" + "0123456789abcdef" * 4  # a well-formed digest
 D2 = "sha256:" + "f" * 64
@@ -96,3 +104,38 @@ def test_components_with_digests_for_the_manifest() -> None:
         "worker": {"image": "ghcr.io/org/worker:1.2", "digest": None},
     }
     assert list(out) == ["api", "bad", "worker"]
+
+
+COMPONENTS = {
+    "api": f"ghcr.io/org/api@{D}",
+    "web": "ghcr.io/org/web:1.2",
+    "proxy": f"docker.io/library/nginx:1.27@{D2}",
+}
+
+
+@pytest.mark.parametrize(
+    ("artifact", "others", "expected"),
+    [
+        ("ghcr.io/org/api:1.2", [f"ghcr.io/org/api@{D}"], ImageMatch("api", COMPONENTS["api"], "digest")),
+        (f"ghcr.io/org/api@{D}", [], ImageMatch("api", COMPONENTS["api"], "digest")),
+        ("anything:else", [D], ImageMatch("api", COMPONENTS["api"], "digest")),  # Metadata.ImageID
+        ("ghcr.io/org/api:1.2", [], None),  # a digest-only pin needs the report to name that digest
+        ("ghcr.io/org/web:1.2", [], ImageMatch("web", COMPONENTS["web"], "tag")),
+        ("ghcr.io/org/web:1.3", [], None),
+        ("ghcr.io/org/web", [], None),  # :latest is not :1.2
+        ("nginx:1.27", [], ImageMatch("proxy", COMPONENTS["proxy"], "tag")),
+        ("nginx:1.27", [f"nginx@{D}"], ImageMatch("api", COMPONENTS["api"], "digest")),  # the bytes decide
+        ("index.docker.io/library/nginx:1.27", ["nginx@sha256:" + "e" * 64], None),  # other bytes under the tag
+        ("checkout-api:2.0.0", [], None),
+        ("not a ref <!here>", [], None),
+    ],
+)
+def test_a_scanned_image_matches_a_component_by_digest_first_then_by_tag(
+    artifact: str, others: list[str], expected: ImageMatch | None
+) -> None:
+    assert match_scanned_image(artifact, report_digests(artifact, others), COMPONENTS) == expected
+
+
+def test_report_digests_come_from_the_artifact_repo_digests_and_image_id_only() -> None:
+    found = report_digests(f"x@{D}", [f"ghcr.io/a/b@{D2.upper().replace('SHA256', 'sha256')}", "sha256:short", "junk"])
+    assert found == {D, D2}

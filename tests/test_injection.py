@@ -163,6 +163,7 @@ async def test_hostile_trivy_findings_are_inert_in_the_checklist(bot: BotHarness
         "SchemaVersion": 2,
         "ArtifactName": "ghcr.io/example/api:1.2.3 <!here>",
         "ArtifactType": "container_image",
+        "Metadata": {"RepoDigests": [f"ghcr.io/example/api@{DIGEST}"]},  # the candidate's own image
         "Results": [
             {
                 "Target": "debian 12 <!channel>",

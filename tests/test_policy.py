@@ -107,7 +107,7 @@ def world(**kw: object) -> World:
         running_order=3,
         target_healthy=True,
         window=OPEN,
-        lock=None,
+        locks=(),
         checklist=PASSED,
     )
     return World(**(base | kw))  # type: ignore[arg-type]
@@ -129,10 +129,10 @@ def test_a_valid_plan_is_admitted() -> None:
         (world(runs="1.2.1", running_order=1), Code.STALE),  # rolled back meanwhile
         (world(window=CLOSED), Code.WINDOW),
         (world(checklist=FAILED), Code.CHECKLIST),
-        (world(lock=LockFacts("U2", "incident", manual=True, release_id=None)), Code.MANUAL_LOCK),
-        (world(lock=LockFacts("U2", "release #7", manual=False, release_id=7)), Code.BUSY),
+        (world(locks=(LockFacts("U2", "incident", manual=True, release_id=None),)), Code.MANUAL_LOCK),
+        (world(locks=(LockFacts("U2", "release #7", manual=False, release_id=7),)), Code.BUSY),
         (world(pending_duplicate=9), Code.DUPLICATE),
-        (world(held_release=7, lock=LockFacts("U2", "release #7", manual=False, release_id=7)), Code.HELD),
+        (world(held_release=7, locks=(LockFacts("U2", "release #7", manual=False, release_id=7),)), Code.HELD),
     ],
 )
 def test_each_refusal(w: World, code: Code) -> None:
@@ -142,7 +142,7 @@ def test_each_refusal(w: World, code: Code) -> None:
 def test_a_stale_plan_is_refused_when_it_would_start() -> None:
     """Break-glass for 1.2.3 then 1.2.4: approving 1.2.4 first makes the 1.2.3 plan stale (a downgrade too)."""
     old = plan(version="1.2.3", replaces="1.2.2", own_release_id=5)
-    now = world(runs="1.2.4", candidate_order=3, running_order=4, lock=LockFacts("bot", "", False, 5))
+    now = world(runs="1.2.4", candidate_order=3, running_order=4, locks=(LockFacts("bot", "", False, 5),))
     assert codes(old, now, Stage.START) == {Code.STALE, Code.DOWNGRADE}
 
 
@@ -167,9 +167,9 @@ def test_break_glass_covers_only_what_it_overrode() -> None:
 
 def test_a_manual_lock_lets_its_holder_through_and_a_release_its_own_lock() -> None:
     mine = LockFacts("U1", "holding for a demo", manual=True, release_id=None)
-    assert admit(plan(), world(lock=mine), Stage.REQUEST).allowed
+    assert admit(plan(), world(locks=(mine,)), Stage.REQUEST).allowed
     own = LockFacts("U1", "release #5", manual=False, release_id=5)
-    assert admit(plan(own_release_id=5), world(lock=own), Stage.START).allowed
+    assert admit(plan(own_release_id=5), world(locks=(own,)), Stage.START).allowed
 
 
 def test_a_duplicate_only_matters_when_asked_not_when_starting() -> None:

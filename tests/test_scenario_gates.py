@@ -110,9 +110,12 @@ def parent_text(bot: BotHarness, release_id: int) -> str:
 
 
 async def post_scan(bot: BotHarness, version: str, report: str) -> dict[str, Any]:
+    # Evidence must be about the candidate: the published report is re-pointed at the candidate's api image.
+    body = json.loads((DATA / report).read_bytes())
+    body.setdefault("Metadata", {})["RepoDigests"] = [f"ghcr.io/example/api@{DIGEST}"]
     response = await bot.client.post(
         f"/api/v1/candidates/notify/{version}/scan",
-        data=(DATA / report).read_bytes(),
+        data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
     )
     assert response.status == 200, await response.text()

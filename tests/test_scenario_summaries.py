@@ -19,6 +19,7 @@ from bot.config import parse_config
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.scheduler import summary_triggers
 from bot.slack.notifier import SlackNotifier
+from bot.slack.outbox import OutboxNotifier
 from tests.harness import CHANNEL, ONCALL1, RELEASER, BotHarness, MutableClock, config_dict, running_bot
 from tests.test_chart import assert_valid_png
 
@@ -214,23 +215,22 @@ async def test_weekly_summary_on_demand_shows_releases_failures_dora_and_closed_
         assert "Production failures" not in day
 
 
-async def test_failures_link_to_the_thread_permalink_when_the_notifier_can_fetch_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def permalink(self: SlackNotifier, channel: str, ts: str) -> str:
-        response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
-        return str(response["permalink"])
-
-    # What SlackNotifier.permalink would be: the engine uses it when the notifier has one.
-    monkeypatch.setattr(SlackNotifier, "permalink", permalink, raising=False)
+async def test_failures_link_to_the_thread_permalink_slack_gives(tmp_path: Path) -> None:
+    """The bot's own notifier (the outbox over SlackNotifier) asks chat.getPermalink for the thread's link."""
     async with running_bot(tmp_path, clock=MutableClock(MONDAY_DEC_21.astimezone(UTC))) as bot:
-        thread = await bot.engine.deps.notifier.post(CHANNEL, "notify 1.1.1 → prod", [])
+        notifier = bot.engine.deps.notifier
+        assert isinstance(notifier, OutboxNotifier) and type(notifier.slack) is SlackNotifier  # nothing patched
+        thread = await notifier.post(CHANNEL, "notify 1.1.1 → prod", [])
+        assert [m.text for m in bot.slack.messages(CHANNEL) if m.ts == thread] == ["notify 1.1.1 → prod"]
         candidate(bot, "1.1.1", local(16, 6))
         bad = released(bot, "prod", "1.1.1", local(16, 10), thread_ts=thread)
         rolled_back(bot, bad, "1.1.0", requested=local(16, 10, 35), done=local(16, 11))
         text = block_text(await ask_summary(bot, "week"))
+        # The fake answers as Slack does: the workspace's domain, the channel, "p" and the ts without its dot.
         permalink_url = f"https://acme.slack.com/archives/{CHANNEL}/p{thread.replace('.', '')}"
-        assert f"<{permalink_url}|thread>" in text
+        line = f"• #{bad.id} *notify* 1.1.1 (Wed 16 Dec 11:00 EST): rolled back, recovered in 25m"
+        assert f"{line} · <{permalink_url}|thread>" in text.splitlines(), text
+        assert "app_redirect" not in text
         assert [c.args["message_ts"] for c in bot.slack.calls_to("chat.getPermalink")] == [thread]
 
 

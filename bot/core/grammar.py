@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.core.models import VERSION_RE
+from bot.core.models import version_problem
 
 MAX_REASON = 300
 
@@ -51,8 +51,9 @@ class Vocabulary:
 
 
 def _version(word: str) -> str:
-    if not VERSION_RE.match(word):
-        raise ParseError(f"`{word[:70]}` is not a version (letters, digits and . _ + - only, at most 64)")
+    problem = version_problem(word)
+    if problem is not None:
+        raise ParseError(problem)
     return word
 
 

@@ -22,15 +22,19 @@ hermetic only when the exact bytes are named, and every registry speaks sha256.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "DEFAULT_REGISTRY",
     "ImageRef",
+    "ImageMatch",
     "ImageRefError",
     "components_with_digests",
+    "match_scanned_image",
     "parse_image_ref",
+    "report_digests",
 ]
 
 DEFAULT_REGISTRY = "docker.io"
@@ -183,3 +187,56 @@ def components_with_digests(components: Mapping[str, str]) -> dict[str, dict[str
         else:
             out[name] = {"image": str(ref), "digest": ref.digest}
     return out
+
+
+@dataclass(frozen=True)
+class ImageMatch:
+    """Which of a candidate's components a scanned image is, and how that was established."""
+
+    component: str
+    image: str  # the candidate's reference, as stored
+    by: Literal["digest", "tag"]
+
+
+def report_digests(artifact: str, others: Iterable[str]) -> frozenset[str]:
+    """The sha256 digests a scan report names: in its artifact (``name@sha256:…``) and in ``others``.
+
+    ``others`` are ``Metadata.RepoDigests`` entries (``repo@sha256:…``) and ``Metadata.ImageID``
+    (a bare ``sha256:…``). A text that is neither is skipped: it cannot name the candidate's bytes.
+    """
+    found: set[str] = set()
+    for text in (artifact, *others):
+        candidate = text.strip().lower() if "@" not in text else text.strip().rpartition("@")[2].lower()
+        if _SHA256.fullmatch(candidate):
+            found.add(candidate)
+    return frozenset(found)
+
+
+def match_scanned_image(artifact: str, digests: frozenset[str], components: Mapping[str, str]) -> ImageMatch | None:
+    """The component a report with ``artifact`` (its ArtifactName) and ``digests`` scanned, or None.
+
+    A digest match is the strongest and wins over a tag match anywhere: it names the exact bytes,
+    whatever repository or tag the scanner saw them under. A pinned component (``@sha256:…``) is
+    matched by tag only when the report names no digest at all (a scan of a tarball, say) and the
+    component has a tag; when the report does name digests, none of them being the pinned one
+    means other bytes were scanned, whatever the tag says. An unpinned component matches the same
+    repository and tag, Docker Hub defaults normalised (``nginx:1.27`` is ``docker.io/library/nginx:1.27``).
+    """
+    try:
+        scanned: ImageRef | None = parse_image_ref(artifact)
+    except ImageRefError:
+        scanned = None  # a file path or a hostile name: only a digest can still tie it to a component
+    by_tag: ImageMatch | None = None
+    for name in sorted(components):
+        try:
+            ref = parse_image_ref(components[name])
+        except ImageRefError:
+            continue  # the candidate API stores only refs that parse; an older row that does not cannot match
+        if ref.digest is not None and ref.digest in digests:
+            return ImageMatch(name, components[name], "digest")
+        same_tag = (
+            scanned is not None and scanned.tag is not None and (scanned.name, scanned.tag) == (ref.name, ref.tag)
+        )
+        if by_tag is None and same_tag and (ref.digest is None or not digests):
+            by_tag = ImageMatch(name, components[name], "tag")
+    return by_tag

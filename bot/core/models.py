@@ -8,7 +8,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-VERSION_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}$")
+# A version reaches deploy argv, URLs, git refs and file names: it starts with a letter or digit (never read as an
+# option or a hidden file), has no `/` and no `..` (no path, no range), and fits 128 characters. `\Z`, not `$`:
+# `$` also matches before a trailing newline.
+VERSION_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+VERSION_RULE = "1-128 of A-Z a-z 0-9 . _ + -, starting with a letter or digit, without `..`"
+
+
+def version_problem(value: str) -> str | None:
+    """Why ``value`` is not a version (a sentence naming it), or None when it is one."""
+    if VERSION_RE.match(value):
+        return None
+    return f"{value[:80]!r} is not a version: use {VERSION_RULE}"
 
 
 class ReleaseState(StrEnum):

@@ -8,11 +8,13 @@ from typing import Any
 from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
+from bot.engine.admitting import gather, refusal_text
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context
 from bot.engine.rollback_run import RollbackRunMixin
 from bot.observability import release_finished
+from bot.policy.admission import Kind, PlanFacts, Stage, admit
 from bot.policy.permissions import Action
 from bot.slack import render
 from bot.slack.render_lock import manual_lock_text
@@ -198,6 +200,21 @@ class ApprovalMixin(RollbackRunMixin):
         if moved:
             release_finished(approval.env, ReleaseState.CANCELLED.value)
             await self.audit(actor, "release.cancelled", f"release:{release_id}", detail=detail)
+            for sibling in await self.db.run(self.db.sync.approvals_of_release, release_id):
+                if sibling.id != approval.id and sibling.state is ApprovalState.PENDING:
+                    closed = await self.db.run(
+                        self.db.sync.close_approval,
+                        sibling.id,
+                        ApprovalState.CANCELLED,
+                        by=actor,
+                        reason=detail,
+                        now=self.now(),
+                    )
+                    if closed:
+                        self._disarm_expiry(sibling.id)
+                        found = await self.db.run(self.db.sync.get_approval, sibling.id)
+                        if found is not None:
+                            await self._show_approval(found)
             await self.refresh_parent(release_id)
             await self.reply(release_id, render.thread_reply(thread_text))
 
@@ -230,6 +247,18 @@ class ApprovalMixin(RollbackRunMixin):
             )
         elif approval.kind is ApprovalKind.FORCE:
             await self.db.run(self.db.sync.update_release, release_id, forced_by=approver.user)
+        others = [
+            a
+            for a in await self.db.run(self.db.sync.approvals_of_release, release_id)
+            if a.id != approval.id and a.state is not ApprovalState.APPROVED
+        ]
+        if others:  # break-glass with the environment's own approvers: every request must be granted
+            waiting = ", ".join(f"{a.kind.value} approval from {', '.join(a.eligible_groups)}" for a in others)
+            await self.reply(
+                release_id,
+                render.thread_reply(f"✅ {approval.kind.value} approval granted; still waiting for {waiting}."),
+            )
+            return
         try:
             moved = await self.db.run(
                 self.db.sync.queue_approved,
@@ -320,6 +349,39 @@ class ApprovalMixin(RollbackRunMixin):
             raise UserError(f"{escape(target)} never ran in {env}; a rollback target must have run there before.")
         if target == (current.version if current else None) and original is None:
             raise UserError(f"{env} already runs {escape(target)}.")
+        if (
+            of_release is not None
+            and original is not None
+            and original.state is ReleaseState.SUCCEEDED
+            and current is not None
+            and current.version != original.version
+        ):
+            # A button under a release that a newer one replaced: rolling "it" back would move whatever runs now.
+            raise UserError(
+                f"release #{original.id} ({escape(original.version)}) no longer runs in {env}: "
+                f"{escape(current.version)} does. To roll back what runs now: `/release rollback {env}`."
+            )
+        rollback_plan = PlanFacts(
+            service=service,
+            env=env,
+            version=target,
+            kind=Kind.ROLLBACK,
+            replaces=current.version if current else None,
+            requester=actor.user,
+            undoes_release=original is not None,
+        )
+        facts = await gather(
+            self.db,
+            service,
+            env,
+            target,
+            window=await self.window(service, env),
+            checklist=None,
+            ask_duplicates=True,
+        )
+        refused = admit(rollback_plan, facts.world, Stage.REQUEST).refusals
+        if refused:
+            raise UserError("\n".join(refusal_text(r, rollback_plan, facts, self.config.zone) for r in refused))
         policy = self.config.environments[env].rollback.approvals
         # Undoing a rollback means deploying again what it replaced.
         fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": f"redeploying {from_version}"}

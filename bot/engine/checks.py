@@ -284,14 +284,19 @@ class ChecksMixin(ApprovalMixin):
         message = render.Message(
             text=f"A post-release check {what}",
             blocks=[
-                render.section(f"{self._oncall_mentions()} a post-release check {what} for {escape(release.version)}."),
+                render.section(
+                    f"{self._oncall_mentions(release.env)} a post-release check {what} for {escape(release.version)}."
+                ),
                 render.check_buttons(release.id, latest.value),
             ],
         )
         await self.reply(release.id, message)
 
-    def _oncall_mentions(self) -> str:
-        return " ".join(render.user(u) for u in self.config.groups.get("oncall", []) if u.startswith("U"))
+    def _oncall_mentions(self, env: str) -> str:
+        """Pings for whoever may approve a rollback in ``env`` (``rollback.approvals.from``, else on-call)."""
+        environment = self.config.environments.get(env)
+        approvers = (environment.rollback.approvals.from_ if environment else None) or ["oncall"]
+        return render.group_mentions(self.config.groups, approvers)
 
     async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
         """Checks were inconclusive between steps: keep the current weight and ask on-call to decide."""
@@ -311,7 +316,7 @@ class ChecksMixin(ApprovalMixin):
             text="The rollout is on hold: checks are inconclusive",
             blocks=[
                 render.section(
-                    f"⏸️ {self._oncall_mentions()} the rollout of {escape(release.version)} is on hold at "
+                    f"⏸️ {self._oncall_mentions(release.env)} the rollout of {escape(release.version)} is on hold at "
                     f"{escape(step.label)}: {escape(reasons)}. *Looks good* continues with the next step; "
                     "*Roll back* returns traffic to the previous release."
                 ),
@@ -374,6 +379,6 @@ class ChecksMixin(ApprovalMixin):
         await self.reply(
             release.id, render.thread_reply(f"↩️ {render.user(actor.user)} chose to roll back at {escape(held_at)}.")
         )
-        why = f"rolled back by {render.user(actor.user)} after inconclusive checks at {held_at}"
+        why = f"rolled back by {actor.user} after inconclusive checks at {held_at}"  # plain: escaped when shown
         self.spawn(self.abort_held(release.id, why), f"abort-{release.id}")
         return Reply(render.info(f"Rolling back the rollout of {escape(release.version)}."))

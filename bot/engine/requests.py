@@ -25,8 +25,10 @@ from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
 from bot.core.window_text import decision_text
 from bot.core.windows import AdhocFreeze, Reason, WindowDecision
+from bot.engine.admitting import gather, hard_refusals, refusal_text
 from bot.engine.base import Actor, EngineBase, Reply, log
 from bot.engine.errors import UserError
+from bot.policy.admission import Kind, PlanFacts, Stage, admit
 from bot.policy.permissions import Action
 from bot.slack import render
 from bot.slack.render_lock import lock_refusal
@@ -193,6 +195,15 @@ class RequestMixin(EngineBase):
         )
         return evaluate_checklist(environment, evidence)
 
+    async def _checklist_now(self, release: Release) -> ChecklistResult | None:
+        """The checklist of a stored release, evaluated on today's evidence (None: its candidate is gone)."""
+        candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version)
+        if candidate is None:
+            return None
+        plan = Plan(release.service, release.env, release.version, release.kind, release.source_env, candidate, None)
+        rollback = RollbackPlan(release.rollback_target, release.rollback_method or "")
+        return await self.evaluate(plan, self.config.environments[release.env], release.notes or {}, rollback)
+
     # --- the request ---------------------------------------------------------------------------------
     async def _create_release(
         self, actor: Actor, plan: Plan, state: ReleaseState, *, take_lock: bool, **fields: Any
@@ -225,6 +236,22 @@ class RequestMixin(EngineBase):
         checklist = await self.evaluate(plan, environment, notes, rollback)
         if not checklist.passed:
             blockers.append(f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist)))
+        # What break-glass cannot carry (stale, downgrade, busy, held, a twin waiting) is refused before anyone
+        # is asked to approve; the window and checklist blockers above are the ones `--force` may carry.
+        facts_of_plan = PlanFacts(
+            service=plan.service,
+            env=plan.env,
+            version=plan.version,
+            kind=Kind.FORWARD,
+            replaces=plan.current.version if plan.current else None,
+            requester=actor.user,
+        )
+        facts = await gather(
+            self.db, plan.service, plan.env, plan.version, window=decision, checklist=checklist, ask_duplicates=True
+        )
+        hard = hard_refusals(admit(facts_of_plan, facts.world, Stage.REQUEST))
+        if hard:
+            raise UserError("\n".join(refusal_text(r, facts_of_plan, facts, self.config.zone) for r in hard))
         if blockers and cmd.force_reason is None:
             raise UserError(
                 "\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked)."
@@ -257,20 +284,32 @@ class RequestMixin(EngineBase):
                 force_reason=cmd.force_reason if force else None,
             )
             release = await self.post_parent(release)
-            kind = ApprovalKind.FORCE if force else ApprovalKind.RELEASE
-            groups = ["oncall"] if force else list(environment.approvals.from_ or [])
-            required = max(1, environment.approvals.required) if force else environment.approvals.required
-            await self.open_approval(
-                kind=kind,
-                service=plan.service,
-                env=plan.env,
-                requester=actor,
-                required=required,
-                groups=groups,
-                subject={"release_id": release.id},
-                title=f"{'Break-glass release' if force else 'Release'} of {plan.service} {plan.version} to {plan.env}",
-                detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *blockers] if force else [],
-            )
+            # Break-glass adds an on-call approver (not the requester); it never replaces the approvals the
+            # environment asks of every release, so both requests must be granted before it runs.
+            if environment.approvals.required > 0:
+                await self.open_approval(
+                    kind=ApprovalKind.RELEASE,
+                    service=plan.service,
+                    env=plan.env,
+                    requester=actor,
+                    required=environment.approvals.required,
+                    groups=list(environment.approvals.from_ or []),
+                    subject={"release_id": release.id},
+                    title=f"Release of {plan.service} {plan.version} to {plan.env}",
+                    detail_lines=[],
+                )
+            if force:
+                await self.open_approval(
+                    kind=ApprovalKind.FORCE,
+                    service=plan.service,
+                    env=plan.env,
+                    requester=actor,
+                    required=1,
+                    groups=["oncall"],
+                    subject={"release_id": release.id},
+                    title=f"Break-glass release of {plan.service} {plan.version} to {plan.env}",
+                    detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *blockers],
+                )
             return Reply(
                 render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval.")
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as dc_replace
 from typing import Any
 
 from bot.core.manifest import manifest_document
@@ -11,10 +12,13 @@ from bot.core.notes import ReleaseNotes
 from bot.core.rollout import Step, abort_steps, plan_rollout
 from bot.core.verdicts import Measurement, Verdict, worst
 from bot.core.window_text import decision_text
+from bot.engine.admitting import gather, plan_facts, refusal_text
+from bot.engine.base import SYSTEM_USER
 from bot.engine.requests import RequestMixin, window_mrkdwn
 from bot.manifest_file import ManifestCommitError, commit_manifest
 from bot.notes_link import notes_link
 from bot.observability import Timer, deploy_timer, release_finished
+from bot.policy.admission import Code, Kind, Stage, admit
 from bot.providers.base import DeployContext, StepResult
 from bot.slack import render
 from bot.slack.render_notes import notes_blocks
@@ -48,7 +52,7 @@ class RunnerMixin(RequestMixin):
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None or release.state is not ReleaseState.QUEUED:
             return
-        if release.kind is not ReleaseKind.ROLLBACK and not await self._window_allows(release):
+        if not await self._admitted(release):
             return
         started = await self.db.run(
             self.db.sync.transition,
@@ -74,17 +78,40 @@ class RunnerMixin(RequestMixin):
         else:
             await self._run_rollout(release)
 
-    async def _window_allows(self, release: Release) -> bool:
-        """Checked again right before the deploy: a release queued at 15:59 must not start at 16:01.
-
-        Only a break-glass approval that overrode the window itself lets a closed window through; one
-        that overrode checklist items alone is held to the window like any release. A refusal cancels
-        the release (and frees its lock) before anything is deployed.
+    async def _admitted(self, release: Release) -> bool:
+        """Admission again, right before the deploy: the plan may have gone stale while it waited for an
+        approval or a queue (a newer release ran, a rollback happened, the window closed at 16:00, a test
+        failed). Only a break-glass approval that overrode the window itself lets a closed window through;
+        one that overrode checklist items alone is held to the window like any release. A refusal cancels
+        the release (and frees its lock) before anything is deployed, and says why in its thread.
         """
         overridden = [str(i["item"]) for i in release.checklist if i.get("overridden_by")]
-        window_forced = release.forced_by is not None and render.OUTSIDE_WINDOW in overridden
         decision = await self.window(release.service, release.env)
-        if not decision.open and not window_forced:
+        plan = plan_facts(release)
+        checklist = await self._checklist_now(release) if plan.kind is Kind.FORWARD else None
+        if checklist is not None and plan.checklist_overridden:
+            # Break-glass covered the items that failed when it was approved, not ones that failed since.
+            newly = {i.item for i in checklist.failed} - set(overridden)
+            plan = dc_replace(plan, checklist_overridden=not newly)
+        facts = await gather(
+            self.db,
+            release.service,
+            release.env,
+            release.version,
+            window=decision,
+            checklist=checklist,
+            ask_duplicates=False,
+        )
+        refused = [r for r in admit(plan, facts.world, Stage.START).refusals if r.code is not Code.WINDOW]
+        if refused:
+            text = "\n".join(refusal_text(r, plan, facts, self.config.zone) for r in refused)
+            plain = "; ".join(r.code.value for r in refused)
+            await self._finish(
+                release, ReleaseState.CANCELLED, SYSTEM_USER, f"not admitted: {plain}", error=f"not admitted: {plain}"
+            )
+            await self.reply(release.id, render.thread_reply(f"🚫 Not started: {text}"))
+            return False
+        if plan.kind is Kind.FORWARD and not decision.open and not plan.window_overridden:
             reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
             await self._finish(
                 release,

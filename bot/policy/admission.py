@@ -57,6 +57,7 @@ class PlanFacts:
     window_overridden: bool = False  # an approved break-glass covers a closed window
     checklist_overridden: bool = False  # … or the failed checklist items
     own_release_id: int | None = None  # the release this plan is (at START it may hold the lock itself)
+    undoes_release: bool = False  # a rollback of a given release: the record may say the target runs already
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,11 @@ class World:
 
     runs: str | None  # the version the env runs now
     candidate_known: bool
-    candidate_order: int | None  # registration order of the plan's version (for "is it older?")
-    running_order: int | None  # … and of what runs now
+    candidate_order: float | None  # registration time of the plan's version (for "is it older?")
+    running_order: float | None  # … and of what runs now
     target_healthy: bool  # for a rollback: the version succeeded there and was never rolled back / failed a check
     window: WindowDecision
-    lock: LockFacts | None
+    locks: tuple[LockFacts, ...]  # the running release's lock and the manual lock, when held
     checklist: ChecklistResult | None  # None: the env has no checklist to pass (rollbacks skip it)
     pending_duplicate: int | None = None  # id of a pending request for the same service, env and version
     held_release: int | None = None  # id of a release whose canary is on hold in this env
@@ -113,10 +114,12 @@ class Admission:
 def admit(plan: PlanFacts, world: World, stage: Stage) -> Admission:
     """Every reason ``plan`` may not run now, hard ones first; empty means it may."""
     refusals: list[Refusal] = []
-    if not world.candidate_known:
+    # A rollback returns to what ran there (it may predate the bot's candidate records); forward needs one.
+    if not world.candidate_known and plan.kind is Kind.FORWARD:
         refusals.append(Refusal(Code.UNKNOWN_CANDIDATE))
     if world.runs == plan.version:
-        refusals.append(Refusal(Code.ALREADY_RUNS))
+        if not plan.undoes_release:
+            refusals.append(Refusal(Code.ALREADY_RUNS))
     elif world.runs != plan.replaces:
         refusals.append(Refusal(Code.STALE))
     if plan.kind is Kind.FORWARD and _older(world):
@@ -127,12 +130,12 @@ def admit(plan: PlanFacts, world: World, stage: Stage) -> Admission:
         refusals.append(Refusal(Code.DUPLICATE, world.pending_duplicate))
     if world.held_release is not None and world.held_release != plan.own_release_id:
         refusals.append(Refusal(Code.HELD, world.held_release))
-    lock = world.lock
-    if lock is not None and not (lock.release_id is not None and lock.release_id == plan.own_release_id):
+    for lock in world.locks:
         if lock.manual:
-            if lock.holder != plan.requester:
+            # A manual lock stops everyone but its holder; restoring service never waits for a lock note.
+            if lock.holder != plan.requester and plan.kind is Kind.FORWARD:
                 refusals.append(Refusal(Code.MANUAL_LOCK))
-        elif world.held_release is None or lock.release_id != world.held_release:
+        elif lock.release_id != plan.own_release_id and lock.release_id != world.held_release:
             refusals.append(Refusal(Code.BUSY, lock.release_id))
     # Rolling back is the safe direction: windows, freezes and the checklist never stand in its way.
     if plan.kind is Kind.FORWARD:

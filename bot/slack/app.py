@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,6 +24,7 @@ from bot.http_session import HttpSession
 from bot.observability import SLACK_REQUESTS
 from bot.slack import render
 from bot.slack.respond import ResponseSender
+from bot.store import AsyncStore
 from commands import dispatch, parse_command
 from commands.actions import ALL_ACTIONS, on_action, on_deny
 from commands.home import publish_home
@@ -31,6 +34,34 @@ SLASH_COMMAND = "/release"
 ANSWERED_IN_ACK = frozenset({"status"})
 IN_ACK_BUDGET = 1.5  # seconds
 ACTION_PATTERN = re.compile("^(" + "|".join(a for a in ALL_ACTIONS if a != "approval_deny") + ")$")
+
+
+def delivery_keys(payload: Mapping[str, Any]) -> list[str]:
+    """The ids Slack gives one interaction or one event, the same on every delivery of it.
+
+    A slash command, button click or modal submission carries a ``trigger_id`` minted once per user action;
+    an Events API event carries an ``event_id`` that Slack's own retries (``X-Slack-Retry-Num``) repeat.
+    A replay re-signed with a fresh timestamp still carries them.
+    """
+    keys = []
+    for field in ("trigger_id", "event_id"):
+        value = payload.get(field)
+        if isinstance(value, str) and value:
+            keys.append(f"{field}:{value}")
+    return keys
+
+
+async def first_delivery(store: AsyncStore, keys: list[str], what: str) -> bool:
+    """Claim a request's keys; False (and a log line) when any was seen before: the request is a replay.
+
+    One indexed INSERT on the store thread, before anything is dispatched. The window is wall-clock time,
+    like Slack's signature check, not the engine's clock.
+    """
+    if await store.run(store.sync.claim_request, keys, time.time()):
+        return True
+    SLACK_REQUESTS.labels(kind="replay").inc()
+    log.warning("ignored a replayed Slack request (%s; %s): acked, nothing done", what, ", ".join(keys))
+    return False
 
 
 def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -> AsyncApp:

@@ -6,7 +6,8 @@ a channel or smuggle a link into the release channel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,6 +91,32 @@ def user(user_id: str | None) -> str:
     if user_id.startswith(("U", "W")) and user_id.isalnum():
         return f"<@{user_id}>"
     return escape(user_id)
+
+
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,30}\Z")
+
+
+def member_mention(member: str) -> str | None:
+    """A ping for one configured group member: a user ``U…``/``W…`` as ``<@U…>``, a user group ``S…`` as
+    ``<!subteam^S…>``; None for anything else, which is never echoed into a mention."""
+    if not _SLACK_ID.match(member):
+        return None
+    if member.startswith(("U", "W")):
+        return f"<@{member}>"
+    if member.startswith("S"):
+        return f"<!subteam^{member}>"
+    return None
+
+
+def group_mentions(groups: Mapping[str, Sequence[str]], names: Sequence[str]) -> str:
+    """Pings for every member of the groups ``names`` (users and user groups), each once, in config order."""
+    seen: dict[str, None] = {}
+    for name in names:
+        for member in groups.get(name, ()):
+            ping = member_mention(member)
+            if ping is not None:
+                seen.setdefault(ping)
+    return " ".join(seen)
 
 
 def refusal(reason: str) -> Message:
@@ -183,10 +210,13 @@ def output_tail_block(tail: str) -> Block:
 
 
 def failure_reply(summary: str, tail: str | None) -> Message:
-    blocks = [section(f"❌ {summary}")]
+    """A failed release's reply. ``summary`` is plain text carrying a provider's or a check's own words
+    (outside text), so it is escaped here, in the fallback text too: Slack reads mrkdwn in both."""
+    shown = escape(summary)
+    blocks = [section(f"❌ {shown}")]
     if tail and tail.strip():
         blocks.append(output_tail_block(tail))
-    return Message(text=summary, blocks=blocks)
+    return Message(text=shown, blocks=blocks)
 
 
 def interrupted_reply(release: Release) -> Message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,10 @@ __all__ = ["LocalGitSource"]
 # %aN/%aE honour .mailmap, so one person with two addresses can be credited once.
 _FORMAT = "%H%x00%P%x00%aN%x00%aE%x00%aI%x00%cI%x00%s%x00%b"
 _FIELDS = 8
+# An id or its prefix (git needs at least 4 digits): resolved among objects, never through refs.
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{4,64}\Z")
+# Objects sharing a short prefix examined before giving up; two commits already make it ambiguous.
+_MAX_AMBIGUOUS = 16
 # Commits parsed between yields to the event loop; keeps each slice to a few milliseconds.
 _PARSE_CHUNK = 500
 
@@ -84,12 +89,34 @@ class LocalGitSource:
     async def _resolve(self, ref: str) -> str:
         """The full sha of the commit `ref` names; SourceError when there is none."""
         validate_ref(ref)
+        if _OBJECT_ID.match(ref):
+            return await self._expand(ref)
         code, out, err = await self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
         if code == 0:
             return out.decode().strip()
         if err:
             raise self._failure(err)
         raise SourceError(f"commit {ref!r} not found in {self.path}")
+
+    async def _expand(self, prefix: str) -> str:
+        """The one commit whose id starts with `prefix`, looked up among objects only.
+
+        `rev-parse <id>^{commit}` tries refs first for a short id, so a tag named `abcdef1` would stand in
+        for commit abcdef1…; `--disambiguate` lists objects with that prefix and never reads a ref.
+        """
+        code, out, err = await self._git("rev-parse", f"--disambiguate={prefix.lower()}")
+        if code != 0:
+            raise self._failure(err)
+        commits: list[str] = []
+        for sha in out.decode().split()[:_MAX_AMBIGUOUS]:
+            code, kind, _ = await self._git("cat-file", "-t", sha)
+            if code == 0 and kind.strip() == b"commit":
+                commits.append(sha)
+        if len(commits) == 1:
+            return commits[0]
+        if commits:
+            raise SourceError(f"commit {prefix!r} is ambiguous in {self.path}: use the full id")
+        raise SourceError(f"commit {prefix!r} not found in {self.path}")
 
     async def commits_between(self, base: str | None, head: str) -> list[Commit]:
         """Commits in `head` not in `base`, oldest first, capped at `max_commits` (the newest kept).

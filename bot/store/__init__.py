@@ -14,6 +14,7 @@ from bot.store.db import Runner, Sql
 from bot.store.outbox import OutboxStore
 from bot.store.records import RecordStore
 from bot.store.releases import LockHeld, ReleaseStore
+from bot.store.replays import ReplayStore
 from bot.store.reports import ReportStore
 
 P = ParamSpec("P")
@@ -22,7 +23,7 @@ T = TypeVar("T")
 __all__ = ["AsyncStore", "LockHeld", "Store", "VoteResult"]
 
 
-class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore):
+class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore, ReplayStore):
     """All persistent state. Methods are synchronous and fast; call them through AsyncStore.run."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:

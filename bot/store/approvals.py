@@ -110,6 +110,13 @@ class ApprovalStore:
         )
         return [a for a in (self.get_approval(r["id"]) for r in found) if a is not None]
 
+    def approvals_of_release(self, release_id: int) -> list[Approval]:
+        """Every request opened for one release (a break-glass release with approvers has two)."""
+        found = self.sql.query(
+            "SELECT id FROM approvals WHERE json_extract(subject, '$.release_id') = ? ORDER BY id", (release_id,)
+        )
+        return [a for a in (self.get_approval(r["id"]) for r in found) if a is not None]
+
     def pending_approvals(self, service: str | None = None) -> list[Approval]:
         if service is None:
             found = self.sql.query("SELECT id FROM approvals WHERE state = 'pending' ORDER BY id")

@@ -308,6 +308,25 @@ class ReleaseStore:
         )
         return rows.release(found) if found else None
 
+    def healthy_in(self, service: str, env: str, version: str) -> bool:
+        """Whether ``version`` ran healthily in ``env``: it succeeded there, was never rolled back and no check
+        or person judged it a failure (what a rollback may return to without the forward gates)."""
+        row = self.sql.one(
+            "SELECT 1 FROM releases WHERE service = ? AND env = ? AND version = ? AND state = 'succeeded' "
+            "AND change_failure = 0 AND (healthy IS NULL OR healthy = 1) LIMIT 1",
+            (service, env, version),
+        )
+        return row is not None
+
+    def awaiting_approval(self, service: str, env: str, version: str) -> Release | None:
+        """A request for the same version that is still waiting for approval (at most one may)."""
+        found = self.sql.one(
+            "SELECT * FROM releases WHERE service = ? AND env = ? AND version = ? AND state = 'awaiting_approval' "
+            "ORDER BY id DESC LIMIT 1",
+            (service, env, version),
+        )
+        return rows.release(found) if found else None
+
     def lock_of(self, service: str, env: str) -> Lock | None:
         """The running release's lock on an environment, if any."""
         held = self.sql.one(

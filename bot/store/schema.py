@@ -240,4 +240,17 @@ CREATE INDEX approvals_message_placeholder ON approvals (message_ts) WHERE messa
 ALTER TABLE measurements ADD COLUMN outage_ts TEXT;
 """,
     ),
+    (
+        "0006_seen_requests",
+        """
+-- Keys of Slack requests already acted on (request signature, trigger_id, event_id, Socket Mode
+-- envelope_id): a replay or a redelivery is acked and does nothing (bot/store/replays.py). seen_at is
+-- wall-clock epoch seconds; rows older than Slack's signature window are pruned through the index.
+CREATE TABLE seen_requests (
+    key TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_requests_seen_at ON seen_requests (seen_at);
+""",
+    ),
 ]

@@ -126,6 +126,7 @@ class FakeSocketModeServer(LocalServer):
         timeout: float = 5.0,
         retry_attempt: int = 0,
         retry_reason: str = "",
+        envelope_id: str | None = None,
     ) -> dict[str, Any]:
         """Send one envelope to the newest connection and return the client's ack message.
 
@@ -136,7 +137,7 @@ class FakeSocketModeServer(LocalServer):
             accepts_response_payload = type == "slash_commands" or (
                 type == "interactive" and payload.get("type") in _RESPONSE_PAYLOAD_INTERACTIVE
             )
-        envelope_id = str(uuid.uuid4())
+        envelope_id = envelope_id or str(uuid.uuid4())  # given: Slack redelivering an envelope
         envelope: dict[str, Any] = {
             "envelope_id": envelope_id,
             "type": type,
