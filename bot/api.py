@@ -48,7 +48,7 @@ from bot.config import Config
 from bot.core.imageref import ImageMatch, components_with_digests, match_scanned_image, report_digests
 from bot.core.manifest import manifest_document
 from bot.core.models import Candidate, Release
-from bot.core.notes import ReleaseNotes
+from bot.core.notes import ReleaseNotes, notes_title
 from bot.core.trivy import MAX_REPORT_BYTES, ScanReportError, parse_trivy_report
 from bot.store import AsyncStore, Store
 
@@ -446,9 +446,7 @@ async def _get_notes(request: web.Request) -> web.Response:
         text = stored
     else:
         start = release.previous_version
-        text = ReleaseNotes.from_dict(release.notes).to_markdown(
-            f"{service} {start}..{to}" if start else f"{service} {to}"
-        )
+        text = ReleaseNotes.from_dict(release.notes).to_markdown(notes_title(service, start, to))
     return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 

@@ -56,6 +56,13 @@ _MAX_URL = 2048
 M = TypeVar("M", bound=BaseModel)
 
 
+def full_commit(value: str) -> str:
+    """A full object id, lowercased (one spelling: re-posts and comparisons see the same id); else ValueError."""
+    if not COMMIT_RE.match(value):
+        raise ValueError(f"{value[:80]!r} is not a commit: use the full id, 40 or 64 hexadecimal characters")
+    return value.lower()
+
+
 @dataclass(frozen=True)
 class FieldProblem:
     """One thing wrong with a request: the JSON path and what is wrong there."""
@@ -128,9 +135,7 @@ class CandidateBody(_Body):
     @field_validator("commit")
     @classmethod
     def _commit(cls, value: str) -> str:
-        if not COMMIT_RE.match(value):
-            raise ValueError(f"{value[:80]!r} is not a commit: use the full id, 40 or 64 hexadecimal characters")
-        return value.lower()  # one spelling, so an identical re-post is recognised as identical
+        return full_commit(value)
 
 
 class TestReportBody(_Body):
@@ -146,11 +151,7 @@ class TestReportBody(_Body):
     @field_validator("commit")
     @classmethod
     def _commit(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not COMMIT_RE.match(value):
-            raise ValueError(f"{value[:80]!r} is not a commit: use the full id, 40 or 64 hexadecimal characters")
-        return value.lower()  # compared with the candidate's, which is stored lowercase
+        return None if value is None else full_commit(value)  # compared with the candidate's
 
     @field_validator("url")
     @classmethod

@@ -22,8 +22,17 @@ __all__ = ["HttpSession"]
 class HttpSession:
     """Holds one `aiohttp.ClientSession`: `open()` makes it, `get()` hands it out, `close()` ends it."""
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, session: aiohttp.ClientSession | None = None, *, own: bool = False) -> None:
         self._session = session
+        self._own = own  # a client's private session: made on first use, closed by release()
+
+    @classmethod
+    def of(cls, session: HttpSession | aiohttp.ClientSession | None) -> HttpSession:
+        """A client's session: the runtime's shared one, an open aiohttp session it was lent, or (None) its
+        own, for a client used on its own (a test, a script)."""
+        if isinstance(session, HttpSession):
+            return session
+        return cls(session, own=session is None)
 
     async def open(self) -> None:
         """Make the session (inside the running loop); a no-op while one is open."""
@@ -31,7 +40,10 @@ class HttpSession:
             self._session = aiohttp.ClientSession()
 
     def get(self) -> aiohttp.ClientSession:
-        """The open session; refusing beats silently making a second one nobody closes."""
+        """The open session; refusing beats silently making a second one nobody closes (a client's own
+        session is made here, on first use, and again after release())."""
+        if self._own and (self._session is None or self._session.closed):
+            self._session = aiohttp.ClientSession()
         if self._session is None:
             raise RuntimeError("the HTTP session is not open: the runtime opens it in start()")
         return self._session
@@ -44,6 +56,11 @@ class HttpSession:
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+    async def release(self) -> None:
+        """Close the session if it is the client's own; a shared or lent one is closed by its owner."""
+        if self._own:
+            await self.close()
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -16,7 +16,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.config import Config
-from bot.core.notes import ReleaseNotes
+from bot.core.notes import ReleaseNotes, notes_title
 from bot.core.notes_html import markdown_page, message_page, notes_page
 from bot.notes_link import NOTES_PATH, LinkProblem, NotesLink, verify_notes_link
 from bot.store import AsyncStore
@@ -73,7 +73,7 @@ async def _notes(request: web.Request) -> web.Response:
         )
     assert link is not None  # verify_notes_link refuses a missing link
     service, to, previous = link.service, link.version, link.previous or None
-    title = f"{service} {previous}..{to}" if previous else f"{service} {to}"
+    title = notes_title(service, previous, to)
     if service not in ctx.config.services:  # signed, but the service has since left the configuration
         return _html(message_page(title, f"{service} is no longer a configured service."), 404)
     release = await ctx.db.run(ctx.db.sync.release_with_notes, service, to, previous)
@@ -82,8 +82,7 @@ async def _notes(request: web.Request) -> web.Response:
     stored = release.notes.get("markdown")
     if isinstance(stored, str):
         return _html(markdown_page(title, stored))
-    start = release.previous_version
-    title = f"{service} {start}..{to}" if start else f"{service} {to}"
+    title = notes_title(service, release.previous_version, to)
     return _html(notes_page(title, ReleaseNotes.from_dict(release.notes)))
 
 

@@ -52,7 +52,6 @@ class Runtime:
     # The one outgoing HTTP session (Prometheus, HTTP checks, providers, GitHub, response_url answers):
     # opened first in start(), closed last in close(). See bot.http_session for why it is a holder.
     http: HttpSession
-    _sources: dict[str, CommitSource] = field(default_factory=dict)
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
     outbox: Service | None = None  # delivers Slack writes; started before anything can post
 
@@ -145,4 +144,4 @@ def build_runtime(
             notes_link_key=settings.notes_link_key(),
         )
     )
-    return Runtime(engine=engine, store=store, scheduler=scheduler, checks=checks, http=http, _sources=sources)
+    return Runtime(engine=engine, store=store, scheduler=scheduler, checks=checks, http=http)

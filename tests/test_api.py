@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from bot.core.commits import Person
 from bot.core.models import ReleaseKind, ReleaseState
 from bot.core.notes import NoteEntry, NoteSection, ReleaseNotes
 from bot.core.scan_summary import ScanSummary
-from bot.store import AsyncStore, Store
+from bot.store import AsyncStore
 
 TOKEN = "ci-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -74,13 +74,6 @@ def clock() -> Clock:
 @pytest.fixture
 def config() -> Config:
     return parse_config(CONFIG)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AsyncStore]:
-    store = AsyncStore(Store(tmp_path / "db.sqlite"))
-    yield store
-    store.close()
 
 
 async def _client(app: web.Application) -> TestClient[web.Request, web.Application]:

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from yarl import URL
 
 from bot.github_api import GitHubClient, GitHubError
 from bot.http_session import HttpSession
 from tests.fakes.github_api import FakeGitHub
+from tests.fakes.sleep import RecordingSleep
 
 REPO = "acme/notify"
 NOW = 1_714_560_000.0
-
-
-class RecordingSleep:
-    """An injected sleeper: records each requested wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-async def gh() -> AsyncIterator[FakeGitHub]:
-    async with FakeGitHub() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpSession]:
-    async with HttpSession() as session:
-        yield session
 
 
 def client(gh: FakeGitHub, http: HttpSession, sleeper: RecordingSleep, **kwargs: float) -> GitHubClient:

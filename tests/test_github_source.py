@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,31 +14,10 @@ from bot.http_session import HttpSession
 from bot.sources.base import CommitSource, SourceError
 from bot.sources.github import GitHubSource
 from tests.fakes.github_api import FakeGitHub
+from tests.fakes.sleep import RecordingSleep
 
 REPO = "cds-snc/notification-api"
 NOW = 1_714_560_000.0  # the injected clock's "now" (2024-05-01T10:40:00Z)
-
-
-class RecordingSleep:
-    """An injected sleeper: records each requested wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-async def gh() -> AsyncIterator[FakeGitHub]:
-    async with FakeGitHub() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[HttpSession]:
-    async with HttpSession() as session:
-        yield session
 
 
 @pytest.fixture

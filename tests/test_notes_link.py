@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,16 @@ from bot.demo import make_repo
 from bot.notes_link import LINK_TTL, derive_link_key, notes_link
 from bot.notes_page import mount_notes_page
 from bot.settings import Settings, SettingsError
-from bot.store import AsyncStore, Store
+from bot.store import AsyncStore
 from bot.wiring import http_app
 from tests.fakes import FakeSlackWebAPI
 from tests.harness import CHANNEL, BotHarness, MutableClock, config_dict, harness_settings
+from tests.test_api import Clock
 
 TOKEN = "ci-token-0123456789"
 KEY = derive_link_key("a-link-secret-of-at-least-32-characters")
 BASE = "https://releases.example.org"
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+START = Clock().now  # 2026-03-02 15:00 UTC
 CONFIG: dict[str, Any] = {
     "timezone": "America/Toronto",
     "services": {
@@ -54,16 +55,6 @@ INVALID = (
 INCOMPLETE = "This link is incomplete: copy the whole link from the release thread.\n"
 
 
-class Clock:
-    """A clock the test moves by hand (never sleeps)."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -72,13 +63,6 @@ def clock() -> Clock:
 @pytest.fixture
 def config() -> Config:
     return parse_config(CONFIG)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AsyncStore]:
-    store = AsyncStore(Store(tmp_path / "db.sqlite"))
-    yield store
-    store.close()
 
 
 Client = TestClient[web.Request, web.Application]

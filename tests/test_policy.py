@@ -157,7 +157,7 @@ def test_rollbacks_go_backwards_past_windows_and_checklists_but_only_to_healthy_
 
 
 def test_break_glass_covers_only_what_it_overrode() -> None:
-    forced = plan(window_overridden=True)
+    forced = plan(overridden=frozenset({"window"}))
     assert admit(forced, world(window=CLOSED), Stage.START).allowed
     assert codes(forced, world(window=CLOSED, checklist=FAILED)) == {Code.CHECKLIST}
     answer = admit(plan(), world(window=CLOSED, checklist=FAILED), Stage.REQUEST)

@@ -45,12 +45,6 @@ async def github() -> AsyncIterator[FakeGitHubActions]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[HttpSession]:
-    async with HttpSession() as session:
-        yield session
-
-
-@pytest.fixture
 def time() -> FakeTime:
     return FakeTime()
 

@@ -42,12 +42,6 @@ async def service() -> AsyncIterator[FakeDeployService]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[HttpSession]:
-    async with HttpSession() as session:
-        yield session
-
-
-@pytest.fixture
 def time() -> FakeTime:
     return FakeTime()
 

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 
-from bot.config import parse_config
-from bot.server import RUNTIME
-from bot.settings import Settings
 from bot.store import Store
 from bot.store.replays import KEEP_SECONDS
-from bot.wiring import socket_app
-from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.slack_signing import (
     block_actions_body,
     event_body,
     signed_headers,
     slash_command_body,
-    slash_command_payload,
     view_submission_body,
 )
 from tests.harness import (
@@ -42,7 +32,6 @@ from tests.harness import (
     TUESDAY_10AM,
     BotHarness,
     MutableClock,
-    config_dict,
     running_bot,
 )
 
@@ -303,49 +292,3 @@ def test_a_claim_is_one_statement_over_every_key_and_old_keys_are_pruned(tmp_pat
         assert store.sql.one("SELECT count(*) AS n FROM seen_requests") == {"n": 1}
     finally:
         store.close()
-
-
-# --- Socket Mode ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def socket_bot(tmp_path: Path) -> AsyncIterator[tuple[FakeSlackWebAPI, FakeSocketModeServer, Any]]:
-    async with FakeSlackWebAPI() as slack, FakeSocketModeServer(app_id=slack.app_id) as server:
-        slack.attach_socket_mode(server)
-        settings = Settings(slack_api_url=slack.base_url, db_path=tmp_path / "bot.db").model_copy(
-            update={"slack_bot_token": SecretStr("xoxb-test"), "slack_app_token": SecretStr("xapp-test")}
-        )
-        config = parse_config(config_dict(tmp_path / "deploys.log"))
-        app = socket_app(settings, config, tmp_path, clock=MutableClock(TUESDAY_10AM))
-        async with TestClient(TestServer(app)) as client:
-            await server.wait_connected(5.0)
-            yield slack, server, client.server.app[RUNTIME]
-            await client.server.app[RUNTIME].engine.drain()
-
-
-async def test_a_redelivered_socket_mode_envelope_acts_once(
-    socket_bot: tuple[FakeSlackWebAPI, FakeSocketModeServer, Any], tmp_path: Path
-) -> None:
-    slack, server, runtime = socket_bot
-    store: Store = runtime.store.sync
-    store.put_candidate(
-        service="notify",
-        version="2.0.0",
-        commit="ab" * 20,
-        committed_at=None,
-        components={"api": "ghcr.io/x/api:2.0.0", "worker": "ghcr.io/x/worker:2.0.0"},
-        tests={},
-        now=TUESDAY_10AM,
-    )
-    url = slack.new_response_url(channel=CHANNEL, user_id=RELEASER)
-    payload = slash_command_payload("/release", "staging 2.0.0", user_id=RELEASER, channel_id=CHANNEL, response_url=url)
-    first = await server.send_envelope("slash_commands", payload, envelope_id="e-1")
-    await slack.wait_for("response_url")
-    await runtime.engine.drain()
-    # Slack saw no ack in time and delivers the same envelope again: it is acked, and nothing runs.
-    again = await server.send_envelope("slash_commands", payload, envelope_id="e-1")
-    assert first["envelope_id"] == again["envelope_id"] == "e-1" and "payload" not in again
-    await runtime.engine.drain()
-    assert (tmp_path / "deploys.log").read_text().splitlines() == ["notify 2.0.0 staging 100"]
-    assert len(slack.calls_to("response_url")) == 1
-    assert store.sql.one("SELECT count(*) AS n FROM releases") == {"n": 1}

@@ -6,8 +6,7 @@ each refusal names the field and leaves every table as it was.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from bot.api import API_PREFIX, mount_api
 from bot.config import parse_config
 from bot.core.grammar import ParseError, Vocabulary, parse
 from bot.core.models import VERSION_RE, version_problem
-from bot.store import AsyncStore, Store
+from bot.store import AsyncStore
 from tests.harness import RELEASER, BotHarness
 from tests.test_api import AUTH, CONFIG, TOKEN, Clock, candidate
 
@@ -40,13 +39,6 @@ def test_hostile_versions_are_named_and_refused(version: str) -> None:
     problem = version_problem(version)
     assert problem is not None and problem.startswith(f"{version[:80]!r} is not a version")
     assert "starting with a letter or digit" in problem and "`..`" in problem
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[AsyncStore]:
-    store = AsyncStore(Store(tmp_path / "db.sqlite"))
-    yield store
-    store.close()
 
 
 @pytest.fixture

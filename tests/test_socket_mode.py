@@ -13,10 +13,24 @@ from pydantic import SecretStr
 from bot.config import parse_config
 from bot.server import RUNTIME
 from bot.settings import Settings, SettingsError
+from bot.store import Store
 from bot.wiring import socket_app
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.slack_signing import block_actions_payload, slash_command_payload
 from tests.harness import CHANNEL, RELEASER, TUESDAY_10AM, MutableClock, config_dict
+
+
+def add_candidate(store: Store) -> None:
+    """What CI registers before the release the tests ask for."""
+    store.put_candidate(
+        service="notify",
+        version="2.0.0",
+        commit="ab" * 20,
+        committed_at=None,
+        components={"api": "ghcr.io/x/api:2.0.0", "worker": "ghcr.io/x/worker:2.0.0"},
+        tests={},
+        now=TUESDAY_10AM,
+    )
 
 
 @pytest.fixture
@@ -41,15 +55,7 @@ async def test_slash_command_over_a_websocket_is_acked_and_runs_the_release(
 ) -> None:
     slack, server, client = socket_bot
     runtime = client.server.app[RUNTIME]
-    runtime.store.sync.put_candidate(
-        service="notify",
-        version="2.0.0",
-        commit="ab" * 20,
-        committed_at=None,
-        components={"api": "ghcr.io/x/api:2.0.0", "worker": "ghcr.io/x/worker:2.0.0"},
-        tests={},
-        now=TUESDAY_10AM,
-    )
+    add_candidate(runtime.store.sync)
     url = slack.new_response_url(channel=CHANNEL, user_id=RELEASER)
     payload = slash_command_payload("/release", "staging 2.0.0", user_id=RELEASER, channel_id=CHANNEL, response_url=url)
     ack = await server.send_envelope("slash_commands", payload)
@@ -97,3 +103,24 @@ def test_missing_socket_credentials_fail_with_one_clear_line(env: dict[str, str]
         settings.require_socket()
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert "xoxb-1" not in str(caught.value) and "xapp-1" not in str(caught.value)
+
+
+async def test_a_redelivered_socket_mode_envelope_acts_once(
+    socket_bot: tuple[FakeSlackWebAPI, FakeSocketModeServer, TestClient[Any, Any]], tmp_path: Path
+) -> None:
+    slack, server, client = socket_bot
+    runtime = client.server.app[RUNTIME]
+    store = runtime.store.sync
+    add_candidate(store)
+    url = slack.new_response_url(channel=CHANNEL, user_id=RELEASER)
+    payload = slash_command_payload("/release", "staging 2.0.0", user_id=RELEASER, channel_id=CHANNEL, response_url=url)
+    first = await server.send_envelope("slash_commands", payload, envelope_id="e-1")
+    await slack.wait_for("response_url")
+    await runtime.engine.drain()
+    # Slack saw no ack in time and delivers the same envelope again: it is acked, and nothing runs.
+    again = await server.send_envelope("slash_commands", payload, envelope_id="e-1")
+    assert first["envelope_id"] == again["envelope_id"] == "e-1" and "payload" not in again
+    await runtime.engine.drain()
+    assert (tmp_path / "deploys.log").read_text().splitlines() == ["notify 2.0.0 staging 100"]
+    assert len(slack.calls_to("response_url")) == 1
+    assert store.sql.one("SELECT count(*) AS n FROM releases") == {"n": 1}

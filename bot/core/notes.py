@@ -26,7 +26,7 @@ from typing import Any
 
 from bot.core.commits import Commit, CommitList, ParsedCommit, Person, parse_commit
 
-__all__ = ["SECTION_TITLES", "NoteEntry", "NoteSection", "ReleaseNotes", "build_release_notes"]
+__all__ = ["SECTION_TITLES", "NoteEntry", "NoteSection", "ReleaseNotes", "build_release_notes", "notes_title"]
 
 SECTION_TITLES: dict[str, str] = {
     "breaking": "Breaking changes",
@@ -186,6 +186,11 @@ class ReleaseNotes:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed release notes: {exc!r}") from exc
+
+
+def notes_title(service: str, start: str | None, to: str) -> str:
+    """How the notes of ``start``..``to`` are titled (just ``to`` for a first release)."""
+    return f"{service} {start}..{to}" if start else f"{service} {to}"
 
 
 def _entry_to_dict(e: NoteEntry) -> dict[str, Any]:

@@ -50,16 +50,13 @@ class Engine(SummaryMixin):
             return await self.retry(actor, release_id)
         if release.state is not ReleaseState.INTERRUPTED:
             raise UserError(f"that release is {release.state.value}; nothing to do.")
-        key = f"interrupted-rollback:{release_id}"
-        if not await self.db.run(self.db.sync.claim, key, self.now()):
-            raise UserError("a rollback of this release was already requested.")
-        try:
-            return await self.request_rollback(
+        return await self.once(
+            f"interrupted-rollback:{release_id}",
+            "a rollback of this release was already requested.",
+            lambda: self.request_rollback(
                 actor, release.service, release.env, None, of_release=release_id, action=Action.RELEASE_ROLLBACK
-            )
-        except UserError:
-            await self.db.run(self.db.sync.unclaim, key)  # refused: the button must work again later
-            raise
+            ),
+        )
 
     async def finish_interrupted_successes(self) -> None:
         """On start: finish the after-success steps of a release that succeeded just before a crash.

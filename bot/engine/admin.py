@@ -185,14 +185,12 @@ class AdminMixin(ChecksMixin):
         if release is None or release.state is not ReleaseState.INTERRUPTED:
             raise UserError("only an interrupted release can be retried.")
         await self.gate.require(Action.RELEASE_RETRY, actor.user, release.env)
-        if not await self.db.run(self.db.sync.claim, f"retry:{release_id}", self.now()):
-            raise UserError("a retry of this release was already started.")
         from bot.core.grammar import Command  # noqa: PLC0415
 
         cmd = Command(name="deploy", service=release.service, env=release.env, version=release.version)
-        try:
-            return await self.request_release(actor, cmd)
-        except UserError:
-            # Refused (busy, window closed…): nothing started, so the button must work again later.
-            await self.db.run(self.db.sync.unclaim, f"retry:{release_id}")
-            raise
+        # Refused (busy, window closed…): nothing started, so the button works again later.
+        return await self.once(
+            f"retry:{release_id}",
+            "a retry of this release was already started.",
+            lambda: self.request_release(actor, cmd),
+        )

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.checklist import ChecklistResult
-from bot.core.models import Lock, Release, ReleaseKind, ReleaseState
+from bot.core.models import Candidate, EnvState, Lock, Release, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.windows import WindowDecision
-from bot.policy.admission import Admission, Code, Kind, LockFacts, PlanFacts, Refusal, World
+from bot.policy.admission import Code, Kind, LockFacts, PlanFacts, Refusal, World
 from bot.slack.render_lock import lock_refusal
 from bot.store import AsyncStore
 
@@ -25,7 +26,6 @@ class Facts:
 
 def plan_facts(release: Release) -> PlanFacts:
     """What a stored release asked for and assumed (``previous_version`` is what ran when it was asked)."""
-    overridden = {str(i["item"]) for i in release.checklist if i.get("overridden_by")}
     return PlanFacts(
         service=release.service,
         env=release.env,
@@ -33,8 +33,7 @@ def plan_facts(release: Release) -> PlanFacts:
         kind=Kind.ROLLBACK if release.kind is ReleaseKind.ROLLBACK else Kind.FORWARD,
         replaces=release.previous_version,
         requester=release.requested_by,
-        window_overridden=release.forced_by is not None and "window" in overridden,
-        checklist_overridden=release.forced_by is not None,
+        overridden=frozenset(str(i["item"]) for i in release.checklist if i.get("overridden_by")),
         own_release_id=release.id,
         undoes_release=release.rollback_of is not None,
     )
@@ -46,15 +45,18 @@ async def gather(
     env: str,
     version: str,
     *,
-    window: WindowDecision,
+    current: EnvState | None,
+    candidate: Candidate | None,
+    window: WindowDecision | None,
     checklist: ChecklistResult | None,
     ask_duplicates: bool,
 ) -> Facts:
-    """Read what admission needs, once: what runs, the candidates, the locks, a hold, a waiting twin."""
+    """Read what admission needs that the caller does not hold yet: the candidate running now (forward
+    releases compare ages), the locks, a hold, a waiting twin. ``current`` and ``candidate`` are the rows
+    the caller already read (what runs in ``env`` now, the plan's candidate)."""
     sync = db.sync
-    current = await db.run(sync.env_state, service, env)
-    candidate = await db.run(sync.get_candidate, service, version)
-    running = await db.run(sync.get_candidate, service, current.version) if current else None
+    # What runs now is only compared with the plan's candidate (is the plan older?).
+    running = await db.run(sync.get_candidate, service, current.version) if current and candidate else None
     locks = tuple(
         lock
         for lock in (await db.run(sync.lock_of, service, env), await db.run(sync.manual_lock, service, env))
@@ -80,12 +82,20 @@ async def gather(
     return Facts(world, locks)
 
 
+HELD = "held: "  # the release event a rollout on hold ends with, followed by the step it holds at
+
+
+def held_step(events: list[dict[str, Any]]) -> str | None:
+    """The step a rollout is held at (its last event says so), or None while it is not on hold."""
+    last = str(events[-1]["detail"]) if events else ""
+    return last.removeprefix(HELD) if last.startswith(HELD) else None
+
+
 async def _is_held(db: AsyncStore, release_id: int) -> bool:
     release = await db.run(db.sync.get_release, release_id)
     if release is None or release.state is not ReleaseState.VERIFYING:
         return False
-    events = await db.run(db.sync.release_events, release_id)
-    return bool(events) and str(events[-1]["detail"]).startswith("held: ")
+    return held_step(await db.run(db.sync.release_events, release_id)) is not None
 
 
 def refusal_text(refusal: Refusal, plan: PlanFacts, facts: Facts, zone: ZoneInfo) -> str:
@@ -132,8 +142,3 @@ def refusal_text(refusal: Refusal, plan: PlanFacts, facts: Facts, zone: ZoneInfo
     if code is Code.WINDOW:
         return f"{env}'s deployment window is closed."
     return f"{env}'s checklist is not satisfied."
-
-
-def hard_refusals(admission: Admission) -> list[Refusal]:
-    """What break-glass cannot carry."""
-    return [r for r in admission.refusals if not r.overridable]

@@ -9,11 +9,10 @@ from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, ReleaseKind, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.engine.admitting import gather, refusal_text
-from bot.engine.base import Actor, Reply
+from bot.engine.base import SYSTEM_USER, Actor, Reply
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context
 from bot.engine.rollback_run import RollbackRunMixin
-from bot.observability import release_finished
 from bot.policy.admission import Kind, PlanFacts, Stage, admit
 from bot.policy.permissions import Action
 from bot.slack import render
@@ -188,17 +187,15 @@ class ApprovalMixin(RollbackRunMixin):
         release_id = approval.subject.get("release_id")
         if not isinstance(release_id, int):
             return
-        moved = await self.db.run(
-            self.db.sync.transition,
+        moved = await self.move(
             release_id,
+            approval.env,
             ReleaseState.CANCELLED,
             actor=actor,
             detail=detail,
-            now=self.now(),
             only_from={ReleaseState.AWAITING_APPROVAL},
         )
         if moved:
-            release_finished(approval.env, ReleaseState.CANCELLED.value)
             await self.audit(actor, "release.cancelled", f"release:{release_id}", detail=detail)
             for sibling in await self.db.run(self.db.sync.approvals_of_release, release_id):
                 if sibling.id != approval.id and sibling.state is ApprovalState.PENDING:
@@ -268,17 +265,14 @@ class ApprovalMixin(RollbackRunMixin):
                 now=self.now(),
             )
         except LockHeld as held:
-            cancelled = await self.db.run(
-                self.db.sync.transition,
+            await self.move(
                 release_id,
+                release.env,
                 ReleaseState.CANCELLED,
-                actor="release-bot",
+                actor=SYSTEM_USER,
                 detail="environment busy when approved",
-                now=self.now(),
                 only_from={ReleaseState.AWAITING_APPROVAL},
             )
-            if cancelled:
-                release_finished(release.env, ReleaseState.CANCELLED.value)
             busy = (
                 manual_lock_text(held.lock, self.config.zone)
                 if held.lock.kind == "manual"  # never frees itself: say who placed it and how to lift it
@@ -375,7 +369,9 @@ class ApprovalMixin(RollbackRunMixin):
             service,
             env,
             target,
-            window=await self.window(service, env),
+            current=current,
+            candidate=None,  # a rollback returns to what ran there, candidate record or not
+            window=None,  # and never waits for a window
             checklist=None,
             ask_duplicates=True,
         )

@@ -12,12 +12,13 @@ from typing import Any, Protocol
 
 from bot.config import Config
 from bot.core.checklist import ChecklistResult, checklist_lines
-from bot.core.models import Release
+from bot.core.models import Release, ReleaseState
 from bot.core.notes import ReleaseNotes
 from bot.core.windows import WindowPolicy
+from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Gatekeeper
 from bot.metrics.run import CheckRunner
-from bot.observability import BACKGROUND_TASKS
+from bot.observability import BACKGROUND_TASKS, release_finished
 from bot.ports import Clock, Directory, Notifier
 from bot.providers.base import DeployProvider
 from bot.slack import render
@@ -196,11 +197,55 @@ class EngineBase:
         except Exception:
             log.exception("could not update the parent message of release %s", release_id)
 
-    async def reply(self, release_id: int, message: render.Message) -> None:
+    async def reply(self, release_id: int, message: render.Message) -> str | None:
+        """Post ``message`` in the release's thread; its ts, or None when it could not be posted."""
         release = await self.db.run(self.db.sync.get_release, release_id)
         if release is None or release.channel is None:
-            return
+            return None
         try:
-            await self.deps.notifier.post(release.channel, message.text, message.blocks, thread_ts=release.thread_ts)
+            return await self.deps.notifier.post(
+                release.channel, message.text, message.blocks, thread_ts=release.thread_ts
+            )
         except Exception:
             log.exception("could not reply in the thread of release %s", release_id)
+            return None
+
+    # --- state changes ------------------------------------------------------------------------------
+    async def move(
+        self,
+        release_id: int,
+        env: str,
+        to: ReleaseState,
+        *,
+        actor: str,
+        detail: str,
+        only_from: set[ReleaseState],
+        **fields: Any,
+    ) -> bool:
+        """Move a release to ``to`` if it is in ``only_from``; a final state reached is counted in /metrics."""
+        moved = await self.db.run(
+            self.db.sync.transition,
+            release_id,
+            to,
+            actor=actor,
+            detail=detail,
+            now=self.now(),
+            only_from=only_from,
+            **fields,
+        )
+        if moved and to.terminal:
+            release_finished(env, to.value)
+        return moved
+
+    async def once(self, key: str, taken: str, effect: Callable[[], Awaitable[Reply]]) -> Reply:
+        """A button's effect at most once however often it is clicked (``taken``: what a second click is told).
+
+        A refusal gives the claim back: nothing happened, so the button must work again later.
+        """
+        if not await self.db.run(self.db.sync.claim, key, self.now()):
+            raise UserError(taken)
+        try:
+            return await effect()
+        except UserError:
+            await self.db.run(self.db.sync.unclaim, key)
+            raise

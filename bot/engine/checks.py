@@ -23,6 +23,7 @@ from bot.core.models import Release, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.rollout import Step
 from bot.core.verdicts import Measurement, Verdict, worst
+from bot.engine.admitting import HELD, held_step
 from bot.engine.approvals import ApprovalMixin
 from bot.engine.base import Actor, Reply, log, system_actor
 from bot.engine.errors import UserError
@@ -78,7 +79,7 @@ class ChecksMixin(ApprovalMixin):
 
         async def show(measurement: Measurement) -> None:
             message = render.check_reply(measurement, offset, of=attempts, unavailable_at=shown.unavailable_at)
-            await self._show(release.id, shown, message)
+            await self._show(release, shown, message)
 
         measurement = await self.deps.checks.run(
             check,
@@ -92,20 +93,17 @@ class ChecksMixin(ApprovalMixin):
         await show(measurement)
         return measurement
 
-    async def _show(self, release_id: int, reply: CheckReply, message: render.Message) -> None:
+    async def _show(self, release: Release, reply: CheckReply, message: render.Message) -> None:
         """Post ``message`` in the release's thread the first time, then edit that reply in place."""
-        release = await self.db.run(self.db.sync.get_release, release_id)
-        if release is None or release.channel is None:
+        if reply.ts is None:
+            reply.ts = await self.reply(release.id, message)
+            return
+        if release.channel is None:
             return
         try:
-            if reply.ts is None:
-                reply.ts = await self.deps.notifier.post(
-                    release.channel, message.text, message.blocks, thread_ts=release.thread_ts
-                )
-            else:
-                await self.deps.notifier.update(release.channel, reply.ts, message.text, message.blocks)
+            await self.deps.notifier.update(release.channel, reply.ts, message.text, message.blocks)
         except Exception:
-            log.exception("could not show a check in the thread of release %s", release_id)
+            log.exception("could not update a check reply in the thread of release %s", release.id)
 
     async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
         """Checks between canary / blue-green steps: every configured check, measured now."""
@@ -294,9 +292,7 @@ class ChecksMixin(ApprovalMixin):
 
     def _oncall_mentions(self, env: str) -> str:
         """Pings for whoever may approve a rollback in ``env`` (``rollback.approvals.from``, else on-call)."""
-        environment = self.config.environments.get(env)
-        approvers = (environment.rollback.approvals.from_ if environment else None) or ["oncall"]
-        return render.group_mentions(self.config.groups, approvers)
+        return render.group_mentions(self.config.groups, self.gate.who(env).rollback_approvers)
 
     async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
         """Checks were inconclusive between steps: keep the current weight and ask on-call to decide."""
@@ -305,7 +301,7 @@ class ChecksMixin(ApprovalMixin):
             release.id,
             ReleaseState.VERIFYING,
             actor="release-bot",
-            detail=f"held: {step.label}",
+            detail=f"{HELD}{step.label}",
             now=self.now(),
             only_from={ReleaseState.VERIFYING},
             verdict=Verdict.INCONCLUSIVE.value,
@@ -336,16 +332,13 @@ class ChecksMixin(ApprovalMixin):
         if release.state is not ReleaseState.SUCCEEDED:
             raise UserError(f"that release is {release.state.value} now; nothing to do.")
         if action == "check_rollback":
-            key = f"check-rollback:{release_id}"
-            if not await self.db.run(self.db.sync.claim, key, self.now()):
-                raise UserError("a rollback of this release was already requested.")
-            try:
-                return await self.request_rollback(
+            return await self.once(
+                f"check-rollback:{release_id}",
+                "a rollback of this release was already requested.",
+                lambda: self.request_rollback(
                     actor, release.service, release.env, None, of_release=release_id, action=Action.CHECK_ROLLBACK
-                )
-            except UserError:
-                await self.db.run(self.db.sync.unclaim, key)  # refused: the button must work again later
-                raise
+                ),
+            )
         if not await self.db.run(self.db.sync.claim, f"check-ack:{release_id}:{action}", self.now()):
             raise UserError("already noted.")
         healthy = action == "check_looks_good"
@@ -356,9 +349,8 @@ class ChecksMixin(ApprovalMixin):
         return Reply(render.info(f"Noted: {what}."))
 
     async def _held_action(self, actor: Actor, release: Release, action: str) -> Reply:
-        events = await self.db.run(self.db.sync.release_events, release.id)
-        last = str(events[-1]["detail"]) if events else ""
-        if not last.startswith("held: "):
+        held_at = held_step(await self.db.run(self.db.sync.release_events, release.id))
+        if held_at is None:
             raise UserError("this rollout is still running its checks; wait for their result.")
         if action not in {"check_looks_good", "check_rollback"}:
             raise UserError("a rollout on hold can only continue (Looks good) or roll back.")
@@ -366,7 +358,6 @@ class ChecksMixin(ApprovalMixin):
         key = f"hold:{release.id}:{release.weight}:{release.colour}"
         if not await self.db.run(self.db.sync.claim, key, self.now()):
             raise UserError("someone already decided on this hold; nothing more was done.")
-        held_at = last.removeprefix("held: ")
         if action == "check_looks_good":
             await self.audit(actor, "rollout.continued", f"release:{release.id}", step=held_at)
             await self.reply(

@@ -77,9 +77,8 @@ class Gatekeeper:
             freezer=ctx.freezer,
         )
 
-    async def roles(self, user: str, env: str, ctx: Context, wanted: frozenset[Role]) -> frozenset[Role]:
-        """The roles ``user`` holds for ``env`` among ``wanted`` (only those memberships are looked up)."""
-        who = self.who(env, ctx)
+    async def roles(self, user: str, who: Who, ctx: Context, wanted: frozenset[Role]) -> frozenset[Role]:
+        """The roles ``user`` holds among ``wanted`` (only those memberships are looked up)."""
         held: set[Role] = set()
         if ctx.system:
             held.add(Role.SYSTEM)
@@ -101,6 +100,7 @@ class Gatekeeper:
 
     async def require(self, action: Action, user: str, env: str, ctx: Context = Context()) -> None:
         """Pass, or raise :class:`NotPermitted` with the words naming who may."""
-        answer = permit(action, await self.roles(user, env, ctx, needed_roles(action)))
+        who = self.who(env, ctx)
+        answer = permit(action, await self.roles(user, who, ctx, needed_roles(action)))
         if not answer.allowed:
-            raise NotPermitted(permission_refusal(answer, self.who(env, ctx)))
+            raise NotPermitted(permission_refusal(answer, who))

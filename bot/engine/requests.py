@@ -25,7 +25,7 @@ from bot.core.notes import build_release_notes
 from bot.core.trivy import ScanSummary
 from bot.core.window_text import decision_text
 from bot.core.windows import AdhocFreeze, Reason, WindowDecision
-from bot.engine.admitting import gather, hard_refusals, refusal_text
+from bot.engine.admitting import gather, refusal_text
 from bot.engine.base import Actor, EngineBase, Reply, log
 from bot.engine.errors import UserError
 from bot.policy.admission import Kind, PlanFacts, Stage, admit
@@ -195,11 +195,8 @@ class RequestMixin(EngineBase):
         )
         return evaluate_checklist(environment, evidence)
 
-    async def _checklist_now(self, release: Release) -> ChecklistResult | None:
-        """The checklist of a stored release, evaluated on today's evidence (None: its candidate is gone)."""
-        candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version)
-        if candidate is None:
-            return None
+    async def _checklist_now(self, release: Release, candidate: Candidate) -> ChecklistResult:
+        """The checklist of a stored release, evaluated on today's evidence."""
         plan = Plan(release.service, release.env, release.version, release.kind, release.source_env, candidate, None)
         rollback = RollbackPlan(release.rollback_target, release.rollback_method or "")
         return await self.evaluate(plan, self.config.environments[release.env], release.notes or {}, rollback)
@@ -247,9 +244,17 @@ class RequestMixin(EngineBase):
             requester=actor.user,
         )
         facts = await gather(
-            self.db, plan.service, plan.env, plan.version, window=decision, checklist=checklist, ask_duplicates=True
+            self.db,
+            plan.service,
+            plan.env,
+            plan.version,
+            current=plan.current,
+            candidate=plan.candidate,
+            window=decision,
+            checklist=checklist,
+            ask_duplicates=True,
         )
-        hard = hard_refusals(admit(facts_of_plan, facts.world, Stage.REQUEST))
+        hard = admit(facts_of_plan, facts.world, Stage.REQUEST).hard
         if hard:
             raise UserError("\n".join(refusal_text(r, facts_of_plan, facts, self.config.zone) for r in hard))
         if blockers and cmd.force_reason is None:

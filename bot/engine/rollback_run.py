@@ -9,7 +9,6 @@ from bot.core.models import Release, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.rollout import Step, idle_colour, rollback_steps
 from bot.engine.runner import RunnerMixin
-from bot.observability import release_finished
 from bot.providers.base import StepResult
 from bot.slack import render
 
@@ -59,13 +58,12 @@ class RollbackRunMixin(RunnerMixin):
         )
         if original is not None:
             await self.cancel_checks(original.id, f"rolled back by release #{release.id}")
-            rolled_back = await self.db.run(
-                self.db.sync.transition,
+            await self.move(
                 original.id,
+                original.env,
                 ReleaseState.ROLLED_BACK,
                 actor=release.requested_by,
                 detail=f"rolled back by release #{release.id}",
-                now=self.now(),
                 only_from={
                     ReleaseState.SUCCEEDED,
                     ReleaseState.FAILED,
@@ -77,8 +75,6 @@ class RollbackRunMixin(RunnerMixin):
                 # Keep when it was released: its lead time and the period it counts in stay true.
                 finished_at=original.finished_at or self.now(),
             )
-            if rolled_back:
-                release_finished(original.env, ReleaseState.ROLLED_BACK.value)
             await self.audit(
                 release.requested_by, "release.rolled_back", f"release:{original.id}", by_release=release.id
             )

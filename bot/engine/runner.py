@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace as dc_replace
 from typing import Any
 
 from bot.core.manifest import manifest_document
@@ -17,7 +16,7 @@ from bot.engine.base import SYSTEM_USER
 from bot.engine.requests import RequestMixin, window_mrkdwn
 from bot.manifest_file import ManifestCommitError, commit_manifest
 from bot.notes_link import notes_link
-from bot.observability import Timer, deploy_timer, release_finished
+from bot.observability import Timer, deploy_timer
 from bot.policy.admission import Code, Kind, Stage, admit
 from bot.providers.base import DeployContext, StepResult
 from bot.slack import render
@@ -85,24 +84,24 @@ class RunnerMixin(RequestMixin):
         one that overrode checklist items alone is held to the window like any release. A refusal cancels
         the release (and frees its lock) before anything is deployed, and says why in its thread.
         """
-        overridden = [str(i["item"]) for i in release.checklist if i.get("overridden_by")]
-        decision = await self.window(release.service, release.env)
         plan = plan_facts(release)
-        checklist = await self._checklist_now(release) if plan.kind is Kind.FORWARD else None
-        if checklist is not None and plan.checklist_overridden:
-            # Break-glass covered the items that failed when it was approved, not ones that failed since.
-            newly = {i.item for i in checklist.failed} - set(overridden)
-            plan = dc_replace(plan, checklist_overridden=not newly)
+        forward = plan.kind is Kind.FORWARD  # a rollback never waits for a window or a checklist
+        current = await self.db.run(self.db.sync.env_state, release.service, release.env)
+        candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version) if forward else None
+        decision = await self.window(release.service, release.env) if forward else None
         facts = await gather(
             self.db,
             release.service,
             release.env,
             release.version,
+            current=current,
+            candidate=candidate,
             window=decision,
-            checklist=checklist,
+            checklist=await self._checklist_now(release, candidate) if candidate is not None else None,
             ask_duplicates=False,
         )
-        refused = [r for r in admit(plan, facts.world, Stage.START).refusals if r.code is not Code.WINDOW]
+        admission = admit(plan, facts.world, Stage.START)
+        refused = [r for r in admission.refusals if r.code is not Code.WINDOW]
         if refused:
             text = "\n".join(refusal_text(r, plan, facts, self.config.zone) for r in refused)
             plain = "; ".join(r.code.value for r in refused)
@@ -111,12 +110,12 @@ class RunnerMixin(RequestMixin):
             )
             await self.reply(release.id, render.thread_reply(f"🚫 Not started: {text}"))
             return False
-        if plan.kind is Kind.FORWARD and not decision.open and not plan.window_overridden:
+        if decision is not None and admission.has(Code.WINDOW):
             reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
             await self._finish(
                 release,
                 ReleaseState.CANCELLED,
-                "release-bot",
+                SYSTEM_USER,
                 f"window closed: {reason}",
                 error=f"window closed before the deploy started: {reason}",
             )
@@ -130,7 +129,7 @@ class RunnerMixin(RequestMixin):
                 f"release:{release.id}",
                 reason=release.force_reason,
                 requested_by=release.requested_by,
-                overridden=overridden,
+                overridden=[str(i["item"]) for i in release.checklist if i.get("overridden_by")],
             )
         return True
 
@@ -331,18 +330,15 @@ class RunnerMixin(RequestMixin):
         await self.reply(release.id, render.failure_reply(summary, tail))
 
     async def _finish(self, release: Release, state: ReleaseState, actor: str, detail: str, **fields: Any) -> None:
-        moved = await self.db.run(
-            self.db.sync.transition,
+        await self.move(
             release.id,
+            release.env,
             state,
             actor=actor,
             detail=detail,
-            now=self.now(),
             only_from=ACTIVE | {ReleaseState.AWAITING_APPROVAL},
             **fields,
         )
-        if moved:
-            release_finished(release.env, state.value)
         await self.audit(actor, f"release.{state.value}", f"release:{release.id}", detail=detail)
         await self.refresh_parent(release.id)
         await self.changed(release.service)

@@ -41,8 +41,7 @@ class HttpChecker:
 
     def __init__(self, *, timeout: float, session: HttpSession | aiohttp.ClientSession | None = None) -> None:
         self.timeout = timeout
-        self._http = session if isinstance(session, HttpSession) else HttpSession(session)
-        self._owns_session = session is None
+        self._http = HttpSession.of(session)
 
     async def __aenter__(self) -> HttpChecker:
         return self
@@ -54,13 +53,7 @@ class HttpChecker:
 
     async def close(self) -> None:
         """Close the session if this checker opened it."""
-        if self._owns_session:
-            await self._http.close()
-
-    async def _client(self) -> aiohttp.ClientSession:
-        if self._owns_session:
-            await self._http.open()  # a no-op while open; reopens after close() as before
-        return self._http.get()
+        await self._http.release()
 
     async def measure(
         self, check: Check, at: datetime, *, service: str, environment: str, version: str
@@ -70,7 +63,7 @@ class HttpChecker:
             raise ValueError(f"check {check.name!r} is not an http check")
         url = render_query(check.http, service, environment, version)
         expected = check.expect_status or 200
-        session = await self._client()
+        session = self._http.get()
         try:
             async with session.get(
                 url,

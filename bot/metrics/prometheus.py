@@ -39,8 +39,7 @@ class PrometheusClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = session if isinstance(session, HttpSession) else HttpSession(session)
-        self._owns_session = session is None
+        self._http = HttpSession.of(session)
 
     async def __aenter__(self) -> PrometheusClient:
         return self
@@ -52,13 +51,7 @@ class PrometheusClient:
 
     async def close(self) -> None:
         """Close the session if this client opened it."""
-        if self._owns_session:
-            await self._http.close()
-
-    async def _client(self) -> aiohttp.ClientSession:
-        if self._owns_session:
-            await self._http.open()  # a no-op while open; reopens after close() as before
-        return self._http.get()
+        await self._http.release()
 
     async def instant_query(self, query: str, at: datetime) -> list[Series]:
         """Evaluate ``query`` at ``at`` (timezone-aware); return (labels, value) per series.
@@ -70,7 +63,7 @@ class PrometheusClient:
         url = f"{self.base_url}/api/v1/query"
         # POST form: Prometheus accepts it like GET, and long queries do not hit URL length limits.
         form = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": f"{self.timeout:g}s"}
-        session = await self._client()
+        session = self._http.get()
         try:
             async with session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 text = await response.text(errors="replace")

@@ -37,6 +37,7 @@ class Code(StrEnum):
 
 
 OVERRIDABLE = frozenset({Code.WINDOW, Code.CHECKLIST})
+WINDOW_ITEM = "window"  # the checklist item a break-glass outside the window records, so its approval covers it
 
 
 class Kind(StrEnum):
@@ -54,8 +55,9 @@ class PlanFacts:
     kind: Kind
     replaces: str | None  # what the env ran when the plan was made (None: nothing yet)
     requester: str  # a manual lock lets its own holder through
-    window_overridden: bool = False  # an approved break-glass covers a closed window
-    checklist_overridden: bool = False  # … or the failed checklist items
+    # The items an approved break-glass overrode (WINDOW_ITEM for a closed window): it covers those, not items
+    # that failed since it was approved.
+    overridden: frozenset[str] = frozenset()
     own_release_id: int | None = None  # the release this plan is (at START it may hold the lock itself)
     undoes_release: bool = False  # a rollback of a given release: the record may say the target runs already
 
@@ -77,7 +79,7 @@ class World:
     candidate_order: float | None  # registration time of the plan's version (for "is it older?")
     running_order: float | None  # … and of what runs now
     target_healthy: bool  # for a rollback: the version succeeded there and was never rolled back / failed a check
-    window: WindowDecision
+    window: WindowDecision | None  # None: not asked (rollbacks never wait for a window)
     locks: tuple[LockFacts, ...]  # the running release's lock and the manual lock, when held
     checklist: ChecklistResult | None  # None: the env has no checklist to pass (rollbacks skip it)
     pending_duplicate: int | None = None  # id of a pending request for the same service, env and version
@@ -106,6 +108,11 @@ class Admission:
     def overridable(self) -> bool:
         """Only window/checklist stand in the way: break-glass (with approvals) may carry it."""
         return bool(self.refusals) and all(r.overridable for r in self.refusals)
+
+    @property
+    def hard(self) -> tuple[Refusal, ...]:
+        """What break-glass cannot carry."""
+        return tuple(r for r in self.refusals if not r.overridable)
 
     def has(self, code: Code) -> bool:
         return any(r.code is code for r in self.refusals)
@@ -139,9 +146,10 @@ def admit(plan: PlanFacts, world: World, stage: Stage) -> Admission:
             refusals.append(Refusal(Code.BUSY, lock.release_id))
     # Rolling back is the safe direction: windows, freezes and the checklist never stand in its way.
     if plan.kind is Kind.FORWARD:
-        if not world.window.open and not plan.window_overridden:
+        if world.window is not None and not world.window.open and WINDOW_ITEM not in plan.overridden:
             refusals.append(Refusal(Code.WINDOW))
-        if world.checklist is not None and not world.checklist.passed and not plan.checklist_overridden:
+        failing = {item.item for item in world.checklist.failed} if world.checklist is not None else set()
+        if failing - plan.overridden:
             refusals.append(Refusal(Code.CHECKLIST))
     return Admission(tuple(refusals))
 

@@ -17,12 +17,13 @@ from bot.core.grammar import help_lines
 from bot.core.models import Approval, ApprovalState, Release, ReleaseState
 from bot.core.mrkdwn import escape
 from bot.core.verdicts import Measurement, Verdict
+from bot.policy.admission import WINDOW_ITEM
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000
 # The checklist pseudo-item a break-glass request made outside its deployment window carries, so the
 # on-call approval overrides the window explicitly and the parent message can say so.
-OUTSIDE_WINDOW = "window"
+OUTSIDE_WINDOW = WINDOW_ITEM
 
 STATE_ICON = {
     ReleaseState.AWAITING_APPROVAL: "⏳",
