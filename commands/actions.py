@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from bot.engine import Actor, Engine, Reply, UserError
+from bot.slack import render
 from commands import guarded
 
 APPROVAL_ACTIONS = ("approval_approve", "approval_deny")
 RELEASE_ACTIONS = ("release_retry", "release_rollback")
 CHECK_ACTIONS = ("check_rollback", "check_dismiss", "check_looks_good")
 ALL_ACTIONS = APPROVAL_ACTIONS + RELEASE_ACTIONS + CHECK_ACTIONS
+OPEN_MODAL = Reply(render.info("opening the reason form"))  # deny_refusal's "no refusal": open the modal
 
 
 def _id(value: str) -> int:
@@ -31,6 +33,17 @@ async def on_action(engine: Engine, actor: Actor, action_id: str, value: str) ->
         raise UserError("that button is not one of ours.")
 
     return await guarded(run)
+
+
+async def deny_refusal(engine: Engine, actor: Actor, approval_id: str) -> Reply | None:
+    """The Deny button: a refusal to show instead of the reason modal, or None to open the modal."""
+
+    async def run() -> Reply:
+        await engine.may_decide(actor, _id(approval_id))
+        return OPEN_MODAL
+
+    reply = await guarded(run)
+    return None if reply is OPEN_MODAL else reply
 
 
 async def on_deny(engine: Engine, actor: Actor, approval_id: str, reason: str) -> Reply:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.models import ApprovalState, ReleaseState
-from tests.harness import ONCALL1, ONCALL2, OUTSIDER, RELEASER, MutableClock, config_dict, running_bot
+from tests.harness import ONCALL1, ONCALL2, OUTSIDER, RELEASER, BotHarness, MutableClock, config_dict, running_bot
 from tests.test_scenario_gates import approval_ids, ask, press, ready_for_prod, world
 
 SATURDAY_10AM = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
@@ -109,3 +109,34 @@ def _actor(user: str) -> object:
 
 
 assert RELEASER
+
+
+async def _deny_click(bot: BotHarness, approval_id: str, user: str) -> str:
+    """Click Deny as ``user``; the refusal Slack shows them (the click must not open the reason modal)."""
+    before = len(bot.slack.calls_to("response_url"))
+    response = await bot.click("approval_deny", approval_id, user=user)
+    assert response.status == 200
+    [*_, answer] = await bot.slack.wait_for("response_url", count=before + 1)
+    await bot.settle()
+    return str(answer.args.get("text", ""))
+
+
+async def test_deny_is_refused_before_its_modal_opens_for_the_wrong_person_and_a_late_click(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path, clock=MutableClock(TUESDAY_10AM)) as bot:
+        bot.add_candidate("1.2.2")
+        bot.add_candidate("1.2.3")
+        bot.live("prod", "1.2.2")
+        bot.live("prod", "1.2.3")
+        assert "waiting for on-call approval" in await ask(bot, "rollback prod")
+        [approval] = approval_ids(bot)
+        before = world(bot)
+        assert "you are not in oncall, so you cannot decide this" in await _deny_click(bot, approval, OUTSIDER)
+        assert "two-person rule" in await _deny_click(bot, approval, RELEASER)
+        assert bot.slack.calls_to("views.open") == []
+        assert world(bot) == before
+        bot.clock.advance(hours=2)
+        assert "expired" in await _deny_click(bot, approval, ONCALL1)
+        assert bot.slack.calls_to("views.open") == []
+        assert bot.deploys() == []

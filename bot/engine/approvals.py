@@ -112,6 +112,12 @@ class ApprovalMixin(RollbackRunMixin):
             raise UserError("that request has expired; nothing was done. Ask again if it is still needed.")
         return approval
 
+    async def may_decide(self, actor: Actor, approval_id: int) -> None:
+        """The Deny button, before its reason modal opens: the checks its submission gets again, so a click by
+        the wrong person, or on a request that is decided or has expired, is refused at once."""
+        approval = await self._pending(approval_id)
+        await self._eligible(approval, actor.user, Action.APPROVAL_DENY)
+
     async def vote(self, actor: Actor, approval_id: int) -> Reply:
         """An Approve click. Double clicks and simultaneous approvers produce one effect."""
         approval = await self._pending(approval_id)

@@ -26,7 +26,7 @@ from bot.slack import render
 from bot.slack.respond import ResponseSender
 from bot.store import AsyncStore
 from commands import dispatch, parse_command
-from commands.actions import ALL_ACTIONS, on_action, on_deny
+from commands.actions import ALL_ACTIONS, deny_refusal, on_action, on_deny
 from commands.home import publish_home
 
 log = logging.getLogger("release_bot.slack")
@@ -62,6 +62,20 @@ async def first_delivery(store: AsyncStore, keys: list[str], what: str) -> bool:
     SLACK_REQUESTS.labels(kind="replay").inc()
     log.warning("ignored a replayed Slack request (%s; %s): acked, nothing done", what, ", ".join(keys))
     return False
+
+
+def clicker(body: Mapping[str, Any], action: Mapping[str, Any]) -> Actor | None:
+    """Who clicked a button, where, in which click; None for a click from nobody, which changes nothing
+    (Slack always says who clicked)."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return Actor(
+        user=user_id,
+        channel=str((body.get("channel") or {}).get("id") or ""),
+        request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
+    )
 
 
 def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -> AsyncApp:
@@ -133,15 +147,9 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
     async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
-        user = body.get("user")
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or not user_id:
-            return  # Slack always says who clicked; a click from nobody changes nothing
-        actor = Actor(
-            user=user_id,
-            channel=str((body.get("channel") or {}).get("id") or ""),
-            request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
-        )
+        actor = clicker(body, action)
+        if actor is None:
+            return
 
         async def answer() -> None:
             reply = await on_action(engine, actor, str(action.get("action_id")), str(action.get("value") or ""))
@@ -153,9 +161,17 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
     async def deny_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         SLACK_REQUESTS.labels(kind="action").inc()
         await ack()
+        actor = clicker(body, action)
+        if actor is None:
+            return
         value = str(action.get("value") or "")
-        if value.isascii() and value.isdigit():
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
+        # Asked before the modal opens (the permission table's approval_deny), so the wrong person, or a late
+        # click on a decided or expired request, is told at once instead of after typing a reason.
+        refusal = await deny_refusal(engine, actor, value)
+        if refusal is not None:
+            await answer_to(body.get("response_url"), refusal)
+            return
+        await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
 
     @app.view("approval_deny_reason")
     async def deny_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
