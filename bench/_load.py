@@ -4,7 +4,7 @@ Three roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
 
 - ``slack``: the fake Slack Web API (tests.fakes) and a control server that hands out response URLs
   and serves a health endpoint for the bot's HTTP checks;
-- ``bot``: the bot in HTTP mode (`bot.wiring.http_app`, real SQLite, APScheduler, SystemClock) with
+- ``bot``: the bot in HTTP mode (`bot.bootstrap.http_app`, real SQLite, APScheduler, SystemClock) with
   50 services, and a control server on a second port that arms scheduled checks, unblocks the deploys
   and reports state and RSS;
 - ``bare``: a slack-bolt AsyncApp whose `/release` listener only acks, behind the same aiohttp adapter.
@@ -250,7 +250,7 @@ class BotControl:
             release_id = record_live(store, "prod", "0.9.0", now - timedelta(days=1), service=service)
             found = store.get_release(release_id)
             assert found is not None
-            await engine.post_parent(found)
+            await engine.story.post_parent(found)
             self.history[service] = release_id
 
     async def state(self, request: web.Request | None = None) -> web.Response:
@@ -269,7 +269,7 @@ class BotControl:
         body.update(
             deploys_started=len(deploys),
             scheduler_jobs=len(scheduler.job_ids()) if scheduler is not None else 0,
-            background_tasks=len(self.runtime.engine._tasks),
+            background_tasks=len(self.runtime.engine.tasks._tasks),
             **usage(),
             **(self.gc.take() if request is not None and request.query.get("gc") else {}),
         )
@@ -288,9 +288,9 @@ class BotControl:
             planned.setdefault(release_id, []).append(("health", offset_s, due))
         for release_id, rows in planned.items():
             await self.runtime.store.run(self.runtime.store.sync.schedule_measurements, release_id, rows)
-        # The engine's own arming path (what start() and schedule_checks use), awaited here so the
+        # The engine's own arming path (what start() and Checks.scheduled use), awaited here so the
         # driver knows every job is in APScheduler before it measures.
-        await self.runtime.engine._arm_pending()
+        await self.runtime.engine.checks._arm_pending()
         return await self.state()
 
     async def unblock(self, request: web.Request) -> web.Response:
@@ -325,9 +325,9 @@ async def bot_role(tmp: Path, api_url: str, health_url: str, services: int) -> N
 
     from pydantic import SecretStr
 
+    from bot.bootstrap import http_app
     from bot.config import parse_config
     from bot.settings import Settings
-    from bot.wiring import http_app
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     log = tmp / "deploys.log"

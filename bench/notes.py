@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.core.notes import build_release_notes  # noqa: E402
-from bot.slack.render_notes import notes_blocks  # noqa: E402
 from bot.sources.git import LocalGitSource  # noqa: E402
+from bot.views.notes import notes_blocks  # noqa: E402
 
 TICK = 0.005
 TARGET_SECONDS = 1.0

@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from bot.config import Config, parse_config  # noqa: E402
 from bot.engine import Deps, Engine  # noqa: E402
-from bot.providers.base import DeployProvider  # noqa: E402
+from bot.ports import DeployProvider  # noqa: E402
 from bot.store import AsyncStore, Store  # noqa: E402
 from commands.home import home_for  # noqa: E402
 from tests.harness import business_calendar  # noqa: E402
@@ -250,6 +250,9 @@ class _Notifier:
     async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
         return None
 
+    async def permalink(self, channel: str, ts: str) -> None:
+        return None
+
 
 class _Directory:
     async def group_members(self, group_id: str) -> frozenset[str]:
@@ -281,15 +284,15 @@ async def run_bench(store: Store, runs: int, warmup: int) -> list[tuple[str, lis
         Deps(config=config, db=db, notifier=_Notifier(), directory=_Directory(), clock=_Clock(), providers=_no_provider)
     )
     service = SERVICES[len(SERVICES) // 2]
-    week = engine.period_bounds("week", NOW)
+    week = engine.summaries.period_bounds("week", NOW)
     cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-        (f"status {service}", lambda: engine.status(service)),
-        (f"history {service} (all envs, 10)", lambda: engine.history_reply(service, None, 10)),
-        (f"history {service} prod (10)", lambda: engine.history_reply(service, "prod", 10)),
-        (f"history {service} prod (50)", lambda: engine.history_reply(service, "prod", 50)),
-        ("DORA, one week (all services)", lambda: engine.dora_between(*week)),
-        ("weekly summary", lambda: engine.summary_message("week")),
-        ("daily summary", lambda: engine.summary_message("day")),
+        (f"status {service}", lambda: engine.admin.status(service)),
+        (f"history {service} (all envs, 10)", lambda: engine.admin.history_reply(service, None, 10)),
+        (f"history {service} prod (10)", lambda: engine.admin.history_reply(service, "prod", 10)),
+        (f"history {service} prod (50)", lambda: engine.admin.history_reply(service, "prod", 50)),
+        ("DORA, one week (all services)", lambda: engine.summaries.dora_between(*week)),
+        ("weekly summary", lambda: engine.summaries.summary_message("week")),
+        ("daily summary", lambda: engine.summaries.summary_message("day")),
         ("App Home view (30 services)", lambda: home_for(engine, "U01RELEASE")),
     ]
     results = []

@@ -124,7 +124,7 @@ def _run_slack_mode(
 @cli.command("serve")
 def serve() -> None:
     """HTTP mode: Slack events and interactivity on $PORT, plus /healthz, /metrics and /api/v1."""
-    from bot.wiring import http_app
+    from bot.bootstrap import http_app
 
     _run_slack_mode(Settings.require_http, http_app)
 
@@ -132,7 +132,7 @@ def serve() -> None:
 @cli.command("socket")
 def socket() -> None:
     """Socket Mode (no public URL), plus /healthz, /metrics and /api/v1 on $PORT."""
-    from bot.wiring import socket_app
+    from bot.bootstrap import socket_app
 
     _run_slack_mode(Settings.require_socket, socket_app)
 
@@ -143,7 +143,7 @@ def socket() -> None:
 @click.option("--now", "now", default=None, help="Pretend the session starts at this ISO-8601 instant.")
 def console(demo: bool, user: str, now: str | None) -> None:
     """Type /release commands in a terminal; same handlers, engine and store as Slack mode."""
-    from bot.wiring import run_console
+    from bot.bootstrap import run_console
 
     settings = _settings()
     config, config_dir = _config(settings, fallback_to_example=True)

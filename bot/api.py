@@ -313,7 +313,7 @@ async def _post_candidate(request: web.Request) -> web.Response:
     components = resolve_components(body.components, body.service, service)
     outcome = await ctx.db.run(_register_candidate, ctx.db.sync, body, components, ctx.clock(), request[REQUEST_ID])
     if outcome == "conflict":
-        existing = await ctx.db.run(ctx.db.sync.get_candidate, body.service, body.version)
+        existing = await ctx.db.get_candidate(body.service, body.version)
         differing = _conflicts(existing, body, components) if existing else ["version"]
         raise ApiError(
             409,
@@ -396,7 +396,7 @@ async def _get_releases(request: web.Request) -> web.Response:
     limit = limit_param(request.query, _DEFAULT_LIMIT, _MAX_LIMIT)
     found: list[Release] = []
     for name in [service] if service else sorted(ctx.config.services):
-        found += await ctx.db.run(ctx.db.sync.history, name, env, limit)
+        found += await ctx.db.history(name, env, limit)
     found.sort(key=lambda r: r.id, reverse=True)  # ids grow with time: newest first across services too
     return web.json_response({"releases": [release_json(r) for r in found[:limit]]})
 
@@ -406,10 +406,10 @@ async def _get_manifest(request: web.Request) -> web.Response:
     service = service_param(request.query, ctx.config, required=True)
     env = env_param(request.query, ctx.config, required=True)
     assert service is not None and env is not None
-    state = await ctx.db.run(ctx.db.sync.env_state, service, env)
+    state = await ctx.db.env_state(service, env)
     if state is None:
         raise ApiError(404, "env", f"nothing has been released to {service} {env} yet")
-    candidate = await ctx.db.run(ctx.db.sync.get_candidate, service, state.version)
+    candidate = await ctx.db.get_candidate(service, state.version)
     answer = manifest_document(
         service=service,
         env=env,
@@ -427,7 +427,7 @@ async def _get_audit(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
     since = since_param(request.query)
     limit = limit_param(request.query, _MAX_AUDIT, _MAX_AUDIT)
-    entries = await ctx.db.run(ctx.db.sync.audit_since, since, limit)
+    entries = await ctx.db.audit_since(since, limit)
     return web.json_response({"entries": [audit_json(e) for e in entries]})
 
 
@@ -437,7 +437,7 @@ async def _get_notes(request: web.Request) -> web.Response:
     to = version_param(request.query, "to", required=True)
     previous = version_param(request.query, "from", required=False)
     assert service is not None and to is not None
-    release = await ctx.db.run(ctx.db.sync.release_with_notes, service, to, previous)
+    release = await ctx.db.release_with_notes(service, to, previous)
     if release is None or release.notes is None:
         since = f" since {previous}" if previous else ""
         raise ApiError(404, "to", f"no release notes stored for {service} {to}{since}")

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.core.notes import ReleaseNotes, notes_title
-from bot.core.notes_html import markdown_page, message_page, notes_page
 from bot.notes_link import NOTES_PATH, LinkProblem, NotesLink, verify_notes_link
 from bot.store import AsyncStore
+from bot.views.notes_html import markdown_page, message_page, notes_page
 
 __all__ = ["NOTES_PAGE", "NotesPageContext", "mount_notes_page"]
 
@@ -76,7 +76,7 @@ async def _notes(request: web.Request) -> web.Response:
     title = notes_title(service, previous, to)
     if service not in ctx.config.services:  # signed, but the service has since left the configuration
         return _html(message_page(title, f"{service} is no longer a configured service."), 404)
-    release = await ctx.db.run(ctx.db.sync.release_with_notes, service, to, previous)
+    release = await ctx.db.release_with_notes(service, to, previous)
     if release is None or release.notes is None:
         return _html(message_page(title, "No release notes are stored for this release."), 404)
     stored = release.notes.get("markdown")

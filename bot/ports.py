@@ -1,9 +1,18 @@
-"""The engine's ports: the edges it talks to, as Protocols (Slack or console, a clock, a directory)."""
+"""Every port of the bot, as Protocols: the edges the engine talks to and the bootstrap plugs in.
+
+A clock, a notifier (Slack's outbox or the console), a directory of users and groups, a commit source
+(local git or GitHub), a deploy provider (command, http, github_actions), and the background services the
+bootstrap starts first and stops last.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+from bot.core.commits import Commit
+from bot.providers.base import DeployContext, StepResult
 
 
 class Clock(Protocol):
@@ -40,6 +49,11 @@ class Notifier(Protocol):
         """Upload a file into a channel or thread."""
         ...
 
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a posted message (summaries link to release threads); None where messages have none.
+        May raise when it cannot be fetched now: callers fall back to a link of their own."""
+        ...
+
 
 class Directory(Protocol):
     """Who is who: user-group members and users' time zones."""
@@ -51,3 +65,64 @@ class Directory(Protocol):
     async def user_timezone(self, user_id: str) -> str | None:
         """The user's IANA time zone, when Slack knows it."""
         ...
+
+
+@runtime_checkable
+class CommitSource(Protocol):
+    """A commit history the bot can read release notes and lead times from."""
+
+    @property
+    def pr_url_base(self) -> str | None:
+        """The repository's web address, for linking PR numbers (`…/pull/N`); None when it has none."""
+        ...
+
+    async def commits_between(self, base: str | None, head: str) -> list[Commit]:
+        """Commits reachable from `head` but not from `base`, oldest first (base None: all of head's
+        history, capped). Returns a `CommitList` whose `truncated` says whether the cap was hit.
+        Raises SourceError with a user-facing reason."""
+        ...
+
+    async def commit_time(self, ref: str) -> datetime:
+        """The committer time (timezone-aware) of `ref`; raises SourceError if unknown."""
+        ...
+
+
+class DeployProvider(Protocol):
+    """A deploy back-end (command, http, github_actions)."""
+
+    async def deploy(self, ctx: DeployContext) -> StepResult:
+        """Deploy ``ctx.version`` (at ``ctx.weight`` for a canary's first step)."""
+        ...
+
+    async def shift(self, ctx: DeployContext) -> StepResult:
+        """Shift traffic to ``ctx.weight`` percent (canary) or switch to ``ctx.colour`` (blue/green)."""
+        ...
+
+    async def rollback(self, ctx: DeployContext) -> StepResult:
+        """Return the environment to ``ctx.version`` (the rollback target)."""
+        ...
+
+
+class Service(Protocol):
+    """Background work the bootstrap starts before the engine and stops after it (the Slack outbox)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Runs a coroutine function at an instant (APScheduler in production)."""
+
+    def at(self, when: datetime, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Schedule ``job`` at ``when``, replacing any job with the same ``key``."""
+        ...
+
+    def cancel(self, key: str) -> None:
+        """Forget the job with ``key`` if it is still waiting."""
+        ...
+
+
+Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a test's recording stand-in
+ProviderLookup = Callable[[str], "DeployProvider"]  # environment name -> its deploy provider
+SourceLookup = Callable[[str], "CommitSource | None"]  # service name -> its commit source, if it has a repository

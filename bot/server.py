@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -14,10 +15,13 @@ from slack_sdk.signature import SignatureVerifier
 from bot.api import mount_api
 from bot.notes_page import mount_notes_page
 from bot.observability import HTTP_LATENCY, scrape
-from bot.runtime import Runtime
 from bot.slack.app import delivery_keys, first_delivery
 
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+if TYPE_CHECKING:
+    # Annotations only: bot.bootstrap builds the Runtime and then this app around it.
+    from bot.bootstrap import Runtime
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 VERIFIER: web.AppKey[SignatureVerifier] = web.AppKey("verifier", SignatureVerifier)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
 SLACK_MAX_BODY = 1024 * 1024  # Slack payloads are small; anything larger is not Slack

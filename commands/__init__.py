@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from bot.core.grammar import SPECS, Command, ParseError, Vocabulary, parse
-from bot.core.mrkdwn import escape
 from bot.engine import Actor, Engine, Reply, UserError
-from bot.slack import render
+from bot.views import render
+from bot.views.mrkdwn import escape
 from commands import admin, release, summary, window
 
 log = logging.getLogger("release_bot.commands")

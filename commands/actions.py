@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine import Actor, Engine, Reply, UserError
-from bot.slack import render
+from bot.views import render
 from commands import guarded
 
 APPROVAL_ACTIONS = ("approval_approve", "approval_deny")
@@ -25,11 +25,11 @@ async def on_action(engine: Engine, actor: Actor, action_id: str, value: str) ->
     async def run() -> Reply:
         target = _id(value)
         if action_id == "approval_approve":
-            return await engine.vote(actor, target)
+            return await engine.approvals.vote(actor, target)
         if action_id in RELEASE_ACTIONS:
-            return await engine.interrupted_action(actor, target, action_id)
+            return await engine.recovery.interrupted_action(actor, target, action_id)
         if action_id in CHECK_ACTIONS:
-            return await engine.check_action(actor, target, action_id)
+            return await engine.check_actions.check_action(actor, target, action_id)
         raise UserError("that button is not one of ours.")
 
     return await guarded(run)
@@ -39,7 +39,7 @@ async def deny_refusal(engine: Engine, actor: Actor, approval_id: str) -> Reply 
     """The Deny button: a refusal to show instead of the reason modal, or None to open the modal."""
 
     async def run() -> Reply:
-        await engine.may_decide(actor, _id(approval_id))
+        await engine.approvals.may_decide(actor, _id(approval_id))
         return OPEN_MODAL
 
     reply = await guarded(run)
@@ -53,6 +53,6 @@ async def on_deny(engine: Engine, actor: Actor, approval_id: str, reason: str) -
         text = reason.strip()
         if not text:
             raise UserError("a denial needs a reason.")
-        return await engine.deny(actor, _id(approval_id), text[:300])
+        return await engine.approvals.deny(actor, _id(approval_id), text[:300])
 
     return await guarded(run)

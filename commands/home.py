@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.models import Approval, EnvState, Lock
-from bot.core.mrkdwn import escape
-from bot.core.window_text import format_local
-from bot.core.windows import AdhocFreeze, WindowDecision
+from bot.core.windows import WindowDecision
 from bot.engine import Engine
-from bot.slack import render
-from bot.slack.render_home import EnvRow, ServiceRow, home_view
+from bot.views.home import EnvRow, ServiceRow, home_view
+from bot.views.windows import closed_ahead_lines, window_summary
 
 log = logging.getLogger("release_bot.home")
 MAX_VIEWERS = 500  # remembered Home viewers; the least recent one is forgotten beyond this
@@ -34,30 +32,14 @@ class HomeSnapshot:
     freezes: list[str]
 
 
-def _window_text(decision: WindowDecision, adhoc: list[AdhocFreeze], engine: Engine) -> str:
-    """The window now and its next change, as escaped mrkdwn."""
-    zone = engine.config.zone
-    if decision.open:
-        return "open" + (f" until {format_local(decision.next_close, zone)}" if decision.next_close else "")
-    opening = format_local(decision.next_open, zone) if decision.next_open else "not within a year"
-    why = escape(decision.reasons[0].text) if decision.reasons else "closed"
-    if decision.reasons and decision.reasons[0].code == "adhoc_freeze":
-        # Built from the freeze itself: its author as a real mention, the typed reason escaped.
-        at = decision.at
-        active = next((f for f in adhoc if f.created_at <= at < f.until), None)
-        if active is not None:
-            why = f"ad-hoc freeze by {render.user(active.by)}: {escape(active.reason)}"
-    return f"closed ({why}); opens {opening}"
-
-
 async def snapshot(engine: Engine) -> HomeSnapshot:
     """Read the shared part of the Home tab: a handful of queries, whatever the number of services."""
     db, now = engine.db, engine.now()
-    states: dict[tuple[str, str], EnvState] = {(s.service, s.env): s for s in await db.run(db.sync.all_env_states)}
+    states: dict[tuple[str, str], EnvState] = {(s.service, s.env): s for s in await db.all_env_states()}
     locks: dict[tuple[str, str], Lock] = {}
-    for lock in await db.run(db.sync.all_locks):
+    for lock in await db.all_locks():
         locks.setdefault((lock.service, lock.env), lock)  # a running release's lock first, as status shows
-    adhoc = await db.run(db.sync.adhoc_freezes, None)
+    adhoc = await db.adhoc_freezes(None)
     shared: dict[str, WindowDecision] = {}  # env -> decision for services without ad-hoc freezes there
     services = []
     for name, svc in engine.config.services.items():
@@ -80,12 +62,12 @@ async def snapshot(engine: Engine) -> HomeSnapshot:
                     lock_holder=held.holder if held else None,
                     lock_reason=held.reason if held else None,
                     window_open=decision.open,
-                    window_text=_window_text(decision, mine, engine),
+                    window_text=window_summary(decision, engine.config.zone),
                 )
             )
         services.append(ServiceRow(service=name, envs=envs))
-    pending = await db.run(db.sync.pending_approvals, None)
-    freezes = [line.removeprefix("• ") for line in await engine.closed_ahead(now)]
+    pending = await db.pending_approvals(None)
+    freezes = closed_ahead_lines(await engine.summaries.closed_ahead(now))
     return HomeSnapshot(services, pending, freezes)
 
 
@@ -108,7 +90,8 @@ async def home_for(engine: Engine, user: str, shared: HomeSnapshot | None = None
 
 
 class HomeViewers:
-    """Users whose Home tab is kept current: the engine calls :meth:`on_change` after each change."""
+    """Users whose Home tab is kept current. An instance is itself the engine's change listener (called
+    with the service after each change), so :func:`home_viewers` finds it again among the listeners."""
 
     def __init__(self, engine: Engine, limit: int = MAX_VIEWERS) -> None:
         self.engine = engine
@@ -128,7 +111,7 @@ class HomeViewers:
         while len(self._users) > self.limit:
             self._users.popitem(last=False)
 
-    async def on_change(self, service: str) -> None:
+    async def __call__(self, service: str) -> None:
         """Schedule a refresh; changes arriving while one runs fold into a single further pass."""
         if not self._users:
             return
@@ -153,11 +136,10 @@ class HomeViewers:
 def home_viewers(engine: Engine) -> HomeViewers:
     """The engine's HomeViewers, registered as its change listener on first use."""
     for listener in engine.on_change:
-        owner = getattr(listener, "__self__", None)
-        if isinstance(owner, HomeViewers):
-            return owner
+        if isinstance(listener, HomeViewers):
+            return listener
     viewers = HomeViewers(engine)
-    engine.on_change.append(viewers.on_change)
+    engine.on_change.append(viewers)
     return viewers
 
 

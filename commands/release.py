@@ -7,14 +7,14 @@ from bot.engine import Actor, Engine, Reply
 
 
 async def release(engine: Engine, actor: Actor, cmd: Command) -> Reply:
-    return await engine.request_release(actor, cmd)
+    return await engine.releases.request_release(actor, cmd)
 
 
 async def rollback(engine: Engine, actor: Actor, cmd: Command) -> Reply:
     assert cmd.service is not None and cmd.env is not None
-    return await engine.request_rollback(actor, cmd.service, cmd.env, cmd.version)
+    return await engine.rollbacks.request_rollback(actor, cmd.service, cmd.env, cmd.version)
 
 
 async def notes(engine: Engine, actor: Actor, cmd: Command) -> Reply:
     assert cmd.service is not None
-    return await engine.notes_reply(cmd.service, cmd.version, cmd.range_from)
+    return await engine.admin.notes_reply(cmd.service, cmd.version, cmd.range_from)

@@ -7,4 +7,4 @@ from bot.engine import Actor, Engine, Reply
 
 
 async def summary(engine: Engine, actor: Actor, cmd: Command) -> Reply:
-    return await engine.summary_reply(cmd.period or "day")
+    return await engine.summaries.summary_reply(cmd.period or "day")

@@ -8,4 +8,4 @@ from bot.engine import Actor, Engine, Reply
 
 async def window(engine: Engine, actor: Actor, cmd: Command) -> Reply:
     assert cmd.service is not None
-    return await engine.window_reply(actor, cmd.service, cmd.env)
+    return await engine.admin.window_reply(actor, cmd.service, cmd.env)

@@ -17,12 +17,12 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.bootstrap import http_app
 from bot.config import Config, parse_config
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.server import RUNTIME
 from bot.settings import Settings
 from bot.store import Store
-from bot.wiring import http_app
 from tests.fakes import FakeSlackWebAPI
 from tests.fakes.slack_signing import block_actions_body, signed_headers, slash_command_body
 

@@ -18,11 +18,11 @@ from bot.core.checklist import (
     SuiteResult,
     apply_override,
     checklist_items,
-    checklist_lines,
     evaluate_checklist,
 )
 from bot.core.scan_summary import ClassSummary, MisconfigFinding, SecretFinding
 from bot.core.trivy import Finding, ScanSummary, load_trivy_report
+from bot.views.checklist import checklist_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

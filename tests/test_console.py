@@ -13,11 +13,12 @@ from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
+from bot.bootstrap import Runtime, build_runtime
 from bot.config import parse_config
 from bot.core.models import ApprovalState
-from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
+from bot.store import AsyncStore, Store
 from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, MutableClock, config_dict, record_live
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +53,9 @@ async def console_session(tmp_path: Path) -> AsyncIterator[Session]:
     notifier = ConsoleNotifier(out=out)
     clock = MutableClock(TUESDAY_10AM)
     runtime = build_runtime(
-        Settings(db_path=tmp_path / "console.db"),
+        Settings(),
         config,
+        store=AsyncStore(Store(tmp_path / "console.db")),
         notifier=notifier,
         directory=ConsoleDirectory(config, {"S01PLATFORM": frozenset({"U01PLATFORM"})}),
         config_dir=tmp_path,

@@ -143,7 +143,7 @@ def wall_clock() -> MutableClock:
 async def measure_at(bot: BotHarness, release: Release, offset: timedelta) -> None:
     assert release.finished_at is not None
     bot.clock.set(release.finished_at + offset)
-    await bot.engine.run_due_measurements()
+    await bot.engine.checks.run_due_measurements()
     await bot.settle()
 
 

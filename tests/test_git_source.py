@@ -15,7 +15,8 @@ import pytest
 
 from bot.core.commits import CommitList
 from bot.core.notes import ReleaseNotes, build_release_notes
-from bot.sources.base import CommitSource, SourceError
+from bot.ports import CommitSource
+from bot.sources.base import SourceError
 from bot.sources.git import LocalGitSource
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)

@@ -11,7 +11,8 @@ from bot.core.commits import CommitList
 from bot.core.notes import build_release_notes
 from bot.github_api import GitHubClient
 from bot.http_session import HttpSession
-from bot.sources.base import CommitSource, SourceError
+from bot.ports import CommitSource
+from bot.sources.base import SourceError
 from bot.sources.github import GitHubSource
 from tests.fakes.github_api import FakeGitHub
 from tests.fakes.sleep import RecordingSleep

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.views import View
 
 from bot.core.models import Approval, ApprovalKind, ApprovalState
-from bot.slack.render_home import MAX_BLOCKS, EnvRow, ServiceRow, home_view
+from bot.views.home import MAX_BLOCKS, EnvRow, ServiceRow, home_view
 from commands.home import HomeViewers
 from tests.fakes.slack_signing import event_body, signed_headers
 from tests.harness import (

@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.bootstrap import build_runtime
 from bot.config import Check, parse_config
 from bot.http_session import HttpSession
 from bot.metrics.prometheus import PrometheusClient
 from bot.providers.base import DeployContext
 from bot.providers.github_actions import GithubActionsDeployProvider
-from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.slack.console import ConsoleDirectory, ConsoleNotifier
-from bot.slack.render import Message
 from bot.slack.respond import ResponseSender
 from bot.sources.github import GitHubSource
+from bot.store import AsyncStore, Store
+from bot.views.render import Message
 from tests.fakes.github_api import commit_item
 from tests.harness import CHANNEL, RELEASER, business_calendar
 
@@ -112,8 +113,9 @@ async def test_the_runtime_clients_share_one_session_closed_at_shutdown(
 ) -> None:
     parsed = parse_config(config(server.url))
     runtime = build_runtime(
-        Settings(db_path=tmp_path / "bot.db", github_token="ghp_test", github_api_url=server.url),  # type: ignore[arg-type]
+        Settings(github_token="ghp_test", github_api_url=server.url),  # type: ignore[arg-type]
         parsed,
+        store=AsyncStore(Store(tmp_path / "bot.db")),
         notifier=ConsoleNotifier(),
         directory=ConsoleDirectory(parsed, {}),
         config_dir=tmp_path,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack.render import group_mentions, member_mention
+from bot.views.render import group_mentions, member_mention
 from tests.fakes.prometheus import FakePrometheus
 from tests.harness import ONCALL1, ONCALL2, RELEASER, running_bot
 from tests.test_scenario_checks import checks_config, measure_at, release_to_prod, thread, wall_clock

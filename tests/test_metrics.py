@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from bot import wiring
+from bot import bootstrap
+from bot.bootstrap import socket_app
 from bot.config import parse_config
 from bot.server import RUNTIME
 from bot.settings import Settings
 from bot.slack.outbox import OutboxNotifier, OutboxPolicy
-from bot.wiring import socket_app
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack_signing import slash_command_payload
@@ -74,7 +74,7 @@ async def test_a_release_moves_releases_deploy_time_acks_checks_and_background_t
                 paused.set()
                 await go.wait()
 
-            bot.engine.deps.sleep = held_pause
+            bot.engine.rollouts.sleep = held_pause
             before = await scrape(bot.client)
             await bot.command("prod")
             await paused.wait()
@@ -159,7 +159,9 @@ async def test_outbox_backlog_and_its_age_while_slack_rate_limits_then_drains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The outbox's backoff waits until the test wakes it: the backlog stays put while we look at it.
-    monkeypatch.setattr(wiring, "OUTBOX_POLICY", OutboxPolicy(timeout=2.0, sleep=Waits(held=True), hand_back_after=5))
+    monkeypatch.setattr(
+        bootstrap, "OUTBOX_POLICY", OutboxPolicy(timeout=2.0, sleep=Waits(held=True), hand_back_after=5)
+    )
     async with running_bot(tmp_path) as bot:
         before = await scrape(bot.client)
         bot.slack.fail_next("chat.postMessage", status=429, retry_after=30)

@@ -277,9 +277,10 @@ def test_every_commit_is_listed_once_merged_or_reverted(plan: list[tuple[str, in
 def test_core_modules_do_no_io() -> None:
     forbidden = {"slack_bolt", "slack_sdk", "aiohttp", "sqlite3", "sqlite_utils", "apscheduler", "subprocess"}
     forbidden |= {"requests", "httpx", "asyncio", "os", "socket"}
-    root = Path(__file__).resolve().parents[1] / "bot" / "core"
-    for name in ("commits.py", "notes.py", "mrkdwn.py"):
-        tree = ast.parse((root / name).read_text())
+    bot = Path(__file__).resolve().parents[1] / "bot"
+    # The escaper moved to the views (bot/views/mrkdwn.py), which are held to the same rule.
+    for name in ("core/commits.py", "core/notes.py", "views/mrkdwn.py"):
+        tree = ast.parse((bot / name).read_text())
         imported = {
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }

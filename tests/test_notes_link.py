@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.api import API_PREFIX, mount_api
+from bot.bootstrap import http_app
 from bot.config import Config, parse_config
 from bot.core.commits import Person
 from bot.core.models import ReleaseKind, ReleaseState
@@ -27,7 +28,6 @@ from bot.notes_link import LINK_TTL, derive_link_key, notes_link
 from bot.notes_page import mount_notes_page
 from bot.settings import Settings, SettingsError
 from bot.store import AsyncStore
-from bot.wiring import http_app
 from tests.fakes import FakeSlackWebAPI
 from tests.harness import CHANNEL, BotHarness, MutableClock, config_dict, harness_settings
 from tests.test_api import Clock

@@ -16,11 +16,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from slack_sdk.errors import SlackApiError
 
 from bot.core.models import ReleaseKind, ReleaseState
 from bot.slack.notifier import SlackNotifier
-from bot.slack.outbox import EVENT_TYPE, OutboxNotifier, OutboxPolicy, outbox_web_client
+from bot.slack.outbox import EVENT_TYPE, Failure, OutboxNotifier, OutboxPolicy, classify, outbox_web_client
 from bot.store import AsyncStore, Store
 from bot.store.outbox import placeholder, placeholder_id
 from tests.fakes import FakeSlackWebAPI
@@ -59,9 +61,8 @@ async def outbox_on(
     store = AsyncStore(Store(db))
     client = outbox_web_client("xoxb-test", slack.base_url, timeout)
     outbox = OutboxNotifier(
-        SlackNotifier(client), clock=clock or MutableClock(TUESDAY_10AM), policy=policy(waits, timeout=timeout)
+        SlackNotifier(client), store, clock=clock or MutableClock(TUESDAY_10AM), policy=policy(waits, timeout=timeout)
     )
-    outbox.attach(store)
     await outbox.start()
     try:
         yield outbox
@@ -368,3 +369,25 @@ async def test_counts_of_each_text_match_what_was_asked(slack: FakeSlackWebAPI, 
     for w in range(4):
         mine = [t for t in texts(slack) if t.startswith(f"w{w}-")]
         assert mine == [f"w{w}-{n}" for n in range(5)], "each writer's messages in the order written"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (429, b'{"ok": false, "error": "ratelimited"}', Failure("refused", "ratelimited", 7.0)),
+        (200, b'{"ok": false, "error": "channel_not_found"}', Failure("fatal", "channel_not_found")),
+        # Not JSON although it says so (a gateway's page): slack_sdk hands over the bare aiohttp response.
+        (502, b"<html>bad gateway</html>", Failure("server", "HTTP 502")),
+    ],
+)
+async def test_failures_are_sorted_by_what_the_answer_says(status: int, body: bytes, expected: Failure) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json", headers={"Retry-After": "7"})
+
+    app = web.Application()
+    app.router.add_post("/api/chat.postMessage", answer)
+    async with TestServer(app) as server:
+        client = outbox_web_client("xoxb-test", str(server.make_url("/api/")), 2.0)
+        with pytest.raises(SlackApiError) as raised:
+            await client.chat_postMessage(channel=CHANNEL, text="hi")
+    assert classify(raised.value) == expected

@@ -12,9 +12,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.core.commits import Commit
-from bot.core.mrkdwn import escape, link
 from bot.core.notes import ReleaseNotes, build_release_notes
-from bot.slack.render_notes import notes_blocks
+from bot.views.mrkdwn import escape, link
+from bot.views.notes import notes_blocks
 
 T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 PR_BASE = "https://github.com/cds-snc/notification-api"

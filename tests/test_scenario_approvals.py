@@ -213,7 +213,7 @@ async def test_pending_approvals_expire_on_time_without_a_click(bot: BotHarness)
     assert due is not None, "the expiry is armed when the request is posted"
     assert timedelta(minutes=29) < due - datetime.now(UTC) <= timedelta(minutes=30)
     bot.clock.advance(minutes=30)
-    assert await bot.engine.expire_due() == 1  # what the armed job runs
+    assert await bot.engine.approvals.expire_due() == 1  # what the armed job runs
     await bot.settle()
     assert not buttons(bot.slack.message(CHANNEL, message.ts).blocks)
     assert "Expired" in message_text(bot.slack.message(CHANNEL, message.ts))

@@ -23,12 +23,12 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.bootstrap import http_app
 from bot.config import parse_config
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.core.verdicts import unavailable
 from bot.engine.checks import job_key
-from bot.slack import render
-from bot.wiring import http_app
+from bot.views import render
 from tests.fakes import FakeSlackWebAPI
 from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack_state import Message
@@ -147,7 +147,7 @@ async def measure_at(bot: BotHarness, release: Release, offset: timedelta) -> No
     """Move the clock to ``release + offset`` and take what is due, as the scheduler's wake-up does."""
     assert release.finished_at is not None
     bot.clock.set(release.finished_at + offset)
-    await bot.engine.run_due_measurements()
+    await bot.engine.checks.run_due_measurements()
     await bot.settle()  # a scheduler wake-up may have taken it instead: the effect is the same, once
 
 
@@ -335,15 +335,15 @@ async def test_restart_runs_the_missed_measurement_once_and_keeps_pending_times(
             scheduler = second.runtime.scheduler
             assert {s: scheduler.next_run(job_key(release.id, "error rate", s)) for s in pending} == pending
             assert scheduler.next_run(job_key(release.id, "error rate", 300)) is None
-            assert await second.engine.run_due_measurements() == 0
+            assert await second.engine.checks.run_due_measurements() == 0
 
         async with running_bot(tmp_path, clock=clock, config=config, db_path=db) as third:
             await third.settle()
             assert len(prometheus.queries) == 1, "a second restart measures nothing twice"
             assert measured(third, release) == []
             clock.advance(minutes=10)  # past +15m
-            assert await third.engine.run_due_measurements() == 1
-            assert await third.engine.run_due_measurements() == 0
+            assert await third.engine.checks.run_due_measurements() == 1
+            assert await third.engine.checks.run_due_measurements() == 0
             await third.settle()
             assert [at for _, at in prometheus.queries] == [due[300], due[900]]
             assert states(third, release) == {300: "done", 900: "done", 1800: "pending"}
@@ -366,7 +366,7 @@ async def test_a_newer_release_cancels_the_older_ones_pending_checks(tmp_path: P
             assert states(bot, newer) == {300: "pending", 900: "pending", 1800: "pending"}
 
             bot.clock.advance(hours=1)
-            assert await bot.engine.run_due_measurements() == 3, "only the newer release's rows run"
+            assert await bot.engine.checks.run_due_measurements() == 3, "only the newer release's rows run"
             await bot.settle()
             assert len(measured(bot, older)) == 1
             assert len(measured(bot, newer)) == 3
@@ -384,7 +384,7 @@ async def test_a_rollback_cancels_the_pending_checks(tmp_path: Path) -> None:
             assert states(bot, release) == {300: "cancelled", 900: "cancelled", 1800: "cancelled"}
             assert not [k for k in bot.runtime.scheduler.job_ids() if k.startswith(f"check:{release.id}:")]
             bot.clock.advance(hours=1)
-            assert await bot.engine.run_due_measurements() == 0
+            assert await bot.engine.checks.run_due_measurements() == 0
             assert prometheus.queries == []
 
 

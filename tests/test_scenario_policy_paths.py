@@ -81,7 +81,7 @@ async def test_a_denied_half_of_a_break_glass_cancels_the_other(tmp_path: Path) 
         ready_for_prod(bot)
         await ask(bot, "prod --force outage")
         lead_request, oncall_request = approval_ids(bot)
-        await bot.engine.deny(_actor("U01LEAD"), int(lead_request), "not today")
+        await bot.engine.approvals.deny(_actor("U01LEAD"), int(lead_request), "not today")
         await bot.settle()
         other = bot.store.get_approval(int(oncall_request))
         assert other is not None and other.state is ApprovalState.CANCELLED

@@ -49,7 +49,7 @@ def paced(bot: BotHarness) -> list[float]:
         pauses.append(seconds)
         bot.clock.advance(seconds=seconds)
 
-    bot.engine.deps.sleep = sleep
+    bot.engine.rollouts.sleep = sleep
     return pauses
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot import wiring
+from bot import bootstrap
 from bot.core.models import ReleaseState
 from bot.slack.outbox import OutboxNotifier, OutboxPolicy
 from bot.store.outbox import placeholder_id
@@ -39,7 +39,7 @@ Story = tuple[str, list[str]]  # the parent's final text, the replies' texts
 
 def use_policy(monkeypatch: pytest.MonkeyPatch, waits: Waits, *, timeout: float = 2.0) -> None:
     """Start the bot with a fast outbox: a short client timeout and the test's backoff sleep."""
-    monkeypatch.setattr(wiring, "OUTBOX_POLICY", OutboxPolicy(timeout=timeout, sleep=waits, hand_back_after=5.0))
+    monkeypatch.setattr(bootstrap, "OUTBOX_POLICY", OutboxPolicy(timeout=timeout, sleep=waits, hand_back_after=5.0))
 
 
 def outbox(bot: BotHarness) -> OutboxNotifier:

@@ -10,11 +10,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from bot.bootstrap import socket_app
 from bot.config import parse_config
 from bot.server import RUNTIME
 from bot.settings import Settings, SettingsError
 from bot.store import Store
-from bot.wiring import socket_app
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.slack_signing import block_actions_payload, slash_command_payload
 from tests.harness import CHANNEL, RELEASER, TUESDAY_10AM, MutableClock, config_dict

@@ -404,7 +404,7 @@ def test_adhoc_freeze_closes_an_always_window() -> None:
     decision = policy.decide("staging", local("example", "2026-05-02 10:00"), [MIGRATION])
     assert not decision.open and decision.always
     assert [(r.code, r.text) for r in decision.reasons] == [
-        ("adhoc_freeze", "ad-hoc freeze by <@U123>: database migration")
+        ("adhoc_freeze", "ad-hoc freeze by U123: database migration")
     ]
     assert iso(decision.next_open) == utc("2026-05-04T00:00-04:00")
     before = policy.decide("staging", local("example", "2026-05-01 11:00"), [MIGRATION])

@@ -13,13 +13,14 @@ Decisions worth knowing:
 - ``vulnerability_scan`` judges the Trivy classes in ``vulnerability_scan.classes`` (vulnerabilities,
   secrets, failed misconfiguration checks) against ``block_on``; the line names every judged class and,
   for each one that blocks, its worst findings by ID and file. A secret is named by rule and file only.
-- Reasons are Slack mrkdwn; every piece of text that came from outside (package names, versions,
-  image refs, URLs) is escaped, so a hostile package name cannot ping a channel or forge a link.
+- Reasons are Slack mrkdwn, stored with the release and shown as they are: every piece of text that
+  came from outside (package names, versions, image refs, URLs) is escaped with ``bot.views.mrkdwn``, so
+  a hostile package name cannot ping a channel or forge a link. That import is the core's one listed
+  exception to the layer contracts (pyproject.toml) until reasons are stored as data.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,7 @@ from bot.core.scan_summary import (
     ScanSummary,
     SecretFinding,
 )
+from bot.views.mrkdwn import escape, link, linkable
 
 if TYPE_CHECKING:
     from bot.config import Environment
@@ -47,15 +49,12 @@ __all__ = [
     "SuiteResult",
     "apply_override",
     "checklist_items",
-    "checklist_lines",
     "evaluate_checklist",
 ]
 
 TEST_SUITES = ("unit", "integration", "performance")
 _SHOWN_FINDINGS = 3
 _SHOWN_IMAGE_PROBLEMS = 5
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_SAFE_URL = re.compile(r"https?://[^\s<>|]+")
 
 
 @dataclass(frozen=True)
@@ -158,16 +157,9 @@ class ChecklistResult:
         )
 
 
-def _esc(text: str) -> str:
-    """Escape the three characters Slack mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _link(url: str | None, label: str) -> str:
-    """A Slack link for http(s) URLs that cannot break out of the <url|label> syntax; else nothing."""
-    if url is None or not _SAFE_URL.fullmatch(url):
-        return ""
-    return f" (<{url.replace('&', '&amp;')}|{label}>)"
+    """`` (<url|label>)`` for a URL that can be linked safely; nothing for any other."""
+    return f" ({link(url, label)})" if linkable(url) else ""
 
 
 def checklist_items(env: Environment) -> tuple[str, ...]:
@@ -191,13 +183,13 @@ def _finding_text(finding: AnyFinding) -> str:
     """A finding by ID and where it is; a secret by rule and file only, never its (masked) text."""
     if isinstance(finding, SecretFinding):
         where = f" in {finding.file}" if finding.file else ""
-        return _esc(f"secret {finding.rule_id}{where}")
+        return escape(f"secret {finding.rule_id}{where}")
     if isinstance(finding, MisconfigFinding):
         where = f" in {finding.file}" if finding.file else ""
-        return _esc(f"check {finding.check_id}{where}")
+        return escape(f"check {finding.check_id}{where}")
     installed = f" {finding.installed_version}" if finding.installed_version else ""
     fix = f" → {finding.fixed_version}" if finding.fixed_version else ", no fix yet"
-    return _esc(f"{finding.vulnerability_id} ({finding.pkg_name}{installed}{fix})")
+    return escape(f"{finding.vulnerability_id} ({finding.pkg_name}{installed}{fix})")
 
 
 def _tally(summary: ClassSummary[Any], severities: Sequence[str]) -> str:
@@ -257,17 +249,18 @@ def _images(evidence: Evidence) -> ItemResult:
     for name in names:
         text = evidence.components.get(name)
         if text is None:
-            problems.append(f"{_esc(name)}: no image reported by CI")
+            problems.append(f"{escape(name)}: no image reported by CI")
             continue
         try:
             ref = parse_image_ref(text)
         except ImageRefError as exc:
-            problems.append(f"{_esc(name)}: {_esc(text.strip())} is not a valid image reference ({_esc(exc.problem)})")
+            why = escape(exc.problem)
+            problems.append(f"{escape(name)}: {escape(text.strip())} is not a valid image reference ({why})")
             continue
         if not ref.pinned:
-            problems.append(f"{_esc(name)}: {_esc(text.strip())} is not pinned by digest")
+            problems.append(f"{escape(name)}: {escape(text.strip())} is not pinned by digest")
     if not problems:
-        return ItemResult("images", True, f"images: all pinned by digest ({_esc(', '.join(names))})")
+        return ItemResult("images", True, f"images: all pinned by digest ({escape(', '.join(names))})")
     shown = problems[:_SHOWN_IMAGE_PROBLEMS]
     if len(problems) > len(shown):
         shown.append(f"and {len(problems) - len(shown)} more")
@@ -281,17 +274,17 @@ def _notes(notes: str) -> ItemResult:
         return ItemResult("release_notes", False, "release notes: not generated yet")
     if notes.startswith("unavailable"):
         why = notes.removeprefix("unavailable").lstrip(": ").strip() or "no reason given"
-        return ItemResult("release_notes", False, f"release notes unavailable: {_esc(why)}")
-    return ItemResult("release_notes", False, f"release notes: unknown state {_esc(notes)!r}")
+        return ItemResult("release_notes", False, f"release notes unavailable: {escape(why)}")
+    return ItemResult("release_notes", False, f"release notes: unknown state {escape(notes)!r}")
 
 
 def _rollback(plan: RollbackPlan | None) -> ItemResult:
     if plan is None:
         return ItemResult("rollback_plan", False, "no rollback plan: no previous healthy release or method known")
-    method = f" ({_esc(plan.method)})" if plan.method.strip() else ""
+    method = f" ({escape(plan.method)})" if plan.method.strip() else ""
     if plan.target_version is None:
         return ItemResult("rollback_plan", True, f"rollback plan: first release, nothing to roll back to{method}")
-    return ItemResult("rollback_plan", True, f"rollback plan: back to {_esc(plan.target_version)}{method}")
+    return ItemResult("rollback_plan", True, f"rollback plan: back to {escape(plan.target_version)}{method}")
 
 
 def evaluate_checklist(env: Environment, evidence: Evidence) -> ChecklistResult:
@@ -309,7 +302,7 @@ def evaluate_checklist(env: Environment, evidence: Evidence) -> ChecklistResult:
         elif item == "rollback_plan":
             results.append(_rollback(evidence.rollback_plan))
         else:  # config.ChecklistItem is a closed Literal; a new item must be taught here
-            results.append(ItemResult(item, False, f"{_esc(item)}: unknown checklist item"))
+            results.append(ItemResult(item, False, f"{escape(item)}: unknown checklist item"))
     return ChecklistResult(tuple(results))
 
 
@@ -325,21 +318,3 @@ def apply_override(result: ChecklistResult, approver: str, reason: str) -> Check
             for item in result.items
         )
     )
-
-
-def _who(approver: str) -> str:
-    return f"<@{approver}>" if _USER_ID.fullmatch(approver) else _esc(approver)
-
-
-def checklist_lines(result: ChecklistResult) -> list[str]:
-    """One mrkdwn line per item: ``✅ reason``, ``❌ reason``, ``⚠️ overridden by <@U…> (why): reason``."""
-    lines: list[str] = []
-    for item in result.items:
-        if item.ok:
-            lines.append(f"✅ {item.reason}")
-        elif item.overridden_by is not None:
-            why = f" ({_esc(item.override_reason)})" if item.override_reason else ""
-            lines.append(f"⚠️ overridden by {_who(item.overridden_by)}{why}: {item.reason}")
-        else:
-            lines.append(f"❌ {item.reason}")
-    return lines

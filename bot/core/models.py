@@ -113,6 +113,7 @@ class Release:
     colour: str | None = None
     checklist: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] | None = None
+    held_step: str | None = None  # the verify step a rollout is on hold at, until on-call decides
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ depend on the process locale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -36,8 +37,21 @@ def _for_you(instant: datetime, zone: ZoneInfo, user_zone: ZoneInfo | None) -> s
     return "" if theirs == format_local(instant, zone) else f" ({theirs} for you)"
 
 
-def decision_text(decision: WindowDecision, zone: ZoneInfo, user_zone: ZoneInfo | None = None) -> str:
-    """One sentence, e.g. "prod is closed: Christmas Day. Next window: Tue 29 Dec 09:00 EST."."""
+def _own_text(reason: Reason) -> str:
+    return reason.text
+
+
+def decision_text(
+    decision: WindowDecision,
+    zone: ZoneInfo,
+    user_zone: ZoneInfo | None = None,
+    *,
+    reason_text: Callable[[Reason], str] = _own_text,
+) -> str:
+    """One sentence, e.g. "prod is closed: Christmas Day. Next window: Tue 29 Dec 09:00 EST.".
+
+    ``reason_text`` words each reason the window is closed (a renderer passes one that escapes).
+    """
     env = decision.environment
     if decision.open:
         close = decision.next_close
@@ -49,7 +63,7 @@ def decision_text(decision: WindowDecision, zone: ZoneInfo, user_zone: ZoneInfo 
         else:
             when = format_local(close, zone)
         return f"{env} is open until {when}{_for_you(close, zone, user_zone)}."
-    why = "; ".join(reason.text for reason in decision.reasons)
+    why = "; ".join(reason_text(reason) for reason in decision.reasons)
     if decision.next_open is None:
         return f"{env} is closed: {why}."
     opens = decision.next_open

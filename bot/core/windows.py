@@ -47,11 +47,14 @@ class Reason:
 
     A ``holiday`` reason also names its ``category``: one of the ``holidays`` package's (``public``,
     ``catholic``, ``optional``, …) or ``extra`` for a day the config adds; the text names it unless public.
+    An ``adhoc_freeze`` reason carries its ``freeze``, so a renderer can name who declared it and why
+    from data rather than from the text.
     """
 
     code: ReasonCode
     text: str
     category: str | None = None
+    freeze: AdhocFreeze | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,18 @@ class WindowDecision:
     next_open: datetime | None
     next_close: datetime | None
     always: bool
+
+
+@dataclass(frozen=True)
+class ClosedAhead:
+    """The days ahead on which one thing closes ``env``: a holiday or configured freeze (``text`` is the
+    reason's text), or an ad-hoc freeze of ``service`` declared by ``by`` (``text`` is what they typed)."""
+
+    env: str
+    days: tuple[date, ...]  # in order
+    text: str
+    service: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +135,7 @@ def adhoc_until(day: date, zone: ZoneInfo) -> datetime:
 
 
 def _adhoc_reason(freeze: AdhocFreeze) -> Reason:
-    return Reason("adhoc_freeze", f"ad-hoc freeze by <@{freeze.by}>: {freeze.reason}")
+    return Reason("adhoc_freeze", f"ad-hoc freeze by {freeze.by}: {freeze.reason}", freeze=freeze)
 
 
 def _skip_adhoc(start: datetime, freezes: Sequence[AdhocFreeze]) -> datetime:

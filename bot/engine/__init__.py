@@ -1,76 +1,106 @@
-"""The release engine: request → gate → lock → deploy steps → verify → outcome, talking only to ports."""
+"""The release engine: services composed over ports (store, notifier, directory, clock, providers, scheduler).
+
+Each service has its dependencies in its constructor; :class:`Engine` builds them in dependency order:
+
+    Story, Tasks, Gatekeeper, Gates  →  Checks  →  Rollouts  →  Approvals  →  Rollbacks
+                                     →  Releases, CheckActions, Admin, Summaries  →  Recovery
+
+Rollbacks deploy and deploys are checked, so "a failed check rolls back" is the one edge that points
+backwards; it is connected here, after both ends exist (``checks.roll_back``).
+"""
 
 from __future__ import annotations
 
-from bot.core.models import ReleaseState
-from bot.engine.base import Actor, Deps, Reply, Scheduler, system_actor
+from datetime import datetime
+
+from bot.core.models import Release
+from bot.engine.admin import Admin
+from bot.engine.approvals import Approvals
+from bot.engine.base import Actor, Deps, Reply, system_actor
+from bot.engine.check_actions import CheckActions
+from bot.engine.checks import Checks
 from bot.engine.errors import NotPermitted, UserError
-from bot.engine.runner import AFTER_SUCCESS
-from bot.engine.summaries import SummaryMixin
-from bot.observability import release_finished
-from bot.policy.permissions import Action
-from bot.slack import render
+from bot.engine.gatekeeper import Gatekeeper
+from bot.engine.gates import Gates
+from bot.engine.recovery import Recovery
+from bot.engine.requests import Releases
+from bot.engine.rollbacks import Rollbacks
+from bot.engine.runner import Rollouts
+from bot.engine.story import Story, Tasks
+from bot.engine.summaries import Summaries
 
-__all__ = ["Actor", "Deps", "Engine", "NotPermitted", "Reply", "Scheduler", "UserError", "system_actor"]
+__all__ = ["Actor", "Deps", "Engine", "NotPermitted", "Reply", "UserError", "system_actor"]
 
 
-class Engine(SummaryMixin):
-    """The whole engine. Construct with :class:`Deps`, then ``await start()``."""
+class Engine:
+    """The composed engine. Construct with :class:`Deps`, then ``await start()``."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.config = config = deps.config
+        self.db = deps.db
+        self.tasks = tasks = Tasks()
+        self.story = story = Story(config, deps.db, deps.notifier, deps.clock)
+        self.gate = gate = Gatekeeper(config, deps.directory, deps.clock, deps.group_cache_ttl)
+        self.gates = gates = Gates(config, deps.db, deps.clock)
+        self.windows = gates.windows
+        self.checks = checks = Checks(
+            config=config, story=story, tasks=tasks, gate=gate, runner=deps.checks, scheduler=deps.scheduler
+        )
+        self.rollouts = rollouts = Rollouts(
+            config=config,
+            story=story,
+            gates=gates,
+            checks=checks,
+            providers=deps.providers,
+            sleep=deps.sleep,
+            base_url=deps.base_url,
+            notes_link_key=deps.notes_link_key,
+        )
+        self.approvals = approvals = Approvals(
+            config=config, story=story, tasks=tasks, gate=gate, scheduler=deps.scheduler, rollouts=rollouts
+        )
+        self.rollbacks = rollbacks = Rollbacks(
+            config=config, story=story, tasks=tasks, gate=gate, approvals=approvals, rollouts=rollouts
+        )
+        checks.roll_back = self._roll_back_failed
+        self.releases = releases = Releases(
+            config=config,
+            story=story,
+            tasks=tasks,
+            gate=gate,
+            gates=gates,
+            sources=deps.sources,
+            approvals=approvals,
+            rollouts=rollouts,
+        )
+        self.check_actions = CheckActions(story=story, tasks=tasks, gate=gate, rollbacks=rollbacks, rollouts=rollouts)
+        self.admin = Admin(
+            config=config, story=story, gate=gate, gates=gates, sources=deps.sources, directory=deps.directory
+        )
+        self.summaries = Summaries(config=config, story=story, windows=gates.windows)
+        self.recovery = Recovery(
+            config=config,
+            story=story,
+            releases=releases,
+            rollouts=rollouts,
+            rollbacks=rollbacks,
+            approvals=approvals,
+            checks=checks,
+        )
+        self.on_change = story.on_change  # App Home refreshers, per service
+        self.spawn = tasks.spawn
+        self.drain = tasks.drain
+
+    async def _roll_back_failed(self, release: Release) -> None:
+        """A failed check under ``auto_rollback``: the bot asks, through the same path as a person would."""
+        await self.rollbacks.request_rollback(system_actor(), release.service, release.env, None, of_release=release.id)
+
+    def now(self) -> datetime:
+        return self.story.now()
 
     async def start(self) -> None:
-        """Crash recovery: interrupt releases that were running, expire approvals, resume checks."""
-        now = self.now()
-        interrupted = await self.db.run(self.db.sync.interrupt_running, now)
-        for release in interrupted:
-            release_finished(release.env, ReleaseState.INTERRUPTED.value)
-            await self.audit("release-bot", "release.interrupted", f"release:{release.id}")
-            found = await self.db.run(self.db.sync.get_release, release.id)
-            if found is None:
-                continue
-            if found.thread_ts is None:
-                # Killed before its parent message went out: post it now, so the story has somewhere to live.
-                await self.post_parent(found)
-            else:
-                await self.refresh_parent(release.id)
-            await self.reply(release.id, render.interrupted_reply(found))
-        await self.expire_due()  # requests that lapsed while the bot was down
-        await self.rearm_expiries()
-        await self.resume_approved()  # granted just before a crash, never carried out
-        await self.finish_interrupted_successes()
-        await self.db.run(self.db.sync.requeue_running_measurements)
-        await self.run_due_measurements()
-        self.arm_schedule()
+        await self.recovery.start()
 
-    async def interrupted_action(self, actor: Actor, release_id: int, action: str) -> Reply:
-        """Retry / Roll back under an interrupted release's message."""
-        release = await self.db.run(self.db.sync.get_release, release_id)
-        if release is None:
-            raise UserError("that release no longer exists.")
-        if action == "release_retry":
-            return await self.retry(actor, release_id)
-        if release.state is not ReleaseState.INTERRUPTED:
-            raise UserError(f"that release is {release.state.value}; nothing to do.")
-        return await self.once(
-            f"interrupted-rollback:{release_id}",
-            "a rollback of this release was already requested.",
-            lambda: self.request_rollback(
-                actor, release.service, release.env, None, of_release=release_id, action=Action.RELEASE_ROLLBACK
-            ),
-        )
-
-    async def finish_interrupted_successes(self) -> None:
-        """On start: finish the after-success steps of a release that succeeded just before a crash.
-
-        Only releases whose history lacks the "steps done" mark are looked at. Checks are scheduled
-        when the release is still within its checks' horizon; past it, only the manifest commit is left
-        (a no-op when already committed). Either way the mark is then written, so this runs once.
-        """
-        for release in await self.db.run(self.db.sync.live_releases_without, AFTER_SUCCESS):
-            assert release.finished_at is not None
-            checks = self.config.environments[release.env].checks
-            horizon = max((offset for check in checks for offset in check.after), default=None)
-            if horizon is not None and self.now() - release.finished_at <= horizon:
-                await self._after_success(release)
-                continue
-            await self._commit_manifest_if_production(release)
-            await self.db.run(self.db.sync.record_event, release.id, AFTER_SUCCESS, actor="release-bot", now=self.now())
+    async def close(self) -> None:
+        await self.tasks.cancel_all()

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from bot.core.checklist import ChecklistResult
 from bot.core.models import Candidate, EnvState, Lock, Release, ReleaseKind, ReleaseState
-from bot.core.mrkdwn import escape
-from bot.core.windows import WindowDecision
+from bot.core.windows import AdhocFreeze, WindowDecision
 from bot.policy.admission import Code, Kind, LockFacts, PlanFacts, Refusal, World
-from bot.slack.render_lock import lock_refusal
-from bot.store import AsyncStore
+from bot.store import Store
+from bot.views.lock import lock_refusal
+from bot.views.mrkdwn import escape
 
 
 @dataclass(frozen=True)
@@ -39,63 +39,76 @@ def plan_facts(release: Release) -> PlanFacts:
     )
 
 
-async def gather(
-    db: AsyncStore,
-    service: str,
-    env: str,
-    version: str,
-    *,
-    current: EnvState | None,
-    candidate: Candidate | None,
-    window: WindowDecision | None,
-    checklist: ChecklistResult | None,
-    ask_duplicates: bool,
-) -> Facts:
-    """Read what admission needs that the caller does not hold yet: the candidate running now (forward
-    releases compare ages), the locks, a hold, a waiting twin. ``current`` and ``candidate`` are the rows
-    the caller already read (what runs in ``env`` now, the plan's candidate)."""
-    sync = db.sync
-    # What runs now is only compared with the plan's candidate (is the plan older?).
-    running = await db.run(sync.get_candidate, service, current.version) if current and candidate else None
-    locks = tuple(
-        lock
-        for lock in (await db.run(sync.lock_of, service, env), await db.run(sync.manual_lock, service, env))
-        if lock
-    )
+@dataclass(frozen=True)
+class Reads:
+    """Every row a release decision reads, read in one round trip (see :func:`read`)."""
+
+    current: EnvState | None  # what runs in the env now
+    colour: str | None  # the colour serving now (blue/green)
+    candidate: Candidate | None  # the plan's candidate
+    running: Candidate | None  # the candidate of what runs now (its commit starts the notes; its age compares)
+    passed_previous: bool  # the version succeeded in the previous stage (True when there is none)
+    freezes: tuple[AdhocFreeze, ...]  # ad-hoc freezes of this service (the window policy picks the env's)
+    last_healthy: Release | None  # the newest healthy release of another version (the rollback plan)
+    tests: dict[str, dict[str, Any]]
+    scan: dict[str, Any] | None
+    locks: tuple[Lock, ...]
+    held: int | None  # the release whose rollout is on hold here
+    duplicate: int | None  # a request for the same version waiting for approval
+    target_healthy: bool  # the version ran here and stayed healthy (a rollback may return to it)
+
+
+def read(store: Store, service: str, env: str, version: str, *, previous: str | None, ask_duplicates: bool) -> Reads:
+    """The rows a request or a start decides on; run inside one unit (``db.unit``): one round trip."""
+    current = store.env_state(service, env)
+    locks = tuple(lock for lock in (store.lock_of(service, env), store.manual_lock(service, env)) if lock)
     held = None
     for lock in locks:
-        if lock.release_id is not None and await _is_held(db, lock.release_id):
-            held = lock.release_id
-    duplicate = await db.run(sync.awaiting_approval, service, env, version) if ask_duplicates else None
+        holder = store.get_release(lock.release_id) if lock.release_id is not None else None
+        if holder is not None and holder.state is ReleaseState.VERIFYING and holder.held_step is not None:
+            held = holder.id
+    duplicate = store.awaiting_approval(service, env, version) if ask_duplicates else None
+    return Reads(
+        current=current,
+        colour=store.env_colour(service, env),
+        candidate=store.get_candidate(service, version),
+        running=store.get_candidate(service, current.version) if current else None,
+        passed_previous=previous is None or store.succeeded_in(service, previous, version),
+        freezes=tuple(store.adhoc_freezes(service).get(service, [])),
+        last_healthy=store.last_healthy(service, env, before_id=None, not_version=version),
+        tests=store.tests(service, version),
+        scan=store.scan(service, version),
+        locks=locks,
+        held=held,
+        duplicate=duplicate.id if duplicate else None,
+        target_healthy=store.healthy_in(service, env, version),
+    )
+
+
+def facts(
+    reads: Reads,
+    *,
+    forward: bool,
+    window: WindowDecision | None,
+    checklist: ChecklistResult | None,
+) -> Facts:
+    """The world admission decides on, from the rows read. A rollback compares no ages and has no candidate
+    to know: it returns to what ran there, candidate record or not."""
+    candidate = reads.candidate if forward else None
+    running = reads.running if candidate is not None else None
     world = World(
-        runs=current.version if current else None,
+        runs=reads.current.version if reads.current else None,
         candidate_known=candidate is not None,
         candidate_order=candidate.created_at.timestamp() if candidate else None,
         running_order=running.created_at.timestamp() if running else None,
-        target_healthy=await db.run(sync.healthy_in, service, env, version),
+        target_healthy=reads.target_healthy,
         window=window,
-        locks=tuple(LockFacts(lk.holder, lk.reason, lk.kind == "manual", lk.release_id) for lk in locks),
+        locks=tuple(LockFacts(lk.holder, lk.reason, lk.kind == "manual", lk.release_id) for lk in reads.locks),
         checklist=checklist,
-        pending_duplicate=duplicate.id if duplicate else None,
-        held_release=held,
+        pending_duplicate=reads.duplicate,
+        held_release=reads.held,
     )
-    return Facts(world, locks)
-
-
-HELD = "held: "  # the release event a rollout on hold ends with, followed by the step it holds at
-
-
-def held_step(events: list[dict[str, Any]]) -> str | None:
-    """The step a rollout is held at (its last event says so), or None while it is not on hold."""
-    last = str(events[-1]["detail"]) if events else ""
-    return last.removeprefix(HELD) if last.startswith(HELD) else None
-
-
-async def _is_held(db: AsyncStore, release_id: int) -> bool:
-    release = await db.run(db.sync.get_release, release_id)
-    if release is None or release.state is not ReleaseState.VERIFYING:
-        return False
-    return held_step(await db.run(db.sync.release_events, release_id)) is not None
+    return Facts(world, reads.locks)
 
 
 def refusal_text(refusal: Refusal, plan: PlanFacts, facts: Facts, zone: ZoneInfo) -> str:

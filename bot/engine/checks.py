@@ -14,23 +14,23 @@ one reply per check, with the attempt count and the error said once — not one 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.config import Check
+from bot.config import Check, Config
 from bot.core.models import Release, ReleaseState
-from bot.core.mrkdwn import escape
 from bot.core.rollout import Step
 from bot.core.verdicts import Measurement, Verdict, worst
-from bot.engine.admitting import HELD, held_step
-from bot.engine.approvals import ApprovalMixin
-from bot.engine.base import Actor, Reply, log, system_actor
-from bot.engine.errors import UserError
-from bot.engine.gatekeeper import Context
+from bot.engine.base import SYSTEM
+from bot.engine.gatekeeper import Gatekeeper
+from bot.engine.story import Story, Tasks, log
+from bot.metrics.run import CheckRunner
 from bot.observability import check_measured
-from bot.policy.permissions import Action
-from bot.slack import render
+from bot.ports import Scheduler
+from bot.views import render
+from bot.views.mrkdwn import escape
 
 
 def job_key(release_id: int, check_name: str, offset_s: int) -> str:
@@ -64,7 +64,38 @@ def continued_reply(rows: list[dict[str, Any]], row: dict[str, Any]) -> CheckRep
     return CheckReply(ts, tuple(offset_label(r["offset_s"]) for r in earlier if r["outage_ts"] == ts))
 
 
-class ChecksMixin(ApprovalMixin):
+RollBack = Callable[[Release], Awaitable[object]]
+
+
+class Checks:
+    """Metric checks between rollout steps and after a release: measured, shown, judged, acted on."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        story: Story,
+        tasks: Tasks,
+        gate: Gatekeeper,
+        runner: CheckRunner | None,
+        scheduler: Scheduler | None,
+    ) -> None:
+        self.config = config
+        self.db = story.db
+        self.story = story
+        self.tasks = tasks
+        self.gate = gate
+        self.runner = runner  # None: checks are skipped
+        self.scheduler = scheduler
+        # What a failed check does under ``on_check_failure: auto_rollback``. Rollbacks deploy and deploys
+        # are checked, so this one edge of that cycle is connected after both exist (see Engine).
+        self.roll_back: RollBack | None = None
+        # Check wake-ups can fire by the hundred at once: one sweep runs at a time, and a wake-up that
+        # arrives meanwhile asks for one more sweep instead of starting its own.
+        self._sweep_lock = asyncio.Lock()
+        self._sweep_again = False
+        self._measure_slots = asyncio.Semaphore(8)  # measurements in flight at once (backends are remote)
+
     def _checks(self, env: str) -> list[Check]:
         return list(self.config.environments[env].checks)
 
@@ -72,7 +103,7 @@ class ChecksMixin(ApprovalMixin):
         self, release: Release, check: Check, offset: str, at: datetime, reply: CheckReply | None = None
     ) -> Measurement | None:
         """Measure ``check`` as of ``at``, showing failed attempts and the result in one reply (``reply``)."""
-        if self.deps.checks is None:
+        if self.runner is None:
             return None
         shown = reply if reply is not None else CheckReply()
         attempts = 1 + self.config.metrics.retries
@@ -81,7 +112,7 @@ class ChecksMixin(ApprovalMixin):
             message = render.check_reply(measurement, offset, of=attempts, unavailable_at=shown.unavailable_at)
             await self._show(release, shown, message)
 
-        measurement = await self.deps.checks.run(
+        measurement = await self.runner.run(
             check,
             at,
             service=release.service,
@@ -96,65 +127,63 @@ class ChecksMixin(ApprovalMixin):
     async def _show(self, release: Release, reply: CheckReply, message: render.Message) -> None:
         """Post ``message`` in the release's thread the first time, then edit that reply in place."""
         if reply.ts is None:
-            reply.ts = await self.reply(release.id, message)
+            reply.ts = await self.story.reply(release.id, message)
             return
         if release.channel is None:
             return
         try:
-            await self.deps.notifier.update(release.channel, reply.ts, message.text, message.blocks)
+            await self.story.notifier.update(release.channel, reply.ts, message.text, message.blocks)
         except Exception:
             log.exception("could not update a check reply in the thread of release %s", release.id)
 
     async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
         """Checks between canary / blue-green steps: every configured check, measured now."""
-        if self.deps.checks is None:
+        if self.runner is None:
             return []
         measured = []
         for check in self._checks(release.env):
-            measurement = await self._measure(release, check, step.label, self.now())
+            measurement = await self._measure(release, check, step.label, self.story.now())
             if measurement is not None:
                 measured.append(measurement)
         return measured
 
-    async def schedule_checks(self, release: Release) -> None:
-        """Persist one row per (check, offset) after the release; the store is the source of truth."""
-        checks = self._checks(release.env)
-        if not checks:
+    def planned(self, release: Release) -> list[tuple[str, int, datetime]]:
+        """The measurements after ``release``: (check, offset in seconds, due) for each check and offset."""
+        start = release.finished_at or self.story.now()
+        return [(c.name, int(off.total_seconds()), start + off) for c in self._checks(release.env) for off in c.after]
+
+    async def scheduled(self, release: Release, planned: list[tuple[str, int, datetime]]) -> None:
+        """The ``planned`` rows are stored: say when they run, and ask the scheduler to wake us then."""
+        if not planned:
             return
-        start = release.finished_at or self.now()
-        planned = [(c.name, int(off.total_seconds()), start + off) for c in checks for off in c.after]
-        await self.db.run(self.db.sync.schedule_measurements, release.id, planned)
         offsets = ", ".join(sorted({render.when(due, self.config.zone) for _, _, due in planned}))
-        await self.reply(release.id, render.thread_reply(f"🗓️ Post-release checks scheduled: {offsets}."))
+        await self.story.reply(release, render.thread_reply(f"🗓️ Post-release checks scheduled: {offsets}."))
         self._arm([(release.id, name, offset_s, due) for name, offset_s, due in planned])
 
     def arm_schedule(self) -> None:
         """On start: ask the scheduler to wake us at every pending measurement (the rows drive it)."""
-        if self.deps.scheduler is not None:
-            self.spawn(self._arm_pending(), "arm-checks")
+        if self.scheduler is not None:
+            self.tasks.spawn(self._arm_pending(), "arm-checks")
 
     async def _arm_pending(self) -> None:
-        pending = await self.db.run(self.db.sync.pending_measurements, None)
+        pending = await self.db.pending_measurements(None)
         self._arm([(r["release_id"], r["check_name"], r["offset_s"], r["due_at"]) for r in pending])
 
     def _arm(self, rows: list[tuple[int, str, int, datetime]]) -> None:
         """One scheduler job per measurement row; re-arming a row replaces its job."""
-        if self.deps.scheduler is None:
+        if self.scheduler is None:
             return
         for release_id, check_name, offset_s, due_at in rows:
-            self.deps.scheduler.at(due_at, job_key(release_id, check_name, offset_s), self._wake)
+            self.scheduler.at(due_at, job_key(release_id, check_name, offset_s), self._wake)
 
     async def cancel_checks(self, release_id: int, why: str) -> int:
         """Cancel the release's pending measurements (rows and scheduler jobs) and say why in its thread."""
-        cancelled = await self.db.run(self.db.sync.cancel_measurements, release_id=release_id)
+        cancelled = await self.db.cancel_measurements(release_id=release_id)
         await self._cancelled(cancelled, why)
         return len(cancelled)
 
-    async def cancel_superseded_checks(self, release: Release) -> None:
-        """A newer release in the same place supersedes the checks still pending for older ones."""
-        cancelled = await self.db.run(
-            self.db.sync.cancel_measurements, superseded_in=(release.service, release.env, release.id)
-        )
+    async def superseded(self, release: Release, cancelled: list[dict[str, Any]]) -> None:
+        """``release`` superseded the checks still pending for older ones (``cancelled``, already stored)."""
         await self._cancelled(cancelled, f"superseded by {release.version} (release #{release.id})")
 
     async def _cancelled(self, rows: list[dict[str, Any]], why: str) -> None:
@@ -162,14 +191,16 @@ class ChecksMixin(ApprovalMixin):
         per_release: dict[int, int] = {}
         for row in rows:
             per_release[row["release_id"]] = per_release.get(row["release_id"], 0) + 1
-            if self.deps.scheduler is not None:
-                self.deps.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
+            if self.scheduler is not None:
+                self.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
         for release_id, count in per_release.items():
-            await self.reply(release_id, render.thread_reply(f"🗓️ {count} pending check(s) cancelled: {escape(why)}."))
+            await self.story.reply(
+                release_id, render.thread_reply(f"🗓️ {count} pending check(s) cancelled: {escape(why)}.")
+            )
 
     async def _wake(self) -> None:
         # Tracked like any background work, so shutdown and tests can await it.
-        self.spawn(self.run_due_measurements(), "checks-due")
+        self.tasks.spawn(self.run_due_measurements(), "checks-due")
 
     async def run_due_measurements(self) -> int:
         """Take every pending measurement whose time has come (missed ones included), each exactly once."""
@@ -180,7 +211,7 @@ class ChecksMixin(ApprovalMixin):
         async with self._sweep_lock:
             while True:
                 self._sweep_again = False
-                due = await self.db.run(self.db.sync.due_measurements, self.now())
+                due = await self.db.due_measurements(self.story.now())
                 # Checks run side by side; one check's offsets in order, so each can continue the reply of the
                 # one before it (several are due at once after a restart).
                 per_check: dict[tuple[int, str], list[dict[str, Any]]] = {}
@@ -195,13 +226,11 @@ class ChecksMixin(ApprovalMixin):
 
     async def _take_if_unclaimed(self, row: dict[str, Any]) -> int:
         async with self._measure_slots:
-            if not await self.db.run(
-                self.db.sync.claim_measurement, row["release_id"], row["check_name"], row["offset_s"]
-            ):
+            if not await self.db.claim_measurement(row["release_id"], row["check_name"], row["offset_s"]):
                 return 0  # another wake-up took it, or it was cancelled meanwhile
-            if self.deps.scheduler is not None:
+            if self.scheduler is not None:
                 # Taken early (on start, or by another row's wake-up): its own job has nothing left to do.
-                self.deps.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
+                self.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
             try:
                 await self._take(row)
             except Exception:
@@ -209,8 +238,7 @@ class ChecksMixin(ApprovalMixin):
             return 1
 
     async def _record(self, row: dict[str, Any], verdict: str, summary: str, **fields: Any) -> None:
-        await self.db.run(
-            self.db.sync.record_measurement,
+        await self.db.record_measurement(
             row["release_id"],
             row["check_name"],
             row["offset_s"],
@@ -218,17 +246,17 @@ class ChecksMixin(ApprovalMixin):
             value=fields.get("value"),
             summary=summary,
             query=fields.get("query"),
-            now=self.now(),
+            now=self.story.now(),
             outage_ts=fields.get("outage_ts"),
         )
 
     async def _take(self, row: dict[str, Any]) -> None:
-        release = await self.db.run(self.db.sync.get_release, row["release_id"])
+        release = await self.db.get_release(row["release_id"])
         check = next((c for c in self._checks(release.env) if c.name == row["check_name"]), None) if release else None
         if release is None or check is None:
             await self._record(row, "error", "check no longer configured")
             return
-        reply = continued_reply(await self.db.run(self.db.sync.measurements, release.id), row)
+        reply = continued_reply(await self.db.measurements(release.id), row)
         # Measured as of the due time (release time + offset), not "now": a missed measurement that
         # runs late after a restart still describes the release at its offset.
         measurement = await self._measure(release, check, offset_label(row["offset_s"]), row["due_at"], reply)
@@ -246,7 +274,7 @@ class ChecksMixin(ApprovalMixin):
         await self._settle_verdict(release, measurement.verdict)
 
     async def _settle_verdict(self, release: Release, latest: Verdict) -> None:
-        rows = await self.db.run(self.db.sync.measurements, release.id)
+        rows = await self.db.measurements(release.id)
         verdict = worst(Verdict(r["verdict"]) for r in rows if r["verdict"])
         if verdict is None:
             return
@@ -254,29 +282,31 @@ class ChecksMixin(ApprovalMixin):
         # was read just before this measurement; the worst verdict only ever rises, so an older read can
         # cause an extra edit but never a missed one.
         if release.verdict != verdict.value:
-            await self.db.run(
-                self.db.sync.update_release,
+            await self.db.update_release(
                 release.id,
                 verdict=verdict.value,
                 **({"healthy": False} if verdict is Verdict.FAIL else {}),
             )
-            await self.refresh_parent(release.id)
+            await self.story.refresh_parent(release.id)
         if latest is Verdict.PASS:
             return
         policy = self.config.environments[release.env].on_check_failure
         if latest is Verdict.FAIL:
             await self.cancel_checks(release.id, "a check failed")
-            await self.audit("release-bot", "check.failed", f"release:{release.id}")
+            await self.story.audit(SYSTEM, "check.failed", f"release:{release.id}")
             # Only a FAIL rolls back on its own: INCONCLUSIVE (including an unreachable backend) never does.
             if policy == "auto_rollback":
-                await self.reply(release.id, render.thread_reply("❌ A check failed: rolling back automatically."))
-                await self.request_rollback(system_actor(), release.service, release.env, None, of_release=release.id)
+                await self.story.reply(
+                    release.id, render.thread_reply("❌ A check failed: rolling back automatically.")
+                )
+                assert self.roll_back is not None, "the engine connects rollbacks to checks"
+                await self.roll_back(release)
                 return
         if policy == "notify" or latest is Verdict.ERROR:
             return
         # On-call is asked once per release and verdict: the buttons act once per release anyway, and an
         # outage that leaves every offset inconclusive must not ping them at each one.
-        if not await self.db.run(self.db.sync.claim, f"check-ping:{release.id}:{latest.value}", self.now()):
+        if not await self.db.claim(f"check-ping:{release.id}:{latest.value}", self.story.now()):
             return
         what = "failed" if latest is Verdict.FAIL else "is inconclusive"
         message = render.Message(
@@ -288,7 +318,7 @@ class ChecksMixin(ApprovalMixin):
                 render.check_buttons(release.id, latest.value),
             ],
         )
-        await self.reply(release.id, message)
+        await self.story.reply(release.id, message)
 
     def _oncall_mentions(self, env: str) -> str:
         """Pings for whoever may approve a rollback in ``env`` (``rollback.approvals.from``, else on-call)."""
@@ -296,18 +326,18 @@ class ChecksMixin(ApprovalMixin):
 
     async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
         """Checks were inconclusive between steps: keep the current weight and ask on-call to decide."""
-        await self.db.run(
-            self.db.sync.transition,
+        await self.story.move(
             release.id,
+            release.env,
             ReleaseState.VERIFYING,
-            actor="release-bot",
-            detail=f"{HELD}{step.label}",
-            now=self.now(),
+            actor=SYSTEM,
+            detail=f"held at {step.label}",
             only_from={ReleaseState.VERIFYING},
             verdict=Verdict.INCONCLUSIVE.value,
+            held_step=step.label,
         )
-        await self.audit("release-bot", "rollout.held", f"release:{release.id}", step=step.label)
-        await self.refresh_parent(release.id)
+        await self.story.audit(SYSTEM, "rollout.held", f"release:{release.id}", step=step.label)
+        await self.story.refresh_parent(release.id)
         message = render.Message(
             text="The rollout is on hold: checks are inconclusive",
             blocks=[
@@ -319,57 +349,4 @@ class ChecksMixin(ApprovalMixin):
                 render.check_buttons(release.id, Verdict.INCONCLUSIVE.value),
             ],
         )
-        await self.reply(release.id, message)
-
-    async def check_action(self, actor: Actor, release_id: int, action: str) -> Reply:
-        """Buttons under a check result: roll back, dismiss, or looks good (also for a held rollout)."""
-        release = await self.db.run(self.db.sync.get_release, release_id)
-        if release is None:
-            raise UserError("that release no longer exists.")
-        await self.gate.require(Action(action), actor.user, release.env, Context(system=actor.system))
-        if release.state is ReleaseState.VERIFYING:
-            return await self._held_action(actor, release, action)
-        if release.state is not ReleaseState.SUCCEEDED:
-            raise UserError(f"that release is {release.state.value} now; nothing to do.")
-        if action == "check_rollback":
-            return await self.once(
-                f"check-rollback:{release_id}",
-                "a rollback of this release was already requested.",
-                lambda: self.request_rollback(
-                    actor, release.service, release.env, None, of_release=release_id, action=Action.CHECK_ROLLBACK
-                ),
-            )
-        if not await self.db.run(self.db.sync.claim, f"check-ack:{release_id}:{action}", self.now()):
-            raise UserError("already noted.")
-        healthy = action == "check_looks_good"
-        await self.db.run(self.db.sync.update_release, release_id, **({"healthy": True} if healthy else {}))
-        await self.audit(actor, "check.acknowledged", f"release:{release_id}", button=action)
-        what = "looks good" if healthy else "dismissed"
-        await self.reply(release_id, render.thread_reply(f"👍 {render.user(actor.user)}: {what}."))
-        return Reply(render.info(f"Noted: {what}."))
-
-    async def _held_action(self, actor: Actor, release: Release, action: str) -> Reply:
-        held_at = held_step(await self.db.run(self.db.sync.release_events, release.id))
-        if held_at is None:
-            raise UserError("this rollout is still running its checks; wait for their result.")
-        if action not in {"check_looks_good", "check_rollback"}:
-            raise UserError("a rollout on hold can only continue (Looks good) or roll back.")
-        # One decision per hold, whoever clicks first and however often: the key names the held step.
-        key = f"hold:{release.id}:{release.weight}:{release.colour}"
-        if not await self.db.run(self.db.sync.claim, key, self.now()):
-            raise UserError("someone already decided on this hold; nothing more was done.")
-        if action == "check_looks_good":
-            await self.audit(actor, "rollout.continued", f"release:{release.id}", step=held_at)
-            await self.reply(
-                release.id,
-                render.thread_reply(f"👍 {render.user(actor.user)}: looks good — continuing after {escape(held_at)}."),
-            )
-            self.spawn(self.resume_rollout(release.id), f"resume-{release.id}")
-            return Reply(render.info(f"Continuing the rollout of {escape(release.version)}."))
-        await self.audit(actor, "rollout.rolled_back", f"release:{release.id}", step=held_at)
-        await self.reply(
-            release.id, render.thread_reply(f"↩️ {render.user(actor.user)} chose to roll back at {escape(held_at)}.")
-        )
-        why = f"rolled back by {actor.user} after inconclusive checks at {held_at}"  # plain: escaped when shown
-        self.spawn(self.abort_held(release.id, why), f"abort-{release.id}")
-        return Reply(render.info(f"Rolling back the rollout of {escape(release.version)}."))
+        await self.story.reply(release.id, message)

@@ -1,153 +1,165 @@
-"""Running a release: the rollout steps through the provider, the thread story, and the outcome."""
+"""Running a release: the rollout steps through the provider, the thread story, and the outcome.
+
+A rollback release runs here too: the provider's rollback, a canary shift back or a blue/green switch back.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+from bot.config import Config
 from bot.core.manifest import manifest_document
 from bot.core.models import Release, ReleaseKind, ReleaseState
-from bot.core.mrkdwn import escape
 from bot.core.notes import ReleaseNotes
-from bot.core.rollout import Step, abort_steps, plan_rollout
-from bot.core.verdicts import Measurement, Verdict, worst
+from bot.core.rollout import Step, abort_steps, idle_colour, plan_rollout, rollback_steps
+from bot.core.verdicts import Verdict, worst
 from bot.core.window_text import decision_text
-from bot.engine.admitting import gather, plan_facts, refusal_text
-from bot.engine.base import SYSTEM_USER
-from bot.engine.requests import RequestMixin, window_mrkdwn
+from bot.engine.admitting import Reads, facts, plan_facts, read, refusal_text
+from bot.engine.base import SYSTEM, Actor
+from bot.engine.checks import Checks
+from bot.engine.gates import Gates
+from bot.engine.story import Story
 from bot.manifest_file import ManifestCommitError, commit_manifest
 from bot.notes_link import notes_link
 from bot.observability import Timer, deploy_timer
 from bot.policy.admission import Code, Kind, Stage, admit
+from bot.ports import ProviderLookup, Sleep
 from bot.providers.base import DeployContext, StepResult
-from bot.slack import render
-from bot.slack.render_notes import notes_blocks
+from bot.store import Store
+from bot.views import render
+from bot.views.mrkdwn import escape
+from bot.views.notes import notes_blocks
+from bot.views.windows import window_mrkdwn
 
 ACTIVE = {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
-AFTER_SUCCESS = "post-release steps done"  # the release_events detail written when _after_success ends
 
 
-class RunnerMixin(RequestMixin):
-    # Implemented by the checks mixin.
-    async def verify_step(self, release: Release, step: Step) -> list[Measurement]:
-        raise RuntimeError("the checks mixin is missing")
+class Rollouts:
+    """Deploys a queued release (it holds the lock) to the end, recording every step."""
 
-    async def schedule_checks(self, release: Release) -> None:
-        raise RuntimeError("the checks mixin is missing")
+    def __init__(
+        self,
+        *,
+        config: Config,
+        story: Story,
+        gates: Gates,
+        checks: Checks,
+        providers: ProviderLookup,
+        sleep: Sleep,
+        base_url: str | None,
+        notes_link_key: bytes | None,
+    ) -> None:
+        self.config = config
+        self.db = story.db
+        self.story = story
+        self.gates = gates
+        self.checks = checks
+        self.providers = providers
+        self.sleep = sleep
+        self.base_url = base_url  # RELEASEBOT_PUBLIC_URL: where the full notes page is reachable
+        self.notes_link_key = notes_link_key  # signs links to that page; None: no link is posted
 
-    async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
-        raise RuntimeError("the checks mixin is missing")
+    async def run_release(self, release: Release) -> None:
+        """Deploy a queued release (it holds the lock) to the end, recording every step.
 
-    async def cancel_checks(self, release_id: int, why: str) -> int:
-        raise RuntimeError("the checks mixin is missing")
-
-    async def cancel_superseded_checks(self, release: Release) -> None:
-        raise RuntimeError("the checks mixin is missing")
-
-    async def _run_rollback_steps(self, release: Release) -> None:
-        raise RuntimeError("the rollback mixin is missing")
-
-    async def run_release(self, release_id: int) -> None:
-        """Deploy a queued release (it holds the lock) to the end, recording every step."""
-        release = await self.db.run(self.db.sync.get_release, release_id)
-        if release is None or release.state is not ReleaseState.QUEUED:
+        ``release`` is the row as its caller just wrote it; the move to ``deploying`` only happens from
+        ``queued``, so a second run of the same release (a race, a stale row) deploys nothing.
+        """
+        if release.state is not ReleaseState.QUEUED:
             return
-        if not await self._admitted(release):
+        reads = await self._admitted(release)
+        if reads is None:
             return
-        started = await self.db.run(
-            self.db.sync.transition,
+        started = await self.story.move(
             release.id,
+            release.env,
             ReleaseState.DEPLOYING,
-            actor="release-bot",
+            actor=SYSTEM,
             detail="deploy started",
-            now=self.now(),
             only_from={ReleaseState.QUEUED},
+            audit="release.deploying",
+            audit_detail={"version": release.version},
         )
-        if not started:  # another run of this release won the race: never deploy twice
+        if started is None:  # another run of this release won the race: never deploy twice
             return
-        await self.audit("release-bot", "release.deploying", f"release:{release.id}", version=release.version)
-        await self.refresh_parent(release.id)
-        if release.notes and not release.notes.get("unavailable"):
-            notes = ReleaseNotes.from_dict(release.notes)
-            url = self._notes_url(release)
-            await self._reply_blocks(
-                release.id, f"Release notes for {release.version}", notes_blocks(notes, full_notes_url=url)
-            )
-        if release.kind is ReleaseKind.ROLLBACK:
-            await self._run_rollback_steps(release)
+        await self.story.refresh_parent(started)
+        if started.notes and not started.notes.get("unavailable"):
+            notes = ReleaseNotes.from_dict(started.notes)
+            url = self._notes_url(started)
+            blocks = notes_blocks(notes, full_notes_url=url)
+            await self.story.reply(started, render.Message(text=f"Release notes for {started.version}", blocks=blocks))
+        if started.kind is ReleaseKind.ROLLBACK:
+            await self._run_rollback(started)
         else:
-            await self._run_rollout(release)
+            await self._run_rollout(started, colour_now=reads.colour)
 
-    async def _admitted(self, release: Release) -> bool:
+    async def _admitted(self, release: Release) -> Reads | None:
         """Admission again, right before the deploy: the plan may have gone stale while it waited for an
         approval or a queue (a newer release ran, a rollback happened, the window closed at 16:00, a test
         failed). Only a break-glass approval that overrode the window itself lets a closed window through;
         one that overrode checklist items alone is held to the window like any release. A refusal cancels
         the release (and frees its lock) before anything is deployed, and says why in its thread.
+
+        The rows read (one round trip) when admitted; None when refused.
         """
         plan = plan_facts(release)
         forward = plan.kind is Kind.FORWARD  # a rollback never waits for a window or a checklist
-        current = await self.db.run(self.db.sync.env_state, release.service, release.env)
-        candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version) if forward else None
-        decision = await self.window(release.service, release.env) if forward else None
-        facts = await gather(
-            self.db,
-            release.service,
-            release.env,
-            release.version,
-            current=current,
-            candidate=candidate,
-            window=decision,
-            checklist=await self._checklist_now(release, candidate) if candidate is not None else None,
-            ask_duplicates=False,
+        reads = await self.db.unit(
+            lambda store: read(
+                store, release.service, release.env, release.version, previous=None, ask_duplicates=False
+            )
         )
-        admission = admit(plan, facts.world, Stage.START)
+        candidate = reads.candidate if forward else None
+        decision = self.gates.windows.decide(release.env, self.story.now(), list(reads.freezes)) if forward else None
+        checklist = self.gates.checklist_now(release, candidate, reads) if candidate is not None else None
+        found = facts(reads, forward=forward, window=decision, checklist=checklist)
+        admission = admit(plan, found.world, Stage.START)
         refused = [r for r in admission.refusals if r.code is not Code.WINDOW]
         if refused:
-            text = "\n".join(refusal_text(r, plan, facts, self.config.zone) for r in refused)
+            text = "\n".join(refusal_text(r, plan, found, self.config.zone) for r in refused)
             plain = "; ".join(r.code.value for r in refused)
-            await self._finish(
-                release, ReleaseState.CANCELLED, SYSTEM_USER, f"not admitted: {plain}", error=f"not admitted: {plain}"
+            done = await self._finish(
+                release, ReleaseState.CANCELLED, SYSTEM, f"not admitted: {plain}", error=f"not admitted: {plain}"
             )
-            await self.reply(release.id, render.thread_reply(f"🚫 Not started: {text}"))
-            return False
+            await self.story.reply(done or release, render.thread_reply(f"🚫 Not started: {text}"))
+            return None
         if decision is not None and admission.has(Code.WINDOW):
             reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
-            await self._finish(
+            done = await self._finish(
                 release,
                 ReleaseState.CANCELLED,
-                SYSTEM_USER,
+                SYSTEM,
                 f"window closed: {reason}",
                 error=f"window closed before the deploy started: {reason}",
             )
             shown = window_mrkdwn(decision, self.config.zone)
-            await self.reply(release.id, render.thread_reply(f"🚫 Not started: {shown}"))
-            return False
+            await self.story.reply(done or release, render.thread_reply(f"🚫 Not started: {shown}"))
+            return None
         if release.forced_by is not None:
-            await self.audit(
-                release.forced_by,
+            await self.story.audit(
+                Actor(release.forced_by),
                 "release.break_glass",
                 f"release:{release.id}",
                 reason=release.force_reason,
                 requested_by=release.requested_by,
                 overridden=[str(i["item"]) for i in release.checklist if i.get("overridden_by")],
             )
-        return True
+        return reads
 
     def _notes_url(self, release: Release) -> str | None:
         """A signed link to the full notes page: Slack users have no API token to open /api/v1/notes."""
-        if not self.deps.base_url or not self.deps.notes_link_key:
+        if not self.base_url or not self.notes_link_key:
             return None
         return notes_link(
-            self.deps.base_url,
-            self.deps.notes_link_key,
+            self.base_url,
+            self.notes_link_key,
             service=release.service,
             previous=release.previous_version,
             version=release.version,
-            now=self.now(),
+            now=self.story.now(),
         )
-
-    async def _reply_blocks(self, release_id: int, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self.reply(release_id, render.Message(text=text, blocks=blocks))
 
     def _ctx(self, release: Release, step: Step, version: str | None = None) -> DeployContext:
         return DeployContext(
@@ -161,7 +173,7 @@ class RunnerMixin(RequestMixin):
         )
 
     async def _act(self, release: Release, step: Step, version: str | None = None) -> StepResult:
-        provider = self.deps.providers(release.env)
+        provider = self.providers(release.env)
         ctx = self._ctx(release, step, version)
         with self._deploy_timer(release.env, step.kind):
             if step.kind == "deploy":
@@ -172,6 +184,10 @@ class RunnerMixin(RequestMixin):
         """Times one provider call into ``releasebot_deploy_seconds``."""
         return deploy_timer(env, self.config.environments[env].deploy.provider, action)
 
+    def _steps(self, release: Release, colour_now: str | None) -> list[Step]:
+        """The release's rollout steps, given the colour serving before it (blue/green)."""
+        return plan_rollout(self.config.environments[release.env].strategy, current_colour=colour_now)
+
     async def _plan(self, release: Release) -> tuple[str | None, list[Step]]:
         """The colour serving before this release and the release's rollout steps.
 
@@ -179,33 +195,29 @@ class RunnerMixin(RequestMixin):
         rollout is the plan it started with.
         """
         strategy = self.config.environments[release.env].strategy
-        colour_now = await self.db.run(self.db.sync.env_colour, release.service, release.env)
+        colour_now = await self.db.env_colour(release.service, release.env)
         return colour_now, plan_rollout(strategy, current_colour=colour_now)
 
-    async def _run_rollout(self, release: Release, start: int = 0) -> None:
+    async def _run_rollout(self, release: Release, *, colour_now: str | None, start: int = 0) -> None:
         """Run the plan's steps from ``start``: deploy / shift / switch through the provider, verify between.
 
-        After a verify step: FAIL aborts (traffic back to the previous release); INCONCLUSIVE holds the
-        rollout at its current weight until on-call decides (never an automatic rollback).
+        ``colour_now`` is the colour serving before this release. After a verify step: FAIL aborts (traffic
+        back to the previous release); INCONCLUSIVE holds the rollout at its current weight until on-call
+        decides (never an automatic rollback).
         """
-        colour_now, steps = await self._plan(release)
+        steps = self._steps(release, colour_now)
         reached = next((s for s in reversed(steps[:start]) if s.kind != "verify"), None)
         for index in range(start, len(steps)):
             step = steps[index]
             if step.kind == "verify":
-                await self.db.run(
-                    self.db.sync.transition,
-                    release.id,
-                    ReleaseState.VERIFYING,
-                    actor="release-bot",
-                    detail=step.label,
-                    now=self.now(),
-                    only_from=ACTIVE,
+                verifying = await self.story.move(
+                    release.id, release.env, ReleaseState.VERIFYING, actor=SYSTEM, detail=step.label, only_from=ACTIVE
                 )
-                await self.reply(release.id, render.thread_reply(f"🔎 {escape(step.label)}"))
+                release = verifying or release
+                await self.story.reply(release, render.thread_reply(f"🔎 {escape(step.label)}"))
                 if step.pause.total_seconds() > 0:
-                    await self.deps.sleep(step.pause.total_seconds())
-                measured = await self.verify_step(release, step)
+                    await self.sleep(step.pause.total_seconds())
+                measured = await self.checks.verify_step(release, step)
                 verdict = worst(m.verdict for m in measured) or Verdict.PASS
                 if verdict is Verdict.PASS:
                     continue
@@ -214,11 +226,10 @@ class RunnerMixin(RequestMixin):
                     summary = f"checks failed at {step.label}: {reasons}"
                     await self._abort(release, colour_now, reached or step, summary)
                 else:
-                    await self.hold_rollout(release, step, reasons)
+                    await self.checks.hold_rollout(release, step, reasons)
                 return
             result = await self._act(release, step)
-            await self.db.run(
-                self.db.sync.update_release,
+            release = await self.db.update_release(
                 release.id,
                 output_tail=result.output_tail[-4000:],
                 weight=step.weight,
@@ -232,29 +243,28 @@ class RunnerMixin(RequestMixin):
                     await self._fail(release, summary, result.output_tail)
                 return
             reached = step
-            await self.reply(release.id, render.thread_reply(f"✅ {escape(step.label)}"))
-            await self.refresh_parent(release.id)
+            await self.story.reply(release, render.thread_reply(f"✅ {escape(step.label)}"))
+            if index < len(steps) - 1:  # after the last step, the outcome below edits the parent anyway
+                await self.story.refresh_parent(release)
         colour = reached.colour if reached is not None else None
-        await self._finish(
+        done = await self._finish(
             release,
             ReleaseState.SUCCEEDED,
-            release.requested_by,
+            Actor(release.requested_by),
             "released",
             **({"colour": colour} if colour else {}),
         )
-        await self.reply(
-            release.id,
-            render.thread_reply(
-                f"🎉 {escape(release.service)} {escape(release.version)} is live in {escape(release.env)}."
-            ),
+        if done is None:
+            return
+        await self.story.reply(
+            done,
+            render.thread_reply(f"🎉 {escape(done.service)} {escape(done.version)} is live in {escape(done.env)}."),
         )
-        done = await self.db.run(self.db.sync.get_release, release.id)
-        if done is not None:
-            await self._after_success(done)
+        await self.after_success(done)
 
     async def _held(self, release_id: int) -> tuple[Release, str | None, list[Step], int] | None:
         """A verifying release, its plan and the index of its held verify step (None if not held)."""
-        release = await self.db.run(self.db.sync.get_release, release_id)
+        release = await self.db.get_release(release_id)
         if release is None or release.state is not ReleaseState.VERIFYING:
             return None
         colour_now, steps = await self._plan(release)
@@ -273,8 +283,9 @@ class RunnerMixin(RequestMixin):
         held = await self._held(release_id)
         if held is None:
             return
-        release, _, _, verify_index = held
-        await self._run_rollout(release, start=verify_index + 1)
+        release, colour_now, _, verify_index = held
+        release = await self.db.update_release(release.id, held_step=None)
+        await self._run_rollout(release, colour_now=colour_now, start=verify_index + 1)
 
     async def abort_held(self, release_id: int, summary: str) -> None:
         """On-call chose to roll back a held rollout: return traffic to the previous release."""
@@ -282,6 +293,7 @@ class RunnerMixin(RequestMixin):
         if held is None:
             return
         release, colour_now, steps, verify_index = held
+        release = await self.db.update_release(release.id, held_step=None)
         await self._abort(release, colour_now, steps[verify_index - 1], summary)
 
     async def _abort(
@@ -295,14 +307,14 @@ class RunnerMixin(RequestMixin):
             # a switch or redeploy targets what ran before.
             version = release.version if step.kind == "shift" else release.previous_version
             if version is None:
-                await self.reply(release.id, render.thread_reply(f"↩️ {escape(step.label)}: no previous release"))
+                await self.story.reply(release.id, render.thread_reply(f"↩️ {escape(step.label)}: no previous release"))
                 undone = False
                 continue
             result = await self._act(release, step, version=version)
             undone = undone and result.ok
             if result.ok:
-                await self.db.run(self.db.sync.update_release, release.id, weight=step.weight, colour=step.colour)
-            await self.reply(
+                await self.db.update_release(release.id, weight=step.weight, colour=step.colour)
+            await self.story.reply(
                 release.id,
                 render.thread_reply(
                     f"↩️ {escape(step.label)}: {'done' if result.ok else escape(result.error or 'failed')}"
@@ -318,45 +330,74 @@ class RunnerMixin(RequestMixin):
 
         A failed deploy is a change failure; a failed rollback is not (it changed nothing that shipped).
         """
-        await self._finish(
+        done = await self._finish(
             release,
             ReleaseState.FAILED,
-            "release-bot",
+            SYSTEM,
             summary,
             error=summary,
             **({"change_failure": True} if change_failure else {}),
             **fields,
         )
-        await self.reply(release.id, render.failure_reply(summary, tail))
+        await self.story.reply(done or release.id, render.failure_reply(summary, tail))
 
-    async def _finish(self, release: Release, state: ReleaseState, actor: str, detail: str, **fields: Any) -> None:
-        await self.move(
+    async def _finish(
+        self, release: Release, state: ReleaseState, actor: Actor, detail: str, **fields: Any
+    ) -> Release | None:
+        """Record the outcome (with its audit entry), show it in the parent message; the release as it now is,
+        or None when it had already ended."""
+        done = await self.story.move(
             release.id,
             release.env,
             state,
             actor=actor,
             detail=detail,
             only_from=ACTIVE | {ReleaseState.AWAITING_APPROVAL},
+            audit=f"release.{state.value}",
+            audit_detail={"detail": detail},
             **fields,
         )
-        await self.audit(actor, f"release.{state.value}", f"release:{release.id}", detail=detail)
-        await self.refresh_parent(release.id)
-        await self.changed(release.service)
+        await self.story.refresh_parent(done or release.id)
+        await self.story.changed(release.service)
+        return done
 
-    async def _after_success(self, release: Release) -> None:
-        await self.cancel_superseded_checks(release)
-        await self.schedule_checks(release)
-        await self._commit_manifest_if_production(release)
-        # Recorded last: a crash before this line makes start-up finish these steps (see Engine.start).
-        await self.db.run(self.db.sync.record_event, release.id, AFTER_SUCCESS, actor="release-bot", now=self.now())
+    async def after_success(self, release: Release) -> None:
+        """Supersede older checks here, schedule this release's, commit the manifest; then mark these steps done.
 
-    async def _commit_manifest_if_production(self, release: Release) -> None:
-        if self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]:
+        The store changes are one transaction, with the mark unless a manifest commit follows: a crash after
+        it loses at most the thread's word about them (start-up arms the stored checks); a crash before it
+        makes start-up run these steps again (see Recovery.finish_interrupted_successes).
+        """
+        planned = self.checks.planned(release)
+        manifest = self._manifest_due(release)
+        now = self.story.now()
+
+        def settle(store: Store) -> list[dict[str, Any]]:
+            cancelled = store.cancel_measurements(superseded_in=(release.service, release.env, release.id))
+            if planned:
+                store.schedule_measurements(release.id, planned)
+            if not manifest:
+                store.mark_after_success(release.id, now)
+            return cancelled
+
+        cancelled = await self.db.unit(settle)
+        await self.checks.superseded(release, cancelled)
+        await self.checks.scheduled(release, planned)
+        if manifest:
+            await self._commit_manifest(release)
+            await self.db.mark_after_success(release.id, now)
+
+    def _manifest_due(self, release: Release) -> bool:
+        """A release to production is recorded in the manifest repository, when one is configured."""
+        return self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]
+
+    async def commit_manifest_if_production(self, release: Release) -> None:
+        if self._manifest_due(release):
             await self._commit_manifest(release)
 
     async def _commit_manifest(self, release: Release) -> None:
         assert self.config.manifest is not None
-        candidate = await self.db.run(self.db.sync.get_candidate, release.service, release.version)
+        candidate = await self.db.get_candidate(release.service, release.version)
         if candidate is None:
             return
         document = manifest_document(
@@ -364,7 +405,7 @@ class RunnerMixin(RequestMixin):
             env=release.env,
             version=release.version,
             commit=candidate.commit,
-            released_at=release.finished_at or self.now(),
+            released_at=release.finished_at or self.story.now(),
             released_by=release.requested_by,
             release_id=release.id,
             components=candidate.components,
@@ -374,10 +415,88 @@ class RunnerMixin(RequestMixin):
         try:
             sha = await commit_manifest(self.config.manifest.repo, relative, document, message)
         except (ManifestCommitError, ValueError) as exc:
-            await self.reply(
+            await self.story.reply(
                 release.id,
                 render.thread_reply(f"⚠️ Could not commit the release manifest: {escape(str(exc))}"),
             )
             return
         if sha:
-            await self.reply(release.id, render.thread_reply(f"📄 Release manifest committed as `{sha[:12]}`."))
+            await self.story.reply(release.id, render.thread_reply(f"📄 Release manifest committed as `{sha[:12]}`."))
+
+    async def _run_rollback(self, release: Release) -> None:
+        """Run a rollback release: the provider's rollback (or switch back), then mark the original."""
+        environment = self.config.environments[release.env]
+        live_colour = await self.db.env_colour(release.service, release.env)
+        # rollback_steps wants the colour that served before the release being undone: the idle one now.
+        before = idle_colour(live_colour) if live_colour is not None else None
+        steps = rollback_steps(environment.strategy, before)
+        provider = self.providers(release.env)
+        original = await self.db.get_release(release.rollback_of) if release.rollback_of else None
+        if any(step.kind == "shift" for step in steps) and (
+            original is None or original.previous_version != release.version
+        ):
+            # Setting the undone version's canary weight to 0 returns traffic to whatever ran before it; when the
+            # target is an older release than that, only a full redeploy of the target gets there.
+            steps = [Step("deploy", 100, None, timedelta(0), f"redeploy {release.version} to 100% of traffic")]
+        result: StepResult | None = None
+        for step in steps:
+            ctx = self._ctx(release, step)
+            if step.kind == "shift" and release.rollback_target:
+                # A canary shift sets the share of the version being rolled back (to 0); traffic returns
+                # to the rollback target, given to the provider as the previous version.
+                ctx = replace(ctx, version=release.rollback_target, previous_version=release.version)
+            action = step.kind if step.kind in {"shift", "switch"} else "rollback"
+            with self._deploy_timer(release.env, action):
+                result = await (provider.shift(ctx) if action != "rollback" else provider.rollback(ctx))
+            await self.story.reply(
+                release.id, render.thread_reply(f"{'✅' if result.ok else '❌'} {escape(step.label)}")
+            )
+            if not result.ok:
+                break
+        if result is None or not result.ok:
+            error = result.error if result else "no rollback step"
+            tail = result.output_tail if result else None
+            await self._fail(release, f"rollback failed: {error}", tail, change_failure=False, output_tail=tail)
+            return
+        colour = steps[-1].colour if steps else None
+        await self._finish(
+            release,
+            ReleaseState.SUCCEEDED,
+            Actor(release.requested_by),
+            "rolled back",
+            output_tail=result.output_tail[-4000:],
+            **({"colour": colour} if colour else {}),
+        )
+        if original is not None:
+            await self.checks.cancel_checks(original.id, f"rolled back by release #{release.id}")
+            await self.story.move(
+                original.id,
+                original.env,
+                ReleaseState.ROLLED_BACK,
+                actor=Actor(release.requested_by),
+                detail=f"rolled back by release #{release.id}",
+                only_from={
+                    ReleaseState.SUCCEEDED,
+                    ReleaseState.FAILED,
+                    ReleaseState.INTERRUPTED,
+                    ReleaseState.VERIFYING,
+                },
+                change_failure=True,
+                healthy=False,
+                # Keep when it was released: its lead time and the period it counts in stay true.
+                finished_at=original.finished_at or self.story.now(),
+            )
+            await self.story.audit(
+                Actor(release.requested_by), "release.rolled_back", f"release:{original.id}", by_release=release.id
+            )
+            await self.story.refresh_parent(original.id)
+            await self.story.reply(
+                original.id,
+                render.thread_reply(
+                    f"↩️ Rolled back to {escape(release.version)} by {render.user(release.requested_by)} "
+                    f"(release #{release.id})."
+                ),
+            )
+        await self.story.reply(
+            release.id, render.thread_reply(f"↩️ {escape(release.env)} is back on {escape(release.version)}.")
+        )

@@ -4,8 +4,8 @@ Posted daily and weekly to ``summaries.channel`` by the scheduler (once per peri
 restart: the ``jobs_done`` table remembers each period's post) and shown on demand by `/release summary`.
 
 Failures link to their release threads. Slack's canonical message link comes from ``chat.getPermalink``;
-the engine uses it when the notifier offers a ``permalink(channel, ts)`` method, and otherwise falls back
-to an ``app_redirect`` link, which needs no API call but is only documented to open the channel.
+the notifier fetches it; where it has none (the console) or the call fails, the link falls back to an
+``app_redirect`` link, which needs no API call but is only documented to open the channel.
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from bot.config import Config
 from bot.core import dora
-from bot.core.mrkdwn import escape
-from bot.engine.admin import AdminMixin
-from bot.engine.base import Reply
-from bot.slack import render
+from bot.core.windows import ClosedAhead, WindowPolicy
+from bot.engine.base import SYSTEM, Reply
+from bot.engine.story import Story
+from bot.views import render
+from bot.views.mrkdwn import escape
+from bot.views.windows import closed_ahead_lines
 
 log = logging.getLogger("release_bot.summaries")
 
@@ -78,17 +82,6 @@ def summary_key(period: Period, at: datetime, zone: ZoneInfo) -> str:
 def app_redirect_link(channel: str, ts: str) -> str:
     """A link that needs no API call; Slack documents ``channel`` (opens it), ``message_ts`` rides along."""
     return "https://slack.com/app_redirect?" + urlencode({"channel": channel, "message_ts": ts})
-
-
-def _day_ranges(days: Sequence[date]) -> str:
-    """``Tue 22 Dec`` or ``Tue 22 Dec – Thu 24 Dec``, runs of consecutive days joined by commas."""
-    runs: list[list[date]] = []
-    for day in sorted(days):
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return ", ".join(f"{r[0]:%a %d %b}" + (f" – {r[-1]:%a %d %b}" if len(r) > 1 else "") for r in runs)
 
 
 def _sections(title: str, lines: Sequence[str]) -> list[render.Block]:
@@ -190,7 +183,16 @@ def _dora_lines(report: dora.DoraReport, previous: dora.DoraReport, period: Peri
     ]
 
 
-class SummaryMixin(AdminMixin):
+class Summaries:
+    """The day's and week's release summaries, posted once per period and shown on demand."""
+
+    def __init__(self, *, config: Config, story: Story, windows: WindowPolicy) -> None:
+        self.config = config
+        self.db = story.db
+        self.story = story
+        self.notifier = story.notifier
+        self.windows = windows
+
     def period_bounds(self, period: Period, at: datetime) -> tuple[datetime, datetime]:
         """The period that ends at the local midnight after ``at`` (a day, or the 7 days up to it)."""
         zone = self.config.zone
@@ -205,7 +207,7 @@ class SummaryMixin(AdminMixin):
         return {name: svc.pipeline[-1] for name, svc in self.config.services.items()}
 
     async def _outcomes(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return await self.db.run(self.db.sync.production_outcomes, self._production_envs(), start, end)
+        return await self.db.production_outcomes(self._production_envs(), start, end)
 
     async def dora_between(self, start: datetime, end: datetime) -> tuple[dora.DoraReport, list[dora.ProdRelease]]:
         """DORA over the production releases that finished in [start, end), and those releases."""
@@ -216,17 +218,16 @@ class SummaryMixin(AdminMixin):
 
     async def thread_link(self, channel: str, ts: str) -> str:
         """A link to a message: its permalink when the notifier can fetch one, else an app_redirect link."""
-        permalink = getattr(self.deps.notifier, "permalink", None)
-        if permalink is not None:
-            try:
-                return str(await permalink(channel, ts))
-            except Exception:
-                log.warning("no permalink for %s/%s; linking through app_redirect", channel, ts, exc_info=True)
-        return app_redirect_link(channel, ts)
+        try:
+            permalink = await self.notifier.permalink(channel, ts)
+        except Exception:
+            log.warning("no permalink for %s/%s; linking through app_redirect", channel, ts, exc_info=True)
+            permalink = None
+        return permalink or app_redirect_link(channel, ts)
 
     async def summary_message(self, period: Period, at: datetime | None = None) -> render.Message:
         """The summary of the day or week around ``at`` (default now), as posted and as shown on demand."""
-        message, _ = await self._summary(period, at or self.now())
+        message, _ = await self._summary(period, at or self.story.now())
         return message
 
     async def _summary(self, period: Period, at: datetime) -> tuple[render.Message, list[dora.ProdRelease]]:
@@ -242,7 +243,7 @@ class SummaryMixin(AdminMixin):
         previous = dora.compute_dora([r for r in releases if r.finished_at < start], start=previous_start, end=start)
         current = [(row, rel) for row, rel in zip(found, releases, strict=True) if rel.finished_at >= start]
 
-        counts = await self.db.run(self.db.sync.counts_by_env, start, end)
+        counts = await self.db.counts_by_env(start, end)
         pipelines = {name: svc.pipeline for name, svc in self.config.services.items()}
         release_lines = _release_lines(counts, pipelines) or ["No releases in this period."]
         failures = sorted(
@@ -250,7 +251,7 @@ class SummaryMixin(AdminMixin):
             key=lambda pair: (pair[1].finished_at, pair[1].release_id),
         )
         failure_lines = await self._failure_lines(failures)
-        ahead = await self.closed_ahead(at)
+        ahead = [f"• {line}" for line in closed_ahead_lines(await self.closed_ahead(at))]
 
         zone = self.config.zone
         last_day = local_end.date() - timedelta(days=1)
@@ -286,36 +287,36 @@ class SummaryMixin(AdminMixin):
             lines.append(f"…and {len(failures) - MAX_FAILURE_LINES} more: see `/release <service> history`.")
         return lines
 
-    async def closed_ahead(self, at: datetime) -> list[str]:
-        """Holidays and freezes that close a production window in the next 7 days, one line each."""
+    async def closed_ahead(self, at: datetime) -> list[ClosedAhead]:
+        """Holidays and freezes that close a production window in the next 7 days, by their first day."""
         zone = self.config.zone
         first = at.astimezone(zone).date()
         noons = [datetime.combine(first + timedelta(days=i), time(12), tzinfo=zone) for i in range(1, AHEAD_DAYS + 1)]
-        adhoc = await self.db.run(self.db.sync.adhoc_freezes, None)
-        days_of: dict[str, list[date]] = {}
+        adhoc = await self.db.adhoc_freezes(None)
+        days_of: dict[ClosedAhead, list[date]] = {}  # what closes (its days left out) -> the days it closes
         # Holidays and configured freezes depend on the environment only: decide each day once per env.
         decided: dict[str, list[tuple[date, str]]] = {}
         for name, svc in self.config.services.items():
             env = svc.pipeline[-1]
             if env not in decided:
                 decided[env] = [
-                    (noon.date(), f"{escape(reason.text)} ({escape(env)})")
+                    (noon.date(), reason.text)
                     for noon in noons
                     for reason in self.windows.decide(env, noon).reasons
                     if reason.code in {"holiday", "freeze"}
                 ]
-            found = list(decided[env])
+            found = [(day, ClosedAhead(env, (), text)) for day, text in decided[env]]
             for freeze in adhoc.get(name, []):
                 if freeze.environment != env:
                     continue
-                what = f"{escape(name)} {escape(env)} frozen by {render.user(freeze.by)}: {escape(freeze.reason)}"
+                what = ClosedAhead(env, (), freeze.reason, name, freeze.by)
                 found += [(noon.date(), what) for noon in noons if freeze.created_at <= noon < freeze.until]
             for day, what in found:
                 days = days_of.setdefault(what, [])
                 if day not in days:
                     days.append(day)
         ordered = sorted(days_of.items(), key=lambda item: min(item[1]))
-        return [f"• {_day_ranges(days)}: {what}" for what, days in ordered]
+        return [replace(what, days=tuple(sorted(days))) for what, days in ordered]
 
     async def summary_reply(self, period: str) -> Reply:
         return Reply(await self.summary_message("week" if period == "week" else "day"))
@@ -328,18 +329,18 @@ class SummaryMixin(AdminMixin):
         """
         if self.config.summaries is None:
             return False
-        at = at or self.now()
+        at = at or self.story.now()
         key = summary_key(period, at, self.config.zone)
-        if not await self.db.run(self.db.sync.mark_job_done, key, self.now()):
+        if not await self.db.mark_job_done(key, self.story.now()):
             return False
         channel = self.config.summaries.channel
         try:
             message, releases = await self._summary(period, at)
-            ts = await self.deps.notifier.post(channel, message.text, message.blocks)
+            ts = await self.notifier.post(channel, message.text, message.blocks)
         except BaseException:
-            await self.db.run(self.db.sync.unmark_job_done, key)
+            await self.db.unmark_job_done(key)
             raise
-        await self.audit("release-bot", "summary.posted", key)
+        await self.story.audit(SYSTEM, "summary.posted", key)
         if period == "week":
             try:
                 await self._upload_chart(channel, ts, at, releases)
@@ -360,4 +361,4 @@ class SummaryMixin(AdminMixin):
             png = await asyncio.to_thread(weekly_chart_png, per_day, lead, title="Production releases this week")
         except ChartUnavailable:
             return
-        await self.deps.notifier.upload(channel, ts, "releases-week.png", png, "Production releases and lead time")
+        await self.notifier.upload(channel, ts, "releases-week.png", png, "Production releases and lead time")

@@ -1,9 +1,8 @@
-"""The deploy-provider port: every back-end deploys, shifts traffic and rolls back."""
+"""What a deploy provider is given and returns; the port itself (`DeployProvider`) is in bot.ports."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -26,19 +25,3 @@ class StepResult:
     ok: bool
     output_tail: str
     error: str | None = None  # one line for people: "exit status 3", "timed out after 15m"
-
-
-class DeployProvider(Protocol):
-    """A deploy back-end (command, http, github_actions)."""
-
-    async def deploy(self, ctx: DeployContext) -> StepResult:
-        """Deploy ``ctx.version`` (at ``ctx.weight`` for a canary's first step)."""
-        ...
-
-    async def shift(self, ctx: DeployContext) -> StepResult:
-        """Shift traffic to ``ctx.weight`` percent (canary) or switch to ``ctx.colour`` (blue/green)."""
-        ...
-
-    async def rollback(self, ctx: DeployContext) -> StepResult:
-        """Return the environment to ``ctx.version`` (the rollback target)."""
-        ...

@@ -8,7 +8,7 @@ from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
 from bot.config import DeployProvider as DeployProviderConfig
 from bot.github_api import GitHubClient
 from bot.http_session import HttpSession
-from bot.providers.base import DeployProvider
+from bot.ports import DeployProvider
 from bot.providers.command import CommandDeployProvider
 from bot.providers.github_actions import GithubActionsDeployProvider
 from bot.providers.http import HttpDeployProvider

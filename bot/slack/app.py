@@ -18,13 +18,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.grammar import ParseError
-from bot.core.mrkdwn import escape
 from bot.engine import Actor, Engine, Reply
 from bot.http_session import HttpSession
 from bot.observability import SLACK_REQUESTS
-from bot.slack import render
 from bot.slack.respond import ResponseSender
 from bot.store import AsyncStore
+from bot.views import render
+from bot.views.mrkdwn import escape
 from commands import dispatch, parse_command
 from commands.actions import ALL_ACTIONS, deny_refusal, on_action, on_deny
 from commands.home import publish_home
@@ -57,7 +57,7 @@ async def first_delivery(store: AsyncStore, keys: list[str], what: str) -> bool:
     One indexed INSERT on the store thread, before anything is dispatched. The window is wall-clock time,
     like Slack's signature check, not the engine's clock.
     """
-    if await store.run(store.sync.claim_request, keys, time.time()):
+    if await store.claim_request(keys, time.time()):
         return True
     SLACK_REQUESTS.labels(kind="replay").inc()
     log.warning("ignored a replayed Slack request (%s; %s): acked, nothing done", what, ", ".join(keys))
@@ -186,7 +186,7 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
             actor = Actor(user=user, request_id=str(view.get("id") or ""))
             reply = await on_deny(engine, actor, approval_id, reason)
             approval = (
-                await engine.db.run(engine.db.sync.get_approval, int(approval_id))
+                await engine.db.get_approval(int(approval_id))
                 if approval_id.isascii() and approval_id.isdigit()
                 else None
             )

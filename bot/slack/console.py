@@ -116,6 +116,10 @@ class ConsoleNotifier:
     async def upload(self, channel: str, thread_ts: str | None, filename: str, content: bytes, title: str) -> None:
         self._print([f"📎 {filename} ({len(content)} bytes): {title}"], "    ↳ ")
 
+    async def permalink(self, channel: str, ts: str) -> None:
+        """None: a message printed in a terminal has no link."""
+        return None
+
 
 class ConsoleDirectory:
     """User groups from a fixed table (the demo's), every user in the configured zone."""

@@ -88,28 +88,20 @@ class _Lane:
 class OutboxNotifier:
     """The Notifier for Slack: writes go through the store's outbox and a worker per lane delivers them."""
 
-    def __init__(self, slack: SlackNotifier, *, clock: Clock, policy: OutboxPolicy | None = None) -> None:
+    def __init__(
+        self, slack: SlackNotifier, db: AsyncStore, *, clock: Clock, policy: OutboxPolicy | None = None
+    ) -> None:
         self.slack = slack
         self.client = slack.client
+        self.db = db  # the rows live in the store: the bootstrap builds it first
         self.clock = clock
         self.policy = policy or OutboxPolicy()
-        self._db: AsyncStore | None = None
         self._running = False
         self._lanes: dict[str, _Lane] = {}
         self._waiters: dict[int, tuple[str, asyncio.Future[str | None]]] = {}
         self._kick = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------------
-    def attach(self, db: AsyncStore) -> None:
-        """Give the outbox its store (built after the notifier, with the runtime)."""
-        self._db = db
-
-    @property
-    def db(self) -> AsyncStore:
-        if self._db is None:
-            raise RuntimeError("OutboxNotifier has no store: call attach() first")
-        return self._db
-
     def _sender(self) -> RowSender:
         """One attempt at a row goes through bot/slack/outbox_send.py."""
         return RowSender(self.slack, self.db, self.policy.lookup_pages)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.notifier import SlackNotifier
 from bot.store import AsyncStore
@@ -36,15 +38,28 @@ class Failure:
     retry_after: float = 0.0
 
 
+def _answer(exc: SlackApiError) -> tuple[int, str | None, Mapping[str, str]]:
+    """The HTTP status, Slack's ``error`` (if any) and the headers of the answer a SlackApiError carries.
+
+    slack_sdk's async client raises it with the AsyncSlackResponse of a JSON answer (ok:false, or an HTTP
+    error with a JSON body), or with the bare aiohttp response when the body was not JSON (a gateway's
+    HTML 502, say), which has a status and headers but no data.
+    """
+    response = exc.response
+    if isinstance(response, aiohttp.ClientResponse):
+        return response.status, None, response.headers
+    answer: AsyncSlackResponse = response
+    data = answer.data
+    error = data.get("error") if isinstance(data, dict) else None
+    return answer.status_code, str(error) if error else None, answer.headers
+
+
 def classify(exc: BaseException) -> Failure:
     """Sort a failed Web API call by what it says about whether Slack acted."""
     if isinstance(exc, SlackApiError):
-        response = exc.response
-        status = int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
-        data = getattr(response, "data", None)
-        error = str(data.get("error")) if isinstance(data, dict) and data.get("error") else f"HTTP {status}"
+        status, slack_error, headers = _answer(exc)
+        error = slack_error or f"HTTP {status}"
         if status == 429:
-            headers = getattr(response, "headers", None) or {}
             after = headers.get("Retry-After") or headers.get("retry-after") or "1"
             return Failure("refused", error, float(after) if str(after).replace(".", "", 1).isdigit() else 1.0)
         if status >= 500:

@@ -12,7 +12,7 @@ import asyncio
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.http_session import HttpSession
-from bot.slack.render import Message
+from bot.views.render import Message
 
 
 class ResponseSender:

@@ -1,1 +1,1 @@
-"""Commit history sources (local git, GitHub) behind the `CommitSource` port in `base`."""
+"""Commit history sources (local git, GitHub) behind the `CommitSource` port in bot.ports."""

@@ -49,6 +49,11 @@ class LocalGitSource:
     def __repr__(self) -> str:
         return f"LocalGitSource({str(self.path)!r})"
 
+    @property
+    def pr_url_base(self) -> None:
+        """None: a clone on disk has no web address to link PR numbers to."""
+        return None
+
     async def _git(self, *args: str) -> tuple[int, bytes, str]:
         """Run `git -C path <args>`; return (exit code, stdout, stderr text)."""
         env = {

@@ -1,30 +1,27 @@
-"""The SQLite store: candidates, releases, locks, approvals, audit. Synchronous; see AsyncStore."""
+"""The SQLite store: candidates, releases, locks, approvals, audit. Synchronous; the event loop uses it
+through AsyncStore (bot/store/async_store.py), one typed coroutine per method."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from bot.core.models import EnvState, Lock
 from bot.core.windows import AdhocFreeze
 from bot.store.approvals import ApprovalStore, VoteResult
+from bot.store.async_store import AsyncStore
 from bot.store.candidates import CandidateStore
-from bot.store.db import Runner, Sql
+from bot.store.db import Sql
 from bot.store.outbox import OutboxStore
 from bot.store.records import RecordStore
 from bot.store.releases import LockHeld, ReleaseStore
 from bot.store.replays import ReplayStore
 from bot.store.reports import ReportStore
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
 __all__ = ["AsyncStore", "LockHeld", "Store", "VoteResult"]
 
 
 class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore, ReplayStore):
-    """All persistent state. Methods are synchronous and fast; call them through AsyncStore.run."""
+    """All persistent state. Methods are synchronous and fast; the event loop calls them through AsyncStore."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = path
@@ -37,34 +34,3 @@ class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStor
 
     def close(self) -> None:
         self.sql.close()
-
-
-class AsyncStore:
-    """The store as the event loop uses it: every call runs on the store's own thread."""
-
-    def __init__(self, store: Store) -> None:
-        self.sync = store
-        self._runner = Runner()
-        # A second, read-only connection for the hottest reads (`/release status`): with WAL it never waits
-        # for the writer, and an indexed read (~0.1 ms) costs less than handing work to the store thread and
-        # back (measured at ~0.15 ms of GIL hand-off under load). In-memory databases cannot share a reader.
-        self._reader = None if str(store.path) == ":memory:" else Store(store.path, read_only=True)
-
-    async def read(self, fn: Callable[[Store], T]) -> T:
-        """A fast indexed read, on the loop thread through the reader connection when there is one.
-
-        Only for reads measured well under a millisecond; anything heavier goes through :meth:`run`.
-        """
-        if self._reader is None:
-            return await self._runner.run(fn, self.sync)
-        return fn(self._reader)
-
-    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn(*args, **kwargs)`` run on the store thread, e.g. ``run(db.sync.history, "notify")``."""
-        return await self._runner.run(fn, *args, **kwargs)
-
-    def close(self) -> None:
-        self._runner.shutdown()
-        if self._reader is not None:
-            self._reader.close()
-        self.sync.close()

@@ -11,6 +11,7 @@ from bot.store import rows
 from bot.store.db import Sql
 
 _UPDATABLE = {
+    "held_step",
     "started_at",
     "finished_at",
     "channel",
@@ -128,16 +129,17 @@ class ReleaseStore:
         if manual is not None and manual.holder != user and kind is not ReleaseKind.ROLLBACK:
             raise LockHeld(manual)
 
-    def queue_approved(self, release_id: int, *, actor: str, detail: str, now: datetime) -> bool:
+    def queue_approved(self, release_id: int, *, actor: str, detail: str, now: datetime) -> Release | None:
         """An approved release: take its environment's lock and move it to ``queued`` in one transaction.
 
-        False when it is no longer awaiting approval (already queued by another path, or cancelled), so a
-        repeated attempt (a restart resuming an approval) changes nothing; raises LockHeld when busy.
+        The queued release; None when it is no longer awaiting approval (already queued by another path, or
+        cancelled), so a repeated attempt (a restart resuming an approval) changes nothing; raises LockHeld when
+        busy.
         """
         with self.sql.transaction():
             release = self.get_release(release_id)
             if release is None or release.state is not ReleaseState.AWAITING_APPROVAL:
-                return False
+                return None
             self._raise_if_locked(release.service, release.env, release.requested_by, release.kind)
             self.sql.execute(
                 "INSERT INTO release_locks (service, env, release_id, holder, acquired_at) VALUES (?, ?, ?, ?, ?)",
@@ -175,9 +177,14 @@ class ReleaseStore:
         values = tuple(_encode(name, value) for name, value in fields.items())
         self.sql.execute(f"UPDATE releases SET {assignments} WHERE id = ?", (*values, release_id))  # noqa: S608
 
-    def update_release(self, release_id: int, **fields: Any) -> None:
-        """Set descriptive fields (thread ts, output tail, notes…) without a state change."""
-        self._update(release_id, fields)
+    def update_release(self, release_id: int, **fields: Any) -> Release:
+        """Set descriptive fields (thread ts, output tail, notes…) without a state change; the release now."""
+        with self.sql.transaction():
+            self._update(release_id, fields)
+            found = self.get_release(release_id)
+        if found is None:
+            raise KeyError(release_id)
+        return found
 
     def transition(
         self,
@@ -189,16 +196,16 @@ class ReleaseStore:
         now: datetime,
         only_from: set[ReleaseState] | None = None,
         **fields: Any,
-    ) -> bool:
+    ) -> Release | None:
         """Move a release to ``to`` (conditionally), record the event, settle lock and env state.
 
-        Returns False when the release was not in one of ``only_from`` — the caller lost a race
-        (a double click, a concurrent retry) and must not repeat the effect.
+        Returns the release as it now is, or None when it was not in one of ``only_from`` — the caller
+        lost a race (a double click, a concurrent retry) and must not repeat the effect.
         """
         with self.sql.transaction():
             row = self.sql.one("SELECT state, service, env, version FROM releases WHERE id = ?", (release_id,))
             if row is None or (only_from is not None and ReleaseState(row["state"]) not in only_from):
-                return False
+                return None
             self.sql.execute("UPDATE releases SET state = ? WHERE id = ?", (to.value, release_id))
             if to is ReleaseState.DEPLOYING:
                 fields.setdefault("started_at", now)
@@ -225,7 +232,7 @@ class ReleaseStore:
                         fields.get("colour"),
                     ),
                 )
-        return True
+        return self.get_release(release_id)
 
     def get_release(self, release_id: int) -> Release | None:
         row = self.sql.one("SELECT * FROM releases WHERE id = ?", (release_id,))
@@ -238,15 +245,17 @@ class ReleaseStore:
             if row is not None:
                 self._event(release_id, row["state"], actor, detail, now)
 
-    def live_releases_without(self, detail: str) -> list[Release]:
-        """Releases live in some environment (not rollbacks) whose history lacks the step ``detail``."""
+    def succeeded_without_after_steps(self) -> list[Release]:
+        """Releases live in some environment (not rollbacks) whose after-success steps never finished."""
         found = self.sql.query(
             "SELECT r.* FROM env_state e JOIN releases r ON r.id = e.release_id "
-            "WHERE r.state = 'succeeded' AND r.kind != 'rollback' AND NOT EXISTS "
-            "(SELECT 1 FROM release_events v WHERE v.release_id = r.id AND v.detail = ?) ORDER BY r.id",
-            (detail,),
+            "WHERE r.state = 'succeeded' AND r.kind != 'rollback' AND r.after_success_at IS NULL ORDER BY r.id"
         )
         return [rows.release(r) for r in found]
+
+    def mark_after_success(self, release_id: int, now: datetime) -> None:
+        """The after-success steps of this release are done (start-up will not run them again)."""
+        self.sql.execute("UPDATE releases SET after_success_at = ? WHERE id = ?", (rows.ts(now), release_id))
 
     def release_with_notes(self, service: str, version: str, previous: str | None = None) -> Release | None:
         """The newest release of ``version`` that has release notes (replacing ``previous`` when given)."""

@@ -76,6 +76,7 @@ def release(row: dict[str, Any]) -> Release:
         colour=row["colour"],
         checklist=json.loads(row["checklist"]),
         notes=json.loads(row["notes"]) if row["notes"] else None,
+        held_step=row["held_step"],
     )
 
 

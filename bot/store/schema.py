@@ -253,4 +253,23 @@ CREATE TABLE seen_requests (
 CREATE INDEX seen_requests_seen_at ON seen_requests (seen_at);
 """,
     ),
+    (
+        "0007_release_state_as_data",
+        """
+-- State that used to be read back out of release_events prose is kept as data on the release:
+-- held_step: the verify step a rollout is on hold at (was the last event's "held: <step>" detail), cleared
+--   when on-call decides; after_success_at: when the after-success steps (check schedule, manifest commit)
+--   finished (was a "post-release steps done" event); start-up finishes those of a release without it.
+ALTER TABLE releases ADD COLUMN held_step TEXT;
+ALTER TABLE releases ADD COLUMN after_success_at TEXT;
+UPDATE releases SET after_success_at = (
+    SELECT MIN(v.at) FROM release_events v WHERE v.release_id = releases.id AND v.detail = 'post-release steps done'
+);
+UPDATE releases SET held_step = (
+    SELECT substr(v.detail, 7) FROM release_events v WHERE v.release_id = releases.id ORDER BY v.id DESC LIMIT 1
+) WHERE state = 'verifying' AND (
+    SELECT v.detail FROM release_events v WHERE v.release_id = releases.id ORDER BY v.id DESC LIMIT 1
+) LIKE 'held: %';
+""",
+    ),
 ]

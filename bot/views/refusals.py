@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.mrkdwn import escape
 from bot.policy.permissions import Action, Permission, Role
+from bot.views.mrkdwn import escape
 
 
 @dataclass(frozen=True)

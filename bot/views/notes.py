@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.mrkdwn import escape, link
 from bot.core.notes import NoteEntry, NoteSection, ReleaseNotes
+from bot.views.mrkdwn import escape, link
 
 __all__ = ["SECTION_TEXT_LIMIT", "notes_blocks"]
 

@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.models import Approval
-from bot.core.mrkdwn import escape
-from bot.slack import render
+from bot.views import render
+from bot.views.mrkdwn import escape
 
 MAX_BLOCKS = 100
 MAX_APPROVALS = 10  # each takes two blocks; more are counted, not shown

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from bot.core.grammar import help_lines
 from bot.core.models import Approval, ApprovalState, Release, ReleaseState
-from bot.core.mrkdwn import escape
 from bot.core.verdicts import Measurement, Verdict
 from bot.policy.admission import WINDOW_ITEM
+from bot.views.mrkdwn import escape
 
 Block = dict[str, Any]
 SECTION_LIMIT = 3000

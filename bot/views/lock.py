@@ -10,8 +10,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from bot.core.models import Lock
-from bot.core.mrkdwn import escape
-from bot.slack.render import user, when
+from bot.views.mrkdwn import escape
+from bot.views.render import user, when
 
 __all__ = ["lock_refusal", "manual_lock_text"]
 

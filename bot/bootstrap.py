@@ -1,0 +1,264 @@
+"""Bootstrap: build the bot store-first, then start and stop it in order, in each mode (HTTP, Socket Mode, console).
+
+Each part is built from the ones before it: the store, the one outgoing HTTP session, the GitHub client,
+the deploy providers, commit sources and check runner, the scheduler, and last the engine. In the Slack
+modes the notifier is the outbox, whose rows live in the store, so it comes right after the store.
+Nothing touches the network until ``Runtime.start()``; ``Runtime.close()`` stops everything in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Config
+from bot.engine import Deps, Engine
+from bot.github_api import GitHubClient
+from bot.http_session import HttpSession
+from bot.metrics.run import CheckRunner
+from bot.ports import Clock, CommitSource, DeployProvider, Directory, Notifier, Service, SystemClock
+from bot.providers.factory import build_provider
+from bot.scheduler import BotScheduler, summary_triggers
+from bot.server import build_web_app
+from bot.settings import Settings
+from bot.slack.app import build_app
+from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
+from bot.slack.notifier import SlackDirectory, SlackNotifier, web_client
+from bot.slack.outbox import OutboxNotifier, OutboxPolicy, outbox_web_client
+from bot.slack.socket_mode import TimedSocketModeHandler
+from bot.sources.git import LocalGitSource
+from bot.sources.github import GitHubSource
+from bot.store import AsyncStore, Store
+
+# Delivery timing of the Slack outbox (read at start-up, so tests can substitute a faster policy).
+OUTBOX_POLICY = OutboxPolicy()
+SummaryJob = Callable[[], Awaitable[None]]
+# A summary whose slot passed while the bot was down is still posted on start within this grace, the
+# same lateness APScheduler allows a running job (misfire_grace_time); later, the next slot is awaited.
+SUMMARY_CATCH_UP = timedelta(hours=1)
+
+
+@dataclass
+class Runtime:
+    """A built bot: the engine and everything it owns, started and stopped in order."""
+
+    store: AsyncStore
+    # The one outgoing HTTP session (Prometheus, HTTP checks, providers, GitHub, response_url answers):
+    # opened first in start(), closed last in close(). See bot.http_session for why it is a holder.
+    http: HttpSession
+    checks: CheckRunner
+    scheduler: BotScheduler | None
+    engine: Engine
+    outbox: Service | None = None  # delivers Slack writes; started before anything can post
+    summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
+
+    async def start(self) -> None:
+        await self.http.open()  # before anything can send: start-up recovery may deploy
+        if self.outbox is not None:
+            await self.outbox.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+            for period, trigger in summary_triggers(self.engine.config).items():
+                job = _summary_job(self.engine, period)
+                self.summary_jobs[period] = job
+                self.scheduler.cron(f"summary:{period}", trigger, job)
+                missed = last_fire_time(trigger, self.engine.now(), SUMMARY_CATCH_UP)
+                if missed is not None:
+                    # Posted once: a slot already posted before the restart is skipped by its jobs_done key.
+                    self.engine.spawn(_post_summary(self.engine, period, missed), f"summary:{period}:catch-up")
+        await self.engine.start()
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        await self.engine.close()
+        if self.outbox is not None:
+            await self.outbox.stop()  # after the engine: its last writes are queued, pending ones kept
+        await self.checks.close()
+        await self.http.close()  # after the engine and the outbox: nothing sends any more
+        self.store.close()
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime, within: timedelta) -> datetime | None:
+    """The trigger's latest fire time in (now - within, now], or None."""
+    fire = trigger.get_next_fire_time(None, now - within)
+    return fire if fire is not None and fire <= now else None
+
+
+async def _post_summary(engine: Engine, period: str, at: datetime | None) -> None:
+    await engine.summaries.post_summary("week" if period == "week" else "day", at)
+
+
+def _summary_job(engine: Engine, period: str) -> SummaryJob:
+    async def job() -> None:
+        await _post_summary(engine, period, None)
+
+    return job
+
+
+def build_runtime(
+    settings: Settings,
+    config: Config,
+    *,
+    store: AsyncStore,
+    notifier: Notifier,
+    directory: Directory,
+    config_dir: Path,
+    clock: Clock | None = None,
+    schedule: bool = True,
+    outbox: Service | None = None,
+) -> Runtime:
+    """Everything after the store (and the edges the mode built over it); nothing touches the network yet."""
+    http = HttpSession()
+    github_token = settings.github_token.get_secret_value() if settings.github_token else None
+    github = GitHubClient(session=http, token=github_token, api_url=settings.github_api_url)
+    providers: dict[str, DeployProvider] = {
+        name: build_provider(env.deploy, session=http, github=github) for name, env in config.environments.items()
+    }
+    sources: dict[str, CommitSource] = {}
+    for name, svc in config.services.items():
+        if svc.repo is None:
+            continue
+        if svc.repo.path is not None:
+            path = svc.repo.path if svc.repo.path.is_absolute() else (config_dir / svc.repo.path)
+            sources[name] = LocalGitSource(path.resolve())
+        elif svc.repo.github is not None:
+            sources[name] = GitHubSource(svc.repo.github, client=github)
+    checks = CheckRunner(config.metrics, session=http)
+    scheduler = BotScheduler(config) if schedule else None
+    engine = Engine(
+        Deps(
+            config=config,
+            db=store,
+            notifier=notifier,
+            directory=directory,
+            clock=clock or SystemClock(),
+            providers=providers.__getitem__,
+            sources=sources.get,
+            checks=checks,
+            scheduler=scheduler,
+            base_url=settings.public_url,
+            notes_link_key=settings.notes_link_key(),
+        )
+    )
+    return Runtime(store=store, http=http, checks=checks, scheduler=scheduler, engine=engine, outbox=outbox)
+
+
+def _secret(value: SecretStr | None) -> str:
+    """A secret's value, "" when unset: each mode's ``Settings.require_*`` refused to start without its own."""
+    return value.get_secret_value() if value is not None else ""
+
+
+def slack_runtime(
+    settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None
+) -> tuple[Runtime, AsyncWebClient]:
+    """The runtime and its Web API client for the Slack modes; the bot's own writes go through the outbox."""
+    clock = clock or SystemClock()
+    token = _secret(settings.slack_bot_token)
+    store = AsyncStore(Store(settings.db_path))
+    policy = OUTBOX_POLICY
+    slack = SlackNotifier(outbox_web_client(token, settings.slack_api_url, policy.timeout))
+    outbox = OutboxNotifier(slack, store, clock=clock, policy=policy)
+    client = web_client(token, settings.slack_api_url)
+    runtime = build_runtime(
+        settings,
+        config,
+        store=store,
+        notifier=outbox,
+        directory=SlackDirectory(client),
+        config_dir=config_dir,
+        clock=clock,
+        outbox=outbox,
+    )
+    return runtime, client
+
+
+def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
+    """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
+    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
+    bolt = build_app(runtime.engine, client=client, session=runtime.http)
+    return build_web_app(
+        runtime,
+        bolt,
+        api_token=_secret(settings.api_token) or None,
+        signing_secret=_secret(settings.slack_signing_secret),
+    )
+
+
+def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
+    """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
+    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
+    bolt = build_app(runtime.engine, client=client, session=runtime.http)
+    handler = TimedSocketModeHandler(bolt, _secret(settings.slack_app_token), store=runtime.store)
+
+    async def socket_mode(app: web.Application) -> AsyncIterator[None]:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        yield
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+    return build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
+
+
+class ShiftedClock:
+    """Real time, shifted so the session starts at a chosen instant (console --now, for demos and tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset: timedelta = start - SystemClock().now()
+
+    def now(self) -> datetime:
+        return SystemClock().now() + self._offset
+
+
+async def run_console(
+    settings: Settings,
+    config: Config,
+    config_dir: Path,
+    *,
+    user: str,
+    db_path: Path,
+    demo_dir: Path | None,
+    start: datetime | None,
+) -> None:
+    """The console adapter over the shared handlers, optionally seeded with demo data."""
+    from bot import demo  # noqa: PLC0415 - only the demo needs git at start-up
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its job chatter would drown the console
+    clock: Clock = ShiftedClock(start) if start is not None else SystemClock()
+    shas: list[str] = []
+    if demo_dir is not None:
+        shas = demo.make_repo(demo_dir / "repo", clock.now() - timedelta(days=2))
+        config = demo.demo_config(config, demo_dir / "repo")
+    store = AsyncStore(Store(db_path))
+    if demo_dir is not None:
+        demo.seed(store.sync, config, shas, clock.now())
+    notifier = ConsoleNotifier(out=sys.stdout)
+    groups = {
+        member: frozenset({"U01RELEASE"})
+        for members in config.groups.values()
+        for member in members
+        if member.startswith("S")
+    }
+    runtime = build_runtime(
+        settings,
+        config,
+        store=store,
+        notifier=notifier,
+        directory=ConsoleDirectory(config, groups),
+        config_dir=config_dir,
+        clock=clock,
+    )
+    await runtime.start()
+    channel = next(iter(config.services.values())).channel
+    try:
+        await Console(runtime.engine, notifier, user=user, channel=channel).run()
+    finally:
+        await runtime.close()

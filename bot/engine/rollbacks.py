@@ -1,0 +1,171 @@
+"""Rollbacks: `/release rollback`, the buttons that ask for one, and the bot's own after a failed check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.config import Config
+from bot.core.models import ApprovalKind, ReleaseKind, ReleaseState
+from bot.engine.admitting import facts, read, refusal_text
+from bot.engine.approvals import Approvals
+from bot.engine.base import Actor, Reply
+from bot.engine.errors import UserError
+from bot.engine.gatekeeper import Context, Gatekeeper
+from bot.engine.runner import Rollouts
+from bot.engine.story import Story, Tasks
+from bot.policy.admission import Kind, PlanFacts, Stage, admit
+from bot.policy.permissions import Action
+from bot.store import LockHeld
+from bot.views import render
+from bot.views.mrkdwn import escape
+
+ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERRUPTED, ReleaseState.VERIFYING}
+NEVER_RAN = {ReleaseState.CANCELLED, ReleaseState.AWAITING_APPROVAL}
+
+
+class Rollbacks:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        story: Story,
+        tasks: Tasks,
+        gate: Gatekeeper,
+        approvals: Approvals,
+        rollouts: Rollouts,
+    ) -> None:
+        self.config = config
+        self.db = story.db
+        self.story = story
+        self.tasks = tasks
+        self.gate = gate
+        self.approvals = approvals
+        self.rollouts = rollouts
+
+    async def request_rollback(
+        self,
+        actor: Actor,
+        service: str,
+        env: str,
+        target: str | None,
+        of_release: int | None = None,
+        *,
+        action: Action = Action.ROLLBACK,
+    ) -> Reply:
+        """`/release rollback <env> [to <version>]`: never blocked by windows; on-call approval per config."""
+        await self.gate.require(action, actor.user, env, Context(system=actor.system))
+        await self.approvals.expire_due()  # a rollback whose request lapsed must not block this one
+        current = await self.db.env_state(service, env)
+        recent = await self.db.history(service, env, 20)
+        waiting = next(
+            (r for r in recent if r.kind is ReleaseKind.ROLLBACK and r.state is ReleaseState.AWAITING_APPROVAL), None
+        )
+        if waiting is not None:
+            raise UserError(
+                f"a rollback of {service} {env} to {escape(waiting.version)} is already waiting for approval "
+                f"(release #{waiting.id}); approve or deny that one."
+            )
+        # The release to undo is the latest one that actually ran (a cancelled request changed nothing).
+        latest = next((r for r in recent if r.state not in NEVER_RAN), None)
+        original = None
+        if of_release is not None:
+            original = await self.db.get_release(of_release)
+        elif latest is not None and latest.state in ROLLBACKABLE:
+            original = latest
+        if original is None and current is None:
+            raise UserError(f"nothing has been released to {env} yet, so there is nothing to roll back.")
+        from_version = original.version if original else (current.version if current else "")
+        if target is None:
+            healthy = await self.db.last_healthy(
+                service,
+                env,
+                before_id=original.id if original else None,
+                not_version=from_version,
+            )
+            if healthy is None:
+                raise UserError(f"there is no earlier healthy release in {env} to roll back to.")
+            target = healthy.version
+        elif not await self.db.succeeded_in(service, env, target):
+            raise UserError(f"{escape(target)} never ran in {env}; a rollback target must have run there before.")
+        if target == (current.version if current else None) and original is None:
+            raise UserError(f"{env} already runs {escape(target)}.")
+        if (
+            of_release is not None
+            and original is not None
+            and original.state is ReleaseState.SUCCEEDED
+            and current is not None
+            and current.version != original.version
+        ):
+            # A button under a release that a newer one replaced: rolling "it" back would move whatever runs now.
+            raise UserError(
+                f"release #{original.id} ({escape(original.version)}) no longer runs in {env}: "
+                f"{escape(current.version)} does. To roll back what runs now: `/release rollback {env}`."
+            )
+        rollback_plan = PlanFacts(
+            service=service,
+            env=env,
+            version=target,
+            kind=Kind.ROLLBACK,
+            replaces=current.version if current else None,
+            requester=actor.user,
+            undoes_release=original is not None,
+        )
+        chosen = target
+        reads = await self.db.unit(lambda store: read(store, service, env, chosen, previous=None, ask_duplicates=True))
+        # A rollback returns to what ran there, candidate record or not, and never waits for a window.
+        found = facts(reads, forward=False, window=None, checklist=None)
+        refused = admit(rollback_plan, found.world, Stage.REQUEST).refusals
+        if refused:
+            raise UserError("\n".join(refusal_text(r, rollback_plan, found, self.config.zone) for r in refused))
+        policy = self.config.environments[env].rollback.approvals
+        # Undoing a rollback means deploying again what it replaced.
+        fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": f"redeploying {from_version}"}
+        state = ReleaseState.AWAITING_APPROVAL if policy.required > 0 else ReleaseState.QUEUED
+        try:
+            release = await self.db.create_release(
+                service=service,
+                env=env,
+                version=target,
+                kind=ReleaseKind.ROLLBACK,
+                state=state,
+                requested_by=actor.user,
+                now=self.story.now(),
+                take_lock=state is ReleaseState.QUEUED,
+                rollback_of=original.id if original else None,
+                **fields,
+            )
+        except LockHeld as held:
+            raise UserError(
+                f"{service} {env} is busy: {render.user(held.lock.holder)} holds it "
+                f"({escape(held.lock.reason)}). Try again once it finishes."
+            ) from None
+        await self.story.audit(
+            actor,
+            "rollback.requested",
+            f"release:{release.id}",
+            target=target,
+            of_release=original.id if original else None,
+        )
+        await self.story.post_parent(release)
+        if original is not None:
+            await self.story.reply(
+                original.id,
+                render.thread_reply(
+                    f"↩️ {render.user(actor.user)} asked to roll back to {escape(target)} (release #{release.id})."
+                ),
+            )
+        if state is ReleaseState.AWAITING_APPROVAL:
+            await self.approvals.open_approval(
+                kind=ApprovalKind.ROLLBACK,
+                service=service,
+                env=env,
+                requester=actor,
+                required=policy.required,
+                groups=list(policy.from_ or []),
+                subject={"release_id": release.id},
+                title=f"Roll back {service} {env} from {from_version} to {target}",
+                detail_lines=[],
+            )
+            return Reply(render.info(f"Rollback to {escape(target)} is waiting for on-call approval."))
+        self.tasks.spawn(self.rollouts.run_release(release), f"release-{release.id}")
+        return Reply(render.info(f"Rolling {env} back to {escape(target)} (release #{release.id})."))
