@@ -1,13 +1,16 @@
 """Servers for the ack-latency benchmark, each in its own process, plus the helpers the driver shares.
 
-Three roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
+Four roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
 
 - ``slack``: the fake Slack Web API (tests.fakes) and a control server that hands out response URLs
   and serves a health endpoint for the bot's HTTP checks;
 - ``bot``: the bot in HTTP mode (`bot.bootstrap.http_app`, real SQLite, APScheduler, SystemClock) with
   50 services, and a control server on a second port that arms scheduled checks, unblocks the deploys
   and reports state and RSS;
-- ``bare``: a slack-bolt AsyncApp whose `/release` listener only acks, behind the same aiohttp adapter.
+- ``bare``: a slack-bolt AsyncApp as Bolt configures it by default, whose `/release` listener only acks,
+  behind the same aiohttp adapter;
+- ``raw``: a plain aiohttp handler that reads the body, checks its Slack signature and answers an empty 200:
+  the least any Slack endpoint does, the floor under the other two.
 
 Separate processes keep the comparison fair: the bot's background work (respond(), deploys, checks)
 runs on the bot's own event loop and never on the bare app's or the load generator's, while machine
@@ -190,7 +193,9 @@ def bare_app(api_url: str) -> web.Application:
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    # Configured like the bot's app (bot.slack.app.build_app): the token rides on the client.
+    # The token rides on the client, as in the bot's app (bot.slack.app.build_app); everything else is
+    # Bolt's default, process_before_response=False included: the listener runs as a task and Bolt polls
+    # for its ack every 10 ms (slack_bolt/listener/asyncio_runner.py).
     bolt = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=api_url))
 
     @bolt.command("/release")
@@ -205,8 +210,28 @@ def bare_app(api_url: str) -> web.Application:
     return app
 
 
-async def bare_role(api_url: str) -> None:
-    runner, url = await serve(bare_app(api_url))
+def raw_app() -> web.Application:
+    """A plain aiohttp handler: read the body, check its signature (as the bot's server does), answer 200."""
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(SECRET)
+
+    async def events(request: web.Request) -> web.Response:
+        body = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not verifier.is_valid(body, timestamp, request.headers.get("X-Slack-Signature", "")):
+            return web.Response(status=401)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/slack/events", events)
+    return app
+
+
+async def server_role(build: Callable[[], web.Application]) -> None:
+    """Serve a comparison app (bare Bolt or raw aiohttp), built on the loop, and a usage endpoint until
+    stdin closes."""
+    runner, url = await serve(build())
     control = web.Application()
     control.router.add_get("/_bench/usage", usage_route)
     control_runner, control_url = await serve(control)
@@ -390,7 +415,7 @@ class Child:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="a server role of bench/ack.py")
-    parser.add_argument("role", choices=["slack", "bot", "bare"])
+    parser.add_argument("role", choices=["slack", "bot", "bare", "raw"])
     parser.add_argument("--slack", default="")
     parser.add_argument("--health", default="")
     parser.add_argument("--tmp", default="")
@@ -398,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     roles: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "slack": slack_role,
-        "bare": lambda: bare_role(args.slack),
+        "bare": lambda: server_role(lambda: bare_app(args.slack)),
+        "raw": lambda: server_role(raw_app),
         "bot": lambda: bot_role(Path(args.tmp), args.slack, args.health, args.services),
     }
     asyncio.run(roles[args.role]())

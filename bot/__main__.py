@@ -14,8 +14,10 @@ from pathlib import Path
 import click
 from aiohttp import web
 
-from bot.config import Config, ConfigError, load_config
-from bot.settings import Settings, SettingsError
+from bot.config import Config, ConfigError, load_config_located
+from bot.http_auth import environment_problems
+from bot.logformat import configure_logging
+from bot.settings import Settings, SettingsError, log_format_from_env
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "releasebot.yml"
 log = logging.getLogger("release_bot")
@@ -26,15 +28,32 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _load(path: Path, *, environment: bool) -> tuple[Config, Path]:
+    """The config and its directory; with ``environment``, also the variables and CA files its ``auth`` blocks
+    name, their problems reported like the file's (by path and variable name, never a value)."""
+    config, positions = load_config_located(path)
+    config_dir = path.resolve().parent
+    if environment:
+        problems = environment_problems(config, positions, config_dir)
+        if problems:
+            raise ConfigError(str(path), problems)
+    return config, config_dir
+
+
 def _config(
-    settings: Settings, fallback_to_example: bool = False, refusal: str = "refusing to start"
+    settings: Settings,
+    fallback_to_example: bool = False,
+    refusal: str = "refusing to start",
+    *,
+    environment: bool = True,
 ) -> tuple[Config, Path]:
-    """Load the config or exit 2 with one line naming the file and every error's path."""
+    """Load the config (and, with ``environment``, check its credentials) or exit 2 with one line naming the
+    file and every error's path."""
     path = settings.config_path
     if not path.exists() and fallback_to_example:
         path = EXAMPLE_CONFIG
     try:
-        return load_config(path), path.resolve().parent
+        return _load(path, environment=environment)
     except ConfigError as exc:
         # One line (log collectors and terminals keep it whole); `check-config` lists them one per line.
         _fail(f"{refusal}: {exc.source} has {len(exc.errors)} error(s): {'; '.join(exc.located)}")
@@ -53,18 +72,29 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def cli(verbose: bool) -> None:
     """release-bot: deploy to production many times a day, safely."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_format = log_format_from_env()
+    except SettingsError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from None
+    configure_logging(log_format, verbose=verbose)
 
 
 @cli.command("check-config")
 @click.argument("file", type=click.Path(path_type=Path))
-def check_config(file: Path) -> None:
-    """Validate a config file; print every error as FILE:LINE:COL PATH: MESSAGE, all in one pass."""
+@click.option(
+    "--no-env",
+    is_flag=True,
+    help="Check the file only, not the environment variables and CA files its auth blocks name (e.g. in CI).",
+)
+def check_config(file: Path, no_env: bool) -> None:
+    """Validate a config file; print every error as FILE:LINE:COL PATH: MESSAGE, all in one pass.
+
+    The environment variables the file's auth blocks name must be set (their values are never shown), and
+    each ca_file must hold a PEM certificate; --no-env skips those.
+    """
     try:
-        config = load_config(file)
+        config, _ = _load(file, environment=not no_env)
     except ConfigError as exc:
         for line in exc.located:
             click.echo(line, err=True)
@@ -82,7 +112,7 @@ def window(env: str | None, at: str | None, as_json: bool) -> None:
     from bot.core.window_text import decision_json, decision_text
     from bot.core.windows import WindowPolicy
 
-    config, _ = _config(_settings(), refusal="cannot read the config")
+    config, _ = _config(_settings(), refusal="cannot read the config", environment=False)
     if at is None:
         instant = datetime.now(UTC)
     else:

@@ -273,9 +273,9 @@ def _report_scan(
                 "ArtifactName",
                 _foreign_scan(service, version, summary["artifact"], digests, candidate.components),
             )
-        if store.scan(service, version) == summary:
+        if store.scans(service, version).get(match.component) == summary:
             return False, match  # a re-sent report changes nothing and is not a new event
-        store.put_scan(service, version, summary, now)
+        store.put_scan(service, version, match.component, summary, now)
         detail = {
             "artifact": summary["artifact"],
             "component": match.component,

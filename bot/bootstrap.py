@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Config
 from bot.engine import Deps, Engine
 from bot.github_api import GitHubClient
+from bot.http_auth import Credentials
 from bot.http_session import HttpSession
 from bot.metrics.run import CheckRunner
 from bot.ports import Clock, CommitSource, DeployProvider, Directory, Notifier, Service, SystemClock
@@ -117,12 +118,19 @@ def build_runtime(
     schedule: bool = True,
     outbox: Service | None = None,
 ) -> Runtime:
-    """Everything after the store (and the edges the mode built over it); nothing touches the network yet."""
+    """Everything after the store (and the edges the mode built over it); nothing touches the network yet.
+
+    Raises CredentialsError when an ``auth`` block names a variable that is not set (or an unreadable
+    ``ca_file``): the bot does not start rather than send requests without the credentials configured.
+    """
+    credentials = Credentials(config_dir)
+    credentials.check(config)  # every auth block, once: the clients below get the resolved ones
     http = HttpSession()
     github_token = settings.github_token.get_secret_value() if settings.github_token else None
     github = GitHubClient(session=http, token=github_token, api_url=settings.github_api_url)
     providers: dict[str, DeployProvider] = {
-        name: build_provider(env.deploy, session=http, github=github) for name, env in config.environments.items()
+        name: build_provider(env.deploy, session=http, github=github, credentials=credentials)
+        for name, env in config.environments.items()
     }
     sources: dict[str, CommitSource] = {}
     for name, svc in config.services.items():
@@ -133,7 +141,7 @@ def build_runtime(
             sources[name] = LocalGitSource(path.resolve())
         elif svc.repo.github is not None:
             sources[name] = GitHubSource(svc.repo.github, client=github)
-    checks = CheckRunner(config.metrics, session=http)
+    checks = CheckRunner(config.metrics, session=http, credentials=credentials)
     scheduler = BotScheduler(config) if schedule else None
     engine = Engine(
         Deps(

@@ -92,18 +92,20 @@ def seed(store: Store, config: Config, shas: list[str], now: datetime) -> None:
             tests={"unit": "passed", "integration": "passed", "performance": "passed"},
             now=now,
         )
-        store.put_scan(
-            service,
-            version,
-            {
-                "artifact": f"{service}:{version}",
-                "artifact_type": "container_image",
-                "counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 5, "UNKNOWN": 0},
-                "total": 7,
-                "top": [],
-            },
-            now,
-        )
+        for component, ref in components.items():  # one scan per image, as CI reports them
+            store.put_scan(
+                service,
+                version,
+                component,
+                {
+                    "artifact": ref.replace("{v}", version),
+                    "artifact_type": "container_image",
+                    "counts": {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 2, "LOW": 5, "UNKNOWN": 0},
+                    "total": 7,
+                    "top": [],
+                },
+                now,
+            )
     for env in config.services[service].pipeline:
         release = store.create_release(
             service=service,

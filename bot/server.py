@@ -68,8 +68,9 @@ async def slack_events(request: web.Request) -> web.Response:
             return web.Response(status=200)
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
     if bolt_response.status >= 500:
-        # Our listeners ack before they work, so Bolt's 500 means its matchers (or a listener, before its
-        # ack) tripped over the payload's shape: nothing ran, and the request was malformed.
+        # Our listeners do nothing after their ack but spawn their work, so Bolt's 500 means its matchers
+        # (or a listener, before its ack) tripped over the payload's shape: nothing ran, and the request
+        # was malformed.
         return web.json_response({"error": "malformed request"}, status=400)
     response = await to_aiohttp_response(bolt_response)
     HTTP_LATENCY.labels(route="/slack/events").observe(time.perf_counter() - started)

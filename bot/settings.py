@@ -8,13 +8,26 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from bot.logformat import LogFormat
 from bot.notes_link import derive_link_key
 
 MIN_LINK_SECRET = 32
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 
 class SettingsError(Exception):
     """Missing or bad environment for the chosen mode; the message is one clear line."""
+
+
+def log_format_from_env(environ: Mapping[str, str] | None = None) -> LogFormat:
+    """RELEASEBOT_LOG_FORMAT: ``text`` (the default) or ``json``; read on its own, before logging is set up."""
+    env = os.environ if environ is None else environ
+    value = env.get("RELEASEBOT_LOG_FORMAT", "").strip().lower() or "text"
+    for known in LOG_FORMATS:
+        if value == known:
+            return known
+    # Without the value: a secret pasted into the wrong variable must not reach logs and terminals.
+    raise SettingsError(f"RELEASEBOT_LOG_FORMAT must be {' or '.join(LOG_FORMATS)}")
 
 
 class Settings(BaseModel):

@@ -1,6 +1,7 @@
 """The command table: each grammar entry → its handler. `help` is rendered from the same table.
 
-A handler parses nothing and renders nothing itself: it calls the engine and returns its Reply.
+A handler reads parse → permission → service → view: it gets the parsed command, calls the engine (which asks
+the permission table and returns a result), and answers with a Reply of that result rendered by bot.views.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bot.engine import Actor, Engine, Reply, UserError
+from bot.engine.approvals import VoteOutcome
+from bot.views import approvals as approval_views
 from bot.views import render
 from commands import guarded
 
@@ -25,7 +27,7 @@ async def on_action(engine: Engine, actor: Actor, action_id: str, value: str) ->
     async def run() -> Reply:
         target = _id(value)
         if action_id == "approval_approve":
-            return await engine.approvals.vote(actor, target)
+            return _voted(await engine.approvals.vote(actor, target))
         if action_id in RELEASE_ACTIONS:
             return await engine.recovery.interrupted_action(actor, target, action_id)
         if action_id in CHECK_ACTIONS:
@@ -53,6 +55,17 @@ async def on_deny(engine: Engine, actor: Actor, approval_id: str, reason: str) -
         text = reason.strip()
         if not text:
             raise UserError("a denial needs a reason.")
-        return await engine.approvals.deny(actor, _id(approval_id), text[:300])
+        await engine.approvals.deny(actor, _id(approval_id), text[:300])
+        return Reply(approval_views.denied())
 
     return await guarded(run)
+
+
+def _voted(outcome: VoteOutcome) -> Reply:
+    match outcome:
+        case VoteOutcome.RECORDED:
+            return Reply(approval_views.recorded())
+        case VoteOutcome.APPROVED:
+            return Reply(approval_views.approved())
+        case VoteOutcome.ALREADY_VOTED:
+            return Reply(approval_views.already_voted())

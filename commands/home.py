@@ -13,11 +13,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.models import Approval, EnvState, Lock
-from bot.core.windows import WindowDecision
+from bot.core.models import Approval
 from bot.engine import Engine
-from bot.views.home import EnvRow, ServiceRow, home_view
-from bot.views.windows import closed_ahead_lines, window_summary
+from bot.views.admin import home_rows
+from bot.views.home import ServiceRow, home_view
+from bot.views.windows import closed_ahead_lines
 
 log = logging.getLogger("release_bot.home")
 MAX_VIEWERS = 500  # remembered Home viewers; the least recent one is forgotten beyond this
@@ -34,39 +34,9 @@ class HomeSnapshot:
 
 async def snapshot(engine: Engine) -> HomeSnapshot:
     """Read the shared part of the Home tab: a handful of queries, whatever the number of services."""
-    db, now = engine.db, engine.now()
-    states: dict[tuple[str, str], EnvState] = {(s.service, s.env): s for s in await db.all_env_states()}
-    locks: dict[tuple[str, str], Lock] = {}
-    for lock in await db.all_locks():
-        locks.setdefault((lock.service, lock.env), lock)  # a running release's lock first, as status shows
-    adhoc = await db.adhoc_freezes(None)
-    shared: dict[str, WindowDecision] = {}  # env -> decision for services without ad-hoc freezes there
-    services = []
-    for name, svc in engine.config.services.items():
-        envs = []
-        for env in svc.pipeline:
-            mine = [f for f in adhoc.get(name, []) if f.environment == env]
-            if mine:
-                decision = engine.windows.decide(env, now, mine)
-            else:
-                if env not in shared:
-                    shared[env] = engine.windows.decide(env, now)
-                decision = shared[env]
-            state, held = states.get((name, env)), locks.get((name, env))
-            envs.append(
-                EnvRow(
-                    env=env,
-                    version=state.version if state else None,
-                    since=state.since if state else None,
-                    by=state.by if state else None,
-                    lock_holder=held.holder if held else None,
-                    lock_reason=held.reason if held else None,
-                    window_open=decision.open,
-                    window_text=window_summary(decision, engine.config.zone),
-                )
-            )
-        services.append(ServiceRow(service=name, envs=envs))
-    pending = await db.pending_approvals(None)
+    now = engine.now()  # one instant for the windows now and the closures ahead
+    services = home_rows(await engine.admin.all_statuses(now), engine.config.zone)
+    pending = await engine.db.pending_approvals(None)
     freezes = closed_ahead_lines(await engine.summaries.closed_ahead(now))
     return HomeSnapshot(services, pending, freezes)
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from bot.core.grammar import Command
 from bot.engine import Actor, Engine, Reply
+from bot.engine.requests import AwaitingApproval, Started
+from bot.views import requests as request_views
+from bot.views.admin import notes_message
 
 
 async def release(engine: Engine, actor: Actor, cmd: Command) -> Reply:
-    return await engine.releases.request_release(actor, cmd)
+    match await engine.releases.request_release(actor, cmd):
+        case Started(running):
+            return Reply(request_views.started(running))
+        case AwaitingApproval(waiting):
+            return Reply(request_views.awaiting_approval(waiting))
 
 
 async def rollback(engine: Engine, actor: Actor, cmd: Command) -> Reply:
@@ -17,4 +24,4 @@ async def rollback(engine: Engine, actor: Actor, cmd: Command) -> Reply:
 
 async def notes(engine: Engine, actor: Actor, cmd: Command) -> Reply:
     assert cmd.service is not None
-    return await engine.admin.notes_reply(cmd.service, cmd.version, cmd.range_from)
+    return Reply(notes_message(await engine.admin.notes(cmd.service, cmd.version, cmd.range_from)))

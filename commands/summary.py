@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bot.core.grammar import Command
 from bot.engine import Actor, Engine, Reply
+from bot.views.summary import Period, summary_message
 
 
 async def summary(engine: Engine, actor: Actor, cmd: Command) -> Reply:
-    return await engine.summaries.summary_reply(cmd.period or "day")
+    period: Period = "week" if cmd.period == "week" else "day"
+    return Reply(summary_message(await engine.summaries.summary(period), engine.config.zone))

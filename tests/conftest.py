@@ -1,5 +1,6 @@
 """Shared fixtures: a fake Slack Web API and the whole bot running against it; a fake GitHub, an outgoing
-HTTP session and a store on a temporary file for the tests of single clients and the API."""
+HTTP session, a self-signed certificate for local HTTPS and a store on a temporary file for the tests of
+single clients and the API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.http_session import HttpSession
 from bot.store import AsyncStore, Store
 from tests.fakes import FakeSlackWebAPI
 from tests.fakes.github_api import FakeGitHub
+from tests.fakes.tls import SelfSigned, self_signed
 from tests.harness import BotHarness, running_bot
 
 
@@ -38,6 +40,12 @@ async def http() -> AsyncIterator[HttpSession]:
 async def gh() -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned:
+    """A self-signed certificate for 127.0.0.1 (its own CA), made once per session."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -163,15 +163,16 @@ class BotHarness:
         self, version: str, *, unit: str = "passed", critical: int = 0, pinned: bool = True, commit: str | None = None
     ) -> None:
         suffix = f"@{DIGEST}" if pinned else ""
+        components = {
+            "api": f"ghcr.io/example/api:{version}{suffix}",
+            "worker": f"ghcr.io/example/worker:{version}{suffix}",
+        }
         self.store.put_candidate(
             service="notify",
             version=version,
             commit=commit or (version.replace(".", "") + "a" * 40)[:40],
             committed_at=self.clock.now() - timedelta(hours=6),
-            components={
-                "api": f"ghcr.io/example/api:{version}{suffix}",
-                "worker": f"ghcr.io/example/worker:{version}{suffix}",
-            },
+            components=components,
             tests={"unit": unit},
             now=self.clock.now(),
         )
@@ -187,18 +188,20 @@ class BotHarness:
             }
             for i in range(critical)
         ]
-        self.store.put_scan(
-            "notify",
-            version,
-            {
-                "artifact": f"notify:{version}",
-                "artifact_type": "container_image",
-                "counts": {"CRITICAL": critical, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0},
-                "total": critical + 1,
-                "top": top,
-            },
-            self.clock.now(),
-        )
+        for component, ref in components.items():  # CI scans each image the candidate ships
+            self.store.put_scan(
+                "notify",
+                version,
+                component,
+                {
+                    "artifact": ref,
+                    "artifact_type": "container_image",
+                    "counts": {"CRITICAL": critical, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0},
+                    "total": critical + 1,
+                    "top": top,
+                },
+                self.clock.now(),
+            )
 
     def live(self, env: str, version: str) -> None:
         """Record that ``version`` already runs in ``env`` (history a real team would have)."""

@@ -326,7 +326,8 @@ def seed(db: Path) -> set[int]:
             )
             counts = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
             summary = {"artifact": f"notify:{version}", "artifact_type": "container_image", "counts": counts}
-            store.put_scan("notify", version, {**summary, "total": 0, "top": []}, now)
+            for component in ("api", "worker"):
+                store.put_scan("notify", version, component, {**summary, "total": 0, "top": []}, now)
         for env, version in (("staging", "1.2.2"), ("prod", "1.2.2"), ("staging", "1.2.3")):
             ids.add(record_live(store, env, version, now - timedelta(days=1)))
     finally:

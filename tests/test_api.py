@@ -579,7 +579,7 @@ async def test_scan_stores_severity_counts_once(registered: Client, db: AsyncSto
     assert status == 200
     assert answer["counts"] == {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 0, "LOW": 1, "UNKNOWN": 0}
     assert (answer["total"], answer["changed"], again["changed"]) == (4, True, False)
-    stored = db.sync.scan("notify", "1.4.0")
+    stored = db.sync.scans("notify", "1.4.0").get("api")
     assert stored is not None and stored["counts"] == answer["counts"]
     assert [e.action for e in db.sync.audit_since(None)] == ["candidate.created", "scan.reported"]
 
@@ -589,7 +589,7 @@ async def test_a_new_scan_replaces_the_old_one(registered: Client, db: AsyncStor
     status, answer = await post(registered, "/candidates/notify/1.4.0/scan", trivy_report())
 
     assert (status, answer["changed"], answer["total"]) == (200, True, 0)
-    stored = db.sync.scan("notify", "1.4.0")
+    stored = db.sync.scans("notify", "1.4.0").get("api")
     assert stored is not None and stored["counts"]["CRITICAL"] == 0
 
 
@@ -631,7 +631,7 @@ async def test_real_reports_are_read_and_every_class_is_counted(
     assert answer["counts"] == vulnerabilities
     assert answer["secrets"] == {"counts": secrets, "total": sum(secrets.values())}
     assert answer["misconfigurations"] == {"counts": misconfigurations, "total": sum(misconfigurations.values())}
-    stored = db.sync.scan("notify", "1.4.0")
+    stored = db.sync.scans("notify", "1.4.0").get("admin")
     assert stored is not None
     assert (stored["counts"], stored["secrets"]["counts"], stored["misconfigurations"]["counts"]) == (
         vulnerabilities,
@@ -646,7 +646,7 @@ async def test_a_leaked_key_is_stored_by_rule_and_file_never_by_its_text(registe
     status, _ = await post(registered, "/candidates/notify/1.4.0/scan", real_report("trivy_secrets.json"))
 
     assert status == 200
-    stored = db.sync.scan("notify", "1.4.0")
+    stored = db.sync.scans("notify", "1.4.0").get("admin")
     assert stored is not None
     assert [(s["rule"], s["file"], s["line"]) for s in stored["secrets"]["top"]] == [
         ("aws-access-key-id", "/app/config.env", 3),
@@ -763,8 +763,10 @@ def scan_checklist(db: AsyncStore) -> list[tuple[str, bool, str]]:
     env = parse_config(
         CONFIG | {"environments": CONFIG["environments"] | {"prod": CONFIG["environments"]["prod"] | _SCAN_ITEM}}
     ).environments["prod"]
-    stored = db.sync.scan("notify", "1.4.0")
-    result = evaluate_checklist(env, Evidence(scan=ScanSummary.from_dict(stored) if stored else None))
+    candidate = db.sync.get_candidate("notify", "1.4.0")
+    assert candidate is not None
+    scans = {name: ScanSummary.from_dict(summary) for name, summary in db.sync.scans("notify", "1.4.0").items()}
+    result = evaluate_checklist(env, Evidence(scans=scans, components=candidate.components))
     return [(item.item, item.ok, item.reason) for item in result.items]
 
 
@@ -788,19 +790,19 @@ async def test_a_scan_of_another_image_is_refused_naming_both_and_is_no_evidence
         f"worker = docker.io/library/nginx:1.27@{DIGEST_B}",
     ):
         assert named in answer["error"]
-    assert counts(db) == before and db.sync.scan("notify", "1.4.0") is None
+    assert counts(db) == before and db.sync.scans("notify", "1.4.0") == {}
     assert scan_checklist(db) == [("vulnerability_scan", False, "no vulnerability scan reported")]
 
 
 async def test_a_foreign_scan_does_not_replace_the_candidates_own(registered: Client, db: AsyncStore) -> None:
     assert (await post(registered, "/candidates/notify/1.4.0/scan", trivy_report("CRITICAL")))[0] == 200
-    before = (counts(db), db.sync.scan("notify", "1.4.0"))
+    before = (counts(db), db.sync.scans("notify", "1.4.0"))
 
     clean_elsewhere = trivy_report(artifact="ghcr.io/cds-snc/checkout-api:2.0.0", repo_digests=())
     status, _ = await post(registered, "/candidates/notify/1.4.0/scan", clean_elsewhere)
 
     assert status == 409
-    assert (counts(db), db.sync.scan("notify", "1.4.0")) == before
+    assert (counts(db), db.sync.scans("notify", "1.4.0")) == before
     [(_, ok, reason)] = scan_checklist(db)
     assert not ok and "1 CRITICAL" in reason
 
@@ -839,15 +841,36 @@ async def test_a_scan_of_one_of_the_candidates_images_is_accepted(
     assert (answer["component"], answer["matched_by"], answer["artifact"]) == (component, matched_by, artifact)
     [audit] = [e for e in db.sync.audit_since(None) if e.action == "scan.reported"]
     assert (audit.detail["component"], audit.detail["matched_by"]) == (component, matched_by)
-    [(item, ok, _)] = scan_checklist(db)
-    assert (item, ok) == ("vulnerability_scan", True)
+    assert set(db.sync.scans("notify", "1.4.0")) == {component}, "kept as that image's scan"
+    # Evidence about that image only: the candidate's other images still need their own scans.
+    [(item, ok, reason)] = scan_checklist(db)
+    others = sorted({"api", "admin", "worker"} - {component})
+    assert (item, ok) == ("vulnerability_scan", False)
+    assert all(f"no vulnerability scan reported for {name}" in reason for name in others), reason
+
+
+async def test_every_image_scanned_satisfies_the_checklist_and_each_scan_is_kept(
+    registered: Client, db: AsyncStore
+) -> None:
+    reports = {
+        "api": trivy_report("HIGH"),
+        "admin": trivy_report("LOW", artifact="ghcr.io/cds-snc/notify-admin:1.4.0", repo_digests=()),
+        "worker": trivy_report(artifact="nginx:1.27", repo_digests=(f"nginx@{DIGEST_B}",)),
+    }
+    for name, report in reports.items():
+        status, answer = await post(registered, "/candidates/notify/1.4.0/scan", report)
+        assert (status, answer["component"]) == (200, name), answer
+
+    assert set(db.sync.scans("notify", "1.4.0")) == {"api", "admin", "worker"}, "no scan replaced another's"
+    [(item, ok, reason)] = scan_checklist(db)
+    assert (item, ok) == ("vulnerability_scan", True), reason
 
 
 async def test_scan_needs_the_token(registered: Client, db: AsyncStore) -> None:
     status, _ = await post(registered, "/candidates/notify/1.4.0/scan", trivy_report(), {"Authorization": "Bearer x"})
 
     assert status == 401
-    assert db.sync.scan("notify", "1.4.0") is None
+    assert db.sync.scans("notify", "1.4.0") == {}
 
 
 # --- reads: releases, manifest, audit, notes

@@ -479,3 +479,34 @@ def test_result_round_trips_through_json_storage() -> None:
         "overridden_by": "U1",
         "override_reason": "why",
     }
+
+
+def test_each_image_needs_its_own_scan() -> None:
+    """A candidate ships two images: a scan of one is no evidence about the other."""
+    only_api = good_evidence(scan=None, scans={"api": scan("trivy_clean.json")})
+    result = item(evaluate_checklist(prod(), only_api), "vulnerability_scan")
+    assert not result.ok
+    assert result.reason == "no vulnerability scan reported for worker"
+
+    both = good_evidence(scan=None, scans={"api": scan("trivy_clean.json"), "worker": scan("trivy_clean.json")})
+    clean = item(evaluate_checklist(prod(), both), "vulnerability_scan")
+    single = item(evaluate_checklist(prod(), good_evidence()), "vulnerability_scan")
+    assert clean.ok and clean.reason == single.reason, "images judged alike read as one line, as one image does"
+
+
+def test_a_blocking_image_is_named_and_a_clean_one_is_not() -> None:
+    scans = {"api": scan("trivy_clean.json"), "worker": scan("trivy_critical.json")}
+    result = item(evaluate_checklist(prod(), good_evidence(scan=None, scans=scans)), "vulnerability_scan")
+    assert not result.ok
+    assert result.reason.startswith("vulnerability scan: 1 CRITICAL"), result.reason
+    assert result.reason.endswith("(in worker)") and "(in api)" not in result.reason
+
+
+def test_a_scan_stored_for_the_whole_candidate_still_stands_for_each_image() -> None:
+    """Scans stored before they were kept per image (component '') cover every image, as they did."""
+    legacy = item(evaluate_checklist(prod(), good_evidence(scan=scan("trivy_critical.json"))), "vulnerability_scan")
+    assert not legacy.ok and legacy.reason.startswith("vulnerability scan: 1 CRITICAL")
+    newer = good_evidence(scan=scan("trivy_critical.json"), scans={"api": scan("trivy_clean.json")})
+    result = item(evaluate_checklist(prod(), newer), "vulnerability_scan")
+    assert not result.ok and result.reason.startswith("vulnerability scan: 1 CRITICAL"), result.reason
+    assert result.reason.endswith("(in worker)"), result.reason

@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from bot.__main__ import cli
+from tests.fakes.tls import SelfSigned
 from tests.harness import config_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -320,3 +321,102 @@ def test_serve_subprocess_refuses_a_bad_config(tmp_path: Path) -> None:
     assert done.stdout == ""
     [line] = done.stderr.strip().splitlines()
     assert "business_hours: end (08:00) must be after start (09:00)" in line
+
+
+# --- credentials of the HTTP backends ------------------------------------------------------------------------
+
+SECRET = "s3cret-from-the-vault"
+AUTH_ENV = ("RB_DEPLOY_TOKEN", "RB_MIMIR_TENANT")
+
+
+def with_auth(data: dict[str, Any]) -> None:
+    data["environments"]["prod"]["deploy"] = {
+        "provider": "http",
+        "url": "https://deploy.example/deploy",
+        "auth": {"token_env": "RB_DEPLOY_TOKEN"},
+    }
+    data["metrics"] = {
+        "prometheus_url": "https://mimir.example/prometheus",
+        "prometheus_auth": {"headers_env": {"X-Scope-OrgID": "RB_MIMIR_TENANT"}, "ca_file": "ca.pem"},
+    }
+
+
+@pytest.fixture
+def auth_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tls: SelfSigned) -> Path:
+    """A config whose deploy service and Prometheus need credentials; none of their variables is set."""
+    for name in AUTH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "ca.pem").write_bytes(tls.cert.read_bytes())  # ca_file is relative to the config file
+    return write_config(tmp_path, with_auth)
+
+
+def test_check_config_names_each_missing_variable_at_its_line(auth_config: Path) -> None:
+    result = run(["check-config", str(auth_config)], auth_config)
+
+    assert result.exit_code == 1
+    *errors, count = result.stderr.splitlines()
+    expected = [
+        ("environments.prod.deploy.auth.token_env", "environment variable RB_DEPLOY_TOKEN is not set"),
+        ("metrics.prometheus_auth.headers_env.X-Scope-OrgID", "environment variable RB_MIMIR_TENANT is not set"),
+    ]
+    assert len(errors) == len(expected) and count == "2 error(s)", result.stderr
+    lines = auth_config.read_text().splitlines()
+    for error, (path, message) in zip(errors, expected, strict=True):
+        match = re.fullmatch(rf"{re.escape(str(auth_config))}:(\d+):(\d+) {re.escape(path)}: {message}", error)
+        assert match, error
+        line, column = int(match.group(1)), int(match.group(2))
+        assert lines[line - 1][column - 1 :].startswith(path.rsplit(".", 1)[-1] + ":")
+
+
+def test_check_config_with_the_variables_set_never_shows_a_value(auth_config: Path) -> None:
+    env = dict.fromkeys(AUTH_ENV, SECRET)
+    good = run(["check-config", str(auth_config)], auth_config, **env)
+
+    def also_a_bad_zone(data: dict[str, Any]) -> None:
+        with_auth(data)
+        data["timezone"] = "Mars/Olympus"
+
+    bad_file = write_config(auth_config.parent, also_a_bad_zone)
+    bad = run(["check-config", str(bad_file)], bad_file, **env)
+
+    assert good.exit_code == 0 and "ok (1 service(s), 2 environment(s))" in good.stdout
+    assert bad.exit_code == 1 and "timezone: unknown time zone" in bad.stderr
+    assert all(SECRET not in text for text in (good.stdout, good.stderr, bad.stdout, bad.stderr))
+
+
+def test_check_config_no_env_checks_the_file_only(auth_config: Path) -> None:
+    (auth_config.parent / "ca.pem").unlink()
+    result = run(["check-config", "--no-env", str(auth_config)], auth_config)
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), [(None, "cannot read {ca}: No such file or directory"), (b"junk", "{ca} holds no PEM")]
+)
+def test_check_config_reports_an_unusable_ca_file(auth_config: Path, content: bytes | None, expected: str) -> None:
+    ca = auth_config.parent / "ca.pem"
+    if content is None:
+        ca.unlink()
+    else:
+        ca.write_bytes(content)
+    result = run(["check-config", str(auth_config)], auth_config, **dict.fromkeys(AUTH_ENV, SECRET))
+    assert result.exit_code == 1
+    [error, count] = result.stderr.splitlines()
+    assert f" metrics.prometheus_auth.ca_file: {expected.format(ca=ca)}" in error and count == "1 error(s)"
+
+
+@pytest.mark.parametrize("mode", ["serve", "socket"])
+def test_a_missing_variable_refuses_to_start_in_one_line(auth_config: Path, tmp_path: Path, mode: str) -> None:
+    env = {**SLACK_ENV, "SLACK_APP_TOKEN": "xapp-not-used", "RELEASEBOT_DB": str(tmp_path / "db.sqlite")}
+    result = run([mode], auth_config, **env, RB_MIMIR_TENANT=SECRET)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "refusing to start" in line and "1 error(s)" in line
+    assert "environments.prod.deploy.auth.token_env: environment variable RB_DEPLOY_TOKEN is not set" in line
+    assert SECRET not in line
+    assert not (tmp_path / "db.sqlite").exists(), "nothing was started"
+
+
+def test_window_needs_no_credentials(auth_config: Path) -> None:
+    result = run(["window", "--env", "prod", "--at", "2026-11-24T10:00:00-05:00"], auth_config)
+    assert result.exit_code == 0, result.stderr

@@ -65,6 +65,47 @@ def test_example_config_loads() -> None:
         (lambda d: d["groups"].update(oncall=["alice"]), "groups", "not a Slack user"),
         (lambda d: d["services"]["notify"].update(channel="#releases"), "services.notify.channel", "channel ID"),
         (lambda d: d["summaries"].update(weekly="someday"), "summaries.weekly", "weekly must be"),
+        (
+            lambda d: d["environments"]["prod"].update(deploy=http_deploy({"token_env": "DEPLOY-TOKEN"})),
+            "environments.prod.deploy.auth.token_env",
+            "must be the name of an environment variable",
+        ),
+        (
+            lambda d: d["environments"]["prod"].update(deploy=http_deploy({"headers": {"Authorization": "Bearer x"}})),
+            "environments.prod.deploy.auth.headers",
+            "Authorization is a credential: name its environment variable in headers_env",
+        ),
+        (
+            lambda d: d["environments"]["prod"].update(deploy=http_deploy({"token_env": "T", "username": "bot"})),
+            "environments.prod.deploy.auth",
+            "give token_env (bearer) or basic auth (username, password_env), not both",
+        ),
+        (
+            lambda d: d["environments"]["prod"]["checks"][0].update(auth={"token_env": "T"}),
+            "environments.prod.checks[0]",
+            "auth is for http checks; Prometheus's credentials are metrics.prometheus_auth",
+        ),
+        (
+            lambda d: d["metrics"].update(prometheus_auth={"username": "bot"}),
+            "metrics.prometheus_auth",
+            "basic auth needs password_env and one of username, username_env",
+        ),
+        (
+            lambda d: d["metrics"].update(prometheus_auth={"headers_env": {"X Scope": "TENANT"}}),
+            "metrics.prometheus_auth.headers_env",
+            "'X Scope' is not a header name",
+        ),
+        (
+            lambda d: d["metrics"].update(prometheus_auth={"headers": {"x-a": "1"}, "headers_env": {"X-A": "A"}}),
+            "metrics.prometheus_auth",
+            "header x-a is given twice",
+        ),
+        (
+            lambda d: d["metrics"].update(prometheus_auth={"headers_env": {"Content-Type": "CT"}}),
+            "metrics.prometheus_auth.headers_env",
+            "Content-Type is set by the bot",
+        ),
+        (lambda d: d["metrics"].update(prometheus_auth={}), "metrics.prometheus_auth", "names nothing"),
     ],
 )
 def test_each_error_names_its_path(mutate: Any, path: str, message: str) -> None:
@@ -73,6 +114,33 @@ def test_each_error_names_its_path(mutate: Any, path: str, message: str) -> None
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     assert any(line.startswith(f"{path}:") and message in line for line in caught.value.errors), caught.value.errors
+
+
+def http_deploy(auth: dict[str, Any]) -> dict[str, Any]:
+    return {"provider": "http", "url": "https://deploy.example/deploy", "auth": auth}
+
+
+SECRET = "ghp_Zx9s3cretVALUE0123456789"
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"token_env": SECRET + "!"},  # the secret pasted where its variable's name belongs
+        {"username": "bot", "password": SECRET},  # a password written into the file
+        {"headers": {"Authorization": f"Bearer {SECRET}"}},
+        {"headers": {"X-Api-Key": f"{SECRET}\n"}},
+        {"headers_env": {"X-Api-Key": f"{SECRET}-"}},
+        {"username": f"{SECRET}:", "password_env": "P"},
+    ],
+)
+def test_auth_errors_never_repeat_a_value(auth: dict[str, Any]) -> None:
+    data = example()
+    data["environments"]["prod"]["deploy"] = http_deploy(auth)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert all(error.startswith("environments.prod.deploy.auth") for error in caught.value.errors), caught.value.errors
+    assert SECRET not in str(caught.value)
 
 
 def test_all_errors_are_reported_at_once() -> None:

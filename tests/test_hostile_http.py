@@ -215,7 +215,7 @@ async def test_scan_bodies_never_500_and_a_refusal_stores_nothing(bot: BotHarnes
     status, answer = await _post_api(bot, "/api/v1/candidates/notify/1.2.3/scan", body)
     if status < 400:
         assert set(answer["counts"]) == {"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"}
-        assert bot.store.scan("notify", "1.2.3")["counts"] == answer["counts"]
+        assert bot.store.scans("notify", "1.2.3")["api"]["counts"] == answer["counts"]
 
 
 @FUZZ

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +15,12 @@ from aiohttp import web
 
 from bot.config import Check
 from bot.core.verdicts import Measurement, Verdict
+from bot.http_auth import Credentials
 from bot.metrics.base import MeasureError
 from bot.metrics.http_check import HttpChecker, extract_field
 from bot.metrics.run import measure_with_retries
+from tests.fakes.auth import Gate
+from tests.fakes.tls import SelfSigned
 from tests.prometheus_harness import free_port
 
 AT = datetime(2024, 11, 5, 15, 30, tzinfo=UTC)
@@ -30,37 +36,56 @@ class Endpoint:
         self.hang = False
         self.release = asyncio.Event()
         self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.gate = Gate()  # credentials every request must carry (none by default)
+        self.redirects: dict[str, str] = {}  # path -> where a 302 sends it
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.paths.append(request.path)
+        self.headers.append(dict(request.headers))
         if self.hang:
             await self.release.wait()
         if request.path == "/old-health":
             raise web.HTTPMovedPermanently("/health")
+        if request.path in self.redirects:
+            raise web.HTTPFound(self.redirects[request.path])
         return web.Response(status=self.status, text=self.body, content_type=self.content_type)
+
+
+@asynccontextmanager
+async def serving(context: ssl.SSLContext | None = None) -> AsyncIterator[Endpoint]:
+    """An Endpoint on a free port; HTTPS with ``context``."""
+    server = Endpoint()
+    app = web.Application(middlewares=[server.gate.middleware()])
+    app.router.add_get("/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    server.url = f"{'https' if context else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    server.release.set()
+    await runner.cleanup()
 
 
 @pytest.fixture
 async def endpoint() -> AsyncIterator[Endpoint]:
-    server = Endpoint()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield server
-    server.release.set()
-    await runner.cleanup()
+    async with serving() as server:
+        yield server
 
 
 def check(url: str, **fields: Any) -> Check:
     return Check.model_validate({"name": "health", "http": url, **fields})
 
 
-async def run(target: Check, *, retries: int = 2, errors: list[Measurement] | None = None) -> Measurement:
+async def run(
+    target: Check,
+    *,
+    retries: int = 2,
+    errors: list[Measurement] | None = None,
+    credentials: Credentials | None = None,
+) -> Measurement:
     sleeps: list[float] = []
 
     async def no_wait(seconds: float) -> None:
@@ -70,7 +95,7 @@ async def run(target: Check, *, retries: int = 2, errors: list[Measurement] | No
         if errors is not None:
             errors.append(measurement)
 
-    async with HttpChecker(timeout=0.5) as checker:
+    async with HttpChecker(timeout=0.5, credentials=credentials) as checker:
         return await measure_with_retries(
             checker,
             target,
@@ -172,6 +197,99 @@ async def test_hanging_endpoint_times_out(endpoint: Endpoint) -> None:
     result = await run(check(endpoint.url + "/health"), retries=0)
     assert result.verdict is Verdict.INCONCLUSIVE
     assert result.summary == f"metrics unavailable: GET {endpoint.url}/health timed out after 0.5s"
+
+
+# --- credentials ---------------------------------------------------------------------------------------------
+
+SECRET = "s3cret-health-token"
+ENV = {"HEALTH_TOKEN": SECRET, "HEALTH_PASSWORD": SECRET, "TENANT": "team-a"}
+AUTHS = [
+    ({"token_env": "HEALTH_TOKEN"}, {"Authorization": f"Bearer {SECRET}"}),
+    (
+        {"username": "probe", "password_env": "HEALTH_PASSWORD"},
+        {"Authorization": "Basic cHJvYmU6czNjcmV0LWhlYWx0aC10b2tlbg=="},
+    ),
+    (
+        {"headers_env": {"X-Scope-OrgID": "TENANT"}, "headers": {"X-Probe": "release-bot"}},
+        {"X-Scope-OrgID": "team-a", "X-Probe": "release-bot"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("auth", "sent"), AUTHS, ids=["bearer", "basic", "headers"])
+async def test_the_check_sends_its_credentials(endpoint: Endpoint, auth: dict[str, Any], sent: dict[str, str]) -> None:
+    endpoint.gate.required = sent
+
+    result = await run(check(endpoint.url + "/health", auth=auth), credentials=Credentials(environ=ENV))
+
+    assert result.verdict is Verdict.PASS, result
+    assert endpoint.gate.refused == 0
+
+
+async def test_refused_credentials_are_inconclusive_at_once_never_fail(
+    endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint.gate.required = {"Authorization": "Bearer the-right-one"}
+    errors: list[Measurement] = []
+    wrong = check(endpoint.url + "/health", auth={"token_env": "HEALTH_TOKEN"})
+
+    refused = await run(wrong, errors=errors, credentials=Credentials(environ=ENV))
+    missing = await run(check(endpoint.url + "/health"))
+
+    url = endpoint.url + "/health"
+    assert refused.verdict is Verdict.INCONCLUSIVE and missing.verdict is Verdict.INCONCLUSIVE
+    assert (
+        refused.summary
+        == f"metrics unavailable: GET {url} answered HTTP 401: credentials refused or missing (see auth)"
+    )
+    assert refused.attempts == 1 and len(errors) == 1  # the same credentials would be refused again
+    # The 401 quoted the token it was sent; no summary, detail or log line passes that on.
+    shown = [caplog.text, *(m.summary for m in [refused, *errors]), *(m.detail or "" for m in [refused, *errors])]
+    assert all(SECRET not in text for text in shown), shown
+
+
+async def test_an_expected_401_is_observed(endpoint: Endpoint) -> None:
+    endpoint.gate.required = {"Authorization": "Bearer x"}
+    assert (await run(check(endpoint.url + "/health", expect_status=401))).verdict is Verdict.PASS
+
+
+async def test_an_https_endpoint_is_trusted_only_with_its_ca_file(tls: SelfSigned) -> None:
+    async with serving(tls.server_context()) as secure:
+        untrusted = await run(check(secure.url + "/health"), retries=0)
+        trusted = await run(
+            check(secure.url + "/health", auth={"ca_file": tls.cert.name}),
+            credentials=Credentials(tls.cert.parent, environ={}),
+        )
+
+    assert untrusted.verdict is Verdict.INCONCLUSIVE
+    assert "certificate verify failed" in untrusted.summary
+    assert trusted.verdict is Verdict.PASS, trusted
+    assert secure.paths == ["/health"]
+
+
+async def test_a_missing_variable_is_named_and_nothing_is_sent(endpoint: Endpoint) -> None:
+    result = await run(
+        check(endpoint.url + "/health", auth={"token_env": "HEALTH_TOKEN"}), credentials=Credentials(environ={})
+    )
+
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.summary == "metrics unavailable: auth: token_env: environment variable HEALTH_TOKEN is not set"
+    assert result.attempts == 1
+    assert endpoint.paths == []
+
+
+async def test_headers_from_the_environment_are_not_carried_through_a_redirect(endpoint: Endpoint) -> None:
+    async with serving() as elsewhere:
+        endpoint.body = ""
+        target = check(f"{endpoint.url}/moved", auth={"headers_env": {"X-Scope-OrgID": "TENANT"}})
+        endpoint.redirects["/moved"] = f"{elsewhere.url}/health"  # another origin
+
+        result = await run(target, credentials=Credentials(environ=ENV))
+
+    assert result.summary == "health = 302 (pass if == 200)"  # the redirect is the answer, not followed
+    assert endpoint.headers[0]["X-Scope-OrgID"] == "team-a"
+    assert elsewhere.paths == []
 
 
 @pytest.mark.parametrize(

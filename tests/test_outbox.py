@@ -299,6 +299,74 @@ async def test_rows_pending_at_stop_are_delivered_once_after_a_restart(slack: Fa
     assert stored is not None and stored.thread_ts == top, "the placeholder stored on the release was swapped"
 
 
+async def test_a_placeholder_stored_just_after_its_post_went_out_is_swapped_once_the_lane_runs_dry(
+    slack: FakeSlackWebAPI, tmp_path: Path
+) -> None:
+    db = tmp_path / "o.db"
+    setup = Store(db)
+    made = setup.create_release(
+        service="notify",
+        env="staging",
+        version="1.0.0",
+        kind=ReleaseKind.DEPLOY,
+        state=ReleaseState.QUEUED,
+        requested_by="U1",
+        now=TUESDAY_10AM,
+        take_lock=False,
+    )
+    setup.close()
+    handed: list[str] = []
+    let_go = asyncio.Event()
+
+    class CallerStoresItLate(Waits):
+        async def __call__(self, seconds: float) -> None:
+            self.seen.append(seconds)
+            if len(self.seen) == 1:
+                await let_go.wait()  # the parent's backoff: its caller gets the placeholder meanwhile
+                return
+            # The edit's backoff: the parent went out (and placeholders were swapped) just before the caller
+            # stores its placeholder on the release.
+            await outbox.db.run(outbox.db.sync.update_release, made.id, channel=CHANNEL, thread_ts=handed[0])
+
+    async with outbox_on(slack, db, CallerStoresItLate()) as outbox:
+        slack.fail_next("chat.postMessage", status=429)
+        handed.append(await outbox.post(CHANNEL, "parent", []))
+        assert handed == [placeholder(1)]
+        slack.fail_next("chat.update", status=429)
+        await outbox.update(CHANNEL, handed[0], "parent: done", [])
+        let_go.set()
+        await outbox.drained()
+        stored = outbox.db.sync.get_release(made.id)
+    [top] = tops(slack)
+    assert stored is not None and stored.thread_ts == top
+    assert slack.message(CHANNEL, top).text == "parent: done"
+
+
+async def test_a_delivered_row_costs_two_store_round_trips_its_parent_or_target_included(
+    slack: FakeSlackWebAPI, tmp_path: Path
+) -> None:
+    """Taking a row reads the row it replies under or edits and begins its attempt; recording it sent takes
+    the next. Placeholders were handed out here, so the dry lane swaps them once more."""
+    async with outbox_on(slack, tmp_path / "o.db", Waits(held=True)) as outbox:
+        slack.fail_next("chat.postMessage", status=429)
+        parent = await outbox.post(CHANNEL, "parent", [])
+        await outbox.post(CHANNEL, "reply", [], thread_ts=parent)
+        await outbox.update(CHANNEL, parent, "parent: done", [])
+        before = outbox.db.round_trips
+        outbox.wake()
+        await outbox.drained()
+        delivery = outbox.db.round_trips - before
+        delivered = [outbox.db.sync.outbox_row(n) for n in (1, 2, 3)]
+    [top] = tops(slack)
+    assert [m.text for m in slack.thread(CHANNEL, top)] == ["parent: done", "reply"]
+    assert [(r.state, r.attempts, r.in_doubt) for r in delivered if r is not None] == [
+        ("sent", 2, False),
+        ("sent", 1, False),
+        ("sent", 1, False),
+    ], "each attempt counted once, where its row was taken"
+    assert delivery == 1 + 3 + 1, "the first take, one per row (recorded sent, next taken), the swap"
+
+
 async def test_an_ephemeral_answer_in_doubt_is_not_shown_twice(slack: FakeSlackWebAPI, tmp_path: Path) -> None:
     async with outbox_on(slack, tmp_path / "o.db", Waits(), timeout=0.2) as outbox:
         slack.delay_next("chat.postEphemeral", 0.4)

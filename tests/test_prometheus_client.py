@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +17,12 @@ from aiohttp import web
 
 from bot.config import Check, Metrics
 from bot.core.verdicts import Measurement, Verdict
+from bot.http_auth import Credentials, CredentialsError
 from bot.metrics.base import MeasureError
 from bot.metrics.prometheus import PrometheusClient
 from bot.metrics.run import CheckRunner, measure_with_retries
+from tests.fakes.auth import Gate
+from tests.fakes.tls import SelfSigned
 from tests.prometheus_harness import free_port
 
 AT = datetime(2024, 11, 5, 15, 30, tzinfo=UTC)
@@ -35,6 +41,7 @@ class FakePrometheus:
         self.requests: list[dict[str, str]] = []
         self.hang = False
         self.release = asyncio.Event()
+        self.gate = Gate()  # credentials every query must carry (none by default)
         self.url = ""
 
     def reply(self, body: Any, status: int = 200) -> None:
@@ -51,19 +58,26 @@ class FakePrometheus:
         return web.Response(status=status, text=body, content_type="application/json")
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakePrometheus]:
+@asynccontextmanager
+async def serving(context: ssl.SSLContext | None = None) -> AsyncIterator[FakePrometheus]:
+    """A FakePrometheus on a free port; HTTPS with ``context``."""
     server = FakePrometheus()
-    app = web.Application()
+    app = web.Application(middlewares=[server.gate.middleware()])
     app.router.add_route("*", "/api/v1/query", server.query)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    server.url = f"{'https' if context else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
     yield server
     server.release.set()
     await runner.cleanup()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakePrometheus]:
+    async with serving() as server:
+        yield server
 
 
 @pytest.fixture
@@ -271,3 +285,94 @@ async def test_check_runner_uses_configured_url_timeout_and_retries(fake: FakePr
     assert result.verdict is Verdict.PASS
     assert recorder.sleeps == [7.0]
     assert fake.requests[0]["timeout"] == "3s"
+
+
+# --- credentials: a Prometheus behind a login (Thanos, Mimir, Grafana Cloud) ---------------------------------
+
+SECRET = "glc_s3cret-grafana-cloud-token"
+ENV = {"PROM_TOKEN": SECRET, "PROM_USER": "123456", "PROM_PASSWORD": SECRET, "MIMIR_TENANT": "team-a"}
+AUTHS = [
+    ({"token_env": "PROM_TOKEN"}, {"Authorization": f"Bearer {SECRET}"}),
+    (
+        {"username_env": "PROM_USER", "password_env": "PROM_PASSWORD"},
+        {"Authorization": "Basic MTIzNDU2OmdsY19zM2NyZXQtZ3JhZmFuYS1jbG91ZC10b2tlbg=="},
+    ),
+    ({"headers_env": {"X-Scope-OrgID": "MIMIR_TENANT"}}, {"X-Scope-OrgID": "team-a"}),
+]
+
+
+def runner(url: str, auth: dict[str, Any] | None, credentials: Credentials, recorder: Recorder) -> CheckRunner:
+    metrics = Metrics.model_validate({"prometheus_url": url, "prometheus_auth": auth, "retries": 2})
+    return CheckRunner(metrics, sleep=recorder.sleep, credentials=credentials)
+
+
+@pytest.mark.parametrize(("auth", "sent"), AUTHS, ids=["bearer", "basic", "mimir-tenant"])
+async def test_prometheus_auth_is_sent_with_every_query(
+    fake: FakePrometheus, auth: dict[str, Any], sent: dict[str, str]
+) -> None:
+    fake.gate.required = sent
+    fake.reply(vector(({}, "0.001")))
+
+    async with runner(fake.url, auth, Credentials(environ=ENV), Recorder()) as checks:
+        result = await checks.run(CHECK, AT, service="notify", environment="prod", version="1.4.2")
+
+    assert result.verdict is Verdict.PASS, result
+    assert fake.gate.refused == 0
+
+
+async def test_a_refusal_is_not_retried_and_its_body_not_shown(
+    fake: FakePrometheus, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.gate.required = {"Authorization": "Bearer the-right-one"}
+    recorder = Recorder()
+
+    async with runner(fake.url, {"token_env": "PROM_TOKEN"}, Credentials(environ=ENV), recorder) as checks:
+        result = await checks.run(
+            CHECK, AT, service="notify", environment="prod", version="1.4.2", on_error=recorder.on_error
+        )
+
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.summary == (
+        f"metrics unavailable: Prometheus at {fake.url} answered HTTP 401: credentials refused or missing "
+        "(see metrics.prometheus_auth)"
+    )
+    assert fake.gate.refused == 1 and recorder.sleeps == []
+    # The 401 quoted the token it was sent; no summary, detail or log line passes that on.
+    shown = [caplog.text, *(m.summary for m in [result, *recorder.errors]), *(m.detail or "" for m in [result])]
+    assert all(SECRET not in text for text in shown), shown
+
+
+async def test_without_prometheus_auth_a_guarded_prometheus_refuses(fake: FakePrometheus) -> None:
+    fake.gate.required = {"X-Scope-OrgID": "team-a"}
+    with pytest.raises(MeasureError, match=r"answered HTTP 401: credentials refused or missing") as info:
+        async with PrometheusClient(fake.url, timeout=0.5) as client:
+            await measure(client)
+    assert info.value.retryable is False
+
+
+async def test_an_https_prometheus_is_trusted_only_with_its_ca_file(tls: SelfSigned) -> None:
+    async with serving(tls.server_context()) as secure:
+        secure.reply(vector(({}, "0.001")))
+        with pytest.raises(MeasureError, match="certificate verify failed"):
+            async with PrometheusClient(secure.url, timeout=2) as untrusted:
+                await measure(untrusted)
+        async with runner(
+            secure.url, {"ca_file": tls.cert.name}, Credentials(tls.cert.parent, {}), Recorder()
+        ) as checks:
+            result = await checks.run(CHECK, AT, service="notify", environment="prod", version="1.4.2")
+
+    assert result.verdict is Verdict.PASS, result
+    assert len(secure.requests) == 1
+
+
+def test_a_missing_variable_stops_the_runner_being_built() -> None:
+    with pytest.raises(
+        CredentialsError, match=r"^headers_env\.X-Scope-OrgID: environment variable MIMIR_TENANT is not set$"
+    ):
+        runner(
+            "http://prometheus.example",
+            {"headers_env": {"X-Scope-OrgID": "MIMIR_TENANT"}},
+            Credentials(environ={}),
+            Recorder(),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
 import tracemalloc
 from pathlib import Path
@@ -13,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import CommandProvider
-from bot.providers.base import DeployContext
-from bot.providers.command import CommandDeployProvider, OutputTail
+from bot.providers.base import DeployContext, StepResult
+from bot.providers.command import DRAIN_GRACE, CommandDeployProvider, OutputTail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CTX = DeployContext(service="notify", version="1.2.3", environment="staging", release_id=42, weight=10)
@@ -181,14 +182,15 @@ async def test_relative_argv0_resolves_against_configured_cwd(tmp_path: Path) ->
     assert result.output_tail == f"in {tmp_path / 'ops'} deploying 1.2.3"
 
 
-async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+@pytest.mark.parametrize("background", ["leave", "kill"])
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path, background: str) -> None:
     fifo = tmp_path / "ready"
     os.mkfifo(fifo)
     slow = script(
         tmp_path / "slow.sh",
         f"echo 'migrating database'\nsleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n",
     )
-    deploy = provider([str(slow)], timeout="2s", kill_grace=1.0)
+    deploy = provider([str(slow)], timeout="2s", kill_grace=1.0, background=background)
 
     task = asyncio.create_task(deploy.deploy(CTX))
     fds = pidfds(await started_pids(fifo))
@@ -199,6 +201,77 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert result.output_tail == "migrating database"
     for fd in fds:  # both the script and its grandchild `sleep 1000`
         await exited(fd)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process; a zombie (dead, not yet reaped by whoever adopted it) is not."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def timed_deploy(deploy: CommandDeployProvider) -> tuple[StepResult, float]:
+    """The deploy's result and how long it took on the event loop's clock."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    result = await deploy.deploy(CTX)
+    return result, loop.time() - start
+
+
+async def test_exit_status_decides_though_a_background_child_holds_the_output(tmp_path: Path) -> None:
+    # `sleep 60` inherits stdout: the pipe stays open for a minute after the script exits.
+    daemon = script(tmp_path / "daemon.sh", "echo 'starting daemon'\n(sleep 60 & echo \"$!\")\nexit 0\n")
+
+    result, took = await timed_deploy(provider([str(daemon)], timeout="30s"))
+    pid = int(result.output_tail.splitlines()[-1])
+    try:
+        assert result.ok, result
+        assert result.output_tail.splitlines()[0] == "starting daemon"
+        assert took < 10, f"took {took:.1f}s: the drain grace is {DRAIN_GRACE}s, the timeout 30s"
+        assert running(pid), "the background child is the script's business by default"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+async def test_output_a_background_child_writes_within_the_grace_is_kept(tmp_path: Path) -> None:
+    late = script(tmp_path / "late.sh", "echo deployed\n(sleep 0.2; echo 'cache warmed') &\nexit 0\n")
+
+    result = await provider([str(late)], timeout="30s").deploy(CTX)
+
+    assert result.ok, result
+    assert result.output_tail == "deployed\ncache warmed"
+
+
+async def test_background_kill_kills_what_the_script_left_running(tmp_path: Path) -> None:
+    # One child holds the output pipe, the other does not: both are in the script's process group.
+    daemon = script(
+        tmp_path / "daemon.sh",
+        'sleep 60 &\necho "$!"\nsleep 60 > /dev/null 2>&1 &\necho "$!"\nexit 0\n',
+    )
+
+    result, took = await timed_deploy(provider([str(daemon)], timeout="30s", background="kill"))
+
+    assert result.ok, result
+    assert took < 10, f"took {took:.1f}s with a 30s timeout"
+    pids = [int(line) for line in result.output_tail.splitlines()]
+    assert len(pids) == 2
+    assert not any(running(pid) for pid in pids)
+
+
+async def test_failure_with_a_background_child_reports_the_exit_status(tmp_path: Path) -> None:
+    failing = script(tmp_path / "failing.sh", "sleep 60 &\necho \"$!\"\necho 'migration failed' >&2\nexit 1\n")
+
+    result, took = await timed_deploy(provider([str(failing)], timeout="30s"))
+    pid = int(result.output_tail.splitlines()[0])
+    try:
+        assert not result.ok
+        assert result.error == "exit status 1"
+        assert result.output_tail.splitlines()[1:] == ["migration failed"]
+        assert took < 10, f"took {took:.1f}s with a 30s timeout"
+    finally:
+        os.kill(pid, signal.SIGKILL)
 
 
 async def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,10 +12,14 @@ from typing import Any
 import pytest
 
 from bot.config import HttpProvider
+from bot.github_api import GitHubClient
+from bot.http_auth import Credentials, CredentialsError
 from bot.http_session import HttpSession
 from bot.providers.base import DeployContext, StepResult
+from bot.providers.factory import build_provider
 from bot.providers.http import HttpDeployProvider
 from tests.fakes.deploy_service import FakeDeployService
+from tests.fakes.tls import SelfSigned
 
 CTX = DeployContext(service="notify", version="1.2.3", environment="prod", release_id=42, weight=10)
 RUNNING = {"status": "running", "log": "rolling out 1/3"}
@@ -46,9 +52,11 @@ def time() -> FakeTime:
     return FakeTime()
 
 
-def provider(http: HttpSession, time: FakeTime, url: str, **config: Any) -> HttpDeployProvider:
+def provider(
+    http: HttpSession, time: FakeTime, url: str, credentials: Credentials | None = None, **config: Any
+) -> HttpDeployProvider:
     model = HttpProvider.model_validate({"provider": "http", "url": url, "poll_every": "5s", **config})
-    return HttpDeployProvider(model, session=http, sleep=time.sleep, clock=time.clock)
+    return HttpDeployProvider(model, session=http, credentials=credentials, sleep=time.sleep, clock=time.clock)
 
 
 async def test_deploy_posts_json_then_polls_until_succeeded(
@@ -235,3 +243,123 @@ def test_unknown_placeholder_in_status_url_is_rejected() -> None:
         provider(
             HttpSession(), FakeTime(), "http://deploy.example/deploy", status_url="http://deploy.example/jobs/{job}"
         )
+
+
+# --- credentials ---------------------------------------------------------------------------------------------
+
+SECRET = "s3cret-deploy-token"
+ENV = {"DEPLOY_TOKEN": SECRET, "DEPLOY_USER": "release-bot", "DEPLOY_PASSWORD": "pässwörd", "DEPLOY_KEY": SECRET}
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+AUTHS = [
+    ({"token_env": "DEPLOY_TOKEN"}, {"Authorization": f"Bearer {SECRET}"}),
+    (
+        {"username": "release-bot", "password_env": "DEPLOY_PASSWORD"},
+        {"Authorization": basic("release-bot", "pässwörd")},
+    ),
+    (
+        {"username_env": "DEPLOY_USER", "password_env": "DEPLOY_PASSWORD"},
+        {"Authorization": basic("release-bot", "pässwörd")},
+    ),
+    (
+        {"headers_env": {"X-Api-Key": "DEPLOY_KEY"}, "headers": {"X-Team": "payments"}},
+        {"X-Api-Key": SECRET, "X-Team": "payments"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("auth", "sent"), AUTHS, ids=["bearer", "basic", "basic-env", "headers"])
+async def test_every_request_carries_the_credentials(
+    service: FakeDeployService, http: HttpSession, time: FakeTime, auth: dict[str, Any], sent: dict[str, str]
+) -> None:
+    service.gate.required = sent
+    service.statuses = [RUNNING, {"status": "succeeded", "log": "done"}]
+
+    result = await provider(http, time, service.url, Credentials(environ=ENV), auth=auth).deploy(CTX)
+
+    assert result == StepResult(ok=True, output_tail="done")
+    assert len(service.posts()) == 1 and len(service.polls()) == 2  # the gate let the POST and both polls in
+    assert service.posts()[0].headers["Idempotency-Key"] == "release-42-deploy-10"  # the bot's own header stays
+
+
+async def test_a_service_that_demands_credentials_refuses_a_provider_without_them(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
+    service.gate.required = {"Authorization": f"Bearer {SECRET}"}
+
+    result = await provider(http, time, service.url).deploy(CTX)
+
+    assert result == StepResult(
+        ok=False, output_tail="", error="deploy service answered HTTP 401: credentials refused or missing (see auth)"
+    )
+    assert service.gate.refused == 1
+
+
+async def test_a_status_url_on_another_origin_gets_no_credentials(
+    service: FakeDeployService, http: HttpSession, time: FakeTime
+) -> None:
+    async with FakeDeployService() as elsewhere:
+        service.accept_body = {"id": "x", "status": "running", "status_url": f"{elsewhere.base_url}/jobs/x"}
+
+        await provider(http, time, service.url, Credentials(environ=ENV), auth={"token_env": "DEPLOY_TOKEN"}).deploy(
+            CTX
+        )
+
+        [post] = service.posts()
+        assert post.headers["Authorization"] == f"Bearer {SECRET}"
+        [poll] = elsewhere.polls()
+        assert "Authorization" not in poll.headers
+
+
+async def test_a_missing_variable_stops_the_provider_being_built(http: HttpSession, time: FakeTime) -> None:
+    with pytest.raises(CredentialsError, match=r"^token_env: environment variable DEPLOY_TOKEN is not set$"):
+        provider(
+            http, time, "https://deploy.example/deploy", Credentials(environ={}), auth={"token_env": "DEPLOY_TOKEN"}
+        )
+    config = HttpProvider.model_validate(
+        {"provider": "http", "url": "https://deploy.example/deploy", "auth": {"headers_env": {"X-Key": "NOPE"}}}
+    )
+    with pytest.raises(ValueError, match=r"headers_env\.X-Key: environment variable NOPE is not set"):
+        build_provider(
+            config, session=http, github=GitHubClient(session=http, token=None), credentials=Credentials(environ={})
+        )
+
+
+async def test_an_https_service_is_trusted_only_with_its_ca_file(
+    http: HttpSession, time: FakeTime, tls: SelfSigned
+) -> None:
+    async with FakeDeployService(ssl=tls.server_context()) as secure:
+        untrusted = await provider(http, time, secure.url).deploy(CTX)
+        # ca_file relative to the config file's directory, as Credentials(base_dir) is given at start-up.
+        credentials = Credentials(tls.cert.parent, environ={})
+        trusted = await provider(http, time, secure.url, credentials, auth={"ca_file": tls.cert.name}).deploy(CTX)
+
+    assert untrusted.error is not None and untrusted.error.startswith("deploy service unreachable: ")
+    assert "certificate verify failed" in untrusted.error
+    assert trusted.ok, trusted
+    assert len(secure.posts()) == 1  # only the trusted attempt got through the handshake
+
+
+async def test_secrets_stay_out_of_logs_errors_and_reprs(
+    service: FakeDeployService, http: HttpSession, time: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    credentials = Credentials(environ=ENV)
+    deploy = provider(http, time, service.url, credentials, auth={"token_env": "DEPLOY_TOKEN"})
+    service.gate.required = {"Authorization": "Bearer another-token"}  # the service refuses, quoting what it got
+
+    refused = await deploy.deploy(CTX)
+
+    assert service.gate.refused == 1
+    shown = [
+        caplog.text,
+        refused.error,
+        refused.output_tail,
+        repr(deploy),
+        repr(credentials.resolve(deploy.config.auth)),
+    ]
+    assert all(SECRET not in text for text in shown if text is not None), shown

@@ -2,8 +2,9 @@
 
 Every key of SPEC §3 is modelled and validated here, including the ones later features act on, so a
 typo is reported when the file is loaded rather than when the feature first runs. The models live in
-``types`` (building blocks), ``policy`` (calendars, hours, approvals) and ``rollout`` (strategies,
-providers, checks); this module holds the top-level ``Config`` and the loader.
+``types`` (building blocks), ``policy`` (calendars, hours, approvals), ``rollout`` (strategies,
+providers, checks) and ``auth`` (credentials of the HTTP backends); this module holds the top-level
+``Config`` and the loader.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from bot.config.auth import HttpAuth
 from bot.config.calendars import Calendar, ExtraDay, SkipDay
 from bot.config.policy import (
     ApprovalPolicy,
@@ -75,6 +77,7 @@ __all__ = [
     "ExtraDay",
     "Freeze",
     "GithubActionsProvider",
+    "HttpAuth",
     "HttpProvider",
     "Images",
     "ManifestRepo",
@@ -92,6 +95,7 @@ __all__ = [
     "WEEKDAYS",
     "Weekday",
     "load_config",
+    "load_config_located",
     "parse_config",
 ]
 
@@ -99,6 +103,8 @@ __all__ = [
 class Metrics(Model):
     prometheus_url: str = "http://127.0.0.1:9090"
     """Base URL of the Prometheus HTTP API."""
+    prometheus_auth: HttpAuth | None = None
+    """Credentials (from environment variables) and trusted CAs for Prometheus (or Thanos, Mimir, Grafana Cloud)."""
     timeout: Duration = timedelta(seconds=10)
     """Per-request timeout for checks."""
     retries: int = Field(default=3, ge=0, le=10)
@@ -224,6 +230,19 @@ class Config(Model):
         """The configured time zone."""
         return ZoneInfo(self.timezone)
 
+    def http_auths(self) -> list[tuple[Loc, HttpAuth]]:
+        """Every ``auth`` block with its path in the file: deploy services', HTTP checks' and Prometheus's."""
+        found: list[tuple[Loc, HttpAuth]] = []
+        for name, environment in self.environments.items():
+            if isinstance(environment.deploy, HttpProvider) and environment.deploy.auth is not None:
+                found.append((("environments", name, "deploy", "auth"), environment.deploy.auth))
+            for i, check in enumerate(environment.checks):
+                if check.auth is not None:
+                    found.append((("environments", name, "checks", i, "auth"), check.auth))
+        if self.metrics.prometheus_auth is not None:
+            found.append((("metrics", "prometheus_auth"), self.metrics.prometheus_auth))
+        return found
+
     def service_for_channel(self, channel_id: str) -> str | None:
         """The service whose release channel this is, if any."""
         for name, svc in self.services.items():
@@ -254,6 +273,11 @@ def parse_config(data: Any, source: str = "<config>", positions: Mapping[Loc, Po
 
 def load_config(path: Path) -> Config:
     """Read and validate a YAML 1.2 config file; every problem is reported at once, at its line and column."""
+    return load_config_located(path)[0]
+
+
+def load_config_located(path: Path) -> tuple[Config, dict[Loc, Position]]:
+    """``load_config``, with the line and column of every key, for problems found after loading."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -266,4 +290,4 @@ def load_config(path: Path) -> Config:
         raise ConfigError(str(path), sort_problems(document.duplicates + exc.problems)) from None
     if document.duplicates:
         raise ConfigError(str(path), document.duplicates)
-    return config
+    return config, document.positions

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from bot.config.auth import HttpAuth
 from bot.config.policy import ApprovalPolicy, Images, RollbackPolicy, VulnerabilityScan
 from bot.config.types import ChecklistItem, ConditionField, Duration, Model
 
@@ -51,6 +52,9 @@ class CommandProvider(Model):
     """The command is killed (with its process group) after this long."""
     cwd: Path | None = None
     """Working directory of the command."""
+    background: Literal["leave", "kill"] = "leave"
+    """What the command leaves running when it exits (a daemon it started): `leave` it alone, or `kill` its
+    process group. Either way the step ends when the command exits, with its exit status."""
 
 
 class HttpProvider(Model):
@@ -63,6 +67,8 @@ class HttpProvider(Model):
     """Give up (and fail the step) after this long."""
     poll_every: Duration = timedelta(seconds=5)
     """Status polling interval."""
+    auth: HttpAuth | None = None
+    """Credentials (from environment variables) and trusted CAs for the deploy service."""
 
 
 class GithubActionsProvider(Model):
@@ -103,6 +109,8 @@ class Check(Model):
     """Verdict when the query returns no series."""
     on_nan: OnMissing = "inconclusive"
     """Verdict when the value is NaN (e.g. 0/0 with no traffic)."""
+    auth: HttpAuth | None = None
+    """Credentials (from environment variables) and trusted CAs for an `http` check's URL."""
 
     @model_validator(mode="after")
     def _shape(self) -> Check:
@@ -110,6 +118,8 @@ class Check(Model):
             raise ValueError("give exactly one of prometheus or http")
         if self.prometheus is not None and self.pass_if is None and self.fail_if is None:
             raise ValueError("a prometheus check needs pass_if and/or fail_if")
+        if self.prometheus is not None and self.auth is not None:
+            raise ValueError("auth is for http checks; Prometheus's credentials are metrics.prometheus_auth")
         if any(offset <= timedelta(0) for offset in self.after):
             raise ValueError("after offsets must be positive")
         return self

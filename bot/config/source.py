@@ -166,7 +166,7 @@ def validation_problems(error: ValidationError, positions: Mapping[Loc, Position
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         if loc:
-            problems.append(Problem(_dotted(loc), message, _locate(loc, positions)))
+            problems.append(problem_at(loc, message, positions))
             continue
         # Cross-reference errors of the whole config carry their own paths, joined with '; '.
         for part in message.split("; "):
@@ -176,6 +176,11 @@ def validation_problems(error: ValidationError, positions: Mapping[Loc, Position
             else:
                 problems.append(Problem(None, part, positions.get(())))
     return problems
+
+
+def problem_at(loc: Loc, message: str, positions: Mapping[Loc, Position]) -> Problem:
+    """A problem with the node at ``loc``, at that node's line and column (or its nearest existing parent's)."""
+    return Problem(_dotted(loc), message, _locate(loc, positions))
 
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:

@@ -83,7 +83,8 @@ class Evidence:
     """
 
     tests: Mapping[str, SuiteResult] = field(default_factory=dict)
-    scan: ScanSummary | None = None
+    scan: ScanSummary | None = None  # a scan standing for the whole candidate (stored before scans were per image)
+    scans: Mapping[str, ScanSummary] = field(default_factory=dict)  # component name -> the scan of its image
     components: Mapping[str, str] = field(default_factory=dict)  # name -> image reference text
     notes: str = "pending"
     rollback_plan: RollbackPlan | None = None
@@ -241,6 +242,28 @@ def _scan(env: Environment, scan: ScanSummary | None) -> ItemResult:
     return ItemResult(item, False, f"vulnerability scan: {head} — {parts}{unknown}")
 
 
+def _scans(env: Environment, evidence: Evidence) -> ItemResult:
+    """Every image the candidate ships needs its own scan: one image's scan says nothing about another's.
+
+    Images judged alike read as one line, as a single image does. Otherwise each image's line is named
+    (``… (in worker)``): all of them when they pass, only the ones that block or have no scan when not.
+    """
+    names = sorted(evidence.components)
+    if not names:
+        return _scan(env, evidence.scan or next(iter(evidence.scans.values()), None))
+    judged = {name: (evidence.scans.get(name) or evidence.scan) for name in names}
+    results = {name: _scan(env, summary) for name, summary in judged.items()}
+    if len({result.reason for result in results.values()}) == 1:
+        return results[names[0]]
+    ok = all(result.ok for result in results.values())
+    shown = [
+        f"no vulnerability scan reported for {name}" if judged[name] is None else f"{result.reason} (in {name})"
+        for name, result in results.items()
+        if ok or not result.ok
+    ]
+    return ItemResult("vulnerability_scan", ok, "; ".join(shown))
+
+
 def _images(evidence: Evidence) -> ItemResult:
     names = sorted(set(evidence.components) | set(evidence.expected_components))
     if not names:
@@ -294,7 +317,7 @@ def evaluate_checklist(env: Environment, evidence: Evidence) -> ChecklistResult:
         if item in TEST_SUITES:
             results.append(_suite(item, evidence))
         elif item == "vulnerability_scan":
-            results.append(_scan(env, evidence.scan))
+            results.append(_scans(env, evidence))
         elif item == "images":
             results.append(_images(evidence))
         elif item == "release_notes":

@@ -1,5 +1,6 @@
-"""Gathering the facts admission decides on, and saying its refusals. The decision itself is pure
-(:func:`bot.policy.admission.admit`); this is the I/O around it, shared by the request and the start."""
+"""Gathering the facts admission decides on. The decision itself is pure (:func:`bot.policy.admission.admit`),
+its refusals' words a view (:mod:`bot.views.admission`); this is the I/O around them, shared by the request,
+the rollback and the start."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from zoneinfo import ZoneInfo
 from bot.core.checklist import ChecklistResult
 from bot.core.models import Candidate, EnvState, Lock, Release, ReleaseKind, ReleaseState
 from bot.core.windows import AdhocFreeze, WindowDecision
-from bot.policy.admission import Code, Kind, LockFacts, PlanFacts, Refusal, World
+from bot.policy.admission import Kind, LockFacts, PlanFacts, Refusal, World
 from bot.store import Store
-from bot.views.lock import lock_refusal
-from bot.views.mrkdwn import escape
+from bot.views import admission as admission_view
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Reads:
     freezes: tuple[AdhocFreeze, ...]  # ad-hoc freezes of this service (the window policy picks the env's)
     last_healthy: Release | None  # the newest healthy release of another version (the rollback plan)
     tests: dict[str, dict[str, Any]]
-    scan: dict[str, Any] | None
+    scans: dict[str, dict[str, Any]]  # component -> its image's scan ('' for one stored for the whole candidate)
     locks: tuple[Lock, ...]
     held: int | None  # the release whose rollout is on hold here
     duplicate: int | None  # a request for the same version waiting for approval
@@ -77,7 +77,7 @@ def read(store: Store, service: str, env: str, version: str, *, previous: str | 
         freezes=tuple(store.adhoc_freezes(service).get(service, [])),
         last_healthy=store.last_healthy(service, env, before_id=None, not_version=version),
         tests=store.tests(service, version),
-        scan=store.scan(service, version),
+        scans=store.scans(service, version),
         locks=locks,
         held=held,
         duplicate=duplicate.id if duplicate else None,
@@ -111,47 +111,6 @@ def facts(
     return Facts(world, reads.locks)
 
 
-def refusal_text(refusal: Refusal, plan: PlanFacts, facts: Facts, zone: ZoneInfo) -> str:
-    """One refusal as mrkdwn, with the way forward. Window and checklist words come from their own views."""
-    env, version, runs = plan.env, escape(plan.version), escape(facts.world.runs or "nothing")
-    code = refusal.code
-    if code is Code.UNKNOWN_CANDIDATE:
-        return f"{version} is not a known {plan.service} candidate any more."
-    if code is Code.ALREADY_RUNS:
-        return f"{env} already runs {version}."
-    if code is Code.STALE:
-        was = escape(plan.replaces or "nothing")
-        return (
-            f"this plan is stale: it was to replace {was} in {env}, but {env} now runs {runs}. "
-            f"Ask again if it is still wanted: `/release {env} {version}`."
-        )
-    if code is Code.DOWNGRADE:
-        return (
-            f"{version} is older than {runs}, which {env} runs now. Going back is a rollback: "
-            f"`/release rollback {env} to {version}`."
-        )
-    if code is Code.UNHEALTHY_TARGET:
-        return (
-            f"{version} was not healthy in {env} (it never succeeded there, was rolled back, or failed a check), "
-            f"so a rollback may not return to it. To ship it anyway, release it through the gates: "
-            f"`/release {env} {version}`."
-        )
-    if code is Code.DUPLICATE:
-        return (
-            f"a request for {version} to {env} is already waiting for approval (release #{refusal.release_id}); "
-            "approve or deny that one."
-        )
-    if code is Code.HELD:
-        return (
-            f"{plan.service} {env} has a rollout on hold (release #{refusal.release_id}): decide it with its "
-            "*Looks good* or *Roll back* buttons in that release's thread."
-        )
-    if code in (Code.BUSY, Code.MANUAL_LOCK):
-        manual = code is Code.MANUAL_LOCK
-        lock = next((lk for lk in facts.locks if (lk.kind == "manual") == manual), None)
-        if lock is not None:
-            return lock_refusal(lock, zone)
-        return f"{plan.service} {env} is busy. Try again once it finishes."
-    if code is Code.WINDOW:
-        return f"{env}'s deployment window is closed."
-    return f"{env}'s checklist is not satisfied."
+def refusal_words(refusal: Refusal, plan: PlanFacts, found: Facts, zone: ZoneInfo) -> str:
+    """A refusal in words (:func:`bot.views.admission.refusal_text`), from the facts it was decided on."""
+    return admission_view.refusal_text(refusal, plan, found.world.runs, found.locks, zone)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from bot.config import Config
 from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, Lock, Release, ReleaseState
-from bot.engine.base import SYSTEM, Actor, Reply, system_actor
+from bot.engine.base import SYSTEM, Actor, system_actor
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
 from bot.engine.runner import Rollouts
@@ -17,9 +18,23 @@ from bot.engine.story import Story, Tasks
 from bot.policy.permissions import Action
 from bot.ports import Scheduler
 from bot.store import LockHeld, Store, VoteResult
-from bot.views import render
-from bot.views.lock import manual_lock_text
-from bot.views.mrkdwn import escape
+from bot.views import approvals as view
+from bot.views.render import Message
+
+
+class VoteOutcome(Enum):
+    """What an Approve click did."""
+
+    RECORDED = "recorded"  # counted; more approvers are needed
+    APPROVED = "approved"  # the vote that granted the request: what it asked for is being carried out
+    ALREADY_VOTED = "already voted"  # this approver had approved already; nothing changed
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A request denied: what it asked for was cancelled."""
+
+    approval: Approval  # as closed: who denied it, when, and why
 
 
 class Approvals:
@@ -73,7 +88,7 @@ class Approvals:
         )
         await self.story.audit(requester, "approval.requested", f"approval:{approval.id}", kind=kind.value, title=title)
         channel = self.config.services[service].channel
-        message = render.approval_message(approval, self.config.zone, title=title, detail_lines=detail_lines)
+        message = view.request(approval, self.config.zone)
         release_id = subject.get("release_id")
         thread = None
         if isinstance(release_id, int):
@@ -109,9 +124,7 @@ class Approvals:
     async def _show_approval(self, approval: Approval) -> None:
         if approval.channel is None or approval.message_ts is None:
             return
-        title = str(approval.subject.get("title", "Approval"))
-        details = [str(d) for d in approval.subject.get("details", [])]
-        message = render.approval_message(approval, self.config.zone, title=title, detail_lines=details)
+        message = view.request(approval, self.config.zone)
         await self.story.notifier.update(approval.channel, approval.message_ts, message.text, message.blocks)
 
     async def _eligible(self, approval: Approval, user: str, action: Action) -> None:
@@ -122,12 +135,12 @@ class Approvals:
         """The request, still open; an overdue one is expired on the spot and the clicker told so."""
         approval = await self.db.get_approval(approval_id)
         if approval is None:
-            raise UserError("that approval request no longer exists.")
+            raise UserError(view.GONE)
         if approval.state is ApprovalState.PENDING and approval.expires_at <= self.story.now():
             await self.expire(approval)
-            raise UserError("that request has expired; nothing was done. Ask again if it is still needed.")
+            raise UserError(view.EXPIRED)
         if approval.state is ApprovalState.EXPIRED:
-            raise UserError("that request has expired; nothing was done. Ask again if it is still needed.")
+            raise UserError(view.EXPIRED)
         return approval
 
     async def may_decide(self, actor: Actor, approval_id: int) -> None:
@@ -136,7 +149,7 @@ class Approvals:
         approval = await self._pending(approval_id)
         await self._eligible(approval, actor.user, Action.APPROVAL_DENY)
 
-    async def vote(self, actor: Actor, approval_id: int) -> Reply:
+    async def vote(self, actor: Actor, approval_id: int) -> VoteOutcome:
         """An Approve click. Double clicks and simultaneous approvers produce one effect."""
         approval = await self._pending(approval_id)
         await self._eligible(approval, actor.user, Action.APPROVAL_APPROVE)
@@ -164,17 +177,17 @@ class Approvals:
 
         result = await self.db.unit(vote)
         if result.outcome == "closed":
-            raise UserError(f"that request is already {result.approval.state.value}; nothing more was done.")
+            raise UserError(view.vote_too_late(result.approval.state))
         if result.outcome == "duplicate":
-            return Reply(render.info("You already approved this; waiting for more approvers."))
+            return VoteOutcome.ALREADY_VOTED
         await self._show_approval(result.approval)
         if result.outcome == "approved":
             self._disarm_expiry(approval_id)
             self.tasks.spawn(self._execute(result.approval, actor), f"approval-{approval_id}")
-            return Reply(render.info("Approved. On it."))
-        return Reply(render.info("Your approval is recorded; more approvers are needed."))
+            return VoteOutcome.APPROVED
+        return VoteOutcome.RECORDED
 
-    async def deny(self, actor: Actor, approval_id: int, reason: str) -> Reply:
+    async def deny(self, actor: Actor, approval_id: int, reason: str) -> Denied:
         """A Deny with its reason (from the modal): the request closes and what it asked for is cancelled."""
         approval = await self._pending(approval_id)
         await self._eligible(approval, actor.user, Action.APPROVAL_DENY_REASON)
@@ -186,21 +199,15 @@ class Approvals:
             now=self.story.now(),
         ):
             current = await self.db.get_approval(approval_id)
-            state = current.state.value if current else approval.state.value
-            raise UserError(f"that request is already {state}; nothing changed.")
+            raise UserError(view.deny_too_late(current.state if current else approval.state))
         self._disarm_expiry(approval_id)
         await self.story.audit(actor, "approval.denied", f"approval:{approval_id}", reason=reason)
         denied = await self.db.get_approval(approval_id)
         assert denied is not None
         await self._show_approval(denied)
-        await self._cancel_subject(
-            approval,
-            actor,
-            f"denied: {reason}",
-            f"🚫 Denied by {render.user(actor.user)}: {escape(reason)}",
-        )
+        await self._cancel_subject(approval, actor, f"denied: {reason}", view.denied_in_thread(actor.user, reason))
         await self.story.changed(approval.service)
-        return Reply(render.info("Denied. The requester can see why."))
+        return Denied(denied)
 
     async def expire(self, approval: Approval) -> None:
         """Close an overdue request (exactly once): the message says expired and its buttons go."""
@@ -216,16 +223,12 @@ class Approvals:
             expired = await self.db.get_approval(approval.id)
             if expired is not None:
                 await self._show_approval(expired)
-            await self._cancel_subject(
-                approval,
-                SYSTEM,
-                "approval expired",
-                "⌛ Nobody approved in time, so this did not run. Ask again if it is still needed.",
-            )
+            await self._cancel_subject(approval, SYSTEM, "approval expired", view.expired_in_thread())
             await self.story.changed(approval.service)
 
-    async def _cancel_subject(self, approval: Approval, actor: Actor, detail: str, thread_text: str) -> None:
-        """The release (or rollback) that waited for this request will not run: say so in its thread."""
+    async def _cancel_subject(self, approval: Approval, actor: Actor, detail: str, said: Message) -> None:
+        """The release (or rollback) that waited for this request will not run: record ``detail`` (plain text)
+        on it and say so in its thread with ``said``."""
         release_id = approval.subject.get("release_id")
         if not isinstance(release_id, int):
             return
@@ -254,7 +257,7 @@ class Approvals:
                         if found is not None:
                             await self._show_approval(found)
             await self.story.refresh_parent(release_id)
-            await self.story.reply(release_id, render.thread_reply(thread_text))
+            await self.story.reply(release_id, said)
 
     async def expire_due(self) -> int:
         """Expire every pending request whose time has passed (on start, and when its timer fires)."""
@@ -277,16 +280,9 @@ class Approvals:
         if release is None:
             return
         if decision.waiting:  # break-glass with the environment's own approvers: every request must be granted
-            waiting = ", ".join(
-                f"{a.kind.value} approval from {', '.join(a.eligible_groups)}" for a in decision.waiting
-            )
-            await self.story.reply(
-                release,
-                render.thread_reply(f"✅ {approval.kind.value} approval granted; still waiting for {waiting}."),
-            )
+            await self.story.reply(release, view.still_waiting(approval.kind, decision.waiting))
             return
         if decision.busy is not None:
-            lock = decision.busy
             cancelled = await self.story.move(
                 release_id,
                 release.env,
@@ -295,12 +291,7 @@ class Approvals:
                 detail="environment busy when approved",
                 only_from={ReleaseState.AWAITING_APPROVAL},
             )
-            busy = (
-                manual_lock_text(lock, self.config.zone)
-                if lock.kind == "manual"  # never frees itself: say who placed it and how to lift it
-                else f"{escape(release.env)} is busy ({escape(lock.reason)}). Ask again when it is free."
-            )
-            await self.story.reply(release, render.thread_reply(f"🚫 Approved, but {busy}"))
+            await self.story.reply(release, view.approved_but_busy(release.env, decision.busy, self.config.zone))
             await self.story.refresh_parent(cancelled or release_id)
             return
         if decision.queued is not None:

@@ -10,8 +10,8 @@ from bot.engine.rollbacks import Rollbacks
 from bot.engine.runner import Rollouts
 from bot.engine.story import Story, Tasks
 from bot.policy.permissions import Action
-from bot.views import render
-from bot.views.mrkdwn import escape
+from bot.views import checks as check_views
+from bot.views import rollbacks as rollback_views
 
 
 class CheckActions:
@@ -29,51 +29,45 @@ class CheckActions:
         """Buttons under a check result: roll back, dismiss, or looks good (also for a held rollout)."""
         release = await self.db.get_release(release_id)
         if release is None:
-            raise UserError("that release no longer exists.")
+            raise UserError(rollback_views.release_gone())
         await self.gate.require(Action(action), actor.user, release.env, Context(system=actor.system))
         if release.state is ReleaseState.VERIFYING:
             return await self._held_action(actor, release, action)
         if release.state is not ReleaseState.SUCCEEDED:
-            raise UserError(f"that release is {release.state.value} now; nothing to do.")
+            raise UserError(check_views.release_moved_on(release.state.value))
         if action == "check_rollback":
             return await self.story.once(
                 f"check-rollback:{release_id}",
-                "a rollback of this release was already requested.",
+                rollback_views.already_requested(),
                 lambda: self.rollbacks.request_rollback(
                     actor, release.service, release.env, None, of_release=release_id, action=Action.CHECK_ROLLBACK
                 ),
             )
         if not await self.db.claim(f"check-ack:{release_id}:{action}", self.story.now()):
-            raise UserError("already noted.")
+            raise UserError(check_views.already_noted())
         healthy = action == "check_looks_good"
         await self.db.update_release(release_id, **({"healthy": True} if healthy else {}))
         await self.story.audit(actor, "check.acknowledged", f"release:{release_id}", button=action)
-        what = "looks good" if healthy else "dismissed"
-        await self.story.reply(release_id, render.thread_reply(f"👍 {render.user(actor.user)}: {what}."))
-        return Reply(render.info(f"Noted: {what}."))
+        await self.story.reply(release_id, check_views.acknowledged(actor.user, looks_good=healthy))
+        return Reply(check_views.noted_reply(looks_good=healthy))
 
     async def _held_action(self, actor: Actor, release: Release, action: str) -> Reply:
         held_at = release.held_step
         if held_at is None:
-            raise UserError("this rollout is still running its checks; wait for their result.")
+            raise UserError(check_views.still_checking())
         if action not in {"check_looks_good", "check_rollback"}:
-            raise UserError("a rollout on hold can only continue (Looks good) or roll back.")
+            raise UserError(check_views.hold_choices())
         # One decision per hold, whoever clicks first and however often: the key names the held step.
         key = f"hold:{release.id}:{release.weight}:{release.colour}"
         if not await self.db.claim(key, self.story.now()):
-            raise UserError("someone already decided on this hold; nothing more was done.")
+            raise UserError(check_views.already_decided())
         if action == "check_looks_good":
             await self.story.audit(actor, "rollout.continued", f"release:{release.id}", step=held_at)
-            await self.story.reply(
-                release.id,
-                render.thread_reply(f"👍 {render.user(actor.user)}: looks good — continuing after {escape(held_at)}."),
-            )
+            await self.story.reply(release.id, check_views.continuing(actor.user, held_at))
             self.tasks.spawn(self.rollouts.resume_rollout(release.id), f"resume-{release.id}")
-            return Reply(render.info(f"Continuing the rollout of {escape(release.version)}."))
+            return Reply(check_views.continuing_reply(release.version))
         await self.story.audit(actor, "rollout.rolled_back", f"release:{release.id}", step=held_at)
-        await self.story.reply(
-            release.id, render.thread_reply(f"↩️ {render.user(actor.user)} chose to roll back at {escape(held_at)}.")
-        )
+        await self.story.reply(release.id, check_views.hold_rolled_back(actor.user, held_at))
         why = f"rolled back by {actor.user} after inconclusive checks at {held_at}"  # plain: escaped when shown
         self.tasks.spawn(self.rollouts.abort_held(release.id, why), f"abort-{release.id}")
-        return Reply(render.info(f"Rolling back the rollout of {escape(release.version)}."))
+        return Reply(check_views.rolling_back_reply(release.version))

@@ -14,7 +14,7 @@ one reply per check, with the attempt count and the error said once — not one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,8 +29,8 @@ from bot.engine.story import Story, Tasks, log
 from bot.metrics.run import CheckRunner
 from bot.observability import check_measured
 from bot.ports import Scheduler
-from bot.views import render
-from bot.views.mrkdwn import escape
+from bot.views import render, thread
+from bot.views.checks import check_ping, hold_message
 
 
 def job_key(release_id: int, check_name: str, offset_s: int) -> str:
@@ -156,8 +156,7 @@ class Checks:
         """The ``planned`` rows are stored: say when they run, and ask the scheduler to wake us then."""
         if not planned:
             return
-        offsets = ", ".join(sorted({render.when(due, self.config.zone) for _, _, due in planned}))
-        await self.story.reply(release, render.thread_reply(f"🗓️ Post-release checks scheduled: {offsets}."))
+        await self.story.reply(release, thread.checks_scheduled((due for _, _, due in planned), self.config.zone))
         self._arm([(release.id, name, offset_s, due) for name, offset_s, due in planned])
 
     def arm_schedule(self) -> None:
@@ -194,9 +193,7 @@ class Checks:
             if self.scheduler is not None:
                 self.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
         for release_id, count in per_release.items():
-            await self.story.reply(
-                release_id, render.thread_reply(f"🗓️ {count} pending check(s) cancelled: {escape(why)}.")
-            )
+            await self.story.reply(release_id, thread.checks_cancelled(count, why))
 
     async def _wake(self) -> None:
         # Tracked like any background work, so shutdown and tests can await it.
@@ -296,9 +293,7 @@ class Checks:
             await self.story.audit(SYSTEM, "check.failed", f"release:{release.id}")
             # Only a FAIL rolls back on its own: INCONCLUSIVE (including an unreachable backend) never does.
             if policy == "auto_rollback":
-                await self.story.reply(
-                    release.id, render.thread_reply("❌ A check failed: rolling back automatically.")
-                )
+                await self.story.reply(release.id, thread.auto_rollback())
                 assert self.roll_back is not None, "the engine connects rollbacks to checks"
                 await self.roll_back(release)
                 return
@@ -308,21 +303,19 @@ class Checks:
         # outage that leaves every offset inconclusive must not ping them at each one.
         if not await self.db.claim(f"check-ping:{release.id}:{latest.value}", self.story.now()):
             return
-        what = "failed" if latest is Verdict.FAIL else "is inconclusive"
-        message = render.Message(
-            text=f"A post-release check {what}",
-            blocks=[
-                render.section(
-                    f"{self._oncall_mentions(release.env)} a post-release check {what} for {escape(release.version)}."
-                ),
-                render.check_buttons(release.id, latest.value),
-            ],
+        ping = check_ping(
+            self.config.groups,
+            self._rollback_approvers(release.env),
+            release_id=release.id,
+            version=release.version,
+            verdict=latest,
         )
-        await self.story.reply(release.id, message)
+        await self.story.reply(release.id, ping)
 
-    def _oncall_mentions(self, env: str) -> str:
-        """Pings for whoever may approve a rollback in ``env`` (``rollback.approvals.from``, else on-call)."""
-        return render.group_mentions(self.config.groups, self.gate.who(env).rollback_approvers)
+    def _rollback_approvers(self, env: str) -> Sequence[str]:
+        """The groups pinged about ``env``'s checks: who may approve a rollback there (``rollback.approvals.from``,
+        else on-call)."""
+        return self.gate.who(env).rollback_approvers
 
     async def hold_rollout(self, release: Release, step: Step, reasons: str) -> None:
         """Checks were inconclusive between steps: keep the current weight and ask on-call to decide."""
@@ -338,15 +331,12 @@ class Checks:
         )
         await self.story.audit(SYSTEM, "rollout.held", f"release:{release.id}", step=step.label)
         await self.story.refresh_parent(release.id)
-        message = render.Message(
-            text="The rollout is on hold: checks are inconclusive",
-            blocks=[
-                render.section(
-                    f"⏸️ {self._oncall_mentions(release.env)} the rollout of {escape(release.version)} is on hold at "
-                    f"{escape(step.label)}: {escape(reasons)}. *Looks good* continues with the next step; "
-                    "*Roll back* returns traffic to the previous release."
-                ),
-                render.check_buttons(release.id, Verdict.INCONCLUSIVE.value),
-            ],
+        message = hold_message(
+            self.config.groups,
+            self._rollback_approvers(release.env),
+            release_id=release.id,
+            version=release.version,
+            step=step.label,
+            reasons=reasons,
         )
         await self.story.reply(release.id, message)

@@ -17,17 +17,16 @@ from bot.core.models import Candidate, EnvState, Release, ReleaseKind
 from bot.core.trivy import ScanSummary
 from bot.core.windows import AdhocFreeze, WindowDecision, WindowPolicy
 from bot.engine.admitting import Reads
+from bot.policy.admission import WINDOW_ITEM
 from bot.ports import Clock
 from bot.store import AsyncStore
-from bot.views import render
-from bot.views.windows import closed_reason
+from bot.views.requests import outside_window_reason
 
 
 def window_item(decision: WindowDecision) -> ItemResult:
     """The pseudo checklist item a break-glass request outside its window records, so the approval
     overrides the window explicitly (and the runner's re-check and the parent message can tell)."""
-    why = "; ".join(closed_reason(r) for r in decision.reasons) or "closed"
-    return ItemResult(render.OUTSIDE_WINDOW, False, f"deployment window closed: {why}")
+    return ItemResult(WINDOW_ITEM, False, outside_window_reason(decision))
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,9 @@ class Gates:
                 for suite, t in reads.tests.items()
                 if t["status"] in ("passed", "failed")
             },
-            scan=ScanSummary.from_dict(reads.scan) if reads.scan else None,
+            # Scans stored before they were kept per image (component '') stand for the whole candidate.
+            scan=ScanSummary.from_dict(reads.scans[""]) if "" in reads.scans else None,
+            scans={name: ScanSummary.from_dict(summary) for name, summary in reads.scans.items() if name},
             components=plan.candidate.components,
             notes=f"unavailable: {notes['unavailable']}" if "unavailable" in notes else "generated",
             rollback_plan=rollback,

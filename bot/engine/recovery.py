@@ -15,6 +15,7 @@ from bot.engine.story import Story
 from bot.observability import release_finished
 from bot.policy.permissions import Action
 from bot.views import render
+from bot.views import rollbacks as rollback_views
 
 
 class Recovery:
@@ -65,14 +66,14 @@ class Recovery:
         """Retry / Roll back under an interrupted release's message."""
         release = await self.db.get_release(release_id)
         if release is None:
-            raise UserError("that release no longer exists.")
+            raise UserError(rollback_views.release_gone())
         if action == "release_retry":
             return await self.releases.retry(actor, release_id)
         if release.state is not ReleaseState.INTERRUPTED:
-            raise UserError(f"that release is {release.state.value}; nothing to do.")
+            raise UserError(rollback_views.not_interrupted(release.state.value))
         return await self.story.once(
             f"interrupted-rollback:{release_id}",
-            "a rollback of this release was already requested.",
+            rollback_views.already_requested(),
             lambda: self.rollbacks.request_rollback(
                 actor, release.service, release.env, None, of_release=release_id, action=Action.RELEASE_ROLLBACK
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Config
@@ -11,7 +12,7 @@ from bot.core.checklist import ChecklistResult
 from bot.core.grammar import Command
 from bot.core.models import ApprovalKind, Candidate, Release, ReleaseKind, ReleaseState
 from bot.core.notes import build_release_notes
-from bot.engine.admitting import Reads, facts, read, refusal_text
+from bot.engine.admitting import Reads, facts, read, refusal_words
 from bot.engine.approvals import Approvals
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
@@ -24,13 +25,27 @@ from bot.policy.permissions import Action
 from bot.ports import SourceLookup
 from bot.sources.base import SourceError
 from bot.store import LockHeld, Store
-from bot.views import render
-from bot.views.checklist import checklist_lines
+from bot.views import requests as view
 from bot.views.lock import lock_refusal
-from bot.views.mrkdwn import escape
-from bot.views.windows import window_mrkdwn
 
 log = logging.getLogger("release_bot.engine")
+
+
+@dataclass(frozen=True)
+class Started:
+    """The release passed its gates, took the environment's lock and is running."""
+
+    release: Release
+
+
+@dataclass(frozen=True)
+class AwaitingApproval:
+    """The release is recorded and its approval requests are posted; it runs once they are granted."""
+
+    release: Release
+
+
+Requested = Started | AwaitingApproval
 
 
 class Releases:
@@ -65,7 +80,7 @@ class Releases:
         service, env = cmd.service, cmd.env
         pipeline = self.config.services[service].pipeline
         if env not in pipeline:
-            raise UserError(f"{env} is not in {service}'s pipeline ({' → '.join(pipeline)}).")
+            raise UserError(view.not_in_pipeline(env, service, pipeline))
         previous = self.config.previous_stage(service, env)
         kind = ReleaseKind.DEPLOY
         source_env: str | None = None
@@ -73,12 +88,12 @@ class Releases:
         if version is None:  # promote what the previous (or named) stage runs
             source_env = cmd.source_env or previous
             if source_env is None:
-                raise UserError(f"{env} is {service}'s first stage: name a version, e.g. `/release {env} 1.4.2`.")
+                raise UserError(view.first_stage(env, service))
             if source_env not in pipeline or pipeline.index(source_env) >= pipeline.index(env):
-                raise UserError(f"promote goes forward along the pipeline ({' → '.join(pipeline)}).")
+                raise UserError(view.promote_backwards(pipeline))
             running = await self.db.env_state(service, source_env)
             if running is None:
-                raise UserError(f"nothing runs in {source_env} yet, so there is nothing to promote to {env}.")
+                raise UserError(view.nothing_to_promote(source_env, env))
             version, kind = running.version, ReleaseKind.PROMOTE
         wanted = version
         reads = await self.db.unit(
@@ -87,21 +102,12 @@ class Releases:
         candidate = reads.candidate
         if candidate is None:
             recent = await self.db.candidates(service, 5)
-            known = ", ".join(escape(c.version) for c in recent) or "none yet"
-            raise UserError(
-                f"{escape(version)} is not a known {service} candidate (recent: {known}). "
-                "CI registers candidates with `POST /api/v1/candidates`."
-            )
-        if not reads.passed_previous:
-            raise UserError(
-                f"{escape(version)} has not been released to {previous} yet; {env} only gets versions that "
-                f"passed {previous}. Run `/release {previous} {escape(version)}` first."
-            )
+            raise UserError(view.unknown_candidate(version, service, [c.version for c in recent]))
+        if previous is not None and not reads.passed_previous:
+            raise UserError(view.not_passed_previous(version, previous, env))
         current = reads.current
         if current is not None and current.version == version:
-            raise UserError(
-                f"{env} already runs {escape(version)} (since {render.when(current.since, self.config.zone)})."
-            )
+            raise UserError(view.already_runs(env, version, current.since, self.config.zone))
         # Asked after the plan's own checks, so a bad command is explained the same way to everyone.
         await self.gate.require(Action(cmd.name), actor.user, env)
         return Plan(service, env, version, kind, source_env, candidate, current), reads
@@ -157,21 +163,18 @@ class Releases:
 
         return await self.db.unit(create)
 
-    async def request_release(self, actor: Actor, cmd: Command) -> Reply:
+    async def request_release(self, actor: Actor, cmd: Command) -> Requested:
         """`/release <env> [version]`, `deploy`, `promote`: refuse with a reason, ask approval, or start."""
         plan, reads = await self.plan(actor, cmd)
         environment = self.config.environments[plan.env]
-        blockers: list[str] = []  # mrkdwn, each already safe to show
+        zone = self.config.zone
         decision = self.gates.windows.decide(plan.env, self.story.now(), list(reads.freezes))
-        if not decision.open:
-            blockers.append(window_mrkdwn(decision, self.config.zone))
         notes = await self.release_notes(plan, reads.running)
         rollback = self.gates.rollback_plan(plan.env, reads.last_healthy)
         checklist = self.gates.evaluate(plan, notes, rollback, reads)
-        if not checklist.passed:
-            blockers.append(f"{plan.env}'s checklist is not satisfied:\n" + "\n".join(checklist_lines(checklist)))
+        blocked = not decision.open or not checklist.passed
         # What break-glass cannot carry (stale, downgrade, busy, held, a twin waiting) is refused before anyone
-        # is asked to approve; the window and checklist blockers above are the ones `--force` may carry.
+        # is asked to approve; a closed window and an unsatisfied checklist are the ones `--force` may carry.
         facts_of_plan = PlanFacts(
             service=plan.service,
             env=plan.env,
@@ -183,34 +186,31 @@ class Releases:
         found = facts(reads, forward=True, window=decision, checklist=checklist)
         hard = admit(facts_of_plan, found.world, Stage.REQUEST).hard
         if hard:
-            raise UserError("\n".join(refusal_text(r, facts_of_plan, found, self.config.zone) for r in hard))
-        if blockers and cmd.force_reason is None:
-            raise UserError(
-                "\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked)."
-            )
-        force = cmd.force_reason is not None and bool(blockers)
-        if force and not decision.open:
-            checklist = ChecklistResult((window_item(decision), *checklist.items))
+            raise UserError("\n".join(refusal_words(r, facts_of_plan, found, zone) for r in hard))
+        if blocked and cmd.force_reason is None:
+            raise UserError(view.needs_break_glass(plan.env, decision, checklist, zone))
+        force_reason = cmd.force_reason if blocked else None  # `--force` on a request nothing blocks is no break-glass
+        recorded = (
+            ChecklistResult((window_item(decision), *checklist.items))
+            if force_reason is not None and not decision.open
+            else checklist
+        )
         fields: dict[str, Any] = {
-            "checklist": checklist.to_dict(),
+            "checklist": recorded.to_dict(),
             "notes": notes,
             "rollback_target": rollback.target_version,
             "rollback_method": rollback.method,
         }
-        needs_approval = force or environment.approvals.required > 0
+        needs_approval = force_reason is not None or environment.approvals.required > 0
         if needs_approval:
             release = await self._create_release(
                 actor,
                 plan,
                 ReleaseState.AWAITING_APPROVAL,
                 take_lock=False,
-                audit={
-                    "version": plan.version,
-                    "env": plan.env,
-                    "force_reason": cmd.force_reason if force else None,
-                },
+                audit={"version": plan.version, "env": plan.env, "force_reason": force_reason},
                 **fields,
-                force_reason=cmd.force_reason if force else None,
+                force_reason=force_reason,
             )
             release = await self.story.post_parent(release)
             # Break-glass adds an on-call approver (not the requester); it never replaces the approvals the
@@ -227,7 +227,7 @@ class Releases:
                     title=f"Release of {plan.service} {plan.version} to {plan.env}",
                     detail_lines=[],
                 )
-            if force:
+            if force_reason is not None:
                 await self.approvals.open_approval(
                     kind=ApprovalKind.FORCE,
                     service=plan.service,
@@ -237,11 +237,9 @@ class Releases:
                     groups=["oncall"],
                     subject={"release_id": release.id},
                     title=f"Break-glass release of {plan.service} {plan.version} to {plan.env}",
-                    detail_lines=[f"Reason: {escape(cmd.force_reason or '')}", *blockers],
+                    detail_lines=view.break_glass_details(force_reason, plan.env, decision, checklist, zone),
                 )
-            return Reply(
-                render.info(f"Release #{release.id} of {escape(plan.version)} to {plan.env} is waiting for approval.")
-            )
+            return AwaitingApproval(release)
         try:
             release = await self._create_release(
                 actor,
@@ -252,21 +250,27 @@ class Releases:
                 **fields,
             )
         except LockHeld as held:
-            raise UserError(lock_refusal(held.lock, self.config.zone)) from None
+            raise UserError(lock_refusal(held.lock, zone)) from None
         release = await self.story.post_parent(release)
         self.tasks.spawn(self.rollouts.run_release(release), f"release-{release.id}")
-        return Reply(render.info(f"Release #{release.id}: {escape(plan.version)} to {plan.env} has started."))
+        return Started(release)
 
     async def retry(self, actor: Actor, release_id: int) -> Reply:
-        """Retry an interrupted release: a new release of the same version, through the same gates."""
+        """Retry an interrupted release: a new release of the same version, through the same gates.
+
+        Answers with a Reply rather than a result: the Retry button reaches it through Recovery and
+        :meth:`Story.once`, which speak Reply.
+        """
         release = await self.db.get_release(release_id)
         if release is None or release.state is not ReleaseState.INTERRUPTED:
-            raise UserError("only an interrupted release can be retried.")
+            raise UserError(view.NOT_RETRYABLE)
         await self.gate.require(Action.RELEASE_RETRY, actor.user, release.env)
         cmd = Command(name="deploy", service=release.service, env=release.env, version=release.version)
+
+        async def requested() -> Reply:
+            result = await self.request_release(actor, cmd)
+            shown = view.awaiting_approval if isinstance(result, AwaitingApproval) else view.started
+            return Reply(shown(result.release))
+
         # Refused (busy, window closed…): nothing started, so the button works again later.
-        return await self.story.once(
-            f"retry:{release_id}",
-            "a retry of this release was already started.",
-            lambda: self.request_release(actor, cmd),
-        )
+        return await self.story.once(f"retry:{release_id}", view.RETRY_TAKEN, requested)

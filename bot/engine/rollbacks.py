@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.core.models import ApprovalKind, ReleaseKind, ReleaseState
-from bot.engine.admitting import facts, read, refusal_text
+from bot.engine.admitting import facts, read, refusal_words
 from bot.engine.approvals import Approvals
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
@@ -16,8 +16,8 @@ from bot.engine.story import Story, Tasks
 from bot.policy.admission import Kind, PlanFacts, Stage, admit
 from bot.policy.permissions import Action
 from bot.store import LockHeld
-from bot.views import render
-from bot.views.mrkdwn import escape
+from bot.views import rollbacks as rollback_views
+from bot.views import thread
 
 ROLLBACKABLE = {ReleaseState.SUCCEEDED, ReleaseState.FAILED, ReleaseState.INTERRUPTED, ReleaseState.VERIFYING}
 NEVER_RAN = {ReleaseState.CANCELLED, ReleaseState.AWAITING_APPROVAL}
@@ -61,10 +61,7 @@ class Rollbacks:
             (r for r in recent if r.kind is ReleaseKind.ROLLBACK and r.state is ReleaseState.AWAITING_APPROVAL), None
         )
         if waiting is not None:
-            raise UserError(
-                f"a rollback of {service} {env} to {escape(waiting.version)} is already waiting for approval "
-                f"(release #{waiting.id}); approve or deny that one."
-            )
+            raise UserError(rollback_views.waiting_rollback(service, env, waiting.version, waiting.id))
         # The release to undo is the latest one that actually ran (a cancelled request changed nothing).
         latest = next((r for r in recent if r.state not in NEVER_RAN), None)
         original = None
@@ -73,7 +70,7 @@ class Rollbacks:
         elif latest is not None and latest.state in ROLLBACKABLE:
             original = latest
         if original is None and current is None:
-            raise UserError(f"nothing has been released to {env} yet, so there is nothing to roll back.")
+            raise UserError(rollback_views.nothing_released(env))
         from_version = original.version if original else (current.version if current else "")
         if target is None:
             healthy = await self.db.last_healthy(
@@ -83,12 +80,12 @@ class Rollbacks:
                 not_version=from_version,
             )
             if healthy is None:
-                raise UserError(f"there is no earlier healthy release in {env} to roll back to.")
+                raise UserError(rollback_views.no_healthy_target(env))
             target = healthy.version
         elif not await self.db.succeeded_in(service, env, target):
-            raise UserError(f"{escape(target)} never ran in {env}; a rollback target must have run there before.")
+            raise UserError(rollback_views.never_ran(target, env))
         if target == (current.version if current else None) and original is None:
-            raise UserError(f"{env} already runs {escape(target)}.")
+            raise UserError(rollback_views.already_runs(env, target))
         if (
             of_release is not None
             and original is not None
@@ -97,10 +94,7 @@ class Rollbacks:
             and current.version != original.version
         ):
             # A button under a release that a newer one replaced: rolling "it" back would move whatever runs now.
-            raise UserError(
-                f"release #{original.id} ({escape(original.version)}) no longer runs in {env}: "
-                f"{escape(current.version)} does. To roll back what runs now: `/release rollback {env}`."
-            )
+            raise UserError(rollback_views.replaced(original.id, original.version, env, current.version))
         rollback_plan = PlanFacts(
             service=service,
             env=env,
@@ -116,7 +110,8 @@ class Rollbacks:
         found = facts(reads, forward=False, window=None, checklist=None)
         refused = admit(rollback_plan, found.world, Stage.REQUEST).refusals
         if refused:
-            raise UserError("\n".join(refusal_text(r, rollback_plan, found, self.config.zone) for r in refused))
+            reasons = [refusal_words(r, rollback_plan, found, self.config.zone) for r in refused]
+            raise UserError(rollback_views.not_admitted(reasons))
         policy = self.config.environments[env].rollback.approvals
         # Undoing a rollback means deploying again what it replaced.
         fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": f"redeploying {from_version}"}
@@ -135,10 +130,7 @@ class Rollbacks:
                 **fields,
             )
         except LockHeld as held:
-            raise UserError(
-                f"{service} {env} is busy: {render.user(held.lock.holder)} holds it "
-                f"({escape(held.lock.reason)}). Try again once it finishes."
-            ) from None
+            raise UserError(rollback_views.busy(service, env, held.lock.holder, held.lock.reason)) from None
         await self.story.audit(
             actor,
             "rollback.requested",
@@ -148,12 +140,7 @@ class Rollbacks:
         )
         await self.story.post_parent(release)
         if original is not None:
-            await self.story.reply(
-                original.id,
-                render.thread_reply(
-                    f"↩️ {render.user(actor.user)} asked to roll back to {escape(target)} (release #{release.id})."
-                ),
-            )
+            await self.story.reply(original.id, thread.rollback_asked(actor.user, target, release.id))
         if state is ReleaseState.AWAITING_APPROVAL:
             await self.approvals.open_approval(
                 kind=ApprovalKind.ROLLBACK,
@@ -166,6 +153,6 @@ class Rollbacks:
                 title=f"Roll back {service} {env} from {from_version} to {target}",
                 detail_lines=[],
             )
-            return Reply(render.info(f"Rollback to {escape(target)} is waiting for on-call approval."))
+            return Reply(rollback_views.waiting_for_approval(target))
         self.tasks.spawn(self.rollouts.run_release(release), f"release-{release.id}")
-        return Reply(render.info(f"Rolling {env} back to {escape(target)} (release #{release.id})."))
+        return Reply(rollback_views.rolling_back(env, target, release.id))

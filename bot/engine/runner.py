@@ -16,7 +16,7 @@ from bot.core.notes import ReleaseNotes
 from bot.core.rollout import Step, abort_steps, idle_colour, plan_rollout, rollback_steps
 from bot.core.verdicts import Verdict, worst
 from bot.core.window_text import decision_text
-from bot.engine.admitting import Reads, facts, plan_facts, read, refusal_text
+from bot.engine.admitting import Reads, facts, plan_facts, read, refusal_words
 from bot.engine.base import SYSTEM, Actor
 from bot.engine.checks import Checks
 from bot.engine.gates import Gates
@@ -28,10 +28,7 @@ from bot.policy.admission import Code, Kind, Stage, admit
 from bot.ports import ProviderLookup, Sleep
 from bot.providers.base import DeployContext, StepResult
 from bot.store import Store
-from bot.views import render
-from bot.views.mrkdwn import escape
-from bot.views.notes import notes_blocks
-from bot.views.windows import window_mrkdwn
+from bot.views import render, thread
 
 ACTIVE = {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
 
@@ -87,9 +84,7 @@ class Rollouts:
         await self.story.refresh_parent(started)
         if started.notes and not started.notes.get("unavailable"):
             notes = ReleaseNotes.from_dict(started.notes)
-            url = self._notes_url(started)
-            blocks = notes_blocks(notes, full_notes_url=url)
-            await self.story.reply(started, render.Message(text=f"Release notes for {started.version}", blocks=blocks))
+            await self.story.reply(started, thread.release_notes(started.version, notes, self._notes_url(started)))
         if started.kind is ReleaseKind.ROLLBACK:
             await self._run_rollback(started)
         else:
@@ -118,12 +113,12 @@ class Rollouts:
         admission = admit(plan, found.world, Stage.START)
         refused = [r for r in admission.refusals if r.code is not Code.WINDOW]
         if refused:
-            text = "\n".join(refusal_text(r, plan, found, self.config.zone) for r in refused)
             plain = "; ".join(r.code.value for r in refused)
             done = await self._finish(
                 release, ReleaseState.CANCELLED, SYSTEM, f"not admitted: {plain}", error=f"not admitted: {plain}"
             )
-            await self.story.reply(done or release, render.thread_reply(f"🚫 Not started: {text}"))
+            reasons = [refusal_words(r, plan, found, self.config.zone) for r in refused]
+            await self.story.reply(done or release, thread.not_started(reasons))
             return None
         if decision is not None and admission.has(Code.WINDOW):
             reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
@@ -134,8 +129,7 @@ class Rollouts:
                 f"window closed: {reason}",
                 error=f"window closed before the deploy started: {reason}",
             )
-            shown = window_mrkdwn(decision, self.config.zone)
-            await self.story.reply(done or release, render.thread_reply(f"🚫 Not started: {shown}"))
+            await self.story.reply(done or release, thread.not_started_in_window(decision, self.config.zone))
             return None
         if release.forced_by is not None:
             await self.story.audit(
@@ -214,7 +208,7 @@ class Rollouts:
                     release.id, release.env, ReleaseState.VERIFYING, actor=SYSTEM, detail=step.label, only_from=ACTIVE
                 )
                 release = verifying or release
-                await self.story.reply(release, render.thread_reply(f"🔎 {escape(step.label)}"))
+                await self.story.reply(release, thread.verify_started(step.label))
                 if step.pause.total_seconds() > 0:
                     await self.sleep(step.pause.total_seconds())
                 measured = await self.checks.verify_step(release, step)
@@ -243,7 +237,7 @@ class Rollouts:
                     await self._fail(release, summary, result.output_tail)
                 return
             reached = step
-            await self.story.reply(release, render.thread_reply(f"✅ {escape(step.label)}"))
+            await self.story.reply(release, thread.step_done(step.label))
             if index < len(steps) - 1:  # after the last step, the outcome below edits the parent anyway
                 await self.story.refresh_parent(release)
         colour = reached.colour if reached is not None else None
@@ -256,10 +250,7 @@ class Rollouts:
         )
         if done is None:
             return
-        await self.story.reply(
-            done,
-            render.thread_reply(f"🎉 {escape(done.service)} {escape(done.version)} is live in {escape(done.env)}."),
-        )
+        await self.story.reply(done, thread.live(done.service, done.version, done.env))
         await self.after_success(done)
 
     async def _held(self, release_id: int) -> tuple[Release, str | None, list[Step], int] | None:
@@ -307,19 +298,14 @@ class Rollouts:
             # a switch or redeploy targets what ran before.
             version = release.version if step.kind == "shift" else release.previous_version
             if version is None:
-                await self.story.reply(release.id, render.thread_reply(f"↩️ {escape(step.label)}: no previous release"))
+                await self.story.reply(release.id, thread.undo_impossible(step.label))
                 undone = False
                 continue
             result = await self._act(release, step, version=version)
             undone = undone and result.ok
             if result.ok:
                 await self.db.update_release(release.id, weight=step.weight, colour=step.colour)
-            await self.story.reply(
-                release.id,
-                render.thread_reply(
-                    f"↩️ {escape(step.label)}: {'done' if result.ok else escape(result.error or 'failed')}"
-                ),
-            )
+            await self.story.reply(release.id, thread.undo_step(step.label, ok=result.ok, error=result.error))
         fields: dict[str, Any] = {"weight": 0} if undone and strategy.type == "canary" else {}
         await self._fail(release, summary, tail, **fields)
 
@@ -415,13 +401,10 @@ class Rollouts:
         try:
             sha = await commit_manifest(self.config.manifest.repo, relative, document, message)
         except (ManifestCommitError, ValueError) as exc:
-            await self.story.reply(
-                release.id,
-                render.thread_reply(f"⚠️ Could not commit the release manifest: {escape(str(exc))}"),
-            )
+            await self.story.reply(release.id, thread.manifest_failed(str(exc)))
             return
         if sha:
-            await self.story.reply(release.id, render.thread_reply(f"📄 Release manifest committed as `{sha[:12]}`."))
+            await self.story.reply(release.id, thread.manifest_committed(sha))
 
     async def _run_rollback(self, release: Release) -> None:
         """Run a rollback release: the provider's rollback (or switch back), then mark the original."""
@@ -448,9 +431,7 @@ class Rollouts:
             action = step.kind if step.kind in {"shift", "switch"} else "rollback"
             with self._deploy_timer(release.env, action):
                 result = await (provider.shift(ctx) if action != "rollback" else provider.rollback(ctx))
-            await self.story.reply(
-                release.id, render.thread_reply(f"{'✅' if result.ok else '❌'} {escape(step.label)}")
-            )
+            await self.story.reply(release.id, thread.rollback_step(step.label, ok=result.ok))
             if not result.ok:
                 break
         if result is None or not result.ok:
@@ -491,12 +472,6 @@ class Rollouts:
             )
             await self.story.refresh_parent(original.id)
             await self.story.reply(
-                original.id,
-                render.thread_reply(
-                    f"↩️ Rolled back to {escape(release.version)} by {render.user(release.requested_by)} "
-                    f"(release #{release.id})."
-                ),
+                original.id, thread.rolled_back_to(release.version, release.requested_by, release.id)
             )
-        await self.story.reply(
-            release.id, render.thread_reply(f"↩️ {escape(release.env)} is back on {escape(release.version)}.")
-        )
+        await self.story.reply(release.id, thread.back_on(release.env, release.version))

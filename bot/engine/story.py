@@ -10,16 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Config
-from bot.core.checklist import ChecklistResult
 from bot.core.models import Release, ReleaseState
-from bot.core.notes import ReleaseNotes
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
 from bot.observability import BACKGROUND_TASKS, release_finished
 from bot.ports import Clock, Notifier
 from bot.store import AsyncStore, Store
 from bot.views import render
-from bot.views.checklist import checklist_lines
+from bot.views.parent import parent_message
 
 log = logging.getLogger("release_bot.engine")
 
@@ -94,23 +92,10 @@ class Story:
             except Exception:
                 log.exception("change listener failed")
 
-    def parent_message(self, release: Release) -> render.Message:
-        lines: list[str] = []
-        if release.checklist:
-            lines = checklist_lines(ChecklistResult.from_dict(release.checklist))
-        notes_line = None
-        if release.notes:
-            if release.notes.get("unavailable"):
-                notes_line = f"*Release notes:* unavailable: {release.notes['unavailable']}"
-            else:
-                notes = ReleaseNotes.from_dict(release.notes)
-                notes_line = f"*Release notes:* {notes.summary()} (in the thread)"
-        return render.release_parent(release, self.config.zone, checklist_lines=lines, notes_line=notes_line)
-
     async def post_parent(self, release: Release) -> Release:
         """Post the release's parent message in its service's channel; the release with its thread."""
         channel = self.config.services[release.service].channel
-        message = self.parent_message(release)
+        message = parent_message(release, self.config.zone)
         try:
             ts = await self.notifier.post(channel, message.text, message.blocks)
         except Exception:
@@ -127,7 +112,7 @@ class Story:
         found = await self._row(release)
         if found is None or found.channel is None or found.thread_ts is None:
             return
-        message = self.parent_message(found)
+        message = parent_message(found, self.config.zone)
         try:
             await self.notifier.update(found.channel, found.thread_ts, message.text, message.blocks)
         except Exception:

@@ -2,6 +2,7 @@
 
 Posted daily and weekly to ``summaries.channel`` by the scheduler (once per period, even across a
 restart: the ``jobs_done`` table remembers each period's post) and shown on demand by `/release summary`.
+The summary is data (a :class:`~bot.views.summary.Summary`); bot.views.summary words it.
 
 Failures link to their release threads. Slack's canonical message link comes from ``chat.getPermalink``;
 the notifier fetches it; where it has none (the console) or the call fails, the link falls back to an
@@ -12,30 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.core import dora
 from bot.core.windows import ClosedAhead, WindowPolicy
-from bot.engine.base import SYSTEM, Reply
+from bot.engine.base import SYSTEM
 from bot.engine.story import Story
-from bot.views import render
-from bot.views.mrkdwn import escape
-from bot.views.windows import closed_ahead_lines
+from bot.views.summary import Failure, Period, ReleaseCount, Summary, summary_message
 
 log = logging.getLogger("release_bot.summaries")
 
-Period = Literal["day", "week"]
-ARROW = {"better": "▲ better", "worse": "▼ worse", "same": "= same"}
-STATE_WORDS = {"rolled_back": "rolled back"}
-STATE_ORDER = ("succeeded", "failed", "rolled_back", "interrupted", "cancelled", "rollback run")
-MAX_FAILURE_LINES = 10
+MAX_FAILURE_LINES = 10  # failures shown (their permalinks looked up); the rest are counted
 AHEAD_DAYS = 7
 OUTCOMES: dict[str, dora.Outcome] = {"failed": "failed", "rolled_back": "rolled_back"}
 
@@ -84,105 +78,6 @@ def app_redirect_link(channel: str, ts: str) -> str:
     return "https://slack.com/app_redirect?" + urlencode({"channel": channel, "message_ts": ts})
 
 
-def _sections(title: str, lines: Sequence[str]) -> list[render.Block]:
-    """``lines`` under a bold title, split over as many sections as Block Kit's 3,000 characters need."""
-    blocks: list[render.Block] = []
-    chunk = f"*{title}*"
-    for line in lines:
-        if len(chunk) + 1 + len(line) > render.SECTION_LIMIT:
-            blocks.append(render.section(chunk))
-            chunk = line
-        else:
-            chunk += "\n" + line
-    blocks.append(render.section(chunk))
-    return blocks
-
-
-def _release_lines(counts: Sequence[dict[str, Any]], pipelines: dict[str, list[str]]) -> list[str]:
-    """One line per service: per environment (pipeline order) how many releases ended in each state."""
-    ended: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    for row in counts:
-        # Rollbacks are counted apart from the releases they undid; deploys and promotions together.
-        state = "rollback run" if row["kind"] == "rollback" else row["state"]
-        ended[row["service"]][row["env"]][state] += row["n"]
-    lines = []
-    for service in sorted(ended):
-        order = pipelines.get(service, [])
-        envs = sorted(ended[service], key=lambda e: (order.index(e) if e in order else len(order), e))
-        parts = []
-        for env in envs:
-            states = ended[service][env]
-            words = [_count_words(s, n) for s, n in sorted(states.items(), key=lambda i: _rank(i[0]))]
-            parts.append(f"{escape(env)}: {', '.join(words)}")
-        lines.append(f"• *{escape(service)}* — " + " · ".join(parts))
-    return lines
-
-
-def _count_words(state: str, n: int) -> str:
-    if state == "rollback run":
-        return f"{n} rollback{'' if n == 1 else 's'} run"
-    return f"{n} {STATE_WORDS.get(state, state)}"
-
-
-def _rank(state: str) -> tuple[int, str]:
-    return (STATE_ORDER.index(state) if state in STATE_ORDER else len(STATE_ORDER), state)
-
-
-def _dora_lines(report: dora.DoraReport, previous: dora.DoraReport, period: Period) -> list[str]:
-    """The four figures with their band, and each against the previous period."""
-    comparison = report.compare(previous)
-    df, lt, cfr, rt = (
-        report.deployment_frequency,
-        report.lead_time,
-        report.change_failure_rate,
-        report.recovery_time,
-    )
-
-    def freq(value: float | None) -> str:
-        return f"{value:.2f}/day" if value is not None else "no deploys"
-
-    def dur(value: timedelta | None) -> str:
-        return dora.format_duration(value) if value is not None else "n/a"
-
-    def rate(value: float | None) -> str:
-        return f"{value:.0%}" if value is not None else "n/a"
-
-    def line(name: str, value: str, band: str | None, delta: dora.Delta[Any], before: str) -> str:
-        text = f"• *{name}*: {value}" + (f" — _{band}_" if band else "")
-        if delta.direction in ARROW:
-            text += f" · {ARROW[delta.direction]} than the previous {period} ({before})"
-        elif delta.previous is None:
-            text += f" · previous {period}: n/a"
-        return text
-
-    pdf, plt, pcfr, prt = (
-        previous.deployment_frequency,
-        previous.lead_time,
-        previous.change_failure_rate,
-        previous.recovery_time,
-    )
-    lead = f"median {dur(lt.value)}, p90 {dur(lt.p90)} over {lt.sample_size}" if lt.value is not None else "n/a"
-    recovery = dur(rt.value) + (f" ({rt.unrecovered} not recovered yet)" if rt.unrecovered else "")
-    return [
-        line(
-            "Deployment frequency",
-            f"{freq(df.value)} ({df.sample_size} to production)",
-            df.band,
-            comparison.deployment_frequency,
-            freq(pdf.value),
-        ),
-        line("Lead time for changes", lead, lt.band, comparison.lead_time, dur(plt.value)),
-        line(
-            "Change failure rate",
-            f"{rate(cfr.value)} ({cfr.failures} of {cfr.sample_size})" if cfr.value is not None else "n/a",
-            cfr.band,
-            comparison.change_failure_rate,
-            rate(pcfr.value),
-        ),
-        line("Failed-deployment recovery time", recovery, rt.band, comparison.recovery_time, dur(prt.value)),
-    ]
-
-
 class Summaries:
     """The day's and week's release summaries, posted once per period and shown on demand."""
 
@@ -225,12 +120,12 @@ class Summaries:
             permalink = None
         return permalink or app_redirect_link(channel, ts)
 
-    async def summary_message(self, period: Period, at: datetime | None = None) -> render.Message:
+    async def summary(self, period: Period, at: datetime | None = None) -> Summary:
         """The summary of the day or week around ``at`` (default now), as posted and as shown on demand."""
-        message, _ = await self._summary(period, at or self.story.now())
-        return message
+        summary, _ = await self._summary(period, at or self.story.now())
+        return summary
 
-    async def _summary(self, period: Period, at: datetime) -> tuple[render.Message, list[dora.ProdRelease]]:
+    async def _summary(self, period: Period, at: datetime) -> tuple[Summary, list[dora.ProdRelease]]:
         local_start, local_end = self.period_bounds(period, at)
         # The previous period starts at local midnight too; all bounds then go to UTC like the stored times.
         previous_start = (local_start - (local_end - local_start)).astimezone(UTC)
@@ -243,49 +138,37 @@ class Summaries:
         previous = dora.compute_dora([r for r in releases if r.finished_at < start], start=previous_start, end=start)
         current = [(row, rel) for row, rel in zip(found, releases, strict=True) if rel.finished_at >= start]
 
-        counts = await self.db.counts_by_env(start, end)
-        pipelines = {name: svc.pipeline for name, svc in self.config.services.items()}
-        release_lines = _release_lines(counts, pipelines) or ["No releases in this period."]
+        counts = tuple(
+            ReleaseCount(row["service"], row["env"], row["kind"], row["state"], row["n"])
+            for row in await self.db.counts_by_env(start, end)
+        )
         failures = sorted(
             ((row, rel) for row, rel in current if rel.is_change_failure),
             key=lambda pair: (pair[1].finished_at, pair[1].release_id),
         )
-        failure_lines = await self._failure_lines(failures)
-        ahead = [f"• {line}" for line in closed_ahead_lines(await self.closed_ahead(at))]
+        summary = Summary(
+            period=period,
+            start=local_start,
+            end=local_end,
+            counts=counts,
+            pipelines={name: svc.pipeline for name, svc in self.config.services.items()},
+            failures=await self._failures(failures[:MAX_FAILURE_LINES]),
+            failure_count=len(failures),
+            report=report,
+            previous=previous,
+            closed_ahead=tuple(await self.closed_ahead(at)),
+            ahead_days=AHEAD_DAYS,
+        )
+        return summary, [rel for _, rel in current]
 
-        zone = self.config.zone
-        last_day = local_end.date() - timedelta(days=1)
-        span = f"{last_day:%a %d %b}" if period == "day" else f"{local_start:%a %d %b} – {last_day:%a %d %b}"
-        title = f"Release summary — {'the day' if period == 'day' else 'the week'} ({span})"
-        blocks = [render.header(title), *_sections("Releases", release_lines)]
-        if failure_lines:
-            blocks += _sections("Production failures and rollbacks", failure_lines)
-        blocks += _sections("DORA (production)", _dora_lines(report, previous, period))
-        blocks += _sections(f"Closed windows in the next {AHEAD_DAYS} days", ahead or ["none"])
-        blocks.append(render.context(f"Bands per {dora.REPORT}. Times in {zone.key}."))
-        return render.Message(text=title, blocks=blocks), [rel for _, rel in current]
-
-    async def _failure_lines(self, failures: Sequence[tuple[dict[str, Any], dora.ProdRelease]]) -> list[str]:
-        lines = []
-        for row, release in failures[:MAX_FAILURE_LINES]:
-            what = STATE_WORDS.get(row["state"], row["state"])
-            if row["verdict"] == "fail":
-                what += ", checks failed"
-            if release.recovered_at is not None and release.failure_detected_at is not None:
-                what += f", recovered in {dora.format_duration(release.recovered_at - release.failure_detected_at)}"
-            elif release.failure_detected_at is not None:
-                what += ", not recovered yet"
-            link = ""
+    async def _failures(self, failures: Sequence[tuple[dict[str, Any], dora.ProdRelease]]) -> tuple[Failure, ...]:
+        """The failures with their thread links resolved (a permalink lookup each)."""
+        found = []
+        for row, release in failures:
             channel, thread_ts = row["failure"]["channel"], row["failure"]["thread_ts"]
-            if channel and thread_ts:
-                link = f" · <{await self.thread_link(channel, thread_ts)}|thread>"
-            lines.append(
-                f"• #{row['id']} *{escape(row['service'])}* {escape(row['version'])} "
-                f"({render.when(release.finished_at, self.config.zone)}): {what}{link}"
-            )
-        if len(failures) > MAX_FAILURE_LINES:
-            lines.append(f"…and {len(failures) - MAX_FAILURE_LINES} more: see `/release <service> history`.")
-        return lines
+            link = await self.thread_link(channel, thread_ts) if channel and thread_ts else None
+            found.append(Failure(release, row["version"], row["state"], link))
+        return tuple(found)
 
     async def closed_ahead(self, at: datetime) -> list[ClosedAhead]:
         """Holidays and freezes that close a production window in the next 7 days, by their first day."""
@@ -318,9 +201,6 @@ class Summaries:
         ordered = sorted(days_of.items(), key=lambda item: min(item[1]))
         return [replace(what, days=tuple(sorted(days))) for what, days in ordered]
 
-    async def summary_reply(self, period: str) -> Reply:
-        return Reply(await self.summary_message("week" if period == "week" else "day"))
-
     async def post_summary(self, period: Period, at: datetime | None = None) -> bool:
         """Post the period's summary to the summary channel once (a restart or a second wake-up skips it).
 
@@ -335,7 +215,9 @@ class Summaries:
             return False
         channel = self.config.summaries.channel
         try:
-            message, releases = await self._summary(period, at)
+            summary, releases = await self._summary(period, at)
+            # Posting is this service's job, so it is the one place it renders: through the view.
+            message = summary_message(summary, self.config.zone)
             ts = await self.notifier.post(channel, message.text, message.blocks)
         except BaseException:
             await self.db.unmark_job_done(key)

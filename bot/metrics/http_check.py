@@ -11,6 +11,12 @@ Decisions:
   an empty result (``on_empty``).
 - Connection refused, DNS failure, timeout, a body that is not JSON or a field that is not a number are
   :class:`MeasureError`: retried, then INCONCLUSIVE "metrics unavailable", never FAIL.
+- A 401 or 403 (unless it is ``expect_status``) says the bot may not read the endpoint, not that the
+  service is unhealthy: a :class:`MeasureError`, not retried (the same credentials are refused again), with
+  no body (an answer about credentials is the one most likely to quote them). A wrong or expired token
+  therefore never fails a check, and never rolls a release back.
+- A check's ``auth`` (a bearer token, basic auth, headers from environment variables, a CA bundle) is
+  resolved by :class:`~bot.http_auth.Credentials`, once per block, and sent with its request.
 """
 
 from __future__ import annotations
@@ -24,24 +30,34 @@ import aiohttp
 
 from bot.config import Check
 from bot.core.verdicts import render_query
+from bot.http_auth import Credentials, CredentialsError
 from bot.http_session import HttpSession
 from bot.metrics.base import CheckFailed, MeasureError
 
 __all__ = ["HttpChecker", "extract_field"]
 
 _BODY_HEAD = 200
+_REFUSED = (401, 403)
 
 
 class HttpChecker:
     """Measures ``http:`` checks; implements Measurer. ``at`` is ignored: an endpoint is read now.
 
     ``session`` as for :class:`~bot.metrics.prometheus.PrometheusClient`: shared and closed by its
-    owner, or (None) the checker's own, opened on first use and closed by :meth:`close`.
+    owner, or (None) the checker's own, opened on first use and closed by :meth:`close`. ``credentials``
+    resolves each check's ``auth`` (default: the process environment, paths from the working directory).
     """
 
-    def __init__(self, *, timeout: float, session: HttpSession | aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        session: HttpSession | aiohttp.ClientSession | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.timeout = timeout
         self._http = HttpSession.of(session)
+        self._credentials = credentials or Credentials()
 
     async def __aenter__(self) -> HttpChecker:
         return self
@@ -63,13 +79,19 @@ class HttpChecker:
             raise ValueError(f"check {check.name!r} is not an http check")
         url = render_query(check.http, service, environment, version)
         expected = check.expect_status or 200
+        try:
+            auth = self._credentials.resolve(check.auth)  # checked at start-up; here for a checker used alone
+        except CredentialsError as exc:
+            raise MeasureError(f"auth: {exc}", retryable=False) from None
         session = self._http.get()
         try:
             async with session.get(
                 url,
+                headers=auth.headers,
+                ssl=auth.ssl,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 # Following redirects would make an expected 3xx impossible to observe.
-                allow_redirects=not 300 <= expected < 400,
+                allow_redirects=auth.follow_redirects and not 300 <= expected < 400,
             ) as response:
                 status = response.status
                 text = await response.text(errors="replace")
@@ -79,6 +101,10 @@ class HttpChecker:
             raise MeasureError(f"cannot connect to {url}: {exc}") from None
         except aiohttp.ClientError as exc:
             raise MeasureError(f"GET {url} failed: {exc}") from None
+        if status in _REFUSED and status != expected:
+            raise MeasureError(
+                f"GET {url} answered HTTP {status}: credentials refused or missing (see auth)", retryable=False
+            )
         if check.json_field is None:
             return float(status)
         if status != expected:

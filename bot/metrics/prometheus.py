@@ -4,6 +4,10 @@ A check needs exactly one number, so :meth:`PrometheusClient.measure` accepts a 
 vector with at most one series. Zero series is an *empty* result (judged by ``on_empty``); several
 series is refused without retrying — the query must aggregate them (``sum(...)``, ``max(...)``), since
 picking one series at random would make the verdict arbitrary.
+
+A Prometheus behind a login (Thanos, Mimir, Grafana Cloud) gets the headers and TLS trust of
+``metrics.prometheus_auth`` with every query. A 401 or 403 is not retried (the same credentials are refused
+again) and its body is not shown: an answer about credentials is the one most likely to quote them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import aiohttp
 
 from bot.config import Check
 from bot.core.verdicts import render_query
+from bot.http_auth import NO_AUTH, RequestAuth
 from bot.http_session import HttpSession
 from bot.metrics.base import MeasureError
 
@@ -24,6 +29,7 @@ __all__ = ["PrometheusClient", "Series"]
 
 Series = tuple[dict[str, str], float]
 _BODY_HEAD = 200
+_REFUSED = (401, 403)
 
 
 class PrometheusClient:
@@ -31,14 +37,20 @@ class PrometheusClient:
 
     ``session``: the runtime's shared :class:`HttpSession` (or an open aiohttp session) — the caller
     closes it. Without one the client opens its own on first use and :meth:`close` (or ``async with``)
-    closes it, for use on its own.
+    closes it, for use on its own. ``auth``: the resolved ``metrics.prometheus_auth``, sent with every query.
     """
 
     def __init__(
-        self, base_url: str, *, timeout: float, session: HttpSession | aiohttp.ClientSession | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        session: HttpSession | aiohttp.ClientSession | None = None,
+        auth: RequestAuth = NO_AUTH,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.auth = auth
         self._http = HttpSession.of(session)
 
     async def __aenter__(self) -> PrometheusClient:
@@ -65,7 +77,14 @@ class PrometheusClient:
         form = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": f"{self.timeout:g}s"}
         session = self._http.get()
         try:
-            async with session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+            async with session.post(
+                url,
+                data=form,
+                headers=self.auth.headers,
+                ssl=self.auth.ssl,
+                allow_redirects=self.auth.follow_redirects,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as response:
                 text = await response.text(errors="replace")
                 status = response.status
         except TimeoutError:
@@ -74,6 +93,12 @@ class PrometheusClient:
             raise MeasureError(f"cannot connect to Prometheus at {self.base_url}: {exc}") from None
         except aiohttp.ClientError as exc:
             raise MeasureError(f"request to Prometheus at {self.base_url} failed: {exc}") from None
+        if status in _REFUSED:
+            raise MeasureError(
+                f"Prometheus at {self.base_url} answered HTTP {status}: credentials refused or missing "
+                "(see metrics.prometheus_auth)",
+                retryable=False,
+            )
         return _parse(status, text)
 
     async def measure(

@@ -18,6 +18,7 @@ import aiohttp
 
 from bot.config import Check, Metrics
 from bot.core.verdicts import Measurement, attempt_error, failed, judge, render_query, unavailable
+from bot.http_auth import Credentials
 from bot.http_session import HttpSession
 from bot.metrics.base import CheckFailed, MeasureError, Measurer
 from bot.metrics.http_check import HttpChecker
@@ -64,7 +65,11 @@ async def measure_with_retries(
 
 
 class CheckRunner:
-    """Runs any configured check against the right backend with the configured timeout and retries."""
+    """Runs any configured check against the right backend with the configured timeout and retries.
+
+    ``credentials`` resolves ``metrics.prometheus_auth`` here (CredentialsError when a variable is missing)
+    and each HTTP check's ``auth`` on use; default: the process environment.
+    """
 
     def __init__(
         self,
@@ -72,11 +77,15 @@ class CheckRunner:
         *,
         session: HttpSession | aiohttp.ClientSession | None = None,
         sleep: Sleep = asyncio.sleep,
+        credentials: Credentials | None = None,
     ) -> None:
         timeout = metrics.timeout.total_seconds()
+        credentials = credentials or Credentials()
         self.metrics = metrics
-        self.prometheus = PrometheusClient(metrics.prometheus_url, timeout=timeout, session=session)
-        self.http = HttpChecker(timeout=timeout, session=session)
+        self.prometheus = PrometheusClient(
+            metrics.prometheus_url, timeout=timeout, session=session, auth=credentials.resolve(metrics.prometheus_auth)
+        )
+        self.http = HttpChecker(timeout=timeout, session=session, credentials=credentials)
         self._sleep = sleep
 
     async def __aenter__(self) -> CheckRunner:

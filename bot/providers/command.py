@@ -17,9 +17,16 @@ Rules:
   ``RELEASEBOT_COLOUR``/``RELEASEBOT_PREVIOUS_VERSION`` when known).
 - **Output.** stdout and stderr are merged and read as they come; only the last 4 KiB / 40 lines are
   kept, so a script printing 100 MB costs no memory.
-- **Outcome.** Exit status 0 is success. A non-zero status is ``exit status N``; a timeout kills the
-  whole process group (SIGTERM, then SIGKILL after ``kill_grace`` seconds) and reports
-  ``timed out after 15m``; an executable that cannot be started is ``cannot run ./x: <reason>``.
+- **Outcome.** The script's exit status decides, as soon as it exits: 0 is success, non-zero is
+  ``exit status N``. A timeout kills the whole process group (SIGTERM, then SIGKILL after ``kill_grace``
+  seconds) and reports ``timed out after 15m``; an executable that cannot be started is
+  ``cannot run ./x: <reason>``.
+- **Background children.** What the script leaves running when it exits does not hold the step open, even
+  when it inherited the output pipe: the output is read for :data:`DRAIN_GRACE` more seconds, then
+  reading stops (a child writing to the pipe later gets EPIPE/SIGPIPE, so a daemon should redirect its
+  output). With ``background: leave`` (the default) those children are the script's business and are
+  left alone; with ``background: kill`` the script's process group is killed (as on a timeout), so
+  nothing it started outlives the step — except what left the group (``setsid``).
 - **Actions.** ``shift`` runs the ``shift`` argv when configured, else ``run`` with the new weight.
   ``rollback`` runs the ``rollback`` argv when configured, else ``run`` for the rollback target; both
   with weight 100.
@@ -42,6 +49,7 @@ from bot.core.durations import format_duration
 from bot.providers.base import DeployContext, StepResult
 
 __all__ = [
+    "DRAIN_GRACE",
     "PLACEHOLDERS",
     "SECRET_ENV",
     "CommandDeployProvider",
@@ -61,8 +69,12 @@ SECRET_ENV = frozenset(
 )
 TAIL_BYTES = 4096
 TAIL_LINES = 40
+# Once the script has exited, its output is read for this much longer: enough for what its last children
+# were still writing to arrive, short enough that a background child that inherited the pipe (a daemon the
+# script started, a stray `&`) cannot keep the step open. Then reading stops.
+DRAIN_GRACE = 2.0
 _TOKEN = re.compile(r"\{([a-z_]+)\}")
-_CHUNK = 64 * 1024
+_GROUP_POLL = 0.05  # how often a group being killed is checked for members left
 
 
 def placeholder_values(ctx: DeployContext, action: str | None = None) -> dict[str, str]:
@@ -187,8 +199,11 @@ class CommandDeployProvider:
         values = placeholder_values(ctx)
         argv = [substitute(arg, values) for arg in template]
         workdir = self.workdir()
+        loop = asyncio.get_running_loop()
+        tail = OutputTail()
         spawn = asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
+            loop.subprocess_exec(
+                lambda: _Child(tail, loop),
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -200,7 +215,7 @@ class CommandDeployProvider:
         )
         try:
             # Shielded: cancelled mid-spawn, asyncio would kill only the leader and leak its children.
-            proc = await asyncio.shield(spawn)
+            transport, child = await asyncio.shield(spawn)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if exc.filename is not None and Path(str(exc.filename)) == workdir:
@@ -208,40 +223,96 @@ class CommandDeployProvider:
             return StepResult(ok=False, output_tail="", error=f"cannot run {argv[0]}: {reason}")
         except asyncio.CancelledError:
             with contextlib.suppress(OSError):
-                await self._kill_group(await spawn)
+                transport, child = await spawn
+                try:
+                    await self._kill_group(transport.get_pid(), child.exited)
+                finally:
+                    transport.close()
             raise
-        tail = OutputTail()
-        assert proc.stdout is not None
-        reader = asyncio.create_task(_pump(proc.stdout, tail))
+        try:
+            error = await self._supervise(transport, child)
+        finally:
+            # Stops reading: a background child still holding the pipe gets EPIPE/SIGPIPE if it writes.
+            transport.close()
+        return StepResult(ok=error is None, output_tail=tail.text(), error=error)
+
+    async def _supervise(self, transport: asyncio.SubprocessTransport, child: _Child) -> str | None:
+        """Wait for the script's exit (or time it out), drain its output, deal with what it left running.
+
+        Returns None on success, else the one-line error. The script's exit decides: children it left in
+        the background are not waited for, whether or not they still hold its output pipe.
+        """
+        pgid = transport.get_pid()  # start_new_session: the child leads a group with its own pid
         try:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
-                returncode = await proc.wait()
+                # Shielded: the timeout must not cancel the future the exit is reported to.
+                await asyncio.shield(child.exited)
         except TimeoutError:
-            await self._kill_group(proc)
-            await _finish(reader, self.kill_grace)
-            error = f"timed out after {format_duration(self.config.timeout)}"
-            return StepResult(ok=False, output_tail=tail.text(), error=error)
+            await asyncio.shield(self._kill_group(pgid, child.exited))
+            error: str | None = f"timed out after {format_duration(self.config.timeout)}"
+            group_killed = True
         except asyncio.CancelledError:
             # The bot is stopping or the release was abandoned: leave no deploy running unsupervised.
-            await asyncio.shield(self._kill_group(proc))
-            reader.cancel()
+            await asyncio.shield(self._kill_group(pgid, child.exited))
             raise
-        # A background child may still hold the pipe open; don't wait for it past the grace period.
-        await _finish(reader, self.kill_grace)
-        if returncode == 0:
-            return StepResult(ok=True, output_tail=tail.text())
-        error = f"exit status {returncode}" if returncode > 0 else f"killed by {signal.Signals(-returncode).name}"
-        return StepResult(ok=False, output_tail=tail.text(), error=error)
+        else:
+            returncode = transport.get_returncode()
+            assert returncode is not None  # set before process_exited() is called
+            error = _exit_error(returncode)
+            group_killed = False
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_GRACE):
+                    await asyncio.shield(child.output_closed)
+        finally:
+            if self.config.background == "kill" and not group_killed:
+                await asyncio.shield(self._kill_group(pgid, child.exited))
+        return error
 
-    async def _kill_group(self, proc: asyncio.subprocess.Process) -> None:
-        """SIGTERM the child's process group, then SIGKILL whatever is left after the grace period."""
-        _signal_group(proc.pid, signal.SIGTERM)
+    async def _kill_group(self, pgid: int, exited: asyncio.Future[None]) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it after ``kill_grace`` seconds."""
+        _signal_group(pgid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.kill_grace):
-                await proc.wait()
-        # Even when the leader exited, a grandchild ignoring SIGTERM may remain in the group.
-        _signal_group(proc.pid, signal.SIGKILL)
-        await proc.wait()
+                await asyncio.shield(exited)
+                # The leader may be gone while a grandchild is still finishing. Polled: nothing signals when
+                # processes that are not our children leave. An unreaped zombie (no init reaping orphans)
+                # also counts as a member, which only costs the rest of the grace.
+                while _group_exists(pgid):  # noqa: ASYNC110
+                    await asyncio.sleep(_GROUP_POLL)
+        _signal_group(pgid, signal.SIGKILL)
+        await asyncio.shield(exited)
+
+
+class _Child(asyncio.SubprocessProtocol):
+    """Feeds the merged output into ``tail``; tells apart the script's exit and the end of its output.
+
+    asyncio's own ``Process.wait()`` (3.11) only returns once every pipe is closed too, so a background
+    child holding stdout would make an exited script look like it is still running.
+    """
+
+    def __init__(self, tail: OutputTail, loop: asyncio.AbstractEventLoop) -> None:
+        self.tail = tail
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.output_closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.tail.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if not self.output_closed.done():
+            self.output_closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def _exit_error(returncode: int) -> str | None:
+    """None for exit status 0, else how the script ended, for people."""
+    if returncode == 0:
+        return None
+    return f"exit status {returncode}" if returncode > 0 else f"killed by {signal.Signals(-returncode).name}"
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -249,17 +320,11 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-async def _pump(stream: asyncio.StreamReader, tail: OutputTail) -> None:
-    while chunk := await stream.read(_CHUNK):
-        tail.feed(chunk)
-
-
-async def _finish(reader: asyncio.Task[None], grace: float) -> None:
-    """Let the reader drain to end of file for up to ``grace`` seconds, then stop it."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(grace):
-            await asyncio.shield(reader)
-    if not reader.done():
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a member we may not signal (it changed user) is still a member
+    return True

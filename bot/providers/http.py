@@ -5,7 +5,8 @@ Wire contract (what a deploy service implements):
 - ``POST <url>`` with JSON ``{"action": "deploy"|"shift"|"rollback", "service", "version", "environment",
   "weight", "colour", "previous_version", "release_id"}`` and header
   ``Idempotency-Key: release-<id>-<action>-<weight>``, so a retried request cannot deploy twice.
-  Answers 200, 201 or 202; anything else fails the step with the status and the start of the body.
+  Answers 200, 201 or 202; anything else fails the step with the status and the start of the body (not
+  for 401 and 403: an answer about credentials is the one most likely to quote them).
 - The answer's JSON may carry ``status`` and ``log`` (a service that deploys synchronously answers
   ``{"status": "succeeded"}`` and is done), ``status_url`` (absolute, or relative to ``url``) and ``id``.
   Without ``status_url`` the configured ``status_url`` is used, with ``{id}`` (the answer's ``id``),
@@ -17,6 +18,11 @@ Wire contract (what a deploy service implements):
   running somewhere); any other 4xx fails the step.
 
 The log's last 40 lines / 4 KiB become the step's output tail.
+
+With ``auth`` (credentials named by environment variable, a CA bundle; see ``bot.http_auth``) every request
+carries its headers and TLS trust. A ``status_url`` the service answers on another origin than ``url`` is
+polled without the headers (the configured ``status_url`` is trusted like ``url``), as a redirect to another
+host would drop them: credentials for the deploy service go to the deploy service only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from yarl import URL
 
 from bot.config import HttpProvider
 from bot.core.durations import format_duration
+from bot.http_auth import Credentials
 from bot.http_session import HttpSession
 from bot.providers.base import DeployContext, StepResult
 from bot.providers.command import PLACEHOLDERS, check_placeholders, placeholder_values, substitute, tail_text
@@ -46,6 +53,7 @@ _SUCCEEDED = frozenset({"succeeded", "success", "ok", "done"})
 _FAILED = frozenset({"failed", "failure", "error", "cancelled", "canceled"})
 _RUNNING = frozenset({"running", "pending", "queued", "in_progress", "accepted"})
 _RETRYABLE = frozenset({408, 429})
+_REFUSED = frozenset({401, 403})
 _STATUS_URL_PLACEHOLDERS = (*PLACEHOLDERS, "id", "action")
 _BODY_HEAD = 300
 
@@ -66,13 +74,17 @@ class HttpDeployProvider:
         config: HttpProvider,
         *,
         session: HttpSession,
+        credentials: Credentials | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         request_timeout: float = 30.0,
     ) -> None:
+        """``credentials`` resolves ``config.auth`` (CredentialsError when a variable is missing); default: the
+        process environment, a relative ``ca_file`` read from the working directory."""
         if config.status_url is not None:
             check_placeholders([config.status_url], _STATUS_URL_PLACEHOLDERS, "status_url")
         self.config = config
+        self._auth = (credentials or Credentials()).resolve(config.auth)
         self.request_timeout = request_timeout
         self._http = session
         self._sleep = sleep
@@ -111,7 +123,8 @@ class HttpDeployProvider:
                 if _status(payload) in _RUNNING:
                     raise _Outcome(_fail(log, "deploy service said the deploy is running but gave no status_url"))
                 return StepResult(ok=True, output_tail=log)
-            return await self._poll(session, status_url, deadline, log)
+            url, trusted = status_url
+            return await self._poll(session, url, trusted, deadline, log)
         except _Outcome as outcome:
             return outcome.result
 
@@ -126,31 +139,49 @@ class HttpDeployProvider:
             "previous_version": ctx.previous_version,
             "release_id": ctx.release_id,
         }
-        headers = {"Idempotency-Key": f"release-{ctx.release_id}-{action}-{ctx.weight}"}
+        headers = {**self._auth.headers, "Idempotency-Key": f"release-{ctx.release_id}-{action}-{ctx.weight}"}
         try:
-            async with session.post(self.config.url, json=body, headers=headers, timeout=self._timeout()) as resp:
+            async with session.post(
+                self.config.url,
+                json=body,
+                headers=headers,
+                ssl=self._auth.ssl,
+                allow_redirects=self._auth.follow_redirects,
+                timeout=self._timeout(),
+            ) as resp:
                 text = await resp.text()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
             raise _Outcome(_fail("", f"deploy service unreachable: {reason}")) from exc
+        if status in _REFUSED:
+            # An answer about credentials is the one most likely to quote them: its body is not kept.
+            raise _Outcome(
+                _fail("", f"deploy service answered HTTP {status}: credentials refused or missing (see auth)")
+            )
         if status not in _ACCEPTED:
             raise _Outcome(_fail(_head(text), f"deploy service answered HTTP {status}"))
         return _json_object(text)
 
-    def _status_url(self, payload: dict[str, Any], action: Action, ctx: DeployContext) -> str | None:
+    def _status_url(self, payload: dict[str, Any], action: Action, ctx: DeployContext) -> tuple[str, bool] | None:
+        """The URL to poll, and whether the credentials go there (None: nothing to poll)."""
         given = payload.get("status_url")
         if isinstance(given, str) and given:
-            return str(URL(self.config.url).join(URL(given)))
+            base = URL(self.config.url)
+            url = base.join(URL(given))
+            return str(url), url.origin() == base.origin()
         if self.config.status_url is None:
             return None
         job_id = payload.get("id")
         if "{id}" in self.config.status_url and (job_id is None or job_id == ""):
             raise _Outcome(_fail(_log(payload, ""), "deploy service answered without an id for status_url"))
         values = {**placeholder_values(ctx, action), "id": "" if job_id is None else str(job_id)}
-        return substitute(self.config.status_url, values)
+        return substitute(self.config.status_url, values), True
 
-    async def _poll(self, session: aiohttp.ClientSession, url: str, deadline: float, log: str) -> StepResult:
+    async def _poll(
+        self, session: aiohttp.ClientSession, url: str, trusted: bool, deadline: float, log: str
+    ) -> StepResult:
+        headers = self._auth.headers if trusted else {}
         problem = ""
         while True:
             remaining = deadline - self._clock()
@@ -159,7 +190,13 @@ class HttpDeployProvider:
                 raise _Outcome(_fail(log, f"{error} (last status poll: {problem})" if problem else error))
             await self._sleep(min(self.config.poll_every.total_seconds(), remaining))
             try:
-                async with session.get(url, timeout=self._timeout()) as resp:
+                async with session.get(
+                    url,
+                    headers=headers,
+                    ssl=self._auth.ssl,
+                    allow_redirects=self._auth.follow_redirects,
+                    timeout=self._timeout(),
+                ) as resp:
                     text = await resp.text()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError) as exc:

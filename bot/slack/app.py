@@ -2,6 +2,11 @@
 
 Bolt listeners here only translate Slack payloads to an Actor and text; everything else lives in
 `commands/` and the engine, which the console adapter drives the same way.
+
+Slack hears the ack as soon as a listener returns (``process_before_response``), so every listener
+acks, hands whatever outlives the ack to ``engine.spawn`` and returns: after its ack a listener does
+nothing that can wait or raise. tests/test_ack_path.py holds each listener's work and shows its HTTP
+response arrives first.
 """
 
 from __future__ import annotations
@@ -71,9 +76,10 @@ def clicker(body: Mapping[str, Any], action: Mapping[str, Any]) -> Actor | None:
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not user_id:
         return None
+    channel = body.get("channel")  # absent for a Home-tab click
     return Actor(
         user=user_id,
-        channel=str((body.get("channel") or {}).get("id") or ""),
+        channel=str((channel.get("id") if isinstance(channel, dict) else None) or ""),
         request_id=str(action.get("action_ts") or body.get("trigger_id") or ""),
     )
 
@@ -95,8 +101,10 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
     app = AsyncApp(
         client=client,
         request_verification_enabled=False,
-        # Ack comes first in every listener; long work continues after the HTTP response.
-        process_before_response=False,
+        # The response goes out when the listener returns. Bolt's default instead runs the listener as a
+        # task and polls for its ack every 10 ms (slack_bolt/listener/asyncio_runner.py): a 10 ms floor
+        # under every request. Listeners here return right after their ack, their work spawned.
+        process_before_response=True,
     )
 
     @app.command(SLASH_COMMAND)
@@ -123,9 +131,11 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
             return
         if cmd.name in ANSWERED_IN_ACK:
             # A fast indexed read: answering inside the ack saves Slack a second round trip and the bot a
-            # response_url POST. The guard keeps the ack well inside Slack's 3 s even on a slow disk.
+            # response_url POST. The guard keeps the ack well inside Slack's 3 s even on a slow disk; it
+            # runs the read in this task (asyncio.wait_for would start another one for every status).
             try:
-                reply = await asyncio.wait_for(dispatch(engine, actor, text), timeout=IN_ACK_BUDGET)
+                async with asyncio.timeout(IN_ACK_BUDGET):
+                    reply = await dispatch(engine, actor, text)
             except TimeoutError:
                 log.warning("%s took over %.1f s; answering after the ack instead", cmd.name, IN_ACK_BUDGET)
             else:
@@ -165,25 +175,33 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
         if actor is None:
             return
         value = str(action.get("value") or "")
-        # Asked before the modal opens (the permission table's approval_deny), so the wrong person, or a late
-        # click on a decided or expired request, is told at once instead of after typing a reason.
-        refusal = await deny_refusal(engine, actor, value)
-        if refusal is not None:
-            await answer_to(body.get("response_url"), refusal)
-            return
-        await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
+
+        async def open_reason_form() -> None:
+            # Asked before the modal opens (the permission table's approval_deny), so the wrong person, or a
+            # late click on a decided or expired request, is told at once instead of after typing a reason.
+            # Spawned the moment the listener returns, it opens the modal well inside the trigger_id's 3 s.
+            refusal = await deny_refusal(engine, actor, value)
+            if refusal is not None:
+                await answer_to(body.get("response_url"), refusal)
+                return
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
+
+        engine.spawn(open_reason_form(), f"deny-form-{actor.request_id}")
 
     @app.view("approval_deny_reason")
     async def deny_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="view").inc()
         await ack()
-        values = view.get("state", {}).get("values", {})
-        reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(user_id, str) or not user_id:  # Slack always says who submitted
+            return
         approval_id = str(view.get("private_metadata") or "")
-        user = str(body["user"]["id"])
 
         async def answer() -> None:
-            actor = Actor(user=user, request_id=str(view.get("id") or ""))
+            values = view.get("state", {}).get("values", {})
+            reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
+            actor = Actor(user=user_id, request_id=str(view.get("id") or ""))
             reply = await on_deny(engine, actor, approval_id, reason)
             approval = (
                 await engine.db.get_approval(int(approval_id))
@@ -191,15 +209,19 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
                 else None
             )
             if approval is not None and approval.channel:
-                await engine.deps.notifier.ephemeral(approval.channel, user, reply.message.text, reply.message.blocks)
+                await engine.deps.notifier.ephemeral(
+                    approval.channel, user_id, reply.message.text, reply.message.blocks
+                )
 
         engine.spawn(answer(), f"deny-{approval_id}")
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
+        # Bolt acks an event itself, when this returns.
         SLACK_REQUESTS.labels(kind="event").inc()
-        if event.get("tab", "home") == "home":
-            engine.spawn(publish_home(engine, str(event["user"])), "home")
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str) and user:
+            engine.spawn(publish_home(engine, user), "home")
 
     return app
 

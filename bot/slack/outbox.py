@@ -20,6 +20,10 @@ too), and before a doubtful post is sent again the worker looks for it in the ch
 if found, records its ts instead of posting again. Updates and Home views are idempotent and simply
 re-sent; an ephemeral message cannot be looked up, so one in doubt is not re-sent (at most once).
 
+A delivered row costs the store two round trips: one takes the lane's next row and begins its attempt (with
+the row it replies under or edits), one records it sent and takes the next row; a lane that runs dry after a
+placeholder was handed out for one of its posts swaps placeholders once more.
+
 This module queues rows and runs the lanes; sending one row and classifying a failure is in outbox_send.py.
 """
 
@@ -30,7 +34,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -38,8 +42,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.observability import OUTBOX_GIVEN_UP
 from bot.ports import Clock
 from bot.slack.notifier import SlackNotifier
-from bot.slack.outbox_send import EVENT_TYPE, Failure, LookupFailed, RowSender, Undeliverable, classify
-from bot.store import AsyncStore
+from bot.slack.outbox_send import (
+    EVENT_TYPE,
+    MAY_SHOW,
+    Failure,
+    LookupFailed,
+    RowSender,
+    Taken,
+    Undeliverable,
+    classify,
+    ready,
+    ref_id,
+)
+from bot.store import AsyncStore, Store
 from bot.store.outbox import OutboxKind, OutboxRow, placeholder, placeholder_id
 
 __all__ = ["EVENT_TYPE", "Failure", "OutboxNotifier", "OutboxPolicy", "classify", "outbox_web_client"]
@@ -80,8 +95,7 @@ class _Lane:
     more: asyncio.Event = field(default_factory=asyncio.Event)  # rows were queued since the last read
     task: asyncio.Task[None] | None = None
     failing: bool = False  # the last attempt failed: callers get placeholders without waiting
-    pause: float | None = None  # backoff owed before the next attempt
-    posted: bool = False  # a post went out since placeholders were last swapped
+    handed_out: bool = False  # a placeholder for one of its posts was handed out since they were last swapped
     first_pass: asyncio.Event = field(default_factory=asyncio.Event)  # drained, or an attempt failed
 
 
@@ -148,7 +162,7 @@ class OutboxNotifier:
         thread_ref, thread_ts = await self._resolve(thread_ts)
         payload = {"text": text, "blocks": blocks, "thread_ts": thread_ts}
         row_id, ts = await self._submit(channel, channel, "post", payload, thread_ref=thread_ref)
-        return ts or await self._hand_out(row_id)
+        return ts or await self._hand_out(channel, row_id)
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """Edit a message (placeholder ts allowed); a newer pending edit of it replaces an older one."""
@@ -237,8 +251,13 @@ class OutboxNotifier:
         finally:
             self._waiters.pop(row_id, None)
 
-    async def _hand_out(self, row_id: int) -> str:
+    async def _hand_out(self, lane: str, row_id: int) -> str:
         """The placeholder for a post not delivered yet (its real ts if it was delivered meanwhile)."""
+        state = self._lanes.get(lane)
+        if state is not None:
+            # Noted before the row is: the caller stores the placeholder only after this returns, maybe just
+            # after the post went out, so the lane swaps placeholders again once it has run dry.
+            state.handed_out = True
         return await self.db.run(self.db.sync.outbox_hand_out, row_id) or placeholder(row_id)
 
     def _settle(self, row_id: int, ts: str | None, error: BaseException | None = None) -> None:
@@ -266,23 +285,17 @@ class OutboxNotifier:
     # --- the worker --------------------------------------------------------------------------------
     async def _run_lane(self, lane: str, state: _Lane) -> None:
         try:
+            taken = await self._take(lane, state)
             while True:
-                state.more.clear()
-                row = await self.db.run(self.db.sync.outbox_next, lane)
-                if row is None:
-                    if state.posted:  # a placeholder stored just after its post went out is swapped here
-                        state.posted = False
-                        await self.db.run(self.db.sync.outbox_resolve_placeholders)
-                        continue
-                    if not state.more.is_set():
-                        break  # no await since the empty read: a later _poke starts a new worker
-                    continue
-                # Backoff is owed in memory only: after a restart the first attempt is immediate.
-                if state.pause is not None:
-                    wait, state.pause = state.pause, None
-                    await self._pause(wait)
-                    continue  # the head may have changed (superseded) while we waited
-                await self._deliver(row, state)
+                if taken is not None:
+                    taken = await self._deliver(taken, state)
+                elif state.handed_out:  # a placeholder stored just after its post went out is swapped here
+                    state.handed_out = False
+                    taken = await self._take(lane, state, first=lambda store: store.outbox_resolve_placeholders())
+                elif state.more.is_set():
+                    taken = await self._take(lane, state)
+                else:
+                    break  # no await since the empty read: a later _poke starts a new worker
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -291,6 +304,33 @@ class OutboxNotifier:
             state.first_pass.set()
             if self._lanes.get(lane) is state:
                 del self._lanes[lane]
+
+    async def _take(self, lane: str, state: _Lane, *, first: Callable[[Store], object] | None = None) -> Taken | None:
+        """The lane's next row, in one round trip and one transaction after ``first`` (recording how the last
+        row went). Its attempt is begun in the same transaction when ``send`` would begin it before anything
+        else and it is not to be given up; None when the lane has nothing pending."""
+        state.more.clear()  # a row queued from here on is either read below or sets it again
+        now = self.clock.now()
+
+        def take(store: Store) -> Taken | None:
+            if first is not None:
+                first(store)
+            row = store.outbox_next(lane)
+            if row is None:
+                return None
+            depends_on = ref_id(row)
+            ref = None if depends_on is None else store.outbox_row(depends_on)
+            begin = ready(row, ref) and self._overdue(row, now) is None
+            if begin:
+                store.outbox_begin_attempt(row.id, in_doubt=row.kind in MAY_SHOW)
+            return Taken(row, ref, begun=begin)
+
+        return await self.db.unit(take)
+
+    def _overdue(self, row: OutboxRow, now: datetime) -> timedelta | None:
+        """How long ``row`` may stay undelivered, if it has been undelivered longer than that."""
+        limit = self.policy.ephemeral_give_up_after if row.kind == "ephemeral" else self.policy.give_up_after
+        return limit if now - row.created_at > limit else None
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` (policy.sleep) unless wake() is called first."""
@@ -303,43 +343,47 @@ class OutboxNotifier:
                 task.cancel()
             await asyncio.gather(sleeper, kicked, return_exceptions=True)
 
-    async def _deliver(self, row: OutboxRow, state: _Lane) -> None:
-        now = self.clock.now()
-        limit = self.policy.ephemeral_give_up_after if row.kind == "ephemeral" else self.policy.give_up_after
-        if now - row.created_at > limit:
-            await self._give_up(row, f"undelivered after {limit} ({row.attempts} attempts; {row.last_error})")
-            return
+    async def _deliver(self, taken: Taken, state: _Lane) -> Taken | None:
+        """Attempt the row and record how it went; the lane's next row, taken in the same round trip as the record
+        (after a failure: once the backoff is over)."""
+        row = taken.row
+        # An attempt begun where the row was taken was not overdue then.
+        limit = None if taken.begun else self._overdue(row, self.clock.now())
+        if limit is not None:
+            why = f"undelivered after {limit} ({row.attempts} attempts; {row.last_error})"
+            return await self._give_up(row, state, why)
         try:
-            ts, note = await self._sender().send(row)
+            ts, note = await self._sender().send(taken)
         except Undeliverable as exc:
-            await self._give_up(row, str(exc))
-            return
+            return await self._give_up(row, state, str(exc))
         except LookupFailed as exc:
-            await self._failed(row, state, classify(exc.error), exc.error, keep_doubt=True)
-            return
+            return await self._failed(row, state, classify(exc.error), exc.error, keep_doubt=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._failed(row, state, classify(exc), exc)
-            return
-        await self.db.run(self.db.sync.outbox_sent, row.id, ts, self.clock.now(), note)
+            return await self._failed(row, state, classify(exc), exc)
+        sent_at = self.clock.now()
+        following = await self._take(row.lane, state, first=lambda store: store.outbox_sent(row.id, ts, sent_at, note))
         state.failing = False
-        state.posted = state.posted or row.kind == "post"  # cheap: the swap reads only partial indexes
         self._settle(row.id, ts)
+        return following
 
-    async def _give_up(self, row: OutboxRow, why: str, error: BaseException | None = None) -> None:
+    async def _give_up(
+        self, row: OutboxRow, state: _Lane, why: str, error: BaseException | None = None
+    ) -> Taken | None:
         log.error("outbox: gave up on %s #%s to %s: %s", row.kind, row.id, row.lane, why)
-        await self.db.run(self.db.sync.outbox_dead, row.id, why, self.clock.now())
+        now = self.clock.now()
+        following = await self._take(row.lane, state, first=lambda store: store.outbox_dead(row.id, why, now))
         OUTBOX_GIVEN_UP.inc()
         self._settle(row.id, None, error)
+        return following
 
     async def _failed(
         self, row: OutboxRow, state: _Lane, failure: Failure, exc: BaseException, *, keep_doubt: bool = False
-    ) -> None:
+    ) -> Taken | None:
         if failure.kind == "fatal":
             # A caller still waiting gets Slack's refusal, as from a direct call (it may try again anew).
-            await self._give_up(row, f"Slack refused it: {failure.error}", exc)
-            return
+            return await self._give_up(row, state, f"Slack refused it: {failure.error}", exc)
         attempts = row.attempts + 1
         wait = max(self.policy.backoff(attempts), failure.retry_after)
         in_doubt = keep_doubt or (failure.kind in ("server", "lost") and row.kind in ("post", "upload"))
@@ -353,9 +397,13 @@ class OutboxNotifier:
         await self.db.run(
             self.db.sync.outbox_retry, row.id, next_attempt_at=next_at, error=failure.error, in_doubt=in_doubt
         )
-        state.failing, state.pause = True, wait
+        state.failing = True
         state.first_pass.set()
         # Callers waiting on this lane get placeholders now rather than after the outage.
         for row_id, (lane, _) in list(self._waiters.items()):
             if lane == row.lane:
                 self._settle(row_id, None)
+        # Backoff is owed in memory only: after a restart the first attempt is immediate. The row is taken
+        # again after it, not before: the head may have changed (superseded) meanwhile.
+        await self._pause(wait)
+        return await self._take(row.lane, state)

@@ -1,10 +1,12 @@
 """Sending one outbox row to Slack, and sorting a failed attempt by what it says about whether Slack acted.
 
-``RowSender.send`` is one attempt at one row: it resolves the ts of the parent (thread replies) or of the
-message being edited from earlier outbox rows, marks the row "in doubt" before a request that may post leaves,
+``RowSender.send`` is one attempt at one row, as the worker (bot/slack/outbox.py) took it: the row with the
+earlier row it replies under or edits (``Taken``), read in one round trip, and in the normal case with its
+attempt begun in that same round trip (``ready``). It resolves the ts of the parent (thread replies) or of the
+message being edited from that earlier row, marks the row "in doubt" before a request that may post leaves,
 and, for a post or upload already in doubt, first looks for it in the channel (or thread) by the metadata
 each post carries, so that a retry after a timeout never posts twice. ``classify`` turns whatever the
-client raised into a ``Failure`` the worker (bot/slack/outbox.py) schedules its retry from.
+client raised into a ``Failure`` the worker schedules its retry from.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.notifier import SlackNotifier
 from bot.store import AsyncStore
-from bot.store.outbox import OutboxRow
+from bot.store.outbox import OutboxKind, OutboxRow
 
 log = logging.getLogger("release_bot.outbox")
 EVENT_TYPE = "release_bot_outbox"
 # ok:false answers that mean "not done, try again later"; any other ok:false is final (bad channel, blocks…).
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# Kinds whose attempt is marked in doubt before it leaves: it may show a message. Edits and views are idempotent.
+MAY_SHOW: frozenset[OutboxKind] = frozenset({"post", "upload", "ephemeral"})
 
 
 @dataclass(frozen=True)
@@ -87,34 +91,56 @@ class LookupFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Taken:
+    """A lane's next row as the worker took it, in one round trip with what its attempt needs from the store."""
+
+    row: OutboxRow  # as it was before its attempt began (``attempts`` counts the earlier ones)
+    ref: OutboxRow | None  # the row it replies under (``thread_ref``) or edits (``message_ref``), if any
+    begun: bool  # its attempt was counted, and marked in doubt if it may show a message, in that round trip
+
+
+def ref_id(row: OutboxRow) -> int | None:
+    """The earlier row ``row`` depends on: the parent of a reply, or the message an edit changes."""
+    return row.message_ref if row.kind == "update" else row.thread_ref
+
+
+def ready(row: OutboxRow, ref: OutboxRow | None) -> bool:
+    """Whether ``send`` would begin the attempt at ``row`` before anything else, so the worker may begin it
+    where it takes the row: the row is not in doubt (a post in doubt is looked for first, an ephemeral one is
+    not re-sent) and the row it depends on, if any, is posted."""
+    return not row.in_doubt and (ref_id(row) is None or _posted_ts(ref) is not None)
+
+
+@dataclass(frozen=True)
 class RowSender:
-    """Sends outbox rows through ``slack``, reading the rows they refer to from ``db``."""
+    """Sends outbox rows through ``slack``, reading from ``db`` only off the normal path (``Taken`` holds the rest)."""
 
     slack: SlackNotifier
     db: AsyncStore
     lookup_pages: int  # pages of 200 messages searched for a post in doubt
 
-    async def send(self, row: OutboxRow) -> tuple[str | None, str | None]:
-        """Send ``row``; (the message ts if any, a note for the record). Raises what the client raises,
+    async def send(self, taken: Taken) -> tuple[str | None, str | None]:
+        """Send the row; (the message ts if any, a note for the record). Raises what the client raises,
         ``Undeliverable`` when it can never be sent, ``LookupFailed`` when a post in doubt cannot be looked for."""
+        row = taken.row
         p = row.payload
         channel = row.channel or ""
         if row.kind == "update":
-            ts = await self._target_ts(row)
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
+            ts = _target_ts(row, taken.ref)
+            await self._begin(taken)
             await self.slack.update(channel, ts, p["text"], p["blocks"])
             return ts, None
         if row.kind == "publish_home":
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=False)
+            await self._begin(taken)
             await self.slack.publish_home(p["user"], p["view"])
             return None, None
         if row.kind == "ephemeral":
             if row.in_doubt:
                 return None, "not re-sent: an earlier attempt may have been shown, and it cannot be looked up"
-            await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
+            await self._begin(taken)
             await self.slack.ephemeral(channel, p["user"], p["text"], p["blocks"])
             return None, None
-        thread_ts = await self._thread_ts(row)
+        thread_ts = _thread_ts(row, taken.ref)
         if row.in_doubt:
             try:
                 found = await self._find(row, thread_ts)
@@ -126,7 +152,7 @@ class RowSender:
                 found = None
             if found is not None:
                 return found, "found already posted after an attempt in doubt"
-        await self.db.run(self.db.sync.outbox_begin_attempt, row.id, in_doubt=True)
+        await self._begin(taken)
         if row.kind == "upload":
             content = base64.b64decode(p["content"])
             await self.slack.upload(channel, thread_ts, p["filename"], content, p["title"])
@@ -142,27 +168,11 @@ class RowSender:
         )
         return str(response["ts"]), None
 
-    async def _thread_ts(self, row: OutboxRow) -> str | None:
-        """The parent's ts; a parent Slack never got is left out (the reply is posted, unthreaded)."""
-        if row.thread_ref is None:
-            return cast(str | None, row.payload.get("thread_ts"))
-        parent = await self.db.run(self.db.sync.outbox_row, row.thread_ref)
-        if parent is not None and parent.state == "sent" and parent.sent_ts:
-            return parent.sent_ts
-        if parent is not None and parent.state == "pending":
-            raise RuntimeError(f"parent #{parent.id} is still pending")  # retried: cannot happen in lane order
-        log.warning("outbox: parent of #%s was never posted; posting it outside the thread", row.id)
-        return None
-
-    async def _target_ts(self, row: OutboxRow) -> str:
-        if row.message_ref is None:
-            return str(row.payload["ts"])
-        target = await self.db.run(self.db.sync.outbox_row, row.message_ref)
-        if target is not None and target.state == "sent" and target.sent_ts:
-            return target.sent_ts
-        if target is not None and target.state == "pending":
-            raise RuntimeError(f"message #{target.id} is still pending")
-        raise Undeliverable(f"the message it edits (#{row.message_ref}) was never posted")
+    async def _begin(self, taken: Taken) -> None:
+        """Count the attempt and mark it (in doubt if it may show a message) before the request leaves,
+        unless the worker did so where it took the row."""
+        if not taken.begun:
+            await self.db.run(self.db.sync.outbox_begin_attempt, taken.row.id, in_doubt=taken.row.kind in MAY_SHOW)
 
     async def _find(self, row: OutboxRow, thread_ts: str | None) -> str | None:
         """The ts of this row's message if an earlier attempt did post it (after the lane's last post)."""
@@ -186,6 +196,34 @@ class RowSender:
             if not cursor:
                 return None
         return None
+
+
+def _posted_ts(ref: OutboxRow | None) -> str | None:
+    """The ts of a row Slack posted, else None."""
+    return ref.sent_ts if ref is not None and ref.state == "sent" and ref.sent_ts else None
+
+
+def _thread_ts(row: OutboxRow, parent: OutboxRow | None) -> str | None:
+    """The parent's ts; a parent Slack never got is left out (the reply is posted, unthreaded)."""
+    if row.thread_ref is None:
+        return cast(str | None, row.payload.get("thread_ts"))
+    if (ts := _posted_ts(parent)) is not None:
+        return ts
+    if parent is not None and parent.state == "pending":
+        raise RuntimeError(f"parent #{parent.id} is still pending")  # retried: cannot happen in lane order
+    log.warning("outbox: parent of #%s was never posted; posting it outside the thread", row.id)
+    return None
+
+
+def _target_ts(row: OutboxRow, target: OutboxRow | None) -> str:
+    """The ts of the message an edit changes."""
+    if row.message_ref is None:
+        return str(row.payload["ts"])
+    if (ts := _posted_ts(target)) is not None:
+        return ts
+    if target is not None and target.state == "pending":
+        raise RuntimeError(f"message #{target.id} is still pending")
+    raise Undeliverable(f"the message it edits (#{row.message_ref}) was never posted")
 
 
 def _created(row: OutboxRow) -> str:

@@ -164,11 +164,13 @@ class AsyncStore:
     async def tests(self, service: str, version: str) -> dict[str, dict[str, Any]]:
         return await self.run(self.sync.tests, service, version)
 
-    async def put_scan(self, service: str, version: str, summary: dict[str, Any], now: datetime) -> None:
-        await self.run(self.sync.put_scan, service, version, summary, now)
+    async def put_scan(
+        self, service: str, version: str, component: str, summary: dict[str, Any], now: datetime
+    ) -> None:
+        await self.run(self.sync.put_scan, service, version, component, summary, now)
 
-    async def scan(self, service: str, version: str) -> dict[str, Any] | None:
-        return await self.run(self.sync.scan, service, version)
+    async def scans(self, service: str, version: str) -> dict[str, dict[str, Any]]:
+        return await self.run(self.sync.scans, service, version)
 
     # --- releases, environment state and locks (bot/store/releases.py) ----------------------------
     async def create_release(

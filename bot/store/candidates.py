@@ -102,14 +102,19 @@ class CandidateStore:
         )
         return {r["suite"]: {"status": r["status"], "url": r["url"]} for r in found}
 
-    def put_scan(self, service: str, version: str, summary: dict[str, Any], now: datetime) -> None:
-        """Store a vulnerability scan summary, replacing the candidate's earlier one."""
+    def put_scan(self, service: str, version: str, component: str, summary: dict[str, Any], now: datetime) -> None:
+        """Store the scan summary of one of the candidate's images, replacing that image's earlier one."""
         self.sql.execute(
-            "INSERT INTO candidate_scans (service, version, summary, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (service, version) DO UPDATE SET summary = excluded.summary, updated_at = excluded.updated_at",
-            (service, version, json.dumps(summary, sort_keys=True), rows.ts(now)),
+            "INSERT INTO candidate_scans (service, version, component, summary, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (service, version, component) DO UPDATE SET summary = excluded.summary, "
+            "updated_at = excluded.updated_at",
+            (service, version, component, json.dumps(summary, sort_keys=True), rows.ts(now)),
         )
 
-    def scan(self, service: str, version: str) -> dict[str, Any] | None:
-        row = self.sql.one("SELECT summary FROM candidate_scans WHERE service = ? AND version = ?", (service, version))
-        return json.loads(row["summary"]) if row else None
+    def scans(self, service: str, version: str) -> dict[str, dict[str, Any]]:
+        """The candidate's scan summaries by component ('' for one stored before scans were per component)."""
+        found = self.sql.query(
+            "SELECT component, summary FROM candidate_scans WHERE service = ? AND version = ? ORDER BY component",
+            (service, version),
+        )
+        return {r["component"]: json.loads(r["summary"]) for r in found}

@@ -272,4 +272,25 @@ UPDATE releases SET held_step = (
 ) LIKE 'held: %';
 """,
     ),
+    (
+        "0008_scans_per_component",
+        """
+-- A candidate ships several images; each one's scan is its own evidence, so a scan of one image no longer
+-- replaces (or stands in for) another's. Scans stored before this keep component '' and stand for the whole
+-- candidate, as they did (bot/core/checklist.py judges them so).
+CREATE TABLE candidate_scans_by_component (
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    component TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (service, version, component),
+    FOREIGN KEY (service, version) REFERENCES candidates (service, version)
+);
+INSERT INTO candidate_scans_by_component (service, version, component, summary, updated_at)
+    SELECT service, version, '', summary, updated_at FROM candidate_scans;
+DROP TABLE candidate_scans;
+ALTER TABLE candidate_scans_by_component RENAME TO candidate_scans;
+""",
+    ),
 ]

@@ -3,17 +3,19 @@
 ``POST /deploy`` accepts a job and answers ``{"id", "status", "status_url"}`` (status 202 by default);
 ``GET /jobs/{id}`` answers the job's scripted statuses one poll at a time, the last one repeating.
 Requests carrying an ``Idempotency-Key`` already seen return the existing job, as real services do.
-Every request is recorded.
+Every request is recorded. ``gate.required`` makes it demand credentials; ``ssl`` serves it over HTTPS.
 """
 
 from __future__ import annotations
 
 import itertools
+import ssl as ssl_module
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.auth import Gate
 from tests.fakes.server import LocalServer
 
 
@@ -49,6 +51,8 @@ class FakeDeployService(LocalServer):
     poll_errors: list[int] = field(default_factory=list)  # HTTP statuses answered by the next polls first
     requests: list[Recorded] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
+    gate: Gate = field(default_factory=Gate)  # credentials every request must carry (none by default)
+    ssl: ssl_module.SSLContext | None = None  # set before start(): serve HTTPS with this context
     _by_key: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -56,12 +60,12 @@ class FakeDeployService(LocalServer):
 
     async def start(self) -> None:
         """Listen on an ephemeral port."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.gate.middleware()])
         app.router.add_post("/deploy", self._deploy)
         app.router.add_get("/jobs/{id}", self._job)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl).start()
         self._port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
@@ -72,8 +76,8 @@ class FakeDeployService(LocalServer):
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self._port}"
+        """``http://127.0.0.1:<port>`` (``https://`` with ``ssl``)."""
+        return f"{'https' if self.ssl is not None else 'http'}://127.0.0.1:{self._port}"
 
     @property
     def url(self) -> str:
