@@ -1,6 +1,6 @@
 """Servers for the ack-latency benchmark, each in its own process, plus the helpers the driver shares.
 
-Four roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
+Five roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
 
 - ``slack``: the fake Slack Web API (tests.fakes) and a control server that hands out response URLs
   and serves a health endpoint for the bot's HTTP checks;
@@ -9,6 +9,8 @@ Four roles, started by `bench/ack.py` as `python bench/_load.py ROLE ...`:
   and reports state and RSS;
 - ``bare``: a slack-bolt AsyncApp as Bolt configures it by default, whose `/release` listener only acks,
   behind the same aiohttp adapter;
+- ``bare-on-return``: the same app answering when its listener returns (``process_before_response``, as
+  the bot's app does): the best a Bolt app can do, so what the bot adds on top of Bolt shows;
 - ``raw``: a plain aiohttp handler that reads the body, checks its Slack signature and answers an empty 200:
   the least any Slack endpoint does, the floor under the other two.
 
@@ -187,16 +189,20 @@ async def slack_role() -> None:
     _announce(usage())
 
 
-def bare_app(api_url: str) -> web.Application:
+def bare_app(api_url: str, *, ack_on_return: bool = False) -> web.Application:
     """A slack-bolt AsyncApp that only acks `/release`, behind the aiohttp adapter the bot uses."""
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
     # The token rides on the client, as in the bot's app (bot.slack.app.build_app); everything else is
-    # Bolt's default, process_before_response=False included: the listener runs as a task and Bolt polls
-    # for its ack every 10 ms (slack_bolt/listener/asyncio_runner.py).
-    bolt = AsyncApp(signing_secret=SECRET, client=AsyncWebClient(token=TOKEN, base_url=api_url))
+    # Bolt's default unless ``ack_on_return``. By default (process_before_response=False) the listener
+    # runs as a task and Bolt polls for its ack every 10 ms (slack_bolt/listener/asyncio_runner.py).
+    bolt = AsyncApp(
+        signing_secret=SECRET,
+        client=AsyncWebClient(token=TOKEN, base_url=api_url),
+        process_before_response=ack_on_return,
+    )
 
     @bolt.command("/release")
     async def release(ack: AsyncAck) -> None:
@@ -415,7 +421,7 @@ class Child:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="a server role of bench/ack.py")
-    parser.add_argument("role", choices=["slack", "bot", "bare", "raw"])
+    parser.add_argument("role", choices=["slack", "bot", "bare", "bare-on-return", "raw"])
     parser.add_argument("--slack", default="")
     parser.add_argument("--health", default="")
     parser.add_argument("--tmp", default="")
@@ -424,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     roles: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "slack": slack_role,
         "bare": lambda: server_role(lambda: bare_app(args.slack)),
+        "bare-on-return": lambda: server_role(lambda: bare_app(args.slack, ack_on_return=True)),
         "raw": lambda: server_role(raw_app),
         "bot": lambda: bot_role(Path(args.tmp), args.slack, args.health, args.services),
     }

@@ -50,6 +50,7 @@ from bot.core.manifest import manifest_document
 from bot.core.models import Candidate, Release
 from bot.core.notes import ReleaseNotes, notes_title
 from bot.core.trivy import MAX_REPORT_BYTES, ScanReportError, parse_trivy_report
+from bot.logcontext import log_context
 from bot.store import AsyncStore, Store
 
 __all__ = ["API", "API_PREFIX", "MAX_BODY_BYTES", "ApiContext", "build_api_app", "mount_api"]
@@ -106,7 +107,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = request_id
     response: web.StreamResponse
     try:
-        response = await handler(request)
+        with log_context(request_id=request_id):
+            response = await handler(request)
     except ApiError as exc:
         response = _error(exc.status, exc.field, str(exc))
     except InvalidBody as exc:

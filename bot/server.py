@@ -15,7 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.api import mount_api
 from bot.notes_page import mount_notes_page
 from bot.observability import HTTP_LATENCY, scrape
-from bot.slack.app import delivery_keys, first_delivery
+from bot.slack.app import Deliveries, delivery_keys
 
 if TYPE_CHECKING:
     # Annotations only: bot.bootstrap builds the Runtime and then this app around it.
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 VERIFIER: web.AppKey[SignatureVerifier] = web.AppKey("verifier", SignatureVerifier)
 BOLT: web.AppKey[AsyncApp] = web.AppKey("bolt", AsyncApp)
+DELIVERIES: web.AppKey[Deliveries] = web.AppKey("deliveries", Deliveries)
 SLACK_MAX_BODY = 1024 * 1024  # Slack payloads are small; anything larger is not Slack
 API_MAX_BODY = 5 * 1024 * 1024 + 1
 
@@ -63,7 +64,7 @@ async def slack_events(request: web.Request) -> web.Response:
     if payload.get("type") != "url_verification":
         retry = request.headers.get("X-Slack-Retry-Num")
         keys = [f"signature:{signature}", *delivery_keys(payload)]
-        if not await first_delivery(request.app[RUNTIME].store, keys, f"HTTP, retry {retry}" if retry else "HTTP"):
+        if not await request.app[DELIVERIES].first(keys, f"HTTP, retry {retry}" if retry else "HTTP"):
             HTTP_LATENCY.labels(route="/slack/events").observe(time.perf_counter() - started)
             return web.Response(status=200)
     bolt_response = await request.app[BOLT].async_dispatch(bolt_request)
@@ -112,6 +113,7 @@ def build_web_app(
             raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET to verify requests")
         app[BOLT] = bolt
         app[VERIFIER] = SignatureVerifier(signing_secret)
+        app[DELIVERIES] = Deliveries(runtime.store)
         app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

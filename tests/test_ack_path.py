@@ -3,10 +3,11 @@
 The Bolt app runs with ``process_before_response``: Slack's HTTP response (or Socket Mode ack) goes out
 when a listener returns, with no 10 ms polling for the ack. That is only safe while every listener returns
 right after its ack and leaves the rest to ``engine.spawn``; a listener that awaited its work would keep
-Slack waiting past its 3 s. Each case here holds the work one listener starts (a deploy that waits on an
-asyncio.Event, or the command-layer call the listener hands the work to), shows the response arrives while
-the work is held, then lets the work go and sees it finish. The cases are checked against the listeners
-the app registers, so a new listener cannot go untested.
+Slack waiting past its 3 s. Each case here holds the command-layer call one listener hands its work to
+(and, where that work deploys, the deploy too: a provider waiting on an asyncio.Event), shows the response
+arrives while the work is held, then lets the work go and sees it finish. The cases are checked against
+the listeners the app registers, so a new listener cannot go untested. Last, the replay check every request
+passes before it is dispatched: requests arriving together share one store round trip.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from bot.providers.base import DeployContext, StepResult
 from bot.server import BOLT, RUNTIME
 from bot.settings import Settings
 from bot.slack import app as slack_app
+from bot.slack.app import Deliveries
+from bot.store import AsyncStore, Store
 from commands import dispatch
 from commands.actions import ALL_ACTIONS
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
@@ -328,3 +331,29 @@ async def test_a_socket_mode_ack_arrives_while_the_work_is_held(
                 hold.released.set()
             await runtime.engine.drain()
             assert deploys.done == ["deploy notify 2.0.0 staging"]
+
+
+# --- the replay check before every dispatch -------------------------------------------------------------
+
+
+async def test_a_burst_of_requests_is_claimed_in_one_store_round_trip(db: AsyncStore) -> None:
+    """Requests arriving together share one hand-off to the store thread; each gets its own verdict, and a
+    request repeated inside the burst is still the replay."""
+    deliveries = Deliveries(db)
+    keys = [[f"signature:s{i}", f"trigger_id:t{i}"] for i in range(20)]
+    keys.append(["signature:again", "trigger_id:t7"])  # a re-signed repeat of request 7
+    before = db.round_trips
+    firsts = await asyncio.gather(*(deliveries.first(k, "test") for k in keys))
+    assert firsts == [True] * 20 + [False]
+    assert db.round_trips - before == 1
+    assert await deliveries.first(["signature:s3"], "test") is False  # and later deliveries see them all
+
+
+async def test_a_failing_claim_fails_each_of_its_requests(tmp_path: Path) -> None:
+    store = AsyncStore(Store(tmp_path / "db.sqlite"))
+    deliveries = Deliveries(store)
+    store.close()  # the store thread is gone: no claim can be made
+    outcomes = await asyncio.gather(
+        deliveries.first(["signature:a"], "test"), deliveries.first(["signature:b"], "test"), return_exceptions=True
+    )
+    assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError]

@@ -338,6 +338,8 @@ async def test_killed_just_after_the_approving_click(tmp_path: Path) -> None:
         # The granted approval is carried out on start: the rollback runs once, to the end.
         rollback = await bed.wait_release("succeeded", version="1.2.2")
         assert rollback["kind"] == "rollback"
+        # The release it undid is marked rolled back after the rollback's own outcome: await its message too.
+        await bed.parent_shows(rollback["rollback_of"], "rolled_back")
         assert bed.deploys().count("notify 1.2.2 prod 100") == 1
         assert consistency_problems(bed) == []
 

@@ -115,7 +115,7 @@ async def test_pending_approvals_rise_with_a_request_and_fall_with_the_decision(
     async with running_bot(tmp_path) as bot:
         await release_to_prod(bot, "1.3.0")
         before = await scrape(bot.client)
-        await bot.command("rollback prod", user=ONCALL1)
+        await bot.command("rollback prod", user=RELEASER)  # on-call must approve
         await bot.settle()
         waiting = await scrape(bot.client)
         [approval] = bot.store.pending_approvals("notify")

@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.core.models import ApprovalState, ReleaseKind, ReleaseState
+from bot.engine import Actor
 from tests.fakes.slack_api import Message
 from tests.fakes.slack_signing import signed_headers, view_submission_body
 from tests.harness import (
@@ -336,10 +339,32 @@ async def test_who_may_ask_for_a_rollback(bot: BotHarness) -> None:
     answer = await ask(bot, "rollback prod", user=OUTSIDER)
     assert "you may not roll back prod: that needs membership of releasers, oncall" in answer
     assert bot.count("approvals") == 0
-    approval_id, _ = await open_rollback_as(bot, ONCALL1)  # on-call may ask, and another on-call approves
-    assert "you asked for this" in await click(bot, "approval_approve", approval_id, ONCALL1)
+    approval_id, _ = await open_rollback_as(bot, RELEASER)  # a releaser may ask, and on-call approves
+    assert "you asked for this" in await click(bot, "approval_approve", approval_id, RELEASER)
     assert "Approved. On it." in await click(bot, "approval_approve", approval_id, ONCALL2)
     assert bot.deploys() == ["notify 1.2.2 prod 100"]
+
+
+async def test_one_on_call_engineer_rolls_back_at_once_their_request_its_own_approval(bot: BotHarness) -> None:
+    """Rolling back is the safe direction: a rota of one must be able to roll back at 3 a.m."""
+    with_prod_history(bot)
+    answer = await ask(bot, "rollback prod", user=ONCALL1)
+    assert "Rolling prod back to 1.2.2" in answer, answer
+    assert bot.deploys() == ["notify 1.2.2 prod 100"] and bot.count("approvals") == 0
+    assert release_of(bot, "1.2.3").state is ReleaseState.ROLLED_BACK
+    [asked] = [e for e in bot.store.audit_since(None) if e.action == "rollback.requested"]
+    assert asked.actor == ONCALL1 and asked.detail["counted_as_approval"] is True
+
+
+async def test_with_two_approvals_required_on_calls_own_request_counts_as_one(tmp_path: Path) -> None:
+    config = config_dict(tmp_path / "deploys.log", rollback={"approvals": {"required": 2, "from": ["oncall"]}})
+    async with running_bot(tmp_path, config=config) as bot:
+        with_prod_history(bot)
+        approval_id, message = await open_rollback_as(bot, ONCALL1)
+        assert "you asked for this" in await click(bot, "approval_approve", approval_id, ONCALL1)
+        assert bot.deploys() == []
+        assert "Approved. On it." in await click(bot, "approval_approve", approval_id, ONCALL2)
+        assert bot.deploys() == ["notify 1.2.2 prod 100"]
 
 
 async def test_a_rollback_without_required_approvals_runs_at_once(tmp_path: Path) -> None:
@@ -428,3 +453,55 @@ async def test_audit_api_lists_the_transitions_as_json(bot: BotHarness) -> None:
 
     response = await bot.client.get("/api/v1/audit", params={"since": later.isoformat()}, headers=auth)
     assert "rollback.requested" not in [e["action"] for e in (await response.json())["entries"]]
+
+
+# --- a rollback button after its request ended without running ---------------------------------------------
+async def test_roll_back_now_works_again_after_its_request_expired(tmp_path: Path) -> None:
+    """The click's at-most-once claim is given back when the rollback it asked for never ran."""
+    config = config_dict(tmp_path / "deploys.log", rollback={"approvals": {"required": 2, "from": ["oncall"]}})
+    async with running_bot(tmp_path, config=config) as bot:
+        with_prod_history(bot)
+        current = release_of(bot, "1.2.3")
+        first = await click(bot, "check_rollback", str(current.id), ONCALL1)
+        assert "waiting for on-call approval" in first, first
+        [(expiring, _)] = approval_posts(bot)
+        bot.clock.advance(minutes=31)
+        assert await bot.engine.approvals.expire_due() == 1
+
+        again = await click(bot, "check_rollback", str(current.id), ONCALL1)
+
+        assert "already requested" not in again and "waiting for on-call approval" in again, again
+        assert [value for value, _ in approval_posts(bot)][-1] != expiring, "a new request, not the expired one"
+        assert bot.deploys() == []
+
+
+async def test_roll_back_now_works_again_after_its_request_was_denied(tmp_path: Path) -> None:
+    config = config_dict(tmp_path / "deploys.log", rollback={"approvals": {"required": 2, "from": ["oncall"]}})
+    async with running_bot(tmp_path, config=config) as bot:
+        with_prod_history(bot)
+        current = release_of(bot, "1.2.3")
+        await click(bot, "check_rollback", str(current.id), ONCALL1)
+        [(approval_id, _)] = approval_posts(bot)
+        await bot.engine.approvals.deny(Actor(ONCALL2), int(approval_id), "it is fine")
+        await bot.settle()
+
+        again = await click(bot, "check_rollback", str(current.id), ONCALL1)
+
+        assert "waiting for on-call approval" in again, again
+        assert len(approval_posts(bot)) == 2 and bot.deploys() == []
+
+
+# --- buttons under a release a newer one replaced ------------------------------------------------------------
+@pytest.mark.parametrize("button", ["check_looks_good", "check_dismiss", "check_rollback"])
+async def test_check_buttons_of_a_superseded_release_say_what_runs_now_and_do_nothing(
+    bot: BotHarness, button: str
+) -> None:
+    with_prod_history(bot)  # 1.2.2, then 1.2.3
+    old = release_of(bot, "1.2.2")
+    before = (bot.count("audit"), bot.count("approvals"), bot.store.get_release(old.id))
+
+    answer = await click(bot, button, str(old.id), ONCALL1)
+
+    assert "no longer runs in prod: 1.2.3 does" in answer and "/release rollback prod" in answer, answer
+    assert (bot.count("audit"), bot.count("approvals"), bot.store.get_release(old.id)) == before
+    assert bot.deploys() == []

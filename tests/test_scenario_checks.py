@@ -194,7 +194,7 @@ async def test_low_error_ratio_passes_in_the_thread(stack: Stack, tmp_path: Path
 
 @pytest.mark.prometheus
 @pytest.mark.asyncio(loop_scope="module")
-async def test_high_error_ratio_fails_and_on_call_rolls_back_through_approval(stack: Stack, tmp_path: Path) -> None:
+async def test_high_error_ratio_fails_and_on_call_rolls_back_at_once(stack: Stack, tmp_path: Path) -> None:
     config = checks_config(tmp_path / "deploys.log", stack.prometheus.url, error_ratio("high"))
     async with running_bot(tmp_path, clock=wall_clock_minus_5m(), config=config) as bot:
         release = await release_to_prod(bot, "1.3.0")
@@ -211,14 +211,12 @@ async def test_high_error_ratio_fails_and_on_call_rolls_back_through_approval(st
         assert bot.store.get_release(release.id).verdict == "fail"  # type: ignore[union-attr]
         assert bot.deploys()[-1] == "notify 1.3.0 prod 100", "no automatic rollback with offer_rollback"
 
-        # Roll back now → a rollback request through the approval engine; the other on-call approves.
+        # Roll back now, by on-call: their request is its own approval, so it runs at once — and once.
         for _ in range(2):
             await bot.click("check_rollback", str(release.id), user=ONCALL1)
         await bot.settle()
         assert "already requested" in bot.last_reply(ONCALL1)
-        [approval] = bot.store.pending_approvals("notify")
-        await bot.click("approval_approve", str(approval.id), user=ONCALL2)
-        await bot.settle()
+        assert bot.store.pending_approvals("notify") == []
 
         assert bot.deploys()[-1] == "notify 1.2.2 prod 100"
         assert bot.store.get_release(release.id).state is ReleaseState.ROLLED_BACK  # type: ignore[union-attr]
@@ -370,6 +368,27 @@ async def test_a_newer_release_cancels_the_older_ones_pending_checks(tmp_path: P
             await bot.settle()
             assert len(measured(bot, older)) == 1
             assert len(measured(bot, newer)) == 3
+
+
+async def test_the_older_checks_stop_when_the_newer_release_starts_even_if_it_then_fails(tmp_path: Path) -> None:
+    """Superseded when the newer release starts, not when it succeeds: its checks would measure, and offer to
+    roll back, what is being replaced."""
+    async with FakePrometheus(value=0.001) as prometheus:
+        config = checks_config(tmp_path / "deploys.log", prometheus.url)
+        async with running_bot(tmp_path, clock=wall_clock(), config=config) as bot:
+            older = await release_to_prod(bot, "1.3.0")
+            bot.add_candidate("1.3.1")
+            await bot.command("staging 1.3.1")
+            await bot.settle()
+            (tmp_path / "deploys.log.fail").write_text("prod refused the rollout\n")
+            await bot.command("prod")
+            await bot.settle()
+
+            newer = bot.store.history("notify", "prod", 1)[0]
+            assert (newer.version, newer.state) == ("1.3.1", ReleaseState.FAILED)
+            assert states(bot, older) == {300: "cancelled", 900: "cancelled", 1800: "cancelled"}
+            assert any("3 pending check(s) cancelled: superseded by 1.3.1" in t for t in thread(bot, older))
+            assert not [k for k in bot.runtime.scheduler.job_ids() if k.startswith(f"check:{older.id}:")]
 
 
 async def test_a_rollback_cancels_the_pending_checks(tmp_path: Path) -> None:

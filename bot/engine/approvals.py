@@ -10,6 +10,7 @@ from typing import Any
 from bot.config import Config
 from bot.core.checklist import ChecklistResult, apply_override
 from bot.core.models import Approval, ApprovalKind, ApprovalState, Lock, Release, ReleaseState
+from bot.engine import claims
 from bot.engine.base import SYSTEM, Actor, system_actor
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
@@ -239,9 +240,14 @@ class Approvals:
             actor=actor,
             detail=detail,
             only_from={ReleaseState.AWAITING_APPROVAL},
+            audit="release.cancelled",
+            audit_detail={"detail": detail},
         )
         if moved:
-            await self.story.audit(actor, "release.cancelled", f"release:{release_id}", detail=detail)
+            if moved.rollback_of is not None:
+                # The rollback asked for never ran: the buttons that asked for it work again.
+                for key in claims.rollback_of(moved.rollback_of):
+                    await self.db.unclaim(key)
             for sibling in await self.db.approvals_of_release(release_id):
                 if sibling.id != approval.id and sibling.state is ApprovalState.PENDING:
                     closed = await self.db.close_approval(
@@ -256,8 +262,8 @@ class Approvals:
                         found = await self.db.get_approval(sibling.id)
                         if found is not None:
                             await self._show_approval(found)
-            await self.story.refresh_parent(release_id)
-            await self.story.reply(release_id, said)
+            await self.story.refresh_parent(moved)
+            await self.story.reply(moved, said)
 
     async def expire_due(self) -> int:
         """Expire every pending request whose time has passed (on start, and when its timer fires)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.models import Release, ReleaseState
+from bot.engine import claims
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
@@ -35,9 +36,14 @@ class CheckActions:
             return await self._held_action(actor, release, action)
         if release.state is not ReleaseState.SUCCEEDED:
             raise UserError(check_views.release_moved_on(release.state.value))
+        current = await self.db.env_state(release.service, release.env)
+        if current is not None and current.release_id != release.id:
+            # A newer release replaced this one: its checks were cancelled, and its buttons would act on
+            # (or vouch for) what no longer runs. Say what runs now and how to act on it.
+            raise UserError(rollback_views.replaced(release.id, release.version, release.env, current.version))
         if action == "check_rollback":
             return await self.story.once(
-                f"check-rollback:{release_id}",
+                claims.check_rollback(release_id),
                 rollback_views.already_requested(),
                 lambda: self.rollbacks.request_rollback(
                     actor, release.service, release.env, None, of_release=release_id, action=Action.CHECK_ROLLBACK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Config
 from bot.core.models import ReleaseState
+from bot.engine import claims
 from bot.engine.approvals import Approvals
 from bot.engine.base import SYSTEM, Actor, Reply
 from bot.engine.checks import Checks
@@ -72,7 +73,7 @@ class Recovery:
         if release.state is not ReleaseState.INTERRUPTED:
             raise UserError(rollback_views.not_interrupted(release.state.value))
         return await self.story.once(
-            f"interrupted-rollback:{release_id}",
+            claims.interrupted_rollback(release_id),
             rollback_views.already_requested(),
             lambda: self.rollbacks.request_rollback(
                 actor, release.service, release.env, None, of_release=release_id, action=Action.RELEASE_ROLLBACK

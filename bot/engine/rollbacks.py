@@ -113,9 +113,14 @@ class Rollbacks:
             reasons = [refusal_words(r, rollback_plan, found, self.config.zone) for r in refused]
             raise UserError(rollback_views.not_admitted(reasons))
         policy = self.config.environments[env].rollback.approvals
+        approvers = self.gate.who(env).rollback_approvers
+        # Rolling back is the safe direction: asked by one of its approvers, the request is its own first
+        # approval, so one on-call engineer can roll back at once; anyone else's waits for ``required``.
+        own = policy.required > 0 and not actor.system and await self.gate.in_groups(actor.user, approvers)
+        needed = policy.required - (1 if own else 0)
         # Undoing a rollback means deploying again what it replaced.
         fields: dict[str, Any] = {"rollback_target": from_version, "rollback_method": f"redeploying {from_version}"}
-        state = ReleaseState.AWAITING_APPROVAL if policy.required > 0 else ReleaseState.QUEUED
+        state = ReleaseState.AWAITING_APPROVAL if needed > 0 else ReleaseState.QUEUED
         try:
             release = await self.db.create_release(
                 service=service,
@@ -137,6 +142,7 @@ class Rollbacks:
             f"release:{release.id}",
             target=target,
             of_release=original.id if original else None,
+            counted_as_approval=own,
         )
         await self.story.post_parent(release)
         if original is not None:
@@ -147,8 +153,8 @@ class Rollbacks:
                 service=service,
                 env=env,
                 requester=actor,
-                required=policy.required,
-                groups=list(policy.from_ or []),
+                required=needed,
+                groups=list(approvers),
                 subject={"release_id": release.id},
                 title=f"Roll back {service} {env} from {from_version} to {target}",
                 detail_lines=[],

@@ -20,7 +20,8 @@ from bot.engine.admitting import Reads, facts, plan_facts, read, refusal_words
 from bot.engine.base import SYSTEM, Actor
 from bot.engine.checks import Checks
 from bot.engine.gates import Gates
-from bot.engine.story import Story
+from bot.engine.story import Story, change
+from bot.logcontext import log_context
 from bot.manifest_file import ManifestCommitError, commit_manifest
 from bot.notes_link import notes_link
 from bot.observability import Timer, deploy_timer
@@ -59,6 +60,11 @@ class Rollouts:
         self.notes_link_key = notes_link_key  # signs links to that page; None: no link is posted
 
     async def run_release(self, release: Release) -> None:
+        """Deploy a queued release to the end; every log line meanwhile names it (see bot.logcontext)."""
+        with log_context(release_id=release.id):
+            await self._run_release(release)
+
+    async def _run_release(self, release: Release) -> None:
         """Deploy a queued release (it holds the lock) to the end, recording every step.
 
         ``release`` is the row as its caller just wrote it; the move to ``deploying`` only happens from
@@ -69,18 +75,33 @@ class Rollouts:
         reads = await self._admitted(release)
         if reads is None:
             return
-        started = await self.story.move(
-            release.id,
-            release.env,
-            ReleaseState.DEPLOYING,
-            actor=SYSTEM,
-            detail="deploy started",
-            only_from={ReleaseState.QUEUED},
-            audit="release.deploying",
-            audit_detail={"version": release.version},
-        )
+        now = self.story.now()
+
+        def start(store: Store) -> tuple[Release | None, list[dict[str, Any]]]:
+            started = change(
+                store,
+                release.id,
+                ReleaseState.DEPLOYING,
+                SYSTEM,
+                "deploy started",
+                {ReleaseState.QUEUED},
+                now,
+                audit="release.deploying",
+                audit_detail={"version": release.version},
+            )
+            if started is None or started.kind is ReleaseKind.ROLLBACK:
+                return (
+                    started,
+                    [],
+                )  # a rollback cancels the checks of what it undoes when it has (Rollouts._run_rollback)
+            # A newer release supersedes: the checks still pending for older releases here stop when it starts
+            # (they would measure, and offer to roll back, what is being replaced).
+            return started, store.cancel_measurements(superseded_in=(release.service, release.env, release.id))
+
+        started, superseded = await self.db.unit(start)
         if started is None:  # another run of this release won the race: never deploy twice
             return
+        await self.checks.superseded(started, superseded)
         await self.story.refresh_parent(started)
         if started.notes and not started.notes.get("unavailable"):
             notes = ReleaseNotes.from_dict(started.notes)
@@ -270,6 +291,10 @@ class Rollouts:
         return None
 
     async def resume_rollout(self, release_id: int) -> None:
+        with log_context(release_id=release_id):
+            await self._resume_rollout(release_id)
+
+    async def _resume_rollout(self, release_id: int) -> None:
         """On-call said an inconclusive step looks good: continue with the step after the held verify."""
         held = await self._held(release_id)
         if held is None:
@@ -279,6 +304,10 @@ class Rollouts:
         await self._run_rollout(release, colour_now=colour_now, start=verify_index + 1)
 
     async def abort_held(self, release_id: int, summary: str) -> None:
+        with log_context(release_id=release_id):
+            await self._abort_held(release_id, summary)
+
+    async def _abort_held(self, release_id: int, summary: str) -> None:
         """On-call chose to roll back a held rollout: return traffic to the previous release."""
         held = await self._held(release_id)
         if held is None:
@@ -348,7 +377,8 @@ class Rollouts:
         return done
 
     async def after_success(self, release: Release) -> None:
-        """Supersede older checks here, schedule this release's, commit the manifest; then mark these steps done.
+        """Schedule this release's checks, commit the manifest; then mark these steps done. (Older releases'
+        checks here were cancelled when this one started.)
 
         The store changes are one transaction, with the mark unless a manifest commit follows: a crash after
         it loses at most the thread's word about them (start-up arms the stored checks); a crash before it
@@ -358,16 +388,13 @@ class Rollouts:
         manifest = self._manifest_due(release)
         now = self.story.now()
 
-        def settle(store: Store) -> list[dict[str, Any]]:
-            cancelled = store.cancel_measurements(superseded_in=(release.service, release.env, release.id))
+        def settle(store: Store) -> None:
             if planned:
                 store.schedule_measurements(release.id, planned)
             if not manifest:
                 store.mark_after_success(release.id, now)
-            return cancelled
 
-        cancelled = await self.db.unit(settle)
-        await self.checks.superseded(release, cancelled)
+        await self.db.unit(settle)
         await self.checks.scheduled(release, planned)
         if manifest:
             await self._commit_manifest(release)

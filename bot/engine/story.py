@@ -148,21 +148,12 @@ class Story:
         and transaction. A final state reached is counted in /metrics.
         """
         now = self.now()
-
-        def change(store: Store) -> Release | None:
-            moved = store.transition(
-                release_id, to, actor=actor.user, detail=detail, now=now, only_from=only_from, **fields
-            )
-            if moved is not None and audit is not None:
-                store.audit(
-                    actor=actor.user,
-                    action=audit,
-                    subject=f"release:{release_id}",
-                    now=now,
-                    detail=audit_detail,
-                    request_id=actor.request_id,
-                )
-            return moved
+        moved = await self.db.unit(
+            lambda store: change(store, release_id, to, actor, detail, only_from, now, audit, audit_detail, fields)
+        )
+        if moved is not None and to.terminal:
+            release_finished(env, to.value)
+        return moved
 
         moved = await self.db.unit(change)
         if moved is not None and to.terminal:
@@ -181,3 +172,33 @@ class Story:
         except UserError:
             await self.db.unclaim(key)
             raise
+
+
+def change(
+    store: Store,
+    release_id: int,
+    to: ReleaseState,
+    actor: Actor,
+    detail: str,
+    only_from: set[ReleaseState],
+    now: datetime,
+    audit: str | None = None,
+    audit_detail: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Release | None:
+    """On the store thread (inside a unit): the state change and its audit entry, as :meth:`Story.move` makes
+    them, for a unit that changes more in the same transaction. Not counted in /metrics: a caller moving to a
+    final state uses :meth:`Story.move`."""
+    moved = store.transition(
+        release_id, to, actor=actor.user, detail=detail, now=now, only_from=only_from, **(fields or {})
+    )
+    if moved is not None and audit is not None:
+        store.audit(
+            actor=actor.user,
+            action=audit,
+            subject=f"release:{release_id}",
+            now=now,
+            detail=audit_detail,
+            request_id=actor.request_id,
+        )
+    return moved

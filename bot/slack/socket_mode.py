@@ -12,7 +12,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.observability import HTTP_LATENCY
-from bot.slack.app import delivery_keys, first_delivery
+from bot.slack.app import Deliveries, delivery_keys
 from bot.store import AsyncStore
 
 
@@ -25,7 +25,7 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
 
     def __init__(self, app: AsyncApp, app_token: str, *, store: AsyncStore) -> None:
         super().__init__(app, app_token)
-        self.store = store
+        self.deliveries = Deliveries(store)
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         started = time.perf_counter()
@@ -33,7 +33,7 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
             payload = req.payload if isinstance(req.payload, dict) else {}
             keys = [f"envelope_id:{req.envelope_id}", *delivery_keys(payload)]
             retry = f", retry {req.retry_attempt}" if req.retry_attempt else ""
-            if await first_delivery(self.store, keys, f"Socket Mode{retry}"):
+            if await self.deliveries.first(keys, f"Socket Mode{retry}"):
                 await super().handle(client, req)
             else:
                 # Bolt's own empty ack for this envelope id, as an ack() with nothing to say sends.
