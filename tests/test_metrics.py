@@ -28,7 +28,7 @@ from bot.slack.outbox import OutboxNotifier, OutboxPolicy
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.prometheus import FakePrometheus
 from tests.fakes.slack_signing import slash_command_payload
-from tests.harness import CHANNEL, ONCALL1, ONCALL2, RELEASER, TUESDAY_10AM, BotHarness, MutableClock, running_bot
+from tests.harness import CHANNEL, ONCALL2, RELEASER, TUESDAY_10AM, BotHarness, MutableClock, running_bot
 from tests.harness import config_dict as base_config
 from tests.test_outbox import Waits
 from tests.test_scenario_checks import checks_config, measure_at, release_to_prod, wall_clock
