@@ -1,4 +1,4 @@
-"""Store round trips of two user actions, end to end through the real bot (not a test yet).
+"""Store round trips of two user actions, end to end through the real bot (tests/test_round_trips.py bounds them).
 
 Drives the real HTTP app over the fake Slack Web API (tests/harness.py), as the scenario tests do, and
 counts every AsyncStore.run()/read() (``AsyncStore.round_trips``) while each action and all the work it
@@ -12,7 +12,9 @@ Each action ends when the engine's background work is done (``engine.drain()``) 
 delivered everything (``OutboxNotifier.drained()``): nothing sleeps. The calls are grouped by who made
 them: the engine (bot/engine), the Slack outbox (bot/slack/outbox*.py, queueing and delivering the
 engine's messages), and everything else (the Slack edge, command handlers, ...). Setup done directly on
-the synchronous store (candidates, history) is not counted. Target: at most 15 per action.
+the synchronous store (candidates, history) is not counted. Targets: at most 15 on the action's own path
+(engine, edge, queueing its messages) and 2 per message for the outbox's background delivery. A unit
+(several store calls in one round trip) is listed by the function that made it.
 
 Run: `.venv/bin/python bench/round_trips.py [--callers]`
 """
@@ -24,16 +26,13 @@ import asyncio
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.store import AsyncStore  # noqa: E402
-from bot.store.async_store import RoundTrip  # noqa: E402
 from tests.harness import (  # noqa: E402
     CHANNEL,
     ONCALL1,
@@ -44,53 +43,10 @@ from tests.harness import (  # noqa: E402
     config_dict,
     running_bot,
 )
+from tests.round_trips import Measured, area, measure  # noqa: E402
 
 TARGET = 15
 VERSION = "1.2.3"
-
-
-@dataclass
-class Measured:
-    """The round trips of one action: the counter's difference and the tally of the same calls."""
-
-    name: str
-    total: int
-    tally: Counter[RoundTrip]
-
-
-def area(caller: str) -> str:
-    """Who made a call, by the caller's module: the engine, the Slack outbox, or that module itself."""
-    module = caller.partition(":")[0]
-    if module.startswith("bot.engine"):
-        return "engine"
-    if module.startswith("bot.slack.outbox"):
-        return "outbox"
-    return module
-
-
-def area_order(name: str) -> tuple[bool, bool, str]:
-    """The engine first, then the outbox, then the rest by module name."""
-    return name != "engine", name != "outbox", name
-
-
-async def quiet(bot: BotHarness) -> None:
-    """Everything the action started is finished: the engine's tasks, then the outbox's deliveries."""
-    await bot.engine.drain()
-    await bot.runtime.outbox.drained()
-
-
-async def measure(bot: BotHarness, name: str, action: Callable[[], Awaitable[Any]]) -> Measured:
-    """The round trips of ``action`` and of all the work it starts."""
-    await quiet(bot)  # what setup started is not this action's
-    store: AsyncStore = bot.runtime.store
-    before = store.round_trips
-    with store.tally() as tally:
-        await action()
-        await quiet(bot)
-    total = store.round_trips - before
-    if total != sum(tally.values()):
-        raise SystemExit(f"{name}: the counter says {total}, the tally {sum(tally.values())}")
-    return Measured(name, total, tally)
 
 
 @asynccontextmanager
@@ -144,12 +100,26 @@ def expect(condition: bool, why: str) -> None:
         raise SystemExit(f"scenario went wrong: {why}")
 
 
+def area_order(name: str) -> tuple[bool, bool, str]:
+    """The engine first, then the outbox, then the rest by module name."""
+    return name != "engine", name != "outbox", name
+
+
+def label(method: str, caller: str) -> str:
+    """A store method by its name; a unit (``in_transaction``) by the function that made it."""
+    return f"unit in {caller.rpartition(':')[2]}" if method == "in_transaction" else method
+
+
 def report(measured: Measured, *, callers: bool) -> None:
-    verdict = "ok" if measured.total <= TARGET else f"over the target of {TARGET}"
-    print(f"{measured.name}: {measured.total} round trips ({verdict})")
+    path_ok = "ok" if measured.path <= TARGET else f"over the target of {TARGET}"
+    per_message = measured.delivery / measured.enqueued if measured.enqueued else 0.0
+    print(
+        f"{measured.name}: {measured.total} round trips — path {measured.path} ({path_ok}), "
+        f"delivery {measured.delivery} for {measured.enqueued} messages ({per_message:.1f} per message)"
+    )
     by_area: dict[str, Counter[str]] = {}
     for trip, n in measured.tally.items():
-        by_area.setdefault(area(trip.caller), Counter())[trip.method] += n
+        by_area.setdefault(area(trip.caller), Counter())[label(trip.method, trip.caller)] += n
     for name in sorted(by_area, key=area_order):
         methods = by_area[name]
         print(f"  {name}: {sum(methods.values())}")

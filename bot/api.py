@@ -14,7 +14,6 @@ from a sub-app: the cap must hold whatever the root app allows.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import uuid
@@ -27,29 +26,31 @@ from aiohttp import web
 
 from bot.api_models import (
     ApiError,
-    CandidateBody,
     FieldProblem,
     InvalidBody,
-    TestReportBody,
     audit_json,
     env_param,
-    iso,
     limit_param,
-    parse_body,
     release_json,
-    resolve_components,
-    scan_digests,
     service_param,
     since_param,
     version_param,
-    version_segment,
+)
+from bot.candidates import (
+    Origin,
+    candidate_request,
+    json_document,
+    register_candidate,
+    report_scan,
+    report_test,
+    result_request,
+    scan_request,
 )
 from bot.config import Config
-from bot.core.imageref import ImageMatch, components_with_digests, match_scanned_image, report_digests
 from bot.core.manifest import manifest_document
-from bot.core.models import Candidate, Release
+from bot.core.models import EnvState, Release
 from bot.core.notes import ReleaseNotes, notes_title
-from bot.core.trivy import MAX_REPORT_BYTES, ScanReportError, parse_trivy_report
+from bot.core.trivy import MAX_REPORT_BYTES
 from bot.logcontext import log_context
 from bot.store import AsyncStore, Store
 
@@ -159,233 +160,41 @@ async def _read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 async def _json_body(request: web.Request) -> object:
-    raw = await _read_body(request)
-    if not raw.strip():
-        raise ApiError(400, "body", "empty body; expected a JSON object")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError(400, "body", "not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "body", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "body", f"not valid JSON: {exc}") from None
+    return json_document(await _read_body(request))
 
 
-# --- writes: each runs whole on the store thread, the change and its audit row in one transaction
+# --- writes: the checks and the store work are bot.candidates', shared with `release-bot candidate`
 
 
-def _register_candidate(
-    store: Store, body: CandidateBody, components: dict[str, str], now: datetime, request_id: str
-) -> str:
-    with store.sql.transaction():
-        outcome = store.put_candidate(
-            service=body.service,
-            version=body.version,
-            commit=body.commit,
-            committed_at=body.committed_at,
-            components=components,
-            tests={suite: status for suite, status in body.tests.items()},
-            now=now,
-        )
-        if outcome == "created":
-            detail = {"commit": body.commit, "components": components, "tests": dict(body.tests)}
-            store.audit(
-                actor="api",
-                action="candidate.created",
-                subject=f"{body.service}/{body.version}",
-                now=now,
-                detail=detail,
-                request_id=request_id,
-            )
-    return outcome
-
-
-def _report_test(
-    store: Store, service: str, version: str, body: TestReportBody, now: datetime, request_id: str
-) -> bool | None:
-    with store.sql.transaction():
-        candidate = store.get_candidate(service, version)
-        if candidate is None:
-            return None
-        if body.commit is not None and body.commit != candidate.commit.lower():
-            # A result for another build is no evidence about this one, whatever it says.
-            raise ApiError(
-                409,
-                "commit",
-                f"the {body.suite} result is for commit {body.commit}, but {service} {version} is commit "
-                f"{candidate.commit}; report it against the candidate built from {body.commit}",
-            )
-        changed = store.put_test(service, version, body.suite, body.status, body.url, now)
-        if changed:
-            detail = {"suite": body.suite, "status": body.status, "url": body.url}
-            if body.commit is not None:
-                detail["commit"] = body.commit
-            store.audit(
-                actor="api",
-                action="tests.reported",
-                subject=f"{service}/{version}",
-                now=now,
-                detail=detail,
-                request_id=request_id,
-            )
-    return changed
-
-
-def _class_counts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Secrets and failed misconfiguration checks, beside the vulnerability ``counts`` CI scripts already read."""
-    return {c: {"counts": summary[c]["counts"], "total": summary[c]["total"]} for c in ("secrets", "misconfigurations")}
-
-
-def _foreign_scan(service: str, version: str, artifact: str, digests: frozenset[str], images: dict[str, str]) -> str:
-    scanned = repr(artifact[:200]) + (f" (digests {', '.join(sorted(digests))})" if digests else " (no digest)")
-    if not images:
-        return f"the report is of {scanned}, but {service} {version} has no component images to scan"
-    listed = "; ".join(f"{name} = {ref}" for name, ref in sorted(images.items()))
-    return (
-        f"the report is of {scanned}, which is none of {service} {version}'s images: {listed}. "
-        "Scan one of them; a pinned image matches when the report's Metadata.RepoDigests include its digest"
-    )
-
-
-def _report_scan(
-    store: Store,
-    service: str,
-    version: str,
-    summary: dict[str, Any],
-    digests: frozenset[str],
-    now: datetime,
-    request_id: str,
-) -> tuple[bool, ImageMatch] | None:
-    with store.sql.transaction():
-        candidate = store.get_candidate(service, version)
-        if candidate is None:
-            return None
-        match = match_scanned_image(summary["artifact"], digests, candidate.components)
-        if match is None:
-            # A scan of another image says nothing about what this candidate ships: it must not
-            # satisfy the checklist, nor replace a scan that was about the candidate.
-            raise ApiError(
-                409,
-                "ArtifactName",
-                _foreign_scan(service, version, summary["artifact"], digests, candidate.components),
-            )
-        if store.scans(service, version).get(match.component) == summary:
-            return False, match  # a re-sent report changes nothing and is not a new event
-        store.put_scan(service, version, match.component, summary, now)
-        detail = {
-            "artifact": summary["artifact"],
-            "component": match.component,
-            "matched_by": match.by,
-            "counts": summary["counts"],
-            **_class_counts(summary),
-        }
-        store.audit(
-            actor="api",
-            action="scan.reported",
-            subject=f"{service}/{version}",
-            now=now,
-            detail=detail,
-            request_id=request_id,
-        )
-    return True, match
-
-
-def _conflicts(existing: Candidate, body: CandidateBody, components: dict[str, str]) -> list[str]:
-    fields = [] if existing.commit == body.commit else ["commit"]
-    if existing.committed_at != body.committed_at:
-        fields.append("committed_at")
-    names = sorted(set(existing.components) | set(components))
-    fields += [f"components.{n}" for n in names if existing.components.get(n) != components.get(n)]
-    return fields or ["tests"]  # only the initial test results can differ then
+def _origin(request: web.Request) -> Origin:
+    return Origin(actor="api", request_id=request[REQUEST_ID])
 
 
 async def _post_candidate(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    body = parse_body(CandidateBody, await _json_body(request))
-    service = ctx.config.services.get(body.service)
-    if service is None:
-        known = ", ".join(sorted(ctx.config.services))
-        raise InvalidBody([FieldProblem("service", f"unknown service {body.service[:80]!r} (known: {known})")])
-    components = resolve_components(body.components, body.service, service)
-    outcome = await ctx.db.run(_register_candidate, ctx.db.sync, body, components, ctx.clock(), request[REQUEST_ID])
-    if outcome == "conflict":
-        existing = await ctx.db.get_candidate(body.service, body.version)
-        differing = _conflicts(existing, body, components) if existing else ["version"]
-        raise ApiError(
-            409,
-            differing[0],
-            f"{body.service} {body.version} is already registered with a different "
-            f"{', '.join(differing)}; a version is immutable, publish a new one",
-        )
-    if outcome == "created":
+    checked = candidate_request(ctx.config, await _json_body(request))
+    answer = await ctx.db.run(register_candidate, ctx.db.sync, checked, ctx.clock(), _origin(request))
+    if answer.status == 201:
+        body = checked.body
         log.info("candidate %s %s registered (request %s)", body.service, body.version, request[REQUEST_ID])
-    answer = {
-        "status": outcome,
-        "service": body.service,
-        "version": body.version,
-        "commit": body.commit,
-        "committed_at": iso(body.committed_at),
-        "components": components_with_digests(components),
-        "tests": dict(body.tests),
-    }
-    return web.json_response(answer, status=201 if outcome == "created" else 200)
-
-
-def _no_candidate(service: str, version: str) -> ApiError:
-    return ApiError(404, "version", f"no candidate {service} {version}; POST /api/v1/candidates first")
+    return web.json_response(answer.body, status=answer.status)
 
 
 async def _post_tests(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service, version = request.match_info["service"], version_segment(request.match_info["version"])
-    body = parse_body(TestReportBody, await _json_body(request))
-    changed = await ctx.db.run(_report_test, ctx.db.sync, service, version, body, ctx.clock(), request[REQUEST_ID])
-    if changed is None:
-        raise _no_candidate(service, version)
-    answer = {
-        "service": service,
-        "version": version,
-        "suite": body.suite,
-        "status": body.status,
-        "changed": changed,
-    }
-    return web.json_response(answer)
+    service, version = request.match_info["service"], request.match_info["version"]
+    checked = result_request(service, version, await _json_body(request))
+    answer = await ctx.db.run(report_test, ctx.db.sync, checked, ctx.clock(), _origin(request))
+    return web.json_response(answer.body, status=answer.status)
 
 
 async def _post_scan(request: web.Request) -> web.Response:
     ctx = request.config_dict[API]
-    service, version = request.match_info["service"], version_segment(request.match_info["version"])
-    data = await _json_body(request)
-    try:
-        summary = parse_trivy_report(data).to_dict()
-    except ScanReportError as exc:
-        path, _, problem = str(exc).partition(": ")
-        raise ApiError(422, "body" if path == "(report)" else path, problem) from None
-    digests = report_digests(summary["artifact"], scan_digests(data) if isinstance(data, dict) else [])
-    outcome = await ctx.db.run(
-        _report_scan, ctx.db.sync, service, version, summary, digests, ctx.clock(), request[REQUEST_ID]
-    )
-    if outcome is None:
-        raise _no_candidate(service, version)
-    changed, match = outcome
-    answer = {
-        "service": service,
-        "version": version,
-        "changed": changed,
-        "artifact": summary["artifact"],
-        "component": match.component,
-        "matched_by": match.by,
-        "counts": summary["counts"],
-        "total": summary["total"],
-        **_class_counts(summary),
-    }
-    return web.json_response(answer)
+    service, version = request.match_info["service"], request.match_info["version"]
+    checked = scan_request(service, version, await _json_body(request))
+    answer = await ctx.db.run(report_scan, ctx.db.sync, checked, ctx.clock(), _origin(request))
+    return web.json_response(answer.body, status=answer.status)
 
 
 # --- reads
@@ -403,18 +212,11 @@ async def _get_releases(request: web.Request) -> web.Response:
     return web.json_response({"releases": [release_json(r) for r in found[:limit]]})
 
 
-async def _get_manifest(request: web.Request) -> web.Response:
-    ctx = request.config_dict[API]
-    service = service_param(request.query, ctx.config, required=True)
-    env = env_param(request.query, ctx.config, required=True)
-    assert service is not None and env is not None
-    state = await ctx.db.env_state(service, env)
-    if state is None:
-        raise ApiError(404, "env", f"nothing has been released to {service} {env} yet")
-    candidate = await ctx.db.get_candidate(service, state.version)
-    answer = manifest_document(
-        service=service,
-        env=env,
+def _manifest_of(store: Store, state: EnvState) -> dict[str, Any]:
+    candidate = store.get_candidate(state.service, state.version)
+    return manifest_document(
+        service=state.service,
+        env=state.env,
         version=state.version,
         commit=candidate.commit if candidate else None,
         released_at=state.since,
@@ -422,7 +224,28 @@ async def _get_manifest(request: web.Request) -> web.Response:
         release_id=state.release_id,
         components=candidate.components if candidate else {},
     )
-    return web.json_response(answer)
+
+
+def _manifests(store: Store, services: list[str], envs: list[str]) -> list[dict[str, Any]]:
+    """The manifest of each of ``services`` in each of ``envs`` that has had a release, in that order; one read."""
+    live = {(s.service, s.env): s for s in store.all_env_states()}
+    return [_manifest_of(store, live[s, e]) for s in services for e in envs if (s, e) in live]
+
+
+async def _get_manifest(request: web.Request) -> web.Response:
+    """Both ``service`` and ``env``: that one manifest (404 when nothing was released there). Either or neither:
+    ``{"manifests": [...]}``, one per service and environment that has had a release (maybe none)."""
+    ctx = request.config_dict[API]
+    service = service_param(request.query, ctx.config, required=False)
+    env = env_param(request.query, ctx.config, required=False)
+    services = [service] if service else sorted(ctx.config.services)
+    envs = [env] if env else list(ctx.config.environments)
+    found = await ctx.db.run(_manifests, ctx.db.sync, services, envs)
+    if service is None or env is None:
+        return web.json_response({"manifests": found})
+    if not found:
+        raise ApiError(404, "env", f"nothing has been released to {service} {env} yet")
+    return web.json_response(found[0])
 
 
 async def _get_audit(request: web.Request) -> web.Response:

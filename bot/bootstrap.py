@@ -8,25 +8,32 @@ Nothing touches the network until ``Runtime.start()``; ``Runtime.close()`` stops
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
+import aiohttp
 from aiohttp import web
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import SecretStr
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
+from bot.console_time import ConsoleClock, ConsoleScheduler
 from bot.engine import Deps, Engine
 from bot.github_api import GitHubClient
 from bot.http_auth import Credentials
 from bot.http_session import HttpSession
 from bot.metrics.run import CheckRunner
-from bot.ports import Clock, CommitSource, DeployProvider, Directory, Notifier, Service, SystemClock
+from bot.ports import Clock, CommitSource, DeployProvider, Directory, Notifier, Scheduler, Service, Sleep, SystemClock
 from bot.providers.factory import build_provider
 from bot.scheduler import BotScheduler, summary_triggers
 from bot.server import build_web_app
@@ -46,6 +53,22 @@ SummaryJob = Callable[[], Awaitable[None]]
 # A summary whose slot passed while the bot was down is still posted on start within this grace, the
 # same lateness APScheduler allows a running job (misfire_grace_time); later, the next slot is awaited.
 SUMMARY_CATCH_UP = timedelta(hours=1)
+log = logging.getLogger("release_bot")
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why in one line (release-bot prints it and exits)."""
+
+
+class JobScheduler(Scheduler, Protocol):
+    """The Scheduler port as the runtime starts and stops it: APScheduler in the Slack modes, the console's
+    clock in the console (bot.console_time)."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def cron(self, key: str, trigger: CronTrigger, job: SummaryJob) -> None: ...
 
 
 @dataclass
@@ -57,12 +80,21 @@ class Runtime:
     # opened first in start(), closed last in close(). See bot.http_session for why it is a holder.
     http: HttpSession
     checks: CheckRunner
-    scheduler: BotScheduler | None
+    scheduler: JobScheduler | None
     engine: Engine
     outbox: Service | None = None  # delivers Slack writes; started before anything can post
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
+    # Run first by start(): the Slack modes check their token here, so a bad one stops the start before
+    # anything runs (raises StartupError).
+    preflight: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
+        if self.preflight is not None:
+            try:
+                await self.preflight()
+            except BaseException:
+                self.store.close()  # nothing else is running yet; the store's thread must not outlive us
+                raise
         await self.http.open()  # before anything can send: start-up recovery may deploy
         if self.outbox is not None:
             await self.outbox.start()
@@ -116,9 +148,14 @@ def build_runtime(
     config_dir: Path,
     clock: Clock | None = None,
     schedule: bool = True,
+    scheduler: JobScheduler | None = None,
+    sleep: Sleep | None = None,
     outbox: Service | None = None,
 ) -> Runtime:
     """Everything after the store (and the edges the mode built over it); nothing touches the network yet.
+
+    With ``schedule`` timed work runs on ``scheduler``, by default APScheduler on the wall clock; rollout pauses
+    wait in ``sleep``, by default ``asyncio.sleep`` (the console gives both on its own clock).
 
     Raises CredentialsError when an ``auth`` block names a variable that is not set (or an unreadable
     ``ca_file``): the bot does not start rather than send requests without the credentials configured.
@@ -142,7 +179,10 @@ def build_runtime(
         elif svc.repo.github is not None:
             sources[name] = GitHubSource(svc.repo.github, client=github)
     checks = CheckRunner(config.metrics, session=http, credentials=credentials)
-    scheduler = BotScheduler(config) if schedule else None
+    if not schedule:
+        scheduler = None
+    elif scheduler is None:
+        scheduler = BotScheduler(config)
     engine = Engine(
         Deps(
             config=config,
@@ -154,6 +194,7 @@ def build_runtime(
             sources=sources.get,
             checks=checks,
             scheduler=scheduler,
+            sleep=sleep or asyncio.sleep,
             base_url=settings.public_url,
             notes_link_key=settings.notes_link_key(),
         )
@@ -166,10 +207,73 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
+# What an auth.test refusal means for the person starting the bot, by Slack's error code.
+_TOKEN_ERRORS = {
+    "invalid_auth": "it is not a valid token; use the app's Bot User OAuth Token (xoxb-…) from its OAuth page",
+    "not_authed": "it is empty",
+    "token_revoked": "it was revoked; reinstall the app and use its new Bot User OAuth Token",
+    "account_inactive": "the app's bot user or its workspace was deactivated",
+    "not_allowed_token_type": "it is not a bot token; use the app's Bot User OAuth Token (xoxb-…)",
+}
+
+
+class SlackIdentity:
+    """Who the bot is in Slack, asked once at start-up (``auth.test``) and given to Bolt for every request.
+
+    Bolt, given a token, asks auth.test itself on the first request it handles, and when Slack does not answer
+    then that request fails (our edge can only call it malformed). Asked here, a token Slack refuses or a Slack
+    that cannot be reached stops the start, naming the cause (StartupError), and no request waits on it later.
+    """
+
+    def __init__(self, client: AsyncWebClient, api_url: str) -> None:
+        self._client = client
+        self._api_url = api_url
+        self._result: AuthorizeResult | None = None
+
+    async def verify(self) -> None:
+        try:
+            response = await self._client.auth_test()
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or str(exc).splitlines()[0])
+            why = _TOKEN_ERRORS.get(error, "check SLACK_BOT_TOKEN")
+            raise StartupError(
+                f"Slack refused SLACK_BOT_TOKEN: auth.test at {self._api_url} answered {error} ({why})"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise StartupError(
+                f"cannot reach the Slack API at {self._api_url} (auth.test: {reason}); "
+                "check SLACK_API_URL and this machine's network"
+            ) from None
+        self._result = AuthorizeResult.from_auth_test_response(
+            bot_token=self._client.token, auth_test_response=response
+        )
+        log.info(
+            "Slack: signed in as @%s (%s) in %s (%s)",
+            response.get("user"),
+            response.get("user_id"),
+            response.get("team"),
+            response.get("team_id"),
+        )
+
+    def authorizer(self) -> Callable[[], Awaitable[AuthorizeResult]]:
+        """Bolt's ``authorize``: the identity verified at start-up, before any request could arrive. A plain
+        function: Bolt calls it with the arguments its signature names, and a method's would include ``self``."""
+
+        async def authorize() -> AuthorizeResult:
+            if self._result is None:
+                raise RuntimeError("a Slack request arrived before start-up verified the bot token")
+            return self._result
+
+        return authorize
+
+
 def slack_runtime(
     settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None
-) -> tuple[Runtime, AsyncWebClient]:
-    """The runtime and its Web API client for the Slack modes; the bot's own writes go through the outbox."""
+) -> tuple[Runtime, AsyncApp]:
+    """The runtime and its Bolt app for the Slack modes; the bot's own writes go through the outbox, and the
+    runtime's start begins by checking the bot token with Slack."""
     clock = clock or SystemClock()
     token = _secret(settings.slack_bot_token)
     store = AsyncStore(Store(settings.db_path))
@@ -187,13 +291,15 @@ def slack_runtime(
         clock=clock,
         outbox=outbox,
     )
-    return runtime, client
+    identity = SlackIdentity(client, settings.slack_api_url)
+    runtime.preflight = identity.verify
+    bolt = build_app(runtime.engine, client=client, session=runtime.http, authorize=identity.authorizer())
+    return runtime, bolt
 
 
 def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
-    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
-    bolt = build_app(runtime.engine, client=client, session=runtime.http)
+    runtime, bolt = slack_runtime(settings, config, config_dir, clock=clock)
     return build_web_app(
         runtime,
         bolt,
@@ -204,8 +310,7 @@ def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clo
 
 def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """Socket Mode: Slack connects over a WebSocket we open; health, metrics and the API stay on HTTP."""
-    runtime, client = slack_runtime(settings, config, config_dir, clock=clock)
-    bolt = build_app(runtime.engine, client=client, session=runtime.http)
+    runtime, bolt = slack_runtime(settings, config, config_dir, clock=clock)
     handler = TimedSocketModeHandler(bolt, _secret(settings.slack_app_token), store=runtime.store)
 
     async def socket_mode(app: web.Application) -> AsyncIterator[None]:
@@ -214,16 +319,6 @@ def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: C
         await handler.close_async()  # type: ignore[no-untyped-call]
 
     return build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
-
-
-class ShiftedClock:
-    """Real time, shifted so the session starts at a chosen instant (console --now, for demos and tests)."""
-
-    def __init__(self, start: datetime) -> None:
-        self._offset: timedelta = start - SystemClock().now()
-
-    def now(self) -> datetime:
-        return SystemClock().now() + self._offset
 
 
 async def run_console(
@@ -235,12 +330,16 @@ async def run_console(
     db_path: Path,
     demo_dir: Path | None,
     start: datetime | None,
+    speed: float,
 ) -> None:
-    """The console adapter over the shared handlers, optionally seeded with demo data."""
+    """The console adapter over the shared handlers, optionally seeded with demo data.
+
+    Its clock starts at ``start`` (default: now) and runs ``speed`` times as fast as the wall clock; rollout
+    pauses and timed work (checks, expiries, summaries) wait on it, so the console can also move it forward.
+    """
     from bot import demo  # noqa: PLC0415 - only the demo needs git at start-up
 
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its job chatter would drown the console
-    clock: Clock = ShiftedClock(start) if start is not None else SystemClock()
+    clock = ConsoleClock(start, speed=speed)
     shas: list[str] = []
     if demo_dir is not None:
         shas = demo.make_repo(demo_dir / "repo", clock.now() - timedelta(days=2))
@@ -255,6 +354,7 @@ async def run_console(
         for member in members
         if member.startswith("S")
     }
+    scheduler = ConsoleScheduler(clock)
     runtime = build_runtime(
         settings,
         config,
@@ -263,10 +363,17 @@ async def run_console(
         directory=ConsoleDirectory(config, groups),
         config_dir=config_dir,
         clock=clock,
+        scheduler=scheduler,
+        sleep=clock.sleep,
     )
-    await runtime.start()
-    channel = next(iter(config.services.values())).channel
+    clock.attach()
     try:
-        await Console(runtime.engine, notifier, user=user, channel=channel).run()
+        with clock.working():  # what the start-up starts (recovery, catch-up summaries) is the console's work
+            await runtime.start()
+        channel = next(iter(config.services.values())).channel
+        try:
+            await Console(runtime.engine, notifier, scheduler, user=user, channel=channel).run()
+        finally:
+            await runtime.close()
     finally:
-        await runtime.close()
+        clock.detach()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from bot.core.commits import Commit
-from bot.providers.base import DeployContext, StepResult
+from bot.providers.base import DeployContext, LeftRun, RunIdentity, StepResult, Unproven
 
 
 class Clock(Protocol):
@@ -87,19 +88,48 @@ class CommitSource(Protocol):
         ...
 
 
+class RunRecord(Protocol):
+    """The store's record of one provider step (the fence, bot/engine/fences.py), given to the provider.
+
+    A provider starts nothing before :meth:`starting` returns: a step the store could not record is never
+    run, and a step that runs can always be found again by a restarted bot.
+    """
+
+    @property
+    def output(self) -> Path:
+        """Where a command step writes its output (and, next to it, its exit status)."""
+        ...
+
+    async def starting(self, identity: RunIdentity) -> None:
+        """Record the step as running, named by ``identity``; raises when the store cannot write."""
+        ...
+
+    async def identified(self, remote_id: str) -> None:
+        """A remote step's run id (or status URL), once its service gave it."""
+        ...
+
+
 class DeployProvider(Protocol):
     """A deploy back-end (command, http, github_actions)."""
 
-    async def deploy(self, ctx: DeployContext) -> StepResult:
+    async def deploy(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Deploy ``ctx.version`` (at ``ctx.weight`` for a canary's first step)."""
         ...
 
-    async def shift(self, ctx: DeployContext) -> StepResult:
+    async def shift(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Shift traffic to ``ctx.weight`` percent (canary) or switch to ``ctx.colour`` (blue/green)."""
         ...
 
-    async def rollback(self, ctx: DeployContext) -> StepResult:
+    async def rollback(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Return the environment to ``ctx.version`` (the rollback target)."""
+        ...
+
+    async def inspect(self, left: LeftRun) -> StepResult | Unproven | None:
+        """How a step a previous process of the bot left has ended; None while it still runs."""
+        ...
+
+    async def follow(self, left: LeftRun) -> StepResult | Unproven:
+        """Wait for a left step that still runs to end, stopping it at its timeout; how it ended."""
         ...
 
 

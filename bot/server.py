@@ -79,11 +79,11 @@ async def slack_events(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    try:
-        await runtime.store.run(runtime.store.sync.sql.one, "SELECT 1")
-    except Exception:
-        return web.json_response({"status": "error", "store": "unavailable"}, status=503)
+    """200 when the bot can do its work; 503 with the reasons when the store cannot write (a real write, made at
+    most every few seconds) or release outcomes wait to be recorded."""
+    problems = await request.app[RUNTIME].engine.outcomes.health()
+    if problems:
+        return web.json_response({"status": "error", "problems": problems}, status=503)
     return web.json_response({"status": "ok"})
 
 

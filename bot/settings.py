@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -13,6 +13,7 @@ from bot.notes_link import derive_link_key
 
 MIN_LINK_SECRET = 32
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+SLACK_SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
 
 class SettingsError(Exception):
@@ -38,7 +39,9 @@ class Settings(BaseModel):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     config_path: Path = Path("releasebot.yml")
+    config_from_env: bool = False  # config_path came from RELEASEBOT_CONFIG (else it is the default)
     db_path: Path = Path("releasebot.db")
+    db_from_env: bool = False  # db_path came from RELEASEBOT_DB
     api_token: SecretStr | None = None
     port: int = Field(default=3000, ge=0, le=65535)
     github_token: SecretStr | None = None
@@ -67,7 +70,9 @@ class Settings(BaseModel):
                 slack_app_token=secret("SLACK_APP_TOKEN"),
                 slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
                 config_path=Path(env.get("RELEASEBOT_CONFIG") or "releasebot.yml"),
+                config_from_env=bool(env.get("RELEASEBOT_CONFIG")),
                 db_path=Path(env.get("RELEASEBOT_DB") or "releasebot.db"),
+                db_from_env=bool(env.get("RELEASEBOT_DB")),
                 api_token=secret("RELEASEBOT_API_TOKEN"),
                 port=int(env.get("PORT") or 3000),
                 github_token=secret("GITHUB_TOKEN"),
@@ -113,3 +118,14 @@ class Settings(BaseModel):
         token = self.slack_app_token.get_secret_value() if self.slack_app_token else ""
         if not token.startswith("xapp-"):
             raise SettingsError("SLACK_APP_TOKEN must be an app-level token (xapp-…)")
+
+
+def forget_slack_secrets(environ: MutableMapping[str, str]) -> None:
+    """Take the Slack secrets out of the process environment once Settings holds them.
+
+    From then on only Settings hands them out. slack_bolt's AsyncApp reads SLACK_BOT_TOKEN from the environment
+    whenever it is set, and, given the client the bot builds as well, warns "As you gave `client` as well,
+    `token` will be unused" at every start.
+    """
+    for name in SLACK_SECRETS:
+        environ.pop(name, None)

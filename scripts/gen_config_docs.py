@@ -27,11 +27,17 @@ Generated from the pydantic models in `bot/config/` by `scripts/gen_config_docs.
 this file and the models disagree. Validate a file with `release-bot check-config FILE`: every error is
 printed with its line, column and path (e.g. `releasebot.yml:20:9 environments.prod.checks[0].fail_if: …`).
 The file is YAML 1.2: only `true`/`false` are booleans, and a key given twice is an error. Durations are written
-`30s`, `5m`, `1h30m`, `2d`; times `HH:MM` in the configured zone. An example is in `examples/releasebot.yml`.
+`30s`, `5m`, `1h30m`, `2d`; times `HH:MM` in the configured zone. Paths (deploy programs and `cwd`, `repo.path`,
+`manifest.repo`, `ca_file`) are relative to the config file, wherever the bot is started. An example is in
+`examples/releasebot.yml`.
 
 | key | type | default | meaning |
 |---|---|---|---|
 """
+
+
+# How the keys of a nested map are named where `<name>` is taken by its parent's.
+_KEY_NAMES = {"services.<name>.environments": "<env>"}
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
@@ -71,13 +77,26 @@ def _default(field: FieldInfo) -> str:
     value = field.get_default(call_default_factory=True)
     if value is None or value is PydanticUndefined:
         return "—"
-    if isinstance(value, timedelta):
-        return f"`{format_duration(value)}`"
-    if isinstance(value, time):
-        return f"`{value:%H:%M}`"
+    if isinstance(value, BaseModel) and value.model_dump(exclude_defaults=True) == {}:
+        return "see below"
+    return f"`{_yaml(value)}`"
+
+
+def _yaml(value: Any) -> str:
+    """A default as a user writes it in ``releasebot.yml`` (YAML flow style): `5m`, `[mon, tue]`, `false`."""
     if isinstance(value, BaseModel):
-        return "see below" if value.model_dump(exclude_defaults=True) == {} else f"`{value.model_dump()}`"
-    return f"`{value}`"
+        return _yaml(value.model_dump(by_alias=True, exclude_none=True))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, time):
+        return f"{value:%H:%M}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_yaml(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_yaml(item) for item in value) + "]"
+    return str(value)
 
 
 def rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[str]:
@@ -92,7 +111,7 @@ def rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[str]:
             origin = typing.get_origin(field.annotation)
             inner = typing.get_args(field.annotation)
             if origin is dict:
-                child = f"{path}.<name>."
+                child = f"{path}.{_KEY_NAMES.get(path, '<name>')}."
             elif origin is list or (inner and typing.get_origin(inner[0]) is list):
                 child = f"{path}[]."
             else:

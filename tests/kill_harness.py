@@ -6,8 +6,11 @@ bot process (``python -m bot serve``) driven with signed requests over real HTTP
 hold one Web API call in flight: the test learns the bot is *exactly* at that call (the ``arrived``
 event), kills it there, and the held call is dropped, as a call cut off by a dying process is.
 
-Waiting on the external process is bounded polling (its readiness, its database, its deploy log);
-everything the fakes see is awaited through their own events.
+Waiting on the external process is bounded polling (its readiness, its database, its deploy log, the status
+files its deploys leave); everything the fakes see is awaited through their own events. ``refuse_writes``
+injects a real storage fault into the running bot: its RLIMIT_FSIZE is set to 0 from outside (prlimit), so
+every write(2) it makes to a file fails with EFBIG, as on a full disk (SQLite reports a disk I/O error); the
+deploy scripts it already started keep their own limits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import errno
 import json
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -213,6 +217,40 @@ class KillBed:
     def output(self) -> str:
         return (self.tmp / f"bot-run{self.runs}.log").read_text(errors="replace")[-4000:]
 
+    # --- storage faults ------------------------------------------------------------------------------
+    def refuse_writes(self) -> None:
+        """From now on every file write of the running bot fails (RLIMIT_FSIZE 0; Python ignores SIGXFSZ)."""
+        assert self.proc is not None and self.proc.returncode is None
+        _, hard = resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
+
+    def allow_writes(self) -> None:
+        assert self.proc is not None and self.proc.returncode is None
+        _, hard = resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(self.proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """/healthz: its status and its JSON body."""
+        assert self._http is not None
+        async with self._http.get(f"{self.base}/healthz") as response:
+            return response.status, await response.json()
+
+    async def wait_health(self, status: int, containing: str = "") -> dict[str, Any]:
+        """Bounded polling of /healthz until it answers ``status`` (with ``containing`` in its body); the body."""
+
+        async def probe() -> dict[str, Any] | None:
+            answered, body = await self.health()
+            return body if answered == status and containing in json.dumps(body) else None
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            found = await probe()
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"/healthz did not answer {status} within {WAIT}s: {await self.health()}")
+            await asyncio.sleep(0.05)
+
     # --- Slack requests ------------------------------------------------------------------------------
     async def _post(self, body: bytes) -> None:
         assert self._http is not None
@@ -252,6 +290,17 @@ class KillBed:
         """Wait until ``count`` messages containing ``needle`` reached Slack."""
         await self.slack.wait_for("chat.postMessage", count, WAIT, lambda c: needle in text_of(c.args))
 
+    async def replied(self, release: dict[str, Any], needle: str) -> None:
+        """Wait until a reply containing ``needle`` reached the release's thread (work the bot does after the ack or
+        after a start, such as recording a deploy it followed, tells its thread last)."""
+        thread_ts = release["thread_ts"]
+        assert thread_ts, f"release #{release['id']} has no message"
+
+        def in_thread(call: Any) -> bool:
+            return call.args.get("thread_ts") == thread_ts and needle in text_of(call.args)
+
+        await self.slack.wait_for("chat.postMessage", 1, WAIT, in_thread)
+
     async def parent_shows(self, release_id: int, state: str) -> None:
         """Wait until the release's parent message was updated to ``state``."""
 
@@ -265,6 +314,22 @@ class KillBed:
     # --- what the process left behind ---------------------------------------------------------------
     def deploys(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def overlaps(self) -> list[str]:
+        """Deploy runs that started while another one held the stub's lock (none, ever)."""
+        overlaps = Path(f"{self.log}.overlaps")
+        return overlaps.read_text().splitlines() if overlaps.exists() else []
+
+    def statuses(self) -> list[Path]:
+        """The exit-status files deploy steps left in the data directory, one per step that ended by itself."""
+        return sorted((self.tmp / "deploys").glob("*.status"))
+
+    async def deploys_ended(self, count: int) -> list[Path]:
+        """Bounded polling until ``count`` deploy steps have written their exit status."""
+        found: list[Path] = await poll(
+            f"{count} deploy exit statuses", lambda: len(self.statuses()) >= count and self.statuses()
+        )
+        return found
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Read the bot's database from outside (read-only; WAL lets it run beside the bot)."""
@@ -315,24 +380,110 @@ def seed(db: Path) -> set[int]:
     ids = set()
     try:
         for version in ("1.2.2", "1.2.3"):
-            store.put_candidate(
-                service="notify",
-                version=version,
-                commit=(version.replace(".", "") + "a" * 40)[:40],
-                committed_at=now - timedelta(hours=6),
-                components={c: f"ghcr.io/example/{c}:{version}@{DIGEST}" for c in ("api", "worker")},
-                tests={"unit": "passed"},
-                now=now,
-            )
-            counts = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
-            summary = {"artifact": f"notify:{version}", "artifact_type": "container_image", "counts": counts}
-            for component in ("api", "worker"):
-                store.put_scan("notify", version, component, {**summary, "total": 0, "top": []}, now)
+            _candidate(store, version, now)
         for env, version in (("staging", "1.2.2"), ("prod", "1.2.2"), ("staging", "1.2.3")):
             ids.add(record_live(store, env, version, now - timedelta(days=1)))
     finally:
         store.close()
     return ids
+
+
+def seed_staged(bed: KillBed, versions: list[str]) -> None:
+    """More candidates, newest last, each already released to staging (so prod may take any of them in order)."""
+    store = Store(bed.db)
+    try:
+        for version in versions:
+            now = datetime.now(UTC)
+            _candidate(store, version, now)
+            bed.seeded.add(record_live(store, "staging", version, now - timedelta(hours=1)))
+    finally:
+        store.close()
+
+
+def _candidate(store: Store, version: str, now: datetime) -> None:
+    store.put_candidate(
+        service="notify",
+        version=version,
+        commit=(version.replace(".", "") + "a" * 40)[:40],
+        committed_at=now - timedelta(hours=6),
+        components={c: f"ghcr.io/example/{c}:{version}@{DIGEST}" for c in ("api", "worker")},
+        tests={"unit": "passed"},
+        now=now,
+    )
+    counts = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "UNKNOWN": 0}
+    summary = {"artifact": f"notify:{version}", "artifact_type": "container_image", "counts": counts}
+    for component in ("api", "worker"):
+        store.put_scan("notify", version, component, {**summary, "total": 0, "top": []}, now)
+
+
+# --- a deploy left running by a kill ------------------------------------------------------------------------
+
+# How the deploy a kill leaves running ends: after the restart (the new bot follows it), or while the bot is down
+# (its exit status file tells the restart), with success or failure.
+ENDS_AFTER_THE_RESTART = "ends-after-the-restart"
+ENDS_WHILE_DOWN = "ends-while-down"
+FAILS_WHILE_DOWN = "fails-while-down"
+MODES = (ENDS_AFTER_THE_RESTART, ENDS_WHILE_DOWN, FAILS_WHILE_DOWN)
+
+
+@dataclass
+class LeftDeploy:
+    """One kill loop: the release, what the restarted bot recorded, what it said, and how long it took."""
+
+    release_id: int
+    state: str
+    restart_s: float  # the new process started → /healthz answered 200
+    recorded_s: float  # the deploy ended (or the bot restarted, when it ended while down) → its outcome stored
+    refusals: list[str] = field(default_factory=list)  # what Retry and a new request were told meanwhile
+
+
+async def kill_during_a_deploy(bed: KillBed, version: str, mode: str, *, retry_as: str) -> LeftDeploy:
+    """Release ``version`` to prod, SIGKILL the bot while its deploy script runs (blocked on the FIFO), let the
+    script end as ``mode`` says, restart, and wait until the outcome is recorded. While the left deploy still
+    runs (``ENDS_AFTER_THE_RESTART``), Retry and a new request for prod are tried: both must be refused."""
+    fifo = Path(f"{bed.log}.block")
+    fail = Path(f"{bed.log}.fail")
+    os.mkfifo(fifo)
+    try:
+        answer = await bed.command(f"prod {version}")
+        assert "has started" in answer, answer
+        writer = await fifo_reader_waiting(fifo)
+        [release] = [r for r in bed.releases() if r["version"] == version]
+        ended = len(bed.statuses())
+        await bed.kill()
+        if mode == FAILS_WHILE_DOWN:
+            fail.write_text("migration failed\n")
+        if mode != ENDS_AFTER_THE_RESTART:
+            os.close(writer)
+            await bed.deploys_ended(ended + 1)
+        started = time.monotonic()
+        await bed.restart()
+        restart_s = time.monotonic() - started
+        refusals = []
+        if mode == ENDS_AFTER_THE_RESTART:
+            assert bed.release(release["id"])["state"] == "deploying", "the left deploy still runs: not interrupted"
+            assert [lock["release_id"] for lock in bed.query("SELECT * FROM release_locks WHERE env = 'prod'")] == [
+                release["id"]
+            ], "prod stays locked by it"
+            refusals.append(await bed.click("release_retry", str(release["id"]), user=retry_as))
+            refusals.append(await bed.command(f"prod {version}"))
+            started = time.monotonic()
+            os.write(writer, b"go\n")
+            os.close(writer)
+
+        def recorded() -> dict[str, Any] | None:
+            found = bed.release(release["id"])
+            return found if found["state"] not in RUNNING else None
+
+        done: dict[str, Any] = await poll("the left deploy's outcome", recorded)
+        recorded_s = time.monotonic() - started
+        await bed.parent_shows(release["id"], done["state"])
+        await bed.replied(done, f"The release is recorded *{done['state']}*")
+        return LeftDeploy(release["id"], done["state"], restart_s, recorded_s, refusals)
+    finally:
+        release_blocked_stubs(bed.log)
+        fifo.unlink()
+        fail.unlink(missing_ok=True)
 
 
 def release_blocked_stubs(log: Path) -> None:
@@ -366,6 +517,28 @@ async def fifo_reader_waiting(fifo: Path) -> int:
     return fd
 
 
+async def refuse_writes_after_a_deploy(bed: KillBed, version: str) -> dict[str, Any]:
+    """Release ``version`` to prod; while its script runs, make the store refuse writes, then let the script
+    succeed. Returns the release once /healthz says the store cannot write and the release's outcome waits."""
+    fifo = Path(f"{bed.log}.block")
+    os.mkfifo(fifo)
+    try:
+        answer = await bed.command(f"prod {version}")
+        assert "has started" in answer, answer
+        writer = await fifo_reader_waiting(fifo)
+        [release] = [r for r in bed.releases() if r["version"] == version]
+        ended = len(bed.statuses())
+        bed.refuse_writes()
+        os.close(writer)  # the deploy succeeds; the bot cannot record it
+        await bed.deploys_ended(ended + 1)
+        body = await bed.wait_health(503, containing=f"release #{release['id']}")
+        assert any(p.startswith("the store cannot write: disk I/O error") for p in body["problems"]), body
+        assert bed.release(release["id"])["state"] == "deploying", "nothing recorded: the store refused it"
+        return release
+    finally:
+        fifo.unlink()
+
+
 # --- the invariants every restart must leave --------------------------------------------------------------
 
 
@@ -384,9 +557,21 @@ def consistency_problems(bed: KillBed, *, may_repeat: Counter[str] | None = None
         problems.append(f"integrity_check: {integrity}")
     problems += [f"foreign key violation: {row}" for row in bed.query("PRAGMA foreign_key_check")]
     releases = {r["id"]: r for r in bed.query("SELECT * FROM releases")}
+    open_runs = bed.query("SELECT * FROM deploy_runs WHERE ended_at IS NULL")
+    followed = {run["release_id"] for run in open_runs if run["adopted_at"] is not None}
     problems += [
-        f"release #{i} is still {r['state']} after a start" for i, r in releases.items() if r["state"] in RUNNING
+        f"release #{i} is still {r['state']} after a start"
+        for i, r in releases.items()
+        if r["state"] in RUNNING and i not in followed  # a deploy left running is waited for, lock held
     ]
+    problems += [
+        f"release #{run['release_id']} is {releases[run['release_id']]['state']} with its step {run['step']!r} open"
+        for run in open_runs
+        if releases[run["release_id"]]["state"] not in RUNNING
+    ]
+    envs = Counter((releases[run["release_id"]]["service"], releases[run["release_id"]]["env"]) for run in open_runs)
+    problems += [f"{env} has {n} deploy steps running at once" for env, n in envs.items() if n > 1]
+    problems += [f"a deploy ran while another held the lock: {line!r}" for line in bed.overlaps()]
     for lock in bed.query("SELECT * FROM release_locks"):
         holder = releases[lock["release_id"]]
         if holder["state"] not in RUNNING:

@@ -29,7 +29,8 @@ from bot import bootstrap
 from bot.bootstrap import socket_app
 from bot.config import parse_config
 from bot.core.models import ApprovalState, ReleaseKind, ReleaseState
-from bot.providers.base import DeployContext, StepResult
+from bot.ports import RunRecord
+from bot.providers.base import DeployContext, LeftRun, RunIdentity, StepResult, Unproven
 from bot.server import BOLT, RUNTIME
 from bot.settings import Settings
 from bot.slack import app as slack_app
@@ -92,19 +93,26 @@ class HeldDeploys:
         self.hold = hold
         self.done: list[str] = []
 
-    async def _step(self, what: str, ctx: DeployContext) -> StepResult:
+    async def _step(self, what: str, ctx: DeployContext, run: RunRecord) -> StepResult:
+        await run.starting(RunIdentity())
         await self.hold.wait()
         self.done.append(f"{what} {ctx.service} {ctx.version} {ctx.environment}")
         return StepResult(ok=True, output_tail="done")
 
-    async def deploy(self, ctx: DeployContext) -> StepResult:
-        return await self._step("deploy", ctx)
+    async def deploy(self, ctx: DeployContext, run: RunRecord) -> StepResult:
+        return await self._step("deploy", ctx, run)
 
-    async def shift(self, ctx: DeployContext) -> StepResult:
-        return await self._step("shift", ctx)
+    async def shift(self, ctx: DeployContext, run: RunRecord) -> StepResult:
+        return await self._step("shift", ctx, run)
 
-    async def rollback(self, ctx: DeployContext) -> StepResult:
-        return await self._step("rollback", ctx)
+    async def rollback(self, ctx: DeployContext, run: RunRecord) -> StepResult:
+        return await self._step("rollback", ctx, run)
+
+    async def inspect(self, left: LeftRun) -> StepResult | Unproven | None:
+        raise AssertionError("these cases never restart the bot")
+
+    async def follow(self, left: LeftRun) -> StepResult | Unproven:
+        raise AssertionError("these cases never restart the bot")
 
 
 @dataclass

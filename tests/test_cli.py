@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from bot.__main__ import cli
+from bot.store import Store
 from tests.fakes.tls import SelfSigned
 from tests.harness import config_dict
 
@@ -420,3 +421,204 @@ def test_a_missing_variable_refuses_to_start_in_one_line(auth_config: Path, tmp_
 def test_window_needs_no_credentials(auth_config: Path) -> None:
     result = run(["window", "--env", "prod", "--at", "2026-11-24T10:00:00-05:00"], auth_config)
     assert result.exit_code == 0, result.stderr
+
+
+# --- naming the config: --config, RELEASEBOT_CONFIG, or ./releasebot.yml --------------------------------------
+
+
+def test_a_missing_config_is_named_with_its_absolute_path_and_where_the_name_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    env = {**NO_SLACK, "RELEASEBOT_CONFIG": ""}
+    given = runner.invoke(cli, ["window", "--config", "team/my.yml"], env=env)
+    from_env = runner.invoke(cli, ["window"], env={**env, "RELEASEBOT_CONFIG": "ops/bot.yml"})
+    default = runner.invoke(cli, ["serve"], env=env)
+
+    assert (given.exit_code, from_env.exit_code, default.exit_code) == (2, 2, 2)
+    assert given.stderr == (
+        f"release-bot: cannot read the config {tmp_path / 'team' / 'my.yml'} (from --config): no such file\n"
+    )
+    assert f"{tmp_path / 'ops' / 'bot.yml'} (from RELEASEBOT_CONFIG): no such file" in from_env.stderr
+    assert default.stderr == (
+        f"release-bot: refusing to start: cannot read the config {tmp_path / 'releasebot.yml'} (the default: "
+        "no --config given and RELEASEBOT_CONFIG is not set): no such file; "
+        "`release-bot console --demo` runs without one\n"
+    )
+
+
+def test_config_errors_name_the_file_given_with_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, _set("timezone", "Nowhere/Else"))
+    result = CliRunner().invoke(cli, ["serve", "--config", str(config)], env={**SLACK_ENV, "RELEASEBOT_CONFIG": ""})
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"release-bot: refusing to start: the config {config} (from --config) has 1 error(s): ")
+    assert "timezone: unknown time zone 'Nowhere/Else'" in line
+
+
+def test_check_config_takes_the_config_option_too(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(cli, ["check-config", "--config", str(config)])
+    assert result.exit_code == 0 and result.stdout == f"{config}: ok (1 service(s), 2 environment(s))\n"
+    both = CliRunner().invoke(cli, ["check-config", str(config), "--config", str(config)])
+    assert both.exit_code == 2 and "name the config once" in both.stderr
+
+
+@pytest.mark.parametrize("option", ["--config", "--db"])
+def test_the_demo_refuses_a_config_or_database_of_yours(tmp_path: Path, option: str) -> None:
+    result = CliRunner().invoke(cli, ["console", "--demo", option, str(tmp_path / "mine")])
+    assert result.exit_code == 2
+    assert "--demo runs the example config on a temporary database of its own" in result.stderr
+    assert not (tmp_path / "mine").exists()
+
+
+# --- candidates from the command line ------------------------------------------------------------------------
+
+COMMIT = "4f0c" * 10
+API_IMAGE = "ghcr.io/example/api:1.3.0@sha256:" + "a1" * 32
+WORKER_IMAGE = "ghcr.io/example/worker:1.3.0@sha256:" + "b2" * 32
+
+
+def candidate(tmp_path: Path, *args: str) -> Result:
+    """`release-bot candidate ARGS` with the test config and the database under ``tmp_path``."""
+    env = {"RELEASEBOT_CONFIG": str(write_config(tmp_path)), "RELEASEBOT_DB": str(tmp_path / "bot.db")}
+    return CliRunner().invoke(cli, ["candidate", *args], env=env, catch_exceptions=False)
+
+
+def test_candidate_add_tests_and_scan_write_the_database_and_answer_like_the_api(tmp_path: Path) -> None:
+    add = ["add", "notify", "1.3.0", "--commit", COMMIT, "--image", f"api={API_IMAGE}"]
+    added = candidate(tmp_path, *add, "--image", f"worker={WORKER_IMAGE}", "--test", "unit=passed", "--json")
+    assert added.exit_code == 0, added.stderr
+    assert json.loads(added.stdout) == {
+        "status": "created",
+        "service": "notify",
+        "version": "1.3.0",
+        "commit": COMMIT,
+        "committed_at": None,
+        "components": {
+            "api": {"image": API_IMAGE, "digest": "sha256:" + "a1" * 32},
+            "worker": {"image": WORKER_IMAGE, "digest": "sha256:" + "b2" * 32},
+        },
+        "tests": {"unit": "passed"},
+    }
+    tested = candidate(tmp_path, "tests", "notify", "1.3.0", "integration", "failed", "--url", "https://ci.example/1")
+    assert (tested.exit_code, tested.stdout) == (0, "notify 1.3.0: integration failed (recorded)\n")
+    report = tmp_path / "trivy.json"
+    report.write_text(
+        json.dumps(
+            {
+                "SchemaVersion": 2,
+                "ArtifactName": API_IMAGE,
+                "ArtifactType": "container_image",
+                "Metadata": {"RepoDigests": ["ghcr.io/example/api@sha256:" + "a1" * 32]},
+                "Results": [],
+            }
+        )
+    )
+    scanned = candidate(tmp_path, "scan", "notify", "1.3.0", str(report))
+    assert scanned.exit_code == 0, scanned.stderr
+    assert scanned.stdout == (
+        f"notify 1.3.0: scan of api ({API_IMAGE}) recorded: 0 critical, 0 high, 0 medium, 0 low, 0 unknown\n"
+    )
+
+    store = Store(tmp_path / "bot.db")
+    found = store.get_candidate("notify", "1.3.0")
+    assert found is not None and found.commit == COMMIT
+    assert {suite: row["status"] for suite, row in store.tests("notify", "1.3.0").items()} == {
+        "unit": "passed",
+        "integration": "failed",
+    }
+    assert list(store.scans("notify", "1.3.0")) == ["api"]
+    assert [(e.actor, e.action) for e in store.audit_since(None)] == [
+        ("cli", "candidate.created"),
+        ("cli", "tests.reported"),
+        ("cli", "scan.reported"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "errors"),
+    [
+        (
+            ["add", "notify", "1.3.0", "--commit", COMMIT, "--image", f"api={API_IMAGE}"],
+            ["components.worker: missing: notify needs an image for worker"],
+        ),
+        (
+            ["add", "mail", "1.3.0", "--commit", "abc", "--image", "api=x"],
+            ["commit: 'abc' is not a commit: use the full id, 40 or 64 hexadecimal characters"],
+        ),
+        (
+            ["add", "mail", "1.3.0", "--commit", COMMIT],
+            ["service: unknown service 'mail' (known: notify)"],
+        ),
+        (
+            ["add", "notify", "1.3.0", "--commit", COMMIT, "--image", "api=Not An Image", "--image", "db=x"],
+            [
+                "components.db: not a component of notify (known: api, worker)",
+                "components.worker: missing: notify needs an image for worker",
+            ],
+        ),
+        (
+            ["tests", "notify", "1.3.0", "unit", "skipped"],
+            ["status: must be one of 'passed' or 'failed'"],
+        ),
+        (
+            ["tests", "notify", "1.3.0", "unit", "passed"],
+            [
+                "version: no candidate notify 1.3.0; register it first "
+                "(POST /api/v1/candidates, or `release-bot candidate add`)"
+            ],
+        ),
+    ],
+)
+def test_candidate_refusals_name_the_field_to_fix_and_store_nothing(
+    tmp_path: Path, args: list[str], errors: list[str]
+) -> None:
+    result = candidate(tmp_path, *args)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[: len(errors)] == [f"release-bot: {e}" for e in errors]
+    assert result.stdout == ""
+    store = Store(tmp_path / "bot.db")
+    assert store.get_candidate("notify", "1.3.0") is None and store.audit_since(None) == []
+
+
+def test_a_registered_candidate_is_what_the_console_releases(tmp_path: Path) -> None:
+    """The path from `make run` to a team's own service: their config, their database, `candidate add`, release."""
+    config = tmp_path / "my.yml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            timezone: Europe/Paris
+            services:
+              web:
+                channel: C0WEB
+                components: [app]
+                pipeline: [dev]
+            environments:
+              dev:
+                window: always
+                deploy: {provider: command, run: [echo, "deploying {service} {version} to {environment}"]}
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RELEASEBOT_"))}
+    lines = f"candidate add web 1.0.0 --commit {COMMIT} --image app=ghcr.io/acme/web:1.0.0\n/release dev 1.0.0\nwait\n"
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed argv
+        [sys.executable, "-m", "bot", "console", "--config", "my.yml", "--db", "my.db"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"config {config} (from --config)\ndatabase {tmp_path / 'my.db'} (from --db)\n")
+    assert "registered web 1.0.0 (commit 4f0c4f0c4f0c)" in done.stdout
+    assert "web 1.0.0 is live in dev" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    # The same database, from a shell: evidence for the version the console released.
+    tested = run_subprocess(tmp_path, ["candidate", "tests", "web", "1.0.0", "unit", "passed", "--db", "my.db"], config)
+    assert (tested.returncode, tested.stdout) == (0, "web 1.0.0: unit passed (recorded)\n")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from ruamel.yaml import YAML
 
-from bot.config import ConfigError, load_config, parse_config
+from bot.config import CommandProvider, Config, ConfigError, load_config, parse_config
 from bot.config.source import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +107,17 @@ def test_example_config_loads() -> None:
             "Content-Type is set by the bot",
         ),
         (lambda d: d["metrics"].update(prometheus_auth={}), "metrics.prometheus_auth", "names nothing"),
+        (
+            lambda d: d["environments"]["prod"]["deploy"]["run"].append("--to={verison}"),
+            "environments.prod.deploy.run[6]",
+            "unknown placeholder {verison} (known: {service}, {version}, {environment}, {weight}, {colour}, "
+            "{previous_version}, {release_id}, {action})",
+        ),
+        (
+            lambda d: d["environments"]["prod"]["deploy"].update(shift=[]),
+            "environments.prod.deploy.shift",
+            "List should have at least 1 item",
+        ),
     ],
 )
 def test_each_error_names_its_path(mutate: Any, path: str, message: str) -> None:
@@ -384,3 +396,358 @@ def test_an_alias_and_a_merge_key_load_and_errors_in_them_have_a_line(tmp_path: 
     assert errors[0].startswith("16:38 environments.prod.deploy.timeout: bad duration"), errors
     assert not any("duplicate" in e for e in errors), errors
     assert len(errors) == 3, errors
+
+
+# --- one pass: structure and cross-references together ------------------------------------------------------
+
+
+def test_cross_references_are_reported_with_the_structural_errors_in_one_pass(tmp_path: Path) -> None:
+    text = MANY_ERRORS.replace("pipeline: [staging, prod]", "pipeline: [staging, qa]").replace(
+        "    colour: blue\n", "    colour: blue\n    allowed: [nobody]\n"
+    )
+    errors = located_errors(tmp_path, text)
+    assert errors[0] == "7:25 services.notify.pipeline[1]: undefined environment 'qa'", errors
+    assert "22:15 environments.prod.allowed[0]: undefined group 'nobody'" in errors
+    assert any(e.startswith("16:53 environments.prod.deploy.timeout: bad duration") for e in errors), errors
+    assert len(errors) == 6, errors
+
+
+def test_references_are_checked_even_when_a_section_has_the_wrong_shape() -> None:
+    data = example()
+    data["groups"] = ["releasers"]  # not a mapping: groups cannot be checked, the pipeline still can
+    data["services"]["notify"]["pipeline"] = ["staging", "qa"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.errors[0].startswith("groups: Input should be a valid dictionary"), caught.value.errors
+    assert "services.notify.pipeline[1]: undefined environment 'qa'" in caught.value.errors
+    assert len(caught.value.errors) == 2, caught.value.errors
+
+
+def set_key(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+NEVER_WORKS = [
+    (
+        {"environments.prod.approvals": {"required": 3, "from": ["oncall", "leads"]}, "groups.leads": ["U01ONCALL1"]},
+        "environments.prod.approvals.required: needs 3 approvals but oncall, leads have only 2 member(s)",
+        False,
+    ),
+    (
+        {"environments.prod.approvals": {"required": 3, "from": ["oncall"]}},
+        "environments.prod.approvals.required: needs 3 approvals but oncall has only 2 member(s): it could never be "
+        "approved",
+        True,
+    ),
+    (
+        # a Slack user group (S…) has a size only Slack knows: allowed
+        {"environments.prod.approvals": {"required": 5, "from": ["releasers"]}},
+        None,
+        False,
+    ),
+    (
+        {"environments.prod.rollback.approvals": {"required": 3}},  # without `from`: the oncall group
+        "environments.prod.rollback.approvals.required: needs 3 approvals but oncall has only 2 member(s)",
+        False,
+    ),
+    (
+        {"environments.prod.rollback.approvals": {"required": 1}, "groups": {"releasers": ["U01RELEASE"]}},
+        "environments.prod.rollback.approvals.required: needs 1 approval(s) but names no groups (`from`) and no "
+        "'oncall' group is defined: nobody could approve",
+        False,
+    ),
+    (
+        {"environments.prod.rollback.approvals": {"required": 1, "from": ["oncall", "sre"]}},
+        "environments.prod.rollback.approvals.from[1]: undefined group 'sre'",
+        False,
+    ),
+    (
+        {"environments.staging.production": True, "environments.prod.production": True},
+        "services.notify.pipeline: has 2 production environments (staging, prod): DORA and the summaries count one "
+        "per service",
+        False,
+    ),
+    (
+        {"services.notify.environments": {"qa": {"checks": []}}},
+        "services.notify.environments.qa: undefined environment 'qa'",
+        False,
+    ),
+    (
+        {
+            "environments.qa": {"deploy": {"provider": "command", "run": ["./deploy.sh"]}},
+            "services.notify.environments": {"qa": {"checks": []}},
+        },
+        "services.notify.environments.qa: 'qa' is not in the pipeline of notify",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected", "exact"), NEVER_WORKS)
+def test_a_config_that_can_never_work_is_refused_with_its_path(
+    changes: dict[str, Any], expected: str | None, exact: bool
+) -> None:
+    data = example()
+    for path, value in changes.items():
+        set_key(data, path, value)
+    if expected is None:
+        parse_config(data)
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert len(caught.value.errors) == 1, caught.value.errors
+    [error] = caught.value.errors
+    assert error == expected if exact else error.startswith(expected), error
+
+
+# --- approvals.when -----------------------------------------------------------------------------------------
+
+TORONTO = ZoneInfo("America/Toronto")
+
+
+def when_config(*rules: str, required: int = 1) -> Config:
+    data = example()
+    data["environments"]["prod"]["approvals"] = {"required": required, "when": list(rules)}
+    return parse_config(data)
+
+
+@pytest.mark.parametrize(
+    ("rules", "wall", "needed"),
+    [
+        (["after 16:00", "fri"], "2026-11-24 15:59", 0),  # a Tuesday afternoon
+        (["after 16:00", "fri"], "2026-11-24 16:00", 1),
+        (["after 16:00", "fri"], "2026-11-27 09:30", 1),  # Friday
+        (["after 16:00", "fri"], "2026-11-28 10:00", 0),  # Saturday morning
+        (["mon-thu before 09:00"], "2026-11-26 08:59", 1),
+        (["mon-thu before 09:00"], "2026-11-27 08:59", 0),
+        (["fri-mon"], "2026-11-29 12:00", 1),  # a range may wrap past Sunday
+        (["fri-mon"], "2026-11-25 12:00", 0),
+        (["sat,sun", "12:00-13:00"], "2026-11-25 12:59", 1),
+        (["sat,sun", "12:00-13:00"], "2026-11-25 13:00", 0),
+        (["WED After 10:00"], "2026-11-25 11:00", 1),  # case-insensitive
+    ],
+)
+def test_approvals_are_needed_when_a_rule_matches_the_request_time(rules: list[str], wall: str, needed: int) -> None:
+    config = when_config(*rules)
+    at = datetime.fromisoformat(wall).replace(tzinfo=TORONTO).astimezone(UTC)  # any zone: read in the configured one
+    assert config.approvals_required("prod", at) == needed
+
+
+def test_without_when_approvals_are_always_needed() -> None:
+    data = example()
+    data["environments"]["prod"]["approvals"] = {"required": 2, "from": ["oncall"]}
+    config = parse_config(data)
+    assert config.approvals_required("prod", datetime(2026, 11, 28, 3, 0, tzinfo=UTC)) == 2
+    assert config.approvals_required("staging", datetime(2026, 11, 28, 3, 0, tzinfo=UTC)) == 0
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (
+            ["fri", "fry after 16:00"],
+            "environments.prod.approvals.when[1]: bad rule 'fry after 16:00': 'fry' is not a day",
+        ),
+        (["after 25:00"], "environments.prod.approvals.when[0]: bad rule 'after 25:00': '25:00' is not a time (HH:MM)"),
+        (["22:00-06:00"], "environments.prod.approvals.when[0]: bad rule '22:00-06:00': the range must end after it"),
+        (["sometimes"], "environments.prod.approvals.when[0]: bad rule 'sometimes': use '[days] [after HH:MM"),
+        (["before 00:00"], "environments.prod.approvals.when[0]: bad rule 'before 00:00': nothing is before 00:00"),
+        ([], "environments.prod.approvals.when: List should have at least 1 item"),
+    ],
+)
+def test_a_bad_when_rule_names_its_item(rules: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        when_config(*rules)
+    assert [e for e in caught.value.errors if e.startswith(expected)], caught.value.errors
+
+
+def test_when_needs_a_number_of_approvals() -> None:
+    with pytest.raises(ConfigError) as caught:
+        when_config("fri", required=0)
+    assert caught.value.errors == [
+        "environments.prod.approvals: when has no effect with required: 0 (set how many approvals it asks for)"
+    ]
+
+
+def test_rollback_approvals_have_no_when() -> None:
+    data = example()
+    data["environments"]["prod"]["rollback"]["approvals"]["when"] = ["fri"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.errors == ["environments.prod.rollback.approvals.when: unknown key"]
+
+
+# --- per service: strategy and checks; production ---------------------------------------------------------------
+
+SEARCH_CHECK = {"name": "p99", "http": "https://search.example/health", "auth": {"token_env": "SEARCH_TOKEN"}}
+
+
+def two_services() -> dict[str, Any]:
+    data = example()
+    data["services"]["search"] = {
+        "channel": "C01SEARCH",
+        "pipeline": ["staging", "prod"],
+        "environments": {"prod": {"strategy": {"type": "blue_green"}, "checks": [SEARCH_CHECK]}, "staging": {}},
+    }
+    data["services"]["notify"]["environments"] = {"prod": {"checks": []}}
+    return data
+
+
+def test_a_service_overrides_the_strategy_and_checks_of_an_environment() -> None:
+    config = parse_config(two_services())
+    assert config.strategy_for("search", "prod").type == "blue_green"
+    assert config.strategy_for("notify", "prod").type == "canary"  # the environment's
+    assert config.strategy_for("search", "staging").type == "all_at_once"  # an override naming neither
+    assert [c.name for c in config.checks_for("search", "prod")] == ["p99"]
+    assert config.checks_for("notify", "prod") == [], "[] is no checks, not the environment's"
+    assert [c.name for c in config.checks_for("search", "staging")] == []
+    assert [loc for loc, _ in config.http_auths()] == [
+        ("services", "search", "environments", "prod", "checks", 0, "auth")
+    ]
+
+
+def test_an_override_is_validated_with_its_path() -> None:
+    data = two_services()
+    data["services"]["search"]["environments"]["prod"]["strategy"] = {"type": "canary", "steps": [50, 10]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.errors == [
+        "services.search.environments.prod.strategy: steps must be strictly increasing and end at 100"
+    ]
+
+
+def test_production_is_the_marked_stage_else_the_last() -> None:
+    data = example()
+    data["environments"]["dr"] = {"deploy": {"provider": "command", "run": ["./deploy.sh"]}}
+    data["services"]["notify"]["pipeline"] = ["staging", "prod", "dr"]
+    assert parse_config(data).production_env("notify") == "prod"  # the example says `production: true`
+    del data["environments"]["prod"]["production"]
+    assert parse_config(data).production_env("notify") == "dr"
+
+
+# --- cut-off per weekday -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("last_release", "expected"),
+    [
+        ({"sat": "12:00"}, "business_hours.last_release: Value error, sat is not a working day"),
+        ({"thu": "17:00"}, "business_hours.last_release: Value error, thu: 17:00 must be after start (09:00)"),
+        ({"fry": "12:00"}, "business_hours.last_release.fry: Input should be 'mon', 'tue'"),
+        ({"thu": "noon"}, "business_hours.last_release.thu: Value error, bad time 'noon'"),
+    ],
+)
+def test_a_bad_weekday_cutoff_names_its_path(last_release: dict[str, str], expected: str) -> None:
+    data = example()
+    data["business_hours"]["last_release"] = last_release
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert [e for e in caught.value.errors if e.startswith(expected.replace("Value error, ", ""))], caught.value.errors
+
+
+# --- paths are relative to the config file ----------------------------------------------------------------------
+
+PATHS = """\
+services:
+  notify:
+    channel: C01RELEASES
+    pipeline: [staging, prod]
+    repo: {path: ../code}
+environments:
+  staging:
+    deploy: {provider: command, run: [./bin/deploy.sh, "{version}"], rollback: [../shared/undo.sh], shift: [kubectl]}
+  prod:
+    deploy: {provider: command, run: [/opt/deploy.sh], cwd: work}
+    checks: [{name: up, http: "https://x.example/", auth: {ca_file: certs/ca.pem}}]
+manifest: {repo: manifests}
+"""
+
+
+def test_every_path_is_relative_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "releasebot.yml").write_text(PATHS)
+    monkeypatch.chdir(tmp_path)  # started elsewhere, with the file named relatively
+    config = load_config(Path("conf/releasebot.yml"))
+    staging, prod = (config.environments[env].deploy for env in ("staging", "prod"))
+    assert isinstance(staging, CommandProvider) and isinstance(prod, CommandProvider)
+    assert staging.run == [str(conf / "bin" / "deploy.sh"), "{version}"]
+    assert staging.rollback == [str(conf / ".." / "shared" / "undo.sh")]
+    assert staging.shift == ["kubectl"], "a bare name is looked up on PATH"
+    assert staging.cwd == conf, "a command runs beside the config file unless told otherwise"
+    assert prod.run == ["/opt/deploy.sh"] and prod.cwd == conf / "work"
+    assert config.environments["prod"].checks[0].auth.ca_file == conf / "certs" / "ca.pem"  # type: ignore[union-attr]
+    assert config.services["notify"].repo.path == conf / ".." / "code"  # type: ignore[union-attr]
+    assert config.manifest is not None and config.manifest.repo == conf / "manifests"
+
+
+def test_without_a_file_paths_stay_as_written() -> None:
+    config = parse_config(YAML(typ="safe", pure=True).load(PATHS))
+    deploy = config.environments["staging"].deploy
+    assert isinstance(deploy, CommandProvider)
+    assert deploy.run[0] == "./bin/deploy.sh" and deploy.cwd is None
+    assert config.manifest is not None and config.manifest.repo == Path("manifests")
+
+
+# --- the example shows the new keys, and they work ----------------------------------------------------------------
+
+
+def uncomment(text: str, marker: str, lines: int = 1) -> str:
+    """``text`` with the commented line starting ``# <marker>`` (and the ``lines - 1`` after it) uncommented."""
+    out = text.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(out) if line.lstrip().startswith(f"# {marker}"))
+    for i in range(first, first + lines):
+        indent = len(out[i]) - len(out[i].lstrip())
+        assert out[i][indent:].startswith("# "), out[i]
+        out[i] = out[i][:indent] + out[i][indent + 2 :]
+    return "".join(out)
+
+
+def test_the_examples_optional_keys_load_when_uncommented(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("    approvals: {required: 0}", "    # (approvals below)")
+    text = uncomment(text, "last_release:")
+    text = uncomment(text, "environments:", lines=4)
+    text = uncomment(text, "approvals: {required: 1")
+    path = tmp_path / "releasebot.yml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.business_hours.last_release == {"thu": time(14, 0)}
+    assert config.strategy_for("notify", "prod").type == "blue_green" and config.checks_for("notify", "prod") == []
+    friday = datetime(2026, 11, 27, 10, 0, tzinfo=TORONTO)
+    assert config.approvals_required("prod", friday) == 1
+    assert config.approvals_required("prod", friday - timedelta(days=1)) == 0
+    assert config.production_env("notify") == "prod"
+    # The console demo validates a dump of the loaded config again (bot/demo.py).
+    assert Config.model_validate(config.model_dump(by_alias=True, exclude_none=True)) == config
+
+
+# --- the docs: every key described, defaults as written in the file -------------------------------------------
+
+
+def generated_docs() -> str:
+    spec = importlib.util.spec_from_file_location("gen_config_docs", ROOT / "scripts" / "gen_config_docs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text: str = module.generate()
+    return text
+
+
+def test_every_key_in_the_docs_has_a_description() -> None:
+    rows = [line for line in generated_docs().splitlines() if line.startswith("| `")]
+    undescribed = [row.split(" | ")[0] for row in rows if not row.removesuffix("|").rstrip().split(" | ")[-1]]
+    assert len(rows) > 100
+    assert undescribed == []
+
+
+def test_defaults_in_the_docs_are_written_as_in_the_file() -> None:
+    docs = generated_docs()
+    assert "datetime." not in docs and "timedelta(" not in docs
+    defaults = [line.split(" | ")[2] for line in docs.splitlines() if line.startswith("| `")]
+    for python in ("time(", "Path(", "True", "False", "None", "'"):  # reprs, not YAML
+        assert not [d for d in defaults if python in d], python
+    assert "`[5m]`" in defaults and "`[mon, tue, wed, thu, fri]`" in defaults and "`{type: all_at_once}`" in defaults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -12,14 +13,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from bot.bootstrap import Runtime, build_runtime
 from bot.config import parse_config
+from bot.console_time import ConsoleClock, ConsoleScheduler
 from bot.core.models import ApprovalState
 from bot.settings import Settings
 from bot.slack.console import Console, ConsoleDirectory, ConsoleNotifier
 from bot.store import AsyncStore, Store
-from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, MutableClock, config_dict, record_live
+from tests.fakes.prometheus import FakePrometheus
+from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, config_dict, record_live
+from tests.test_scenario_checks import THRESHOLDS, checks_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,12 +35,14 @@ class Session:
     runtime: Runtime
     out: StringIO
     log: Path
-    clock: MutableClock
+    clock: ConsoleClock
 
     async def type(self, line: str) -> str:
-        """Type one line; what the console printed in answer (everything the work after it produced)."""
+        """Type one line and then `wait` (as a person waits for the output to stop): all that was printed."""
         start = len(self.out.getvalue())
         assert await self.console.handle(line)
+        if line.split()[0] not in {"wait", "advance"}:  # those wait themselves
+            await self.console.wait()
         return self.out.getvalue()[start:]
 
     def live(self, env: str, version: str) -> None:
@@ -46,28 +53,36 @@ class Session:
 
 
 @asynccontextmanager
-async def console_session(tmp_path: Path) -> AsyncIterator[Session]:
+async def console_session(tmp_path: Path, config: dict[str, Any] | None = None) -> AsyncIterator[Session]:
+    """The console as `release-bot console` builds it, on a clock that stands still until the test advances it."""
     log = tmp_path / "deploys.log"
-    config = parse_config(config_dict(log))
+    parsed = parse_config(config or config_dict(log))
     out = StringIO()
     notifier = ConsoleNotifier(out=out)
-    clock = MutableClock(TUESDAY_10AM)
+    clock = ConsoleClock(TUESDAY_10AM, speed=0)
+    scheduler = ConsoleScheduler(clock)
     runtime = build_runtime(
         Settings(),
-        config,
+        parsed,
         store=AsyncStore(Store(tmp_path / "console.db")),
         notifier=notifier,
-        directory=ConsoleDirectory(config, {"S01PLATFORM": frozenset({"U01PLATFORM"})}),
+        directory=ConsoleDirectory(parsed, {"S01PLATFORM": frozenset({"U01PLATFORM"})}),
         config_dir=tmp_path,
         clock=clock,
-        schedule=False,
+        scheduler=scheduler,
+        sleep=clock.sleep,
     )
-    await runtime.start()
+    clock.attach()
     try:
-        console = Console(runtime.engine, notifier, user=RELEASER, channel=CHANNEL)
-        yield Session(console, runtime, out, log, clock)
+        with clock.working():
+            await runtime.start()
+        try:
+            console = Console(runtime.engine, notifier, scheduler, user=RELEASER, channel=CHANNEL)
+            yield Session(console, runtime, out, log, clock)
+        finally:
+            await runtime.close()
     finally:
-        await runtime.close()
+        clock.detach()
 
 
 def button(printed: str, label: str) -> str:
@@ -125,7 +140,7 @@ async def test_an_expired_request_in_the_console(tmp_path: Path) -> None:
         session.live("prod", "1.2.2")
         session.live("prod", "1.2.3")
         approve = button(await session.type("/release rollback prod"), "Approve")
-        session.clock.advance(minutes=31)
+        session.clock.advance(timedelta(minutes=31))
         await session.type(f"as {ONCALL1}")
         printed = await session.type(f"click {approve}")
         assert "expired" in printed and "Expired" in printed
@@ -136,9 +151,10 @@ async def test_an_expired_request_in_the_console(tmp_path: Path) -> None:
 
 def test_make_run_console_demo_releases_to_staging_then_prod(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RELEASEBOT_"))}
-    env["RELEASEBOT_CONFIG"] = str(tmp_path / "absent.yml")  # falls back to the example config
+    env["RELEASEBOT_CONFIG"] = str(tmp_path / "absent.yml")  # --demo uses the example config, never this
     env["RELEASEBOT_DB"] = str(tmp_path / "unused.db")
-    lines = "/release status\n/release staging 1.4.2\n/release prod\nquit\n"
+    # The prod canary pauses twice (1s each in the demo); `advance` ends each pause without waiting for it.
+    lines = "/release status\n/release staging 1.4.2\nwait\n/release prod\nwait\nadvance 1s\nadvance 1s\nquit\n"
     done = subprocess.run(  # noqa: S603 - fixed argv, our own CLI
         [sys.executable, "-m", "bot", "console", "--demo", "--now", "2026-11-24T10:00:00-05:00"],
         input=lines,
@@ -151,8 +167,146 @@ def test_make_run_console_demo_releases_to_staging_then_prod(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
+    assert out.startswith("demo: the example config ") and "RELEASEBOT_CONFIG and RELEASEBOT_DB are not used" in out
     assert "notify status" in out and "1.4.0" in out
     staging = out.index("notify 1.4.2 is live in staging")
+    paused = out.index("(waiting for the clock until Tue 24 Nov 10:00:01 EST, in 1s: `advance 1s` gets there)")
     prod = out.index("notify 1.4.2 is live in prod")
-    assert staging < prod
+    assert staging < paused < prod
     assert "Traceback" not in out + done.stderr
+    assert not (tmp_path / "unused.db").exists(), "the demo has a database of its own"
+
+
+# --- the console as a workbench: candidates, a clock of its own, work in the background ----------------------
+
+DIGESTS = {"api": "sha256:" + "a1" * 32, "worker": "sha256:" + "b2" * 32}
+COMMIT = "4f0c" * 10
+
+
+def image(component: str, version: str) -> str:
+    return f"ghcr.io/example/{component}:{version}@{DIGESTS[component]}"
+
+
+def trivy_report(path: Path, ref: str, *severities: str) -> Path:
+    """Trivy's JSON report of the image ``ref`` (by its name and, as Trivy records it, its digest)."""
+    repo, digest = ref.split(":", 1)[0], ref.split("@", 1)[1]
+    vulns = [
+        {"VulnerabilityID": f"CVE-2026-{i:04d}", "PkgName": "openssl", "InstalledVersion": "3.0.1", "Severity": s}
+        for i, s in enumerate(severities)
+    ]
+    report = {
+        "SchemaVersion": 2,
+        "ArtifactName": ref,
+        "ArtifactType": "container_image",
+        "Metadata": {"RepoDigests": [f"{repo}@{digest}"]},
+        "Results": [{"Target": "debian 12.5", "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}],
+    }
+    path.write_text(json.dumps(report))
+    return path
+
+
+async def register(session: Session, tmp_path: Path, version: str) -> str:
+    """Register ``version`` with passing tests and clean scans of both images, at the console's prompt."""
+    images = " ".join(f"--image {c}={image(c, version)}" for c in ("api", "worker"))
+    printed = await session.type(f"candidate add notify {version} --commit {COMMIT} {images} --test unit=passed")
+    for component in ("api", "worker"):
+        report = trivy_report(tmp_path / f"{component}-{version}.json", image(component, version), "LOW")
+        printed += await session.type(f"candidate scan notify {version} {report}")
+    return printed
+
+
+CANARY = {"type": "canary", "steps": [10, 50, 100], "pause": "5m"}
+ERROR_RATE = {"name": "error rate", "prometheus": "errors", "after": ["5m", "15m"], **THRESHOLDS}
+
+
+async def test_a_canary_pauses_on_the_console_clock_and_the_console_answers_meanwhile(tmp_path: Path) -> None:
+    config = config_dict(tmp_path / "deploys.log", window="always", strategy=CANARY)
+    async with console_session(tmp_path, config) as session:
+        session.live("prod", "1.2.2")
+        await register(session, tmp_path, "1.3.0")
+        assert "notify 1.3.0 is live in staging" in await session.type("/release staging 1.3.0")
+
+        printed = await session.type("/release prod")
+        assert "canary 10%" in printed
+        assert "(waiting for the clock until Tue 24 Nov 10:05:00 EST, in 5m: `advance 5m` gets there)" in printed
+        assert session.deploys()[-1] == "notify 1.3.0 prod 10"
+        assert "prod" in await session.type("/release status"), "the console answers while the rollout waits"
+
+        printed = await session.type("advance 5m")
+        assert printed.startswith("(the clock is now Tue 24 Nov 10:05:00 EST)")
+        assert "canary 50%" in printed and "live in prod" not in printed
+        assert session.deploys()[-1] == "notify 1.3.0 prod 50"
+
+        printed = await session.type("advance 5m")
+        assert "notify 1.3.0 is live in prod" in printed
+        assert "waiting for the clock" not in printed
+        assert session.deploys()[-1] == "notify 1.3.0 prod 100"
+
+
+async def test_the_checks_after_a_release_come_due_when_the_clock_gets_there(tmp_path: Path) -> None:
+    async with FakePrometheus(value=0.002) as prometheus:
+        config = checks_config(tmp_path / "deploys.log", prometheus.url, checks=[ERROR_RATE])
+        async with console_session(tmp_path, config) as session:
+            session.live("prod", "1.2.2")
+            await register(session, tmp_path, "1.3.0")
+            await session.type("/release staging 1.3.0")
+            printed = await session.type("/release prod")
+            assert "notify 1.3.0 is live in prod" in printed
+            assert "(waiting for the clock until Tue 24 Nov 10:05:00 EST, in 5m: `advance 5m` gets there)" in printed
+            assert prometheus.queries == []
+
+            printed = await session.type("advance 4m")
+            assert "error rate" not in printed and prometheus.queries == []
+            printed = await session.type("advance 1m")
+            assert "✅ *error rate* (+0:05:00): error rate = 0.002 (pass if < 0.01" in printed
+            assert len(prometheus.queries) == 1
+            assert "in 10m: `advance 10m` gets there" in printed, "the next measurement is at +15m"
+
+
+async def test_candidate_commands_at_the_console_answer_and_refuse_as_the_api_does(tmp_path: Path) -> None:
+    async with console_session(tmp_path) as session:
+        api, worker = image("api", "1.3.0"), image("worker", "1.3.0")
+        add = f"candidate add notify 1.3.0 --commit {COMMIT} --image api={api}"
+        assert await session.type(add) == "components.worker: missing: notify needs an image for worker\n"
+        printed = await session.type("candidate add notify 1.3.0 --commit abc123 --image api=x --image worker=y")
+        assert printed == "commit: 'abc123' is not a commit: use the full id, 40 or 64 hexadecimal characters\n"
+        assert "is not COMPONENT=IMAGE" in await session.type(f"{add} --image worker")
+        assert await session.type("candidate tests notify 1.3.0 unit passed") == (
+            "version: no candidate notify 1.3.0; register it first "
+            "(POST /api/v1/candidates, or `release-bot candidate add`)\n"
+        )
+
+        printed = await session.type(f"{add} --image worker={worker} --test unit=failed")
+        assert printed.splitlines() == [
+            f"registered notify 1.3.0 (commit {COMMIT[:12]})",
+            f"  api: {api}",
+            f"  worker: {worker}",
+            "  tests: unit failed",
+        ]
+        [audit] = session.runtime.store.sync.audit_since(None)
+        assert (audit.actor, audit.action, audit.subject) == (RELEASER, "candidate.created", "notify/1.3.0")
+        assert "nothing changed" in await session.type(f"{add} --image worker={worker} --test unit=failed")
+        other_commit = add.replace(COMMIT, "5" * 40)
+        assert await session.type(f"{other_commit} --image worker={worker} --test unit=failed") == (
+            "commit: notify 1.3.0 is already registered with a different commit; "
+            "a version is immutable, publish a new one\n"
+        )
+
+        url = "https://ci.example.com/runs/42"
+        assert await session.type(f"candidate tests notify 1.3.0 unit passed --url {url}") == (
+            "notify 1.3.0: unit passed (recorded)\n"
+        )
+        again = await session.type(f"candidate tests notify 1.3.0 unit passed --url {url}")
+        assert again == "notify 1.3.0: unit passed (already recorded: nothing changed)\n"
+        foreign = trivy_report(tmp_path / "other.json", "ghcr.io/example/other:1.0.0@" + "sha256:" + "c3" * 32)
+        assert (await session.type(f"candidate scan notify 1.3.0 {foreign}")).startswith(
+            "ArtifactName: the report is of 'ghcr.io/example/other:1.0.0@sha256:c3"
+        )
+        assert "0 critical, 1 high" in await session.type(
+            f"candidate scan notify 1.3.0 {trivy_report(tmp_path / 'api.json', api, 'HIGH')}"
+        )
+        assert "Usage: candidate add [OPTIONS] SERVICE VERSION" in await session.type("candidate add --help")
+        assert await session.type("candidate remove notify 1.3.0") == (
+            "candidate: candidate add | tests | scan …  (`candidate add --help` shows how)\n"
+        )
+        assert "cannot read" in await session.type(f"candidate scan notify 1.3.0 {tmp_path / 'missing.json'}")

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.slack.console import ConsoleDirectory, ConsoleNotifier
 from bot.store import AsyncStore, Store
 from tests.fakes.auth import Gate
+from tests.fakes.runs import remote
 from tests.fakes.tls import SelfSigned
 from tests.harness import config_dict
 
@@ -262,7 +263,9 @@ async def test_the_runtime_sends_the_credentials_with_every_client(
     runtime = runtime_for(data, AsyncStore(Store(tmp_path / "bot.db")), tmp_path)
     await runtime.start()
     try:
-        deployed = await runtime.engine.deps.providers("prod").deploy(DeployContext("notify", "1.2.3", "prod", 1))
+        deployed = await runtime.engine.deps.providers("prod").deploy(
+            DeployContext("notify", "1.2.3", "prod", 1), remote()
+        )
         health = Check.model_validate(data["environments"]["prod"]["checks"][0])
         status = await runtime.checks.http.measure(health, AT, service="notify", environment="prod", version="1")
         series = await runtime.checks.prometheus.instant_query("up", AT)

@@ -29,6 +29,7 @@ from bot.sources.github import GitHubSource
 from bot.store import AsyncStore, Store
 from bot.views.render import Message
 from tests.fakes.github_api import commit_item
+from tests.fakes.runs import remote
 from tests.harness import CHANNEL, RELEASER, business_calendar
 
 SHA = "a" * 40
@@ -133,7 +134,9 @@ async def test_the_runtime_clients_share_one_session_closed_at_shutdown(
         health = Check.model_validate({"name": "health", "http": f"{server.url}/health"})
         await runtime.checks.prometheus.instant_query("up", AT)
         assert await runtime.checks.http.measure(health, AT, service="notify", environment="staging", version="1")
-        deployed = await runtime.engine.deps.providers("staging").deploy(DeployContext("notify", "1.2.3", "staging", 1))
+        deployed = await runtime.engine.deps.providers("staging").deploy(
+            DeployContext("notify", "1.2.3", "staging", 1), remote()
+        )
         assert deployed.ok, deployed
         assert await source.commit_time(SHA) == AT
         await ResponseSender(runtime.http).send(f"{server.url}/response", Message("hi", []), public=False)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,15 +21,21 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ONCALL1, ONCALL2, RELEASER
+from tests.harness import CHANNEL, ONCALL1, ONCALL2, RELEASER, STUB
 from tests.kill_harness import (
+    ENDS_AFTER_THE_RESTART,
+    ENDS_WHILE_DOWN,
+    MODES,
     KillBed,
     buttons,
     consistency_problems,
     error_rate_check,
     fifo_reader_waiting,
+    kill_during_a_deploy,
     poll,
+    refuse_writes_after_a_deploy,
     release_blocked_stubs,
+    seed_staged,
     text_of,
 )
 
@@ -64,7 +71,9 @@ async def assert_interrupted_and_consistent(bed: KillBed) -> dict[str, Any]:
 # --- points of a release ----------------------------------------------------------------------------
 
 
-async def test_killed_while_the_deploy_script_runs_then_retry_completes(tmp_path: Path) -> None:
+async def test_killed_while_the_deploy_script_runs_it_finishes_and_its_success_is_recorded(tmp_path: Path) -> None:
+    """The deploy outlives the bot (its own session) and finishes while the bot is down: the restart reads its exit
+    status and records the release as succeeded, rather than interrupted with a Retry that would deploy again."""
     async with KillBed(tmp_path) as bed:
         await bed.start()
         fifo = Path(f"{bed.log}.block")
@@ -76,18 +85,16 @@ async def test_killed_while_the_deploy_script_runs_then_retry_completes(tmp_path
         os.close(writer)
         release_blocked_stubs(bed.log)
         fifo.unlink()
+        await bed.deploys_ended(1)
 
         await bed.restart()
-        release = await assert_interrupted_and_consistent(bed)
-        assert "was being released" in json.dumps([m.blocks for m in bed.thread(release)])
-
-        answer = await bed.click("release_retry", str(release["id"]), user=RELEASER)
-        assert "has started" in answer, answer
-        await bed.wait_release("succeeded")
-        assert "already" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
-        assert bed.deploys() == [LIVE, LIVE], "the Retry deployed once more, the second click did nothing"
+        release = await bed.wait_release("succeeded")
         assert prod_version(bed) == "1.2.3"
-        assert consistency_problems(bed, may_repeat=Counter({LIVE: 1})) == []
+        said = [m.text for m in bed.thread(release)]
+        assert any("finished while it was down: exit status 0" in text for text in said), said
+        assert "only an interrupted release" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        assert bed.deploys() == [LIVE], "nothing deployed twice"
+        assert consistency_problems(bed) == []
 
 
 @pytest.mark.parametrize(
@@ -313,12 +320,16 @@ async def test_killed_while_the_approved_rollback_runs_it_is_not_run_again(tmp_p
         release_blocked_stubs(bed.log)
         fifo.unlink()
 
+        await bed.deploys_ended(2)  # the rollback's script finished while the bot was down
+
         await bed.restart()
+        rollback = await bed.wait_release("succeeded", version="1.2.2")
+        await bed.parent_shows(rollback["rollback_of"], "rolled_back")
         assert consistency_problems(bed) == []
-        assert [r["state"] for r in new_releases(bed)] == ["succeeded", "interrupted"]
+        assert [r["state"] for r in new_releases(bed)] == ["rolled_back", "succeeded"]
         assert "already approved" in await bed.click("approval_approve", str(approval_id), user=ONCALL2)
         assert bed.deploys() == [LIVE, BACK], "the approved rollback ran once and was not resumed behind anyone's back"
-        assert prod_version(bed) == "1.2.3"
+        assert prod_version(bed) == "1.2.2", "its exit status, read after the restart, recorded it"
 
 
 async def test_killed_just_after_the_approving_click(tmp_path: Path) -> None:
@@ -381,3 +392,168 @@ async def test_killed_at_a_random_point_of_a_canary_release(tmp_path: Path, seed
             assert releases[0]["state"] == "succeeded"
             assert before == plan
         assert unexplained(consistency_problems(bed, may_repeat=Counter(before))) == []
+
+
+# --- fenced deploys: a deploy the kill left running -------------------------------------------------------
+
+
+async def test_a_deploy_left_running_by_a_kill_never_overlaps_another_and_its_outcome_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """Kill loops over the ways a left deploy ends: after the restart (the bot follows it; meanwhile prod stays
+    locked, and Retry and a new request are refused, saying why), or while the bot is down, with success or
+    failure (its exit status file tells the restart). The stub takes a lock for its whole run and logs any run
+    that finds it held: no two deploys of prod ever overlap."""
+    versions = [f"1.3.{n}" for n in range(len(MODES))]
+    async with KillBed(tmp_path) as bed:
+        seed_staged(bed, versions)
+        await bed.start()
+        for version, mode in zip(versions, MODES, strict=True):
+            left = await kill_during_a_deploy(bed, version, mode, retry_as=RELEASER)
+            release = bed.release(left.release_id)
+            said = [m.text for m in bed.thread(release)]
+            if mode == ENDS_AFTER_THE_RESTART:
+                assert any("still runs (process group" in text for text in said), said
+                for refusal in left.refusals:
+                    assert "is still being deployed" in refusal and f"release #{left.release_id}" in refusal, refusal
+                assert left.state == "succeeded" and any("has now ended: exit status 0" in t for t in said), said
+            elif mode == ENDS_WHILE_DOWN:
+                assert left.state == "succeeded" and any("finished while it was down: exit status 0" in t for t in said)
+            else:
+                assert left.state == "failed" and any("exit status 3" in t for t in said), said
+                assert "migration failed" in json.dumps([m.blocks for m in bed.thread(release)])
+            assert "only an interrupted release" in await bed.click(
+                "release_retry", str(left.release_id), user=RELEASER
+            )
+            assert consistency_problems(bed) == []
+
+        assert bed.overlaps() == [], "two deploys of prod ran at once"
+        assert bed.deploys() == [f"notify {v} prod 100" for v in versions], "each deploy ran once"
+        assert prod_version(bed) == versions[1], "the last success is what prod runs (the failed one changed nothing)"
+
+
+# --- a store that refuses writes ----------------------------------------------------------------------------
+# A real fault: the running bot's RLIMIT_FSIZE is set to 0 from outside, so every write(2) it makes to a file
+# fails (EFBIG, as a full disk fails with ENOSPC; SQLite answers "disk I/O error"). Its reads still work.
+
+
+def write_failure_replies(bed: KillBed, release: dict[str, Any]) -> list[str]:
+    return [m.text for m in bed.thread(release) if "could not write to its database" in m.text]
+
+
+def write_failure_notices(bed: KillBed) -> list[str]:
+    return [
+        m.text
+        for m in bed.slack.messages(CHANNEL)
+        if m.thread_ts is None and "could not write to its database" in m.text
+    ]
+
+
+async def test_a_store_refusing_writes_mid_release_is_reported_and_the_outcome_recorded_when_it_writes(
+    tmp_path: Path,
+) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        release = await refuse_writes_after_a_deploy(bed, "1.2.3")
+
+        bed.allow_writes()
+        await bed.wait_health(200)
+        done = await bed.wait_release("succeeded")
+        assert done["id"] == release["id"] and prod_version(bed) == "1.2.3"
+        await bed.posted("release-bot could not write to its database")  # the channel is told last
+        [reply] = write_failure_replies(bed, done)
+        assert "disk I/O error" in reply and "recorded *succeeded*" in reply
+        [notice] = write_failure_notices(bed)
+        assert f"(release #{done['id']})" in notice and "*succeeded*" in notice
+        assert bed.query("SELECT * FROM release_locks") == [], "the lock is free"
+        assert bed.deploys() == [LIVE]
+        assert consistency_problems(bed) == []
+
+
+async def test_killed_while_the_store_refuses_writes_the_restart_records_the_deploy_that_succeeded(
+    tmp_path: Path,
+) -> None:
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        release = await refuse_writes_after_a_deploy(bed, "1.2.3")
+        await bed.kill()
+
+        await bed.restart()
+        done = await bed.wait_release("succeeded")
+        assert done["id"] == release["id"] and prod_version(bed) == "1.2.3", "not left interrupted: it did deploy"
+        assert any("finished while it was down: exit status 0" in m.text for m in bed.thread(done))
+        assert bed.deploys() == [LIVE]
+        assert consistency_problems(bed) == []
+
+
+async def test_a_step_the_store_cannot_record_never_starts_and_the_rollout_stops_there(tmp_path: Path) -> None:
+    async with KillBed(tmp_path, strategy=CANARY, checks=[error_rate_check("30m")]) as bed:
+        await bed.start()
+        bed.prometheus.gate = asyncio.Event()
+        assert "has started" in await bed.command("prod 1.2.3")
+        await bed.prometheus.wait_queries(1)  # 10% is deployed; the check before 100% is being measured
+        [release] = new_releases(bed)
+        bed.refuse_writes()
+        bed.prometheus.gate.set()  # the check passes: next is the 100% step, whose record cannot be written
+        await bed.wait_health(503, containing=f"release #{release['id']}")
+        assert bed.deploys() == ["notify 1.2.3 prod 10"], "a step the store could not record did not run"
+
+        bed.allow_writes()
+        await bed.wait_health(200)
+        done = await bed.wait_release("interrupted")
+        assert done["weight"] == 10 and prod_version(bed) == "1.2.2"
+        await bed.posted("release-bot could not write to its database")  # the channel is told last
+        offer = [m for m in bed.thread(done) if "could not write to its database" in m.text + json.dumps(m.blocks)]
+        assert [buttons(m.blocks) for m in offer] == [
+            {"release_retry": str(done["id"]), "release_rollback": str(done["id"])}
+        ]
+        assert len(write_failure_notices(bed)) == 1
+        assert bed.deploys() == ["notify 1.2.3 prod 10"]
+        assert consistency_problems(bed) == []
+
+
+async def test_a_left_deploy_killed_while_the_bot_was_down_is_recorded_unknown_and_can_be_retried(
+    tmp_path: Path,
+) -> None:
+    """Someone killed the deploy itself while the bot was down: nothing recorded its exit status, so the bot
+    cannot tell whether prod got it. The release is interrupted with its step's outcome *unknown*, the thread
+    says to check prod, and the lock is free for a Retry."""
+    async with KillBed(tmp_path) as bed:
+        await bed.start()
+        fifo = Path(f"{bed.log}.block")
+        os.mkfifo(fifo)
+        assert "has started" in await bed.command("prod 1.2.3")
+        writer = await fifo_reader_waiting(fifo)
+        await bed.kill()
+        [run] = bed.query("SELECT * FROM deploy_runs")
+        os.killpg(run["pgid"], signal.SIGKILL)
+        os.close(writer)
+        fifo.unlink()
+
+        await bed.restart()
+        release = await assert_interrupted_and_consistent(bed)
+        offer = json.dumps([m.blocks for m in bed.thread(release)])
+        assert "its outcome is unknown" in offer and "check prod before you Retry or Roll back" in offer
+        [run] = bed.query("SELECT outcome, error FROM deploy_runs")
+        assert run == {"outcome": "unknown", "error": "its process ended without recording an exit status"}
+
+        assert "has started" in await bed.click("release_retry", str(release["id"]), user=RELEASER)
+        await bed.wait_release("succeeded")
+        assert bed.deploys() == [LIVE, LIVE] and bed.overlaps() == []
+
+
+async def test_a_left_deploy_still_running_at_its_timeout_is_stopped_and_recorded_failed(tmp_path: Path) -> None:
+    run = [str(STUB), str(tmp_path / "deploys.log"), "{service}", "{version}", "{environment}", "{weight}"]
+    async with KillBed(tmp_path, deploy={"provider": "command", "run": run, "timeout": "3s"}) as bed:
+        Path(f"{bed.log}.hang").touch()
+        await bed.start()
+        assert "has started" in await bed.command("prod 1.2.3")
+        await poll("the deploy step's record", lambda: bed.query("SELECT * FROM deploy_runs"))
+        await bed.kill()
+
+        await bed.restart()  # within the 3s: the step still runs, and is followed until its timeout
+        await bed.wait_release("failed")
+        await bed.posted("has now ended: timed out after 3s. The release is recorded *failed*")
+        assert not bed.query("SELECT * FROM release_locks")
+        assert prod_version(bed) == "1.2.2"
+        assert consistency_problems(bed) == []

@@ -133,10 +133,22 @@ def test_a_valid_plan_is_admitted() -> None:
         (world(locks=(LockFacts("U2", "release #7", manual=False, release_id=7),)), Code.BUSY),
         (world(pending_duplicate=9), Code.DUPLICATE),
         (world(held_release=7, locks=(LockFacts("U2", "release #7", manual=False, release_id=7),)), Code.HELD),
+        (world(deploy_left=7, locks=(LockFacts("U2", "release #7", manual=False, release_id=7),)), Code.DEPLOY_LEFT),
     ],
 )
 def test_each_refusal(w: World, code: Code) -> None:
     assert codes(plan(), w) == {code}
+
+
+def test_a_deploy_a_restart_left_running_refuses_everything_there_even_a_rollback() -> None:
+    """Never two deploys of one env at once: not a Retry, not a release, not a rollback (it waits for the left
+    step to end; the bot stops it at its timeout)."""
+    lock = (LockFacts("U2", "release #7", manual=False, release_id=7),)
+    left = world(deploy_left=7, locks=lock)
+    assert codes(plan(), left) == {Code.DEPLOY_LEFT}
+    back = plan(version="1.2.2", kind=Kind.ROLLBACK)
+    assert codes(back, world(deploy_left=7, locks=lock, candidate_order=2)) == {Code.DEPLOY_LEFT}
+    assert admit(plan(own_release_id=7), left, Stage.START).allowed, "its own release is not refused by it"
 
 
 def test_a_stale_plan_is_refused_when_it_would_start() -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bot.config import CommandProvider
 from bot.providers.base import DeployContext, StepResult
 from bot.providers.command import DRAIN_GRACE, CommandDeployProvider, OutputTail
+from tests.fakes.runs import recorded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CTX = DeployContext(service="notify", version="1.2.3", environment="staging", release_id=42, weight=10)
@@ -74,11 +75,11 @@ def pidfds(pids: list[int]) -> list[int]:
     return [os.pidfd_open(pid) for pid in pids]
 
 
-async def test_demo_script_runs_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_demo_script_runs_from_repo_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
     deploy = provider(["./examples/deploy.sh", "{service}", "{version}", "{environment}", "{weight}"])
 
-    result = await deploy.deploy(CTX)
+    result = await deploy.deploy(CTX, recorded(tmp_path))
 
     assert result.ok, result
     assert result.error is None
@@ -105,7 +106,7 @@ async def test_each_argument_arrives_literally_never_through_a_shell(
         "{environment}{environment}",
     ]
 
-    result = await provider(template).deploy(ctx)
+    result = await provider(template).deploy(ctx, recorded(tmp_path))
 
     assert result.ok, result
     assert dumped(out) == [
@@ -126,15 +127,16 @@ async def test_each_argument_arrives_literally_never_through_a_shell(
 async def test_missing_colour_and_previous_version_become_empty_strings(tmp_path: Path) -> None:
     dump, out = args_dumper(tmp_path)
 
-    await provider([str(dump), "{colour}", "x{previous_version}x"]).deploy(CTX)
+    await provider([str(dump), "{colour}", "x{previous_version}x"]).deploy(CTX, recorded(tmp_path))
 
     assert dumped(out) == ["", "xx"]
 
 
-def test_unknown_placeholder_is_rejected_when_built() -> None:
-    with pytest.raises(ValueError, match=r"run\[2\]: unknown placeholder \{verison\}"):
+def test_unknown_placeholder_is_rejected_when_the_config_is_validated() -> None:
+    # Paths and line numbers in the file: tests/test_config.py.
+    with pytest.raises(ValueError, match=r"run\.2\n.*unknown placeholder \{verison\}"):
         provider(["./deploy.sh", "{service}", "{verison}"])
-    with pytest.raises(ValueError, match=r"rollback\[0\]: unknown placeholder \{target\}"):
+    with pytest.raises(ValueError, match=r"rollback\.0\n.*unknown placeholder \{target\}"):
         provider(["./deploy.sh"], rollback=["{target}"])
 
 
@@ -144,7 +146,7 @@ async def test_failing_script_reports_exit_status_and_output_tail(tmp_path: Path
         'i=1; while [ $i -le 100 ]; do echo "step $i"; i=$((i+1)); done\necho "boom: disk full" >&2\nexit 3\n',
     )
 
-    result = await provider([str(fail)]).deploy(CTX)
+    result = await provider([str(fail)]).deploy(CTX, recorded(tmp_path))
 
     assert not result.ok
     assert result.error == "exit status 3"
@@ -158,7 +160,7 @@ async def test_failing_script_reports_exit_status_and_output_tail(tmp_path: Path
 async def test_missing_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
-    result = await provider(["./no-such-deploy.sh", "{version}"]).deploy(CTX)
+    result = await provider(["./no-such-deploy.sh", "{version}"]).deploy(CTX, recorded(tmp_path))
 
     assert result == result.__class__(
         ok=False, output_tail="", error="cannot run ./no-such-deploy.sh: No such file or directory"
@@ -166,7 +168,7 @@ async def test_missing_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 async def test_missing_working_directory(tmp_path: Path) -> None:
-    result = await provider(["true"], cwd="gone", base_dir=tmp_path).deploy(CTX)
+    result = await provider(["true"], cwd="gone", base_dir=tmp_path).deploy(CTX, recorded(tmp_path))
 
     assert not result.ok
     assert result.error == f"cannot run in {tmp_path / 'gone'}: No such file or directory"
@@ -176,7 +178,7 @@ async def test_relative_argv0_resolves_against_configured_cwd(tmp_path: Path) ->
     (tmp_path / "ops").mkdir()
     script(tmp_path / "ops" / "deploy.sh", 'echo "in $(pwd) deploying $1"\n')
 
-    result = await provider(["./deploy.sh", "{version}"], cwd="ops", base_dir=tmp_path).deploy(CTX)
+    result = await provider(["./deploy.sh", "{version}"], cwd="ops", base_dir=tmp_path).deploy(CTX, recorded(tmp_path))
 
     assert result.ok, result
     assert result.output_tail == f"in {tmp_path / 'ops'} deploying 1.2.3"
@@ -192,7 +194,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path, background:
     )
     deploy = provider([str(slow)], timeout="2s", kill_grace=1.0, background=background)
 
-    task = asyncio.create_task(deploy.deploy(CTX))
+    task = asyncio.create_task(deploy.deploy(CTX, recorded(tmp_path)))
     fds = pidfds(await started_pids(fifo))
     result = await task
 
@@ -212,11 +214,11 @@ def running(pid: int) -> bool:
     return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def timed_deploy(deploy: CommandDeployProvider) -> tuple[StepResult, float]:
+async def timed_deploy(deploy: CommandDeployProvider, tmp_path: Path) -> tuple[StepResult, float]:
     """The deploy's result and how long it took on the event loop's clock."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    result = await deploy.deploy(CTX)
+    result = await deploy.deploy(CTX, recorded(tmp_path))
     return result, loop.time() - start
 
 
@@ -224,7 +226,7 @@ async def test_exit_status_decides_though_a_background_child_holds_the_output(tm
     # `sleep 60` inherits stdout: the pipe stays open for a minute after the script exits.
     daemon = script(tmp_path / "daemon.sh", "echo 'starting daemon'\n(sleep 60 & echo \"$!\")\nexit 0\n")
 
-    result, took = await timed_deploy(provider([str(daemon)], timeout="30s"))
+    result, took = await timed_deploy(provider([str(daemon)], timeout="30s"), tmp_path)
     pid = int(result.output_tail.splitlines()[-1])
     try:
         assert result.ok, result
@@ -238,7 +240,7 @@ async def test_exit_status_decides_though_a_background_child_holds_the_output(tm
 async def test_output_a_background_child_writes_within_the_grace_is_kept(tmp_path: Path) -> None:
     late = script(tmp_path / "late.sh", "echo deployed\n(sleep 0.2; echo 'cache warmed') &\nexit 0\n")
 
-    result = await provider([str(late)], timeout="30s").deploy(CTX)
+    result = await provider([str(late)], timeout="30s").deploy(CTX, recorded(tmp_path))
 
     assert result.ok, result
     assert result.output_tail == "deployed\ncache warmed"
@@ -251,7 +253,7 @@ async def test_background_kill_kills_what_the_script_left_running(tmp_path: Path
         'sleep 60 &\necho "$!"\nsleep 60 > /dev/null 2>&1 &\necho "$!"\nexit 0\n',
     )
 
-    result, took = await timed_deploy(provider([str(daemon)], timeout="30s", background="kill"))
+    result, took = await timed_deploy(provider([str(daemon)], timeout="30s", background="kill"), tmp_path)
 
     assert result.ok, result
     assert took < 10, f"took {took:.1f}s with a 30s timeout"
@@ -263,7 +265,7 @@ async def test_background_kill_kills_what_the_script_left_running(tmp_path: Path
 async def test_failure_with_a_background_child_reports_the_exit_status(tmp_path: Path) -> None:
     failing = script(tmp_path / "failing.sh", "sleep 60 &\necho \"$!\"\necho 'migration failed' >&2\nexit 1\n")
 
-    result, took = await timed_deploy(provider([str(failing)], timeout="30s"))
+    result, took = await timed_deploy(provider([str(failing)], timeout="30s"), tmp_path)
     pid = int(result.output_tail.splitlines()[0])
     try:
         assert not result.ok
@@ -283,7 +285,7 @@ async def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Pa
     )
     deploy = provider([str(stubborn)], timeout="2s", kill_grace=0.2)
 
-    task = asyncio.create_task(deploy.deploy(CTX))
+    task = asyncio.create_task(deploy.deploy(CTX, recorded(tmp_path)))
     fds = pidfds(await started_pids(fifo))
     result = await task
 
@@ -296,7 +298,7 @@ async def test_cancelling_the_step_kills_the_process_group(tmp_path: Path) -> No
     fifo = tmp_path / "ready"
     os.mkfifo(fifo)
     slow = script(tmp_path / "slow.sh", f"sleep 1000 &\necho \"$$ $!\" > '{tmp_path}/pids'\necho go > '{fifo}'\nwait\n")
-    task = asyncio.create_task(provider([str(slow)], timeout="1h").deploy(CTX))
+    task = asyncio.create_task(provider([str(slow)], timeout="1h").deploy(CTX, recorded(tmp_path)))
     fds = pidfds(await started_pids(fifo))
 
     task.cancel()
@@ -313,7 +315,7 @@ async def test_huge_output_keeps_only_the_tail_in_bounded_memory(tmp_path: Path)
     )
     tracemalloc.start()
     try:
-        result = await provider([str(chatty)]).deploy(CTX)
+        result = await provider([str(chatty)]).deploy(CTX, recorded(tmp_path))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -344,7 +346,7 @@ async def test_child_environment_has_release_values_and_no_secrets(
     out = tmp_path / "env.txt"
     dump = script(tmp_path / "env.sh", f"env > '{out}'\n")
 
-    result = await provider([str(dump)]).deploy(CTX)
+    result = await provider([str(dump)]).deploy(CTX, recorded(tmp_path))
 
     assert result.ok
     env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
@@ -363,10 +365,12 @@ async def test_shift_uses_shift_argv_else_run_with_the_new_weight(tmp_path: Path
     dump, out = args_dumper(tmp_path)
     ctx = DeployContext("notify", "1.2.3", "prod", 3, weight=50, colour="blue")
 
-    await provider([str(dump), "run", "{version}", "{weight}"], shift=[str(dump), "shift", "{colour}"]).shift(ctx)
+    await provider([str(dump), "run", "{version}", "{weight}"], shift=[str(dump), "shift", "{colour}"]).shift(
+        ctx, recorded(tmp_path)
+    )
     assert dumped(out) == ["shift", "blue"]
 
-    await provider([str(dump), "run", "{version}", "{weight}"]).shift(ctx)
+    await provider([str(dump), "run", "{version}", "{weight}"]).shift(ctx, recorded(tmp_path))
     assert dumped(out) == ["run", "1.2.3", "50"]
 
 
@@ -375,11 +379,11 @@ async def test_rollback_uses_rollback_argv_else_run_for_the_target_at_full_weigh
     target = DeployContext("notify", "1.2.2", "prod", 3, weight=10, previous_version="1.2.3")
 
     await provider([str(dump), "run", "{version}", "{weight}"], rollback=[str(dump), "undo", "{version}"]).rollback(
-        target
+        target, recorded(tmp_path)
     )
     assert dumped(out) == ["undo", "1.2.2"]
 
-    result = await provider([str(dump), "run", "{version}", "{weight}"]).rollback(target)
+    result = await provider([str(dump), "run", "{version}", "{weight}"]).rollback(target, recorded(tmp_path))
     assert result.ok
     assert dumped(out) == ["run", "1.2.2", "100"]
 

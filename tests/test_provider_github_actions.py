@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +14,13 @@ import pytest
 from bot.config import CommandProvider, GithubActionsProvider, HttpProvider
 from bot.github_api import GitHubClient
 from bot.http_session import HttpSession
-from bot.providers.base import DeployContext
+from bot.providers.base import DeployContext, LeftRun, RunIdentity, StepResult, Unproven
 from bot.providers.command import CommandDeployProvider
 from bot.providers.factory import build_provider
 from bot.providers.github_actions import GithubActionsDeployProvider
 from bot.providers.http import HttpDeployProvider
 from tests.fakes.github_actions import FakeGitHubActions, RunScript
+from tests.fakes.runs import DiesWhenIdentified, RecordedRun, remote
 
 CTX = DeployContext(service="notify", version="1.2.3", environment="prod", release_id=42, weight=10)
 RUNS = "/repos/acme/notify/actions/runs/"
@@ -69,7 +71,7 @@ def followed(github: FakeGitHubActions) -> set[str]:
 async def test_dispatches_then_follows_the_run_to_success(
     github: FakeGitHubActions, http: HttpSession, time: FakeTime
 ) -> None:
-    result = await provider(github, http, time, ref="release").deploy(CTX)
+    result = await provider(github, http, time, ref="release").deploy(CTX, remote())
 
     [run_id] = github.runs
     url = f"https://github.com/acme/notify/actions/runs/{run_id}"
@@ -108,7 +110,7 @@ async def test_failed_run_reports_its_url_conclusion_and_failed_step(
         ],
     )
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     [run_id] = github.runs
     url = f"https://github.com/acme/notify/actions/runs/{run_id}"
@@ -128,7 +130,7 @@ async def test_ignores_runs_that_existed_before_the_dispatch(
     earlier = github.add_run(status="in_progress")  # someone else's deploy, still going
     github.next_run = RunScript(hidden_for_lists=1)  # ours shows up one listing late: only `earlier` is new-ish
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.ok
     [ours] = set(github.runs) - {earlier}
@@ -143,7 +145,7 @@ async def test_run_name_tells_our_run_from_a_concurrent_one(
     other = github.add_run(display_title="Deploy billing 7.0 (release 41)", status="in_progress", hidden_for_lists=1)
     github.next_run = RunScript(hidden_for_lists=1)
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.ok
     [ours] = set(github.runs) - {other}
@@ -154,7 +156,7 @@ async def test_run_name_tells_our_run_from_a_concurrent_one(
 async def test_waits_for_a_run_github_lists_late(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.next_run = RunScript(hidden_for_lists=2)
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.ok
     assert len(github.calls("GET", "/actions/workflows/deploy.yml/runs")) == 1 + 3  # before + three after
@@ -165,7 +167,7 @@ async def test_undeclared_input_is_rejected_by_github(
 ) -> None:
     github.declared_inputs = ("service", "version", "environment", "action", "release_id")
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.error == 'workflow dispatch failed: HTTP 422: Unexpected inputs provided: ["weight"]'
     assert github.runs == {}
@@ -174,13 +176,13 @@ async def test_undeclared_input_is_rejected_by_github(
 async def test_bad_token_says_to_check_it(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.token = "ghp_other"
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.error == "listing workflow runs failed: HTTP 401: Bad credentials (check GITHUB_TOKEN)"
 
 
 async def test_unknown_workflow(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
-    result = await provider(github, http, time, workflow="nope.yml").deploy(CTX)
+    result = await provider(github, http, time, workflow="nope.yml").deploy(CTX, remote())
 
     assert result.error is not None and result.error.startswith("listing workflow runs failed: HTTP 404: Not Found")
 
@@ -188,7 +190,7 @@ async def test_unknown_workflow(github: FakeGitHubActions, http: HttpSession, ti
 async def test_timeout_cancels_the_run(github: FakeGitHubActions, http: HttpSession, time: FakeTime) -> None:
     github.next_run = RunScript(progress=["queued", "in_progress"])
 
-    result = await provider(github, http, time, timeout="30m").deploy(CTX)
+    result = await provider(github, http, time, timeout="30m").deploy(CTX, remote())
 
     [run_id] = github.runs
     assert result.error == "timed out after 30m"
@@ -203,7 +205,7 @@ async def test_timeout_while_the_run_never_appears(
 ) -> None:
     github.next_run = RunScript(hidden_for_lists=10**6)
 
-    result = await provider(github, http, time, timeout="5m").deploy(CTX)
+    result = await provider(github, http, time, timeout="5m").deploy(CTX, remote())
 
     assert result.error == "timed out after 5m"
     assert result.output_tail == "waiting for the workflow run to start"
@@ -214,7 +216,7 @@ async def test_server_errors_while_polling_are_retried(
 ) -> None:
     github.run_faults = [502, 503]
 
-    result = await provider(github, http, time).deploy(CTX)
+    result = await provider(github, http, time).deploy(CTX, remote())
 
     assert result.ok, result
 
@@ -225,8 +227,8 @@ async def test_shift_and_rollback_dispatch_their_action(
     github.declared_inputs = (*github.declared_inputs, "colour")
     deploy = provider(github, http, time)
 
-    assert (await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=100, colour="green"))).ok
-    assert (await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42))).ok
+    assert (await deploy.shift(DeployContext("notify", "1.2.3", "prod", 42, weight=100, colour="green"), remote())).ok
+    assert (await deploy.rollback(DeployContext("notify", "1.2.2", "prod", 42), remote())).ok
 
     shift, rollback = (call.body["inputs"] for call in github.calls("POST", "/dispatches"))
     assert (shift["action"], shift["colour"]) == ("shift", "green")
@@ -258,3 +260,72 @@ def test_factory_builds_each_provider(tmp_path: Path) -> None:
     assert built_actions.api_url == "https://ghe.example/api/v3"
     with pytest.raises(ValueError, match="unknown placeholder"):
         build_provider(CommandProvider(provider="command", run=["x", "{oops}"]), session=session, github=no_token)
+
+
+# --- the fence, and a step whose bot died ------------------------------------------------------------------
+
+
+async def left_running(deploy: GithubActionsDeployProvider) -> LeftRun:
+    """Dispatch a run whose bot dies once its id is recorded; the step as a restarted bot finds it."""
+    record = DiesWhenIdentified()
+    step = asyncio.create_task(deploy.deploy(CTX, record))
+    await record.known.wait()
+    step.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await step
+    [run_id] = record.remote_ids
+    return LeftRun(action="deploy", identity=RunIdentity(), output=None, remote_id=run_id, remaining=600.0)
+
+
+async def test_the_step_is_recorded_before_the_dispatch_and_its_run_once_found(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
+    dispatched_before_record: list[int] = []
+
+    class Watching(RecordedRun):
+        async def starting(self, identity: RunIdentity) -> None:
+            dispatched_before_record.append(len(github.calls("POST", "/dispatches")))
+            await super().starting(identity)
+
+    record = Watching(Path("/nonexistent/remote.log"))
+    assert (await provider(github, http, time).deploy(CTX, record)).ok
+
+    assert dispatched_before_record == [0], "recorded before the workflow was dispatched"
+    assert record.remote_ids == [str(run_id) for run_id in github.runs]
+
+
+async def test_a_left_run_is_asked_on_start_and_followed_to_its_conclusion(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
+    github.next_run = RunScript(progress=["queued", "in_progress", "in_progress", "completed"], conclusion="failure")
+    deploy = provider(github, http, time)
+    left = await left_running(deploy)
+
+    assert await deploy.inspect(left) is None, "the workflow run is still going"
+    ended = await deploy.follow(left)
+
+    assert isinstance(ended, StepResult) and not ended.ok
+    assert ended.error == f"workflow run https://github.com/acme/notify/actions/runs/{left.remote_id} concluded failure"
+
+
+async def test_a_left_run_still_going_at_its_timeout_is_cancelled(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
+    github.next_run = RunScript(progress=["queued", "in_progress"])
+    deploy = provider(github, http, time, timeout="30m")
+    left = dataclasses.replace(await left_running(deploy), remaining=15.0)
+
+    ended = await deploy.follow(left)
+
+    assert isinstance(ended, StepResult) and (ended.ok, ended.error) == (False, "timed out after 30m")
+    assert github.runs[int(str(left.remote_id))]["conclusion"] == "cancelled"
+
+
+async def test_a_left_step_whose_run_was_never_found_is_unproven(
+    github: FakeGitHubActions, http: HttpSession, time: FakeTime
+) -> None:
+    left = LeftRun(action="deploy", identity=RunIdentity(), output=None, remote_id=None, remaining=600.0)
+
+    ended = await provider(github, http, time).inspect(left)
+
+    assert isinstance(ended, Unproven) and "check the workflow's runs" in ended.reason

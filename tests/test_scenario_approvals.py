@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from bot.core.models import ApprovalState, ReleaseKind, ReleaseState
-from bot.engine import Actor
 from tests.fakes.slack_api import Message
 from tests.fakes.slack_signing import signed_headers, view_submission_body
 from tests.harness import (
@@ -61,6 +60,20 @@ async def clicks(bot: BotHarness, action_id: str, value: str, *users: str) -> di
 
 async def click(bot: BotHarness, action_id: str, value: str, user: str) -> str:
     return (await clicks(bot, action_id, value, user))[user]
+
+
+async def submit_denial(bot: BotHarness, approval_id: str, user: str, reason: str) -> None:
+    """The Deny modal submitted by ``user`` with ``reason``, signed as Slack sends it; waits for their answer."""
+    body = view_submission_body(
+        "approval_deny_reason",
+        {"reason": {"reason": {"type": "plain_text_input", "value": reason}}},
+        user_id=user,
+        private_metadata=approval_id,
+    )
+    response = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
+    assert response.status == 200
+    await bot.slack.wait_for("chat.postEphemeral", predicate=lambda c: c.args.get("user") == user)
+    await bot.settle()
 
 
 def approval_posts(bot: BotHarness) -> list[tuple[str, str]]:
@@ -234,16 +247,7 @@ async def test_deny_asks_for_a_reason_in_a_modal_and_cancels_the_rollback(bot: B
     assert view["callback_id"] == "approval_deny_reason" and view["private_metadata"] == approval_id
     assert bot.store.get_approval(int(approval_id)).state is ApprovalState.PENDING  # type: ignore[union-attr]
 
-    body = view_submission_body(
-        "approval_deny_reason",
-        {"reason": {"reason": {"type": "plain_text_input", "value": "1.2.3 is fine; the alert was noise"}}},
-        user_id=ONCALL1,
-        private_metadata=approval_id,
-    )
-    response = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
-    assert response.status == 200
-    await bot.slack.wait_for("chat.postEphemeral", predicate=lambda c: c.args.get("user") == ONCALL1)
-    await bot.settle()
+    await submit_denial(bot, approval_id, ONCALL1, "1.2.3 is fine; the alert was noise")
     assert "Denied" in bot.last_reply(ONCALL1)
 
     approval = bot.store.get_approval(int(approval_id))
@@ -482,8 +486,8 @@ async def test_roll_back_now_works_again_after_its_request_was_denied(tmp_path: 
         current = release_of(bot, "1.2.3")
         await click(bot, "check_rollback", str(current.id), ONCALL1)
         [(approval_id, _)] = approval_posts(bot)
-        await bot.engine.approvals.deny(Actor(ONCALL2), int(approval_id), "it is fine")
-        await bot.settle()
+        await submit_denial(bot, approval_id, ONCALL2, "it is fine")
+        assert bot.store.get_approval(int(approval_id)).state is ApprovalState.DENIED  # type: ignore[union-attr]
 
         again = await click(bot, "check_rollback", str(current.id), ONCALL1)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import parse_config
 from bot.core.checklist import ChecklistResult, ItemResult
-from bot.core.models import Approval, ApprovalKind, ApprovalState, Lock
+from bot.core.models import Approval, ApprovalKind, ApprovalState, DeployRun, Lock, RunRole
 from bot.core.windows import WindowDecision, WindowPolicy
 from bot.policy.admission import Code, Kind, PlanFacts, Refusal
 from bot.views import admission, approvals, requests
@@ -130,3 +130,24 @@ def test_admission_refusals_escape_versions_and_explain_locks_with_their_holder(
     assert manual.startswith("svc prod has a manual lock") and "<@U0LOCKER>" in manual
     busy = admission.refusal_text(Refusal(Code.BUSY), plan, None, [lock], TORONTO)
     assert busy == "svc prod is busy. Try again once it finishes."  # the only lock is not a release's
+
+
+def test_a_deploy_left_running_by_a_restart_is_named_with_its_step_and_times() -> None:
+    plan = PlanFacts(service="svc", env="prod", version="1.2.4", kind=Kind.FORWARD, replaces="1.2.3", requester="U0")
+    left = DeployRun(
+        id=3,
+        release_id=7,
+        step=f"deploy {HOSTILE}",
+        action="deploy",
+        role=RunRole.FINAL,
+        provider="command",
+        started_at=AT,
+        deadline_at=AT + timedelta(minutes=15),
+    )
+
+    words = admission.refusal_text(Refusal(Code.DEPLOY_LEFT, 7), plan, "1.2.3", [], TORONTO, left=left)
+
+    assert words.startswith("svc prod is still being deployed: ")
+    assert f"deploy {ESCAPED}" in words and HOSTILE not in words
+    assert "(release #7) was running when the bot restarted" in words
+    assert "started Sat 02 May 10:00 EDT" in words and "until Sat 02 May 10:15 EDT at the latest" in words

@@ -19,6 +19,7 @@ HOSTILE = "<!channel> & <https://evil.example|click>"
 SHOWN = "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
 RAW = ("<!channel>", "<https://evil")
 TORONTO = ZoneInfo("America/Toronto")
+AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
 
 def everything(message: Message) -> str:
@@ -45,8 +46,30 @@ def test_thread_replies_escape_labels_versions_errors_and_reasons() -> None:
         thread.rollback_asked("U0RELEASER", HOSTILE, 7),
         thread.manifest_failed(HOSTILE),
         thread.checks_cancelled(2, HOSTILE),
+        thread.step_left_running(HOSTILE, "prod", "process group 42", started=AT, until=AT, zone=TORONTO),
+        thread.step_ended(HOSTILE, "exit status 0", ReleaseState.SUCCEEDED, ended="now", tail=None),
+        thread.step_ended("deploy", HOSTILE, ReleaseState.FAILED, ended="while_down", tail=HOSTILE),
+        thread.outcome_waited(ReleaseState.FAILED, since=AT, error=HOSTILE, zone=TORONTO, tail=None),
+        thread.outcome_waited_notice("notify", HOSTILE, "prod", 7, ReleaseState.SUCCEEDED, since=AT, zone=TORONTO),
     ]:
         assert_inert(message)
+    for why in [
+        thread.step_ended_partway(HOSTILE, "exit status 0"),
+        thread.step_unproven("deploy", HOSTILE, "prod"),
+        thread.outcome_waited_why("notify", HOSTILE, "prod", since=AT, error="disk I/O error", zone=TORONTO),
+    ]:
+        assert SHOWN in why and not [token for token in RAW if token in why], why
+
+
+def test_a_step_a_restart_left_says_how_it_ended_and_what_was_recorded() -> None:
+    failed = thread.step_ended("deploy to 100%", "exit status 3", ReleaseState.FAILED, ended="while_down", tail="boom")
+    assert failed.text == (
+        "❌ The deploy step *deploy to 100%* was running when the bot restarted and finished while it was down: "
+        "exit status 3. The release is recorded *failed*."
+    )
+    assert "boom" in everything(failed), "a failure shows its output tail"
+    running = thread.step_left_running("deploy to 100%", "prod", "process group 42", started=AT, until=AT, zone=TORONTO)
+    assert "it still runs (process group 42" in running.text and "prod stays locked" in running.text
 
 
 def test_only_stored_user_ids_become_mentions() -> None:

@@ -32,9 +32,15 @@ def make_config(
     cutoff: str | None = "12:00",
     freezes: list[dict[str, Any]] | None = None,
     calendar: dict[str, Any] | None = None,
+    last_release: dict[str, str] | None = None,
 ) -> Config:
     """A minimal config: staging is `always`, qa and prod follow business hours."""
-    hours: dict[str, Any] = {"start": start, "end": end, "last_release_before_non_working_day": cutoff}
+    hours: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "last_release_before_non_working_day": cutoff,
+        "last_release": last_release or {},
+    }
     if days is not None:
         hours["days"] = days
     data: dict[str, Any] = {
@@ -74,6 +80,10 @@ CONFIGS: dict[str, Config] = {
         "CA",
         "ON",
         freezes=[{"start": "2026-07-06", "end": "2026-07-10", "reason": "Audit", "environments": ["prod"]}],
+    ),
+    # Tuesdays close at 14:00, Thursdays at 15:00, Fridays at 11:00 (before the 12:00 weekend cut-off).
+    "weekday-cutoffs": make_config(
+        "America/Toronto", "CA", "ON", last_release={"tue": "14:00", "thu": "15:00", "fri": "11:00"}
     ),
     "frozen-400-days": make_config(
         "America/Toronto",
@@ -256,6 +266,39 @@ CLOSED = [
         "before the weekend (Sat 4 Jul)",
         "2026-07-06T09:00-04:00",
     ),
+    # Cut-offs per weekday: the day's own, or the one before a non-working day when that is earlier.
+    (
+        "weekday-cutoffs",
+        "prod",
+        "2026-03-10 14:00",
+        ("cutoff",),
+        "after the 14:00 cut-off on Tuesdays",
+        "2026-03-11T09:00-04:00",
+    ),
+    (
+        "weekday-cutoffs",
+        "prod",
+        "2026-03-13 11:30",
+        ("cutoff",),
+        "after the 11:00 cut-off on Fridays",
+        "2026-03-16T09:00-04:00",
+    ),
+    (
+        "weekday-cutoffs",
+        "prod",
+        "2026-04-02 12:30",  # Thursday before Good Friday: 12:00 comes before Thursday's 15:00
+        ("cutoff",),
+        "after the 12:00 cut-off before Good Friday (Fri 3 Apr)",
+        "2026-04-06T09:00-04:00",
+    ),
+    (
+        "weekday-cutoffs",
+        "prod",
+        "2026-03-10 16:30",
+        ("outside_hours", "cutoff"),
+        "outside business hours",
+        "2026-03-11T09:00-04:00",
+    ),
     # Outside hours on an ordinary day; weekend.
     (
         "CA-ON",
@@ -309,6 +352,9 @@ OPEN = [
     ("NP", "prod", "2026-06-01 15:59", "2026-06-01T16:00+05:45"),
     ("AU-SA", "prod", "2026-04-07 09:00", "2026-04-07T16:00+09:30"),
     ("prod-freeze", "qa", "2026-07-07 10:00", "2026-07-07T16:00-04:00"),  # the freeze is prod-only
+    ("weekday-cutoffs", "prod", "2026-03-10 13:59", "2026-03-10T14:00-04:00"),  # Tuesday
+    ("weekday-cutoffs", "prod", "2026-03-11 13:00", "2026-03-11T16:00-04:00"),  # Wednesday: no cut-off
+    ("weekday-cutoffs", "prod", "2026-03-12 14:00", "2026-03-12T15:00-04:00"),  # Thursday
 ]
 
 

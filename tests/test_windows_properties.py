@@ -82,6 +82,18 @@ CONFIGS = [
         "BY",
         {"start": "09:00", "end": "16:00", "last_release_before_non_working_day": "12:00"},
     ),
+    # Cut-offs per weekday, before and after the one before a non-working day.
+    _config(
+        "America/Toronto",
+        "CA",
+        "ON",
+        {
+            "start": "09:00",
+            "end": "17:00",
+            "last_release_before_non_working_day": "13:00",
+            "last_release": {"mon": "15:30", "thu": "12:00", "fri": "14:00"},
+        },
+    ),
 ]
 POLICIES = [WindowPolicy(config) for config in CONFIGS]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -118,6 +130,9 @@ def oracle_open(config: Config, env: str, instant: datetime, adhoc: list[AdhocFr
     day, clock = wall.date(), wall.time().replace(tzinfo=None)
     hours = config.business_hours
     if not _working(config, env, day) or not hours.start <= clock < hours.end:
+        return False
+    last = next((t for d, t in hours.last_release.items() if d == WEEKDAYS[day.weekday()]), None)
+    if last is not None and clock >= last:
         return False
     cutoff = hours.last_release_before_non_working_day
     return cutoff is None or _working(config, env, day + timedelta(days=1)) or clock < cutoff

@@ -2,34 +2,38 @@
 
 Every key of SPEC §3 is modelled and validated here, including the ones later features act on, so a
 typo is reported when the file is loaded rather than when the feature first runs. The models live in
-``types`` (building blocks), ``policy`` (calendars, hours, approvals), ``rollout`` (strategies,
-providers, checks) and ``auth`` (credentials of the HTTP backends); this module holds the top-level
-``Config`` and the loader.
+``types`` (building blocks), ``policy`` (hours, freezes, approvals), ``calendars``, ``when`` (time rules),
+``rollout`` (strategies, providers, checks, environments), ``services`` and ``auth`` (credentials of the HTTP
+backends); ``paths`` makes paths relative to the file and ``references`` checks the names the file refers to.
+This module holds the top-level ``Config``, its accessors and the loader.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot.config.auth import HttpAuth
 from bot.config.calendars import Calendar, ExtraDay, SkipDay
+from bot.config.paths import BASE_DIR, ConfigPath
 from bot.config.policy import (
     ApprovalPolicy,
     BusinessHours,
     Freeze,
     Images,
+    ReleaseApprovalPolicy,
     RepoConfig,
     RollbackPolicy,
-    Service,
     VulnerabilityScan,
 )
+from bot.config.references import reference_problems
 from bot.config.rollout import (
     AllAtOnceStrategy,
     BlueGreenStrategy,
@@ -43,9 +47,9 @@ from bot.config.rollout import (
     OnMissing,
     Strategy,
 )
+from bot.config.services import Service, ServiceEnvironment
 from bot.config.source import ConfigError, Loc, Position, Problem, read_yaml, sort_problems, validation_problems
 from bot.config.types import (
-    NAME,
     SLACK_ID,
     WEEKDAYS,
     ChecklistItem,
@@ -84,9 +88,11 @@ __all__ = [
     "Metrics",
     "Model",
     "OnMissing",
+    "ReleaseApprovalPolicy",
     "RepoConfig",
     "RollbackPolicy",
     "Service",
+    "ServiceEnvironment",
     "Severity",
     "SkipDay",
     "Strategy",
@@ -141,8 +147,8 @@ class Summaries(Model):
 
 
 class ManifestRepo(Model):
-    repo: Path
-    """Local git repository the manifest file is committed to."""
+    repo: ConfigPath
+    """Local git repository the manifest file is committed to (relative to the config file)."""
     file: str = "manifests/{service}.json"
     """Path of the manifest file inside the repository; `{service}` substituted."""
 
@@ -187,43 +193,29 @@ class Config(Model):
                     raise ValueError(f"group {name!r}: {member!r} is not a Slack user (U…) or group (S…) ID")
         return value
 
-    @model_validator(mode="after")
-    def _references(self) -> Config:
-        errors: list[str] = []
-        sections: dict[str, list[str]] = {
-            "services": [*self.services],
-            "environments": [*self.environments],
-            "groups": [*self.groups],
-        }
-        for section, names in sections.items():
-            for name in names:
-                if not NAME.match(name):
-                    errors.append(f"{section}: {name!r}: names are lowercase letters, digits, '-' and '_'")
-        for svc_name, svc in self.services.items():
-            for i, env in enumerate(svc.pipeline):
-                if env not in self.environments:
-                    errors.append(f"services.{svc_name}.pipeline[{i}]: undefined environment {env!r}")
-            if len(set(svc.pipeline)) != len(svc.pipeline):
-                errors.append(f"services.{svc_name}.pipeline: an environment appears twice")
-        for env_name, environment in self.environments.items():
-            for i, group in enumerate(environment.allowed or []):
-                if group not in self.groups:
-                    errors.append(f"environments.{env_name}.allowed[{i}]: undefined group {group!r}")
-            policies = (
-                (environment.approvals, "approvals"),
-                (environment.rollback.approvals, "rollback.approvals"),
-            )
-            for policy, where in policies:
-                for i, group in enumerate(policy.from_ or []):
-                    if group not in self.groups:
-                        errors.append(f"environments.{env_name}.{where}.from[{i}]: undefined group {group!r}")
-        for i, freeze in enumerate(self.freezes):
-            for j, env in enumerate(freeze.environments or []):
-                if env not in self.environments:
-                    errors.append(f"freezes[{i}].environments[{j}]: undefined environment {env!r}")
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _references(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        """Structure and cross-references in one pass: the references are read off the document as written, so
+        a pipeline typo or an undefined group is reported beside every structural error, not after them."""
+        found: list[InitErrorDetails] = [
+            {"type": PydanticCustomError("reference", message), "loc": loc, "input": None}
+            for loc, message in reference_problems(data)
+        ]
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            # Rebuilt with their messages as they are, so nothing reads them differently from pydantic's own.
+            structural: list[InitErrorDetails] = [
+                {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, [*structural, *found]) from None
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return config
 
     @property
     def zone(self) -> ZoneInfo:
@@ -239,6 +231,11 @@ class Config(Model):
             for i, check in enumerate(environment.checks):
                 if check.auth is not None:
                     found.append((("environments", name, "checks", i, "auth"), check.auth))
+        for name, svc in self.services.items():
+            for env, own in svc.environments.items():
+                for i, check in enumerate(own.checks or []):
+                    if check.auth is not None:
+                        found.append((("services", name, "environments", env, "checks", i, "auth"), check.auth))
         if self.metrics.prometheus_auth is not None:
             found.append((("metrics", "prometheus_auth"), self.metrics.prometheus_auth))
         return found
@@ -256,17 +253,43 @@ class Config(Model):
         index = pipeline.index(env)
         return pipeline[index - 1] if index > 0 else None
 
+    def strategy_for(self, service: str, env: str) -> Strategy:
+        """How ``service`` rolls out in ``env``: its own strategy there, else the environment's."""
+        own = self.services[service].environments.get(env)
+        return own.strategy if own is not None and own.strategy is not None else self.environments[env].strategy
 
-def parse_config(data: Any, source: str = "<config>", positions: Mapping[Loc, Position] | None = None) -> Config:
+    def checks_for(self, service: str, env: str) -> list[Check]:
+        """The checks of ``service`` in ``env``: its own there (possibly none), else the environment's."""
+        own = self.services[service].environments.get(env)
+        return list(own.checks if own is not None and own.checks is not None else self.environments[env].checks)
+
+    def approvals_required(self, env: str, at: datetime) -> int:
+        """How many approvals a release to ``env`` requested at the aware instant ``at`` needs (0: none)."""
+        return self.environments[env].approvals.required_at(at.astimezone(self.zone))
+
+    def production_env(self, service: str) -> str:
+        """The production stage of ``service``: the one marked ``production: true``, else its last stage."""
+        pipeline = self.services[service].pipeline
+        return next((env for env in pipeline if self.environments[env].production), pipeline[-1])
+
+
+def parse_config(
+    data: Any,
+    source: str = "<config>",
+    positions: Mapping[Loc, Position] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
     """Validate an already-parsed document; raise ConfigError listing every problem with its path.
 
     ``positions`` (from ``read_yaml``) gives each problem the line and column of its node in the file.
+    ``base_dir`` (the file's directory) is what relative paths in it are taken against; without it they stay
+    as written, relative to the bot's working directory.
     """
     positions = positions or {}
     if not isinstance(data, dict):
         raise ConfigError(source, [Problem("(top level)", "expected a mapping of keys", positions.get(()))])
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={BASE_DIR: base_dir} if base_dir is not None else None)
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc, positions)) from None
 
@@ -277,7 +300,11 @@ def load_config(path: Path) -> Config:
 
 
 def load_config_located(path: Path) -> tuple[Config, dict[Loc, Position]]:
-    """``load_config``, with the line and column of every key, for problems found after loading."""
+    """``load_config``, with the line and column of every key, for problems found after loading.
+
+    Relative paths in the file (programs, working directories, repositories, CA files) are made absolute
+    against the file's directory, so the bot can be started from anywhere.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -285,7 +312,7 @@ def load_config_located(path: Path) -> tuple[Config, dict[Loc, Position]]:
         raise ConfigError(str(path), [Problem("(file)", f"cannot read: {reason}")]) from None
     document = read_yaml(text, str(path))
     try:
-        config = parse_config(document.data, str(path), document.positions)
+        config = parse_config(document.data, str(path), document.positions, path.resolve().parent)
     except ConfigError as exc:
         raise ConfigError(str(path), sort_problems(document.duplicates + exc.problems)) from None
     if document.duplicates:

@@ -8,11 +8,11 @@ pasted where a variable name belongs) is refused without being shown back.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from bot.config.paths import ConfigPath
 from bot.config.types import Model
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -61,7 +61,7 @@ class HttpAuth(Model):
     headers_env: dict[str, EnvName] = Field(default_factory=dict)
     """Extra headers whose values come from environment variables, e.g. `{X-Scope-OrgID: MIMIR_TENANT}`;
     requests carrying them do not follow redirects."""
-    ca_file: Path | None = None
+    ca_file: ConfigPath | None = None
     """PEM bundle of the CAs trusted for HTTPS (relative to the config file); replaces the system's CAs here."""
 
     @field_validator("username")

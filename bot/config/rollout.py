@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bot.config.auth import HttpAuth
-from bot.config.policy import ApprovalPolicy, Images, RollbackPolicy, VulnerabilityScan
+from bot.config.paths import ConfigPath, base_dir, resolve_program
+from bot.config.policy import Images, ReleaseApprovalPolicy, RollbackPolicy, VulnerabilityScan
 from bot.config.types import ChecklistItem, ConditionField, Duration, Model
+
+PLACEHOLDERS = ("service", "version", "environment", "weight", "colour", "previous_version", "release_id")
+"""What every deploy action is told: the names a command's arguments and an HTTP status URL may use."""
+COMMAND_PLACEHOLDERS = (*PLACEHOLDERS, "action")
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+"""A ``{name}`` token; any other brace text (``{"json": 1}``, ``${HOME}``) is not a placeholder."""
+
+
+def unknown_placeholder(template: str, known: tuple[str, ...]) -> str | None:
+    """The error for the first ``{name}`` token of ``template`` not in ``known``, or None."""
+    for match in PLACEHOLDER.finditer(template):
+        if match.group(1) not in known:
+            return f"unknown placeholder {match.group(0)} (known: {', '.join('{' + k + '}' for k in known)})"
+    return None
+
+
+def _argument(value: str) -> str:
+    # Checked when the file is loaded, so a typo such as {verison} is a config error, not a deploy of it.
+    error = unknown_placeholder(value, COMMAND_PLACEHOLDERS)
+    if error is not None:
+        raise ValueError(error)
+    return value
+
+
+Argument = Annotated[str, AfterValidator(_argument)]
 
 
 class CanaryStrategy(Model):
     type: Literal["canary"]
+    """`canary`: deploy at the first weight, then at each pause verify the checks and shift to the next."""
     steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(min_length=1)
     """Traffic weights in percent, strictly increasing, ending at 100."""
     pause: Duration = timedelta(minutes=5)
@@ -29,12 +57,14 @@ class CanaryStrategy(Model):
 
 class BlueGreenStrategy(Model):
     type: Literal["blue_green"]
+    """`blue_green`: deploy to the idle colour with no traffic, verify the checks, switch all traffic to it."""
     pause: Duration = timedelta(0)
     """Wait after deploying to the idle colour before checking it."""
 
 
 class AllAtOnceStrategy(Model):
     type: Literal["all_at_once"]
+    """`all_at_once`: one deploy to all traffic; the checks then run after it."""
 
 
 Strategy = Annotated[CanaryStrategy | BlueGreenStrategy | AllAtOnceStrategy, Field(discriminator="type")]
@@ -42,23 +72,54 @@ Strategy = Annotated[CanaryStrategy | BlueGreenStrategy | AllAtOnceStrategy, Fie
 
 class CommandProvider(Model):
     provider: Literal["command"]
-    run: list[str] = Field(min_length=1)
-    """Deploy argv (never a shell); `{service}`, `{version}`, `{environment}`, `{weight}` substituted per argument."""
-    rollback: list[str] | None = None
-    """Rollback argv; omitted means `run` with the rollback target as the version."""
-    shift: list[str] | None = None
-    """Traffic-shift argv for canary steps; omitted means `run` with the new `{weight}`."""
+    """`command`: run a program on the bot's host, once per action."""
+    run: list[Argument] = Field(min_length=1)
+    """The deploy command: an argv list, never a shell. A program path with a `/` is relative to the config file;
+    a bare name (`kubectl`) is looked up on `PATH`; `check-config` checks that it exists and is executable. In
+    each argument of every call (`run`, `shift`, `rollback`) the bot substitutes `{service}`, `{environment}`,
+    `{release_id}`, `{action}` (`deploy`, `shift` or `rollback`), `{version}`, `{weight}` (the share of traffic
+    `{version}` gets, 0-100), `{previous_version}` (what ran there before; empty before the first release there)
+    and `{colour}` (blue/green, else empty); the same values are in `$RELEASEBOT_*`. The calls, with `{version}`
+    / `{weight}` / `{previous_version}`: **deploy** (`run`): the new release / all_at_once 100, canary its first
+    weight, blue/green 0 on the idle `{colour}` / what ran before; **each later canary weight** (`shift`): the
+    new release / that weight / what ran before; **blue/green switch** (`shift`): the new release / 100 to
+    `{colour}` / what ran before; **abort** when a canary step's checks fail (`shift`): the new release / 0 /
+    the release traffic returns to (a blue/green release aborted before its switch moved no traffic: no call);
+    **rollback**: canary (`shift`): the release rolled back / 0 / the target it returns to; blue/green
+    (`shift`): the target / 100 to the old `{colour}` / the release rolled back; all_at_once, or a canary one to
+    an older version than the release it undoes replaced (`rollback`): the target / 100 / the release rolled
+    back."""
+    rollback: list[Argument] | None = Field(default=None, min_length=1)
+    """The rollback command (argv), run by an all_at_once rollback and by a canary one that redeploys an older
+    version: `{version}` is the target at `{weight}` 100 (every call and its values: see `run`); omitted means
+    `run`."""
+    shift: list[Argument] | None = Field(default=None, min_length=1)
+    """The traffic command (argv): each canary weight after the first, the blue/green switch, a canary abort, and
+    a canary or blue/green rollback (every call and its values: see `run`); omitted means `run`."""
     timeout: Duration = timedelta(minutes=15)
     """The command is killed (with its process group) after this long."""
-    cwd: Path | None = None
-    """Working directory of the command."""
+    cwd: ConfigPath | None = Field(default=None, validate_default=True)
+    """Working directory of the command, relative to the config file; omitted means the config file's
+    directory."""
     background: Literal["leave", "kill"] = "leave"
     """What the command leaves running when it exits (a daemon it started): `leave` it alone, or `kill` its
     process group. Either way the step ends when the command exits, with its exit status."""
 
+    @field_validator("run", "rollback", "shift")
+    @classmethod
+    def _program(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else resolve_program(value, info)
+
+    @field_validator("cwd")
+    @classmethod
+    def _workdir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return base_dir(info) if value is None else value
+
 
 class HttpProvider(Model):
     provider: Literal["http"]
+    """`http`: POST each action to a deploy service as JSON: `action` (`deploy`, `shift`, `rollback`) and the
+    values the `command` provider's `run` lists for each call."""
     url: str
     """Deploy service endpoint that receives a JSON POST per action."""
     status_url: str | None = None
@@ -73,6 +134,7 @@ class HttpProvider(Model):
 
 class GithubActionsProvider(Model):
     provider: Literal["github_actions"]
+    """`github_actions`: dispatch a workflow per action and follow its run (needs `GITHUB_TOKEN`)."""
     repo: str
     """`owner/name` of the repository holding the deploy workflow."""
     workflow: str
@@ -130,7 +192,8 @@ class Environment(Model):
     """`business_hours`: business days and hours, holidays, cut-off and freezes apply; `always`: only ad-hoc freezes."""
     allowed: list[str] | None = None
     """Groups whose members may release here; omitted means anyone."""
-    approvals: ApprovalPolicy = ApprovalPolicy()
+    approvals: ReleaseApprovalPolicy = ReleaseApprovalPolicy()
+    """Approvals a release here needs before it starts (a break-glass `--force` adds an on-call approval)."""
     rollback: RollbackPolicy = RollbackPolicy()
     """How rollbacks are approved."""
     checklist: list[ChecklistItem] = Field(default_factory=list)
@@ -141,10 +204,15 @@ class Environment(Model):
     images: Images = Images()
     """Image pinning rules."""
     strategy: Strategy = AllAtOnceStrategy(type="all_at_once")
-    """Rollout strategy: `all_at_once`, `canary` or `blue_green`."""
+    """Rollout strategy: `all_at_once`, `canary` or `blue_green`; a service may have its own
+    (`services.<name>.environments.<env>.strategy`)."""
     deploy: DeployProvider
     """The deploy provider: `command`, `http` or `github_actions`."""
     checks: list[Check] = Field(default_factory=list)
-    """Post-release metric checks."""
+    """Post-release metric checks (and the checks between canary and blue/green steps); a service may have its
+    own (`services.<name>.environments.<env>.checks`)."""
     on_check_failure: Literal["offer_rollback", "auto_rollback", "notify"] = "offer_rollback"
     """What a FAIL does: offer on-call a rollback, roll back at once, or only tell."""
+    production: bool = False
+    """A production environment: what DORA, the summaries and the release manifest count. A pipeline has at
+    most one; when none of its stages says `production: true`, its last stage is production."""

@@ -9,7 +9,6 @@ dicts and lists pydantic validates.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +28,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # pydantic names the union member it chose after these keys; the user's file has no such level.
 _UNION_PARENTS = {"deploy", "strategy"}
 _UNION_TAGS = {"command", "http", "github_actions", "canary", "blue_green", "all_at_once"}
-# A dotted path as the cross-reference checks write it, e.g. ``services.notify.pipeline[1]``.
-_PATH = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+|\[\d+\])*")
-_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+# pydantic's marker for a bad mapping key; the key itself is the node to point at.
+_KEY_MARKER = "[key]"
 
 
 @dataclass(frozen=True)
@@ -167,14 +165,8 @@ def validation_problems(error: ValidationError, positions: Mapping[Loc, Position
             message = "unknown key"
         if loc:
             problems.append(problem_at(loc, message, positions))
-            continue
-        # Cross-reference errors of the whole config carry their own paths, joined with '; '.
-        for part in message.split("; "):
-            path, sep, rest = part.partition(": ")
-            if sep and _PATH.fullmatch(path):
-                problems.append(Problem(path, rest, _locate(_parse_path(path), positions)))
-            else:
-                problems.append(Problem(None, part, positions.get(())))
+        else:
+            problems.append(Problem(None, message, positions.get(())))
     return problems
 
 
@@ -191,7 +183,7 @@ def sort_problems(problems: list[Problem]) -> list[Problem]:
 def _user_loc(loc: Loc) -> Loc:
     out: list[str | int] = []
     for part in loc:
-        if part in _UNION_TAGS and out and out[-1] in _UNION_PARENTS:
+        if (part in _UNION_TAGS and out and out[-1] in _UNION_PARENTS) or part == _KEY_MARKER:
             continue
         out.append(part)
     return tuple(out)
@@ -202,10 +194,6 @@ def _dotted(loc: Loc) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
     return out
-
-
-def _parse_path(path: str) -> Loc:
-    return tuple(int(index) if index else key for index, key in _PATH_PART.findall(path))
 
 
 def _locate(loc: Loc, positions: Mapping[Loc, Position]) -> Position | None:

@@ -169,3 +169,46 @@ class AuditEntry:
     subject: str
     detail: dict[str, Any]
     request_id: str | None
+
+
+class RunRole(StrEnum):
+    """What a deploy step's success means for its release."""
+
+    FINAL = "final"  # the last step of a rollout or a rollback: its success completes the release
+    PARTIAL = "partial"  # a canary or blue/green step with more to come
+    UNDO = "undo"  # returning traffic to the previous release after a failed step or check
+
+
+class RunOutcome(StrEnum):
+    """How a deploy step ended, as far as the bot can prove it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # it ended, but nothing recorded how: people must check the environment
+    NOT_STARTED = "not_started"  # its record could not be written, so it never started
+
+
+@dataclass(frozen=True)
+class DeployRun:
+    """One provider step of a release, recorded before it starts (see bot/engine/fences.py)."""
+
+    id: int
+    release_id: int
+    step: str  # the step's label, as the thread shows it
+    action: str  # deploy | shift | rollback
+    role: RunRole
+    provider: str  # command | http | github_actions
+    started_at: datetime
+    deadline_at: datetime  # the provider's timeout from the start: a deploy still running then is stopped
+    weight: int | None = None
+    colour: str | None = None
+    output_path: str | None = None
+    pgid: int | None = None  # a command's process group
+    proc_start: int | None = None  # its leader's start time (/proc/<pid>/stat field 22, clock ticks since boot)
+    boot_id: str | None = None
+    remote_id: str | None = None  # a remote run's id or status URL
+    adopted_at: datetime | None = None  # a restarted bot found it running and follows it
+    ended_at: datetime | None = None
+    outcome: RunOutcome | None = None
+    exit_status: int | None = None
+    error: str | None = None

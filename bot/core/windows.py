@@ -10,7 +10,8 @@ Pure policy over a loaded ``Config``. Rules (SPEC §5 "Windows"):
   a configured freeze that applies to the environment, or an ad-hoc freeze is in
   force. On a working day whose next calendar day is not a working day (weekend, holiday, or a
   configured-freeze day for this environment), the window closes at
-  ``last_release_before_non_working_day`` instead of ``end``.
+  ``last_release_before_non_working_day`` instead of ``end``; on a weekday with a ``last_release`` time
+  (``{fri: "14:00"}``) it closes then. When both apply the earlier one closes it, and its reason is given.
 
 Time-zone rule: opening and closing instants are built from local wall-clock times with ``zoneinfo``
 and compared in UTC. A wall-clock time that does not exist (inside a DST gap) means the first instant
@@ -175,6 +176,8 @@ class WindowPolicy:
         self._start = hours.start
         self._end = hours.end
         self._cutoff = hours.last_release_before_non_working_day
+        # A weekday's cut-off at `end` closes nothing earlier: only the ones before it are cut-offs.
+        self._last_release = {WEEKDAYS.index(day): last for day, last in hours.last_release.items() if last < hours.end}
         self._calendar = _holiday_calendar(config.calendar) if config.calendar else None
         self._always = {name: env.window == "always" for name, env in config.environments.items()}
         self._freezes = {
@@ -315,12 +318,19 @@ class WindowPolicy:
             return _Day(None, None, None, tuple(closed), None)
         opens = local_instant(day, self._start, self.zone)
         ends = local_instant(day, self._end, self.zone)
+        closes, cutoff = ends, None
+        last = self._last_release.get(day.weekday())
+        if last is not None:
+            closes = local_instant(day, last, self.zone)
+            cutoff = Reason("cutoff", f"after the {last:%H:%M} cut-off on {_WEEKDAY_NAMES[day.weekday()]}s")
         tomorrow = day + timedelta(days=1)
-        if self._cutoff is None or self._is_working(environment, tomorrow):
-            return _Day(opens, ends, ends, (), None)
-        closes = local_instant(day, self._cutoff, self.zone)
-        text = f"after the {self._cutoff:%H:%M} cut-off before {self._ahead(environment, tomorrow)}"
-        return _Day(opens, closes, ends, (), Reason("cutoff", text))
+        if self._cutoff is not None and not self._is_working(environment, tomorrow):
+            before = local_instant(day, self._cutoff, self.zone)
+            if before <= closes:  # the earlier cut-off closes the day; at a tie, the one that names why
+                closes = before
+                text = f"after the {self._cutoff:%H:%M} cut-off before {self._ahead(environment, tomorrow)}"
+                cutoff = Reason("cutoff", text)
+        return _Day(opens, closes, ends, (), cutoff)
 
     def _ahead(self, environment: str, first: date) -> str:
         """Name the non-working stretch from ``first``: its first holiday or freeze, else the weekend."""

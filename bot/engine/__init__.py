@@ -2,16 +2,20 @@
 
 Each service has its dependencies in its constructor; :class:`Engine` builds them in dependency order:
 
-    Story, Tasks, Gatekeeper, Gates  →  Checks  →  Rollouts  →  Approvals  →  Rollbacks
-                                     →  Releases, CheckActions, Admin, Summaries  →  Recovery
+    Story, Tasks, Gatekeeper, Gates, DeployRuns  →  Checks  →  Rollouts  →  Outcomes, Approvals  →  Rollbacks
+                                                 →  Releases, CheckActions, Admin, Summaries  →  Recovery
 
-Rollbacks deploy and deploys are checked, so "a failed check rolls back" is the one edge that points
-backwards; it is connected here, after both ends exist (``checks.roll_back``).
+Rollbacks deploy and deploys are checked, so "a failed check rolls back" is an edge that points backwards;
+so is "a release the store could not record is recorded later" (Rollouts hands it to Outcomes). Both are
+connected here, after both ends exist (``checks.roll_back``, ``rollouts.unrecorded``).
+
+Command deploy steps write their output under ``deploys/`` in the data directory, the database's directory.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from bot.core.models import Release
 from bot.engine.admin import Admin
@@ -20,8 +24,10 @@ from bot.engine.base import Actor, Deps, Reply, system_actor
 from bot.engine.check_actions import CheckActions
 from bot.engine.checks import Checks
 from bot.engine.errors import NotPermitted, UserError
+from bot.engine.fences import DeployRuns
 from bot.engine.gatekeeper import Gatekeeper
 from bot.engine.gates import Gates
+from bot.engine.outcomes import Outcomes
 from bot.engine.recovery import Recovery
 from bot.engine.requests import Releases
 from bot.engine.rollbacks import Rollbacks
@@ -44,6 +50,7 @@ class Engine:
         self.gate = gate = Gatekeeper(config, deps.directory, deps.clock, deps.group_cache_ttl)
         self.gates = gates = Gates(config, deps.db, deps.clock)
         self.windows = gates.windows
+        runs = DeployRuns(config, deps.db, deps.clock, Path(str(deps.db.sync.path)).parent / "deploys")
         self.checks = checks = Checks(
             config=config, story=story, tasks=tasks, gate=gate, runner=deps.checks, scheduler=deps.scheduler
         )
@@ -52,11 +59,22 @@ class Engine:
             story=story,
             gates=gates,
             checks=checks,
+            runs=runs,
             providers=deps.providers,
             sleep=deps.sleep,
             base_url=deps.base_url,
             notes_link_key=deps.notes_link_key,
         )
+        self.outcomes = outcomes = Outcomes(
+            config=config,
+            story=story,
+            tasks=tasks,
+            rollouts=rollouts,
+            runs=runs,
+            providers=deps.providers,
+            retry=deps.retry,
+        )
+        rollouts.unrecorded = outcomes.remember
         self.approvals = approvals = Approvals(
             config=config, story=story, tasks=tasks, gate=gate, scheduler=deps.scheduler, rollouts=rollouts
         )
@@ -87,6 +105,7 @@ class Engine:
             rollbacks=rollbacks,
             approvals=approvals,
             checks=checks,
+            outcomes=outcomes,
         )
         self.on_change = story.on_change  # App Home refreshers, per service
         self.spawn = tasks.spawn

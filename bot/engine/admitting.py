@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.checklist import ChecklistResult
-from bot.core.models import Candidate, EnvState, Lock, Release, ReleaseKind, ReleaseState
+from bot.core.models import Candidate, DeployRun, EnvState, Lock, Release, ReleaseKind, ReleaseState
 from bot.core.windows import AdhocFreeze, WindowDecision
 from bot.policy.admission import Kind, LockFacts, PlanFacts, Refusal, World
 from bot.store import Store
@@ -18,10 +18,12 @@ from bot.views import admission as admission_view
 
 @dataclass(frozen=True)
 class Facts:
-    """The world now, plus the locks themselves (their words need holder, reason and since)."""
+    """The world now, plus the locks themselves (their words need holder, reason and since) and the deploy step a
+    restart left running (its words need its step and times)."""
 
     world: World
     locks: tuple[Lock, ...]
+    left: DeployRun | None = None
 
 
 def plan_facts(release: Release) -> PlanFacts:
@@ -56,6 +58,7 @@ class Reads:
     held: int | None  # the release whose rollout is on hold here
     duplicate: int | None  # a request for the same version waiting for approval
     target_healthy: bool  # the version ran here and stayed healthy (a rollback may return to it)
+    left: DeployRun | None = None  # a deploy step a restart left running here (bot/engine/outcomes.py)
 
 
 def read(store: Store, service: str, env: str, version: str, *, previous: str | None, ask_duplicates: bool) -> Reads:
@@ -82,6 +85,7 @@ def read(store: Store, service: str, env: str, version: str, *, previous: str | 
         held=held,
         duplicate=duplicate.id if duplicate else None,
         target_healthy=store.healthy_in(service, env, version),
+        left=store.left_deploy_run(service, env),
     )
 
 
@@ -107,10 +111,11 @@ def facts(
         checklist=checklist,
         pending_duplicate=reads.duplicate,
         held_release=reads.held,
+        deploy_left=reads.left.release_id if reads.left else None,
     )
-    return Facts(world, reads.locks)
+    return Facts(world, reads.locks, reads.left)
 
 
 def refusal_words(refusal: Refusal, plan: PlanFacts, found: Facts, zone: ZoneInfo) -> str:
     """A refusal in words (:func:`bot.views.admission.refusal_text`), from the facts it was decided on."""
-    return admission_view.refusal_text(refusal, plan, found.world.runs, found.locks, zone)
+    return admission_view.refusal_text(refusal, plan, found.world.runs, found.locks, zone, left=found.left)

@@ -42,6 +42,16 @@ class Reply:
     public: bool = False
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an outcome the store refused is tried again (bot/engine/outcomes.py): after ``first`` seconds,
+    doubling up to ``cap``; /healthz writes its probe row at most every ``probe_every`` seconds."""
+
+    first: float = 0.5
+    cap: float = 15.0
+    probe_every: float = 2.0
+
+
 @dataclass
 class Deps:
     """Everything the engine talks to. Tests swap any of these for real local stand-ins."""
@@ -59,3 +69,4 @@ class Deps:
     group_cache_ttl: timedelta = timedelta(minutes=5)
     base_url: str | None = None  # RELEASEBOT_PUBLIC_URL: where the bot's web pages are reachable
     notes_link_key: bytes | None = None  # signs links to the full notes page; None: no link is posted
+    retry: RetryPolicy = RetryPolicy()  # how often an outcome the store refused is tried again

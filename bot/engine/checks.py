@@ -96,8 +96,8 @@ class Checks:
         self._sweep_again = False
         self._measure_slots = asyncio.Semaphore(8)  # measurements in flight at once (backends are remote)
 
-    def _checks(self, env: str) -> list[Check]:
-        return list(self.config.environments[env].checks)
+    def _checks(self, release: Release) -> list[Check]:
+        return self.config.checks_for(release.service, release.env)
 
     async def _measure(
         self, release: Release, check: Check, offset: str, at: datetime, reply: CheckReply | None = None
@@ -141,7 +141,7 @@ class Checks:
         if self.runner is None:
             return []
         measured = []
-        for check in self._checks(release.env):
+        for check in self._checks(release):
             measurement = await self._measure(release, check, step.label, self.story.now())
             if measurement is not None:
                 measured.append(measurement)
@@ -150,7 +150,7 @@ class Checks:
     def planned(self, release: Release) -> list[tuple[str, int, datetime]]:
         """The measurements after ``release``: (check, offset in seconds, due) for each check and offset."""
         start = release.finished_at or self.story.now()
-        return [(c.name, int(off.total_seconds()), start + off) for c in self._checks(release.env) for off in c.after]
+        return [(c.name, int(off.total_seconds()), start + off) for c in self._checks(release) for off in c.after]
 
     async def scheduled(self, release: Release, planned: list[tuple[str, int, datetime]]) -> None:
         """The ``planned`` rows are stored: say when they run, and ask the scheduler to wake us then."""
@@ -249,7 +249,7 @@ class Checks:
 
     async def _take(self, row: dict[str, Any]) -> None:
         release = await self.db.get_release(row["release_id"])
-        check = next((c for c in self._checks(release.env) if c.name == row["check_name"]), None) if release else None
+        check = next((c for c in self._checks(release) if c.name == row["check_name"]), None) if release else None
         if release is None or check is None:
             await self._record(row, "error", "check no longer configured")
             return

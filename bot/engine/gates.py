@@ -57,12 +57,11 @@ class Gates:
 
     def rollback_plan(self, env: str, last_healthy: Release | None) -> RollbackPlan:
         """How ``env`` would return to ``last_healthy`` (the newest healthy release of another version)."""
-        environment = self.config.environments[env]
         if last_healthy is None:
             return RollbackPlan(None, "nothing to return to (first release here)")
-        if environment.strategy.type == "blue_green":
+        if self.config.strategy_for(last_healthy.service, env).type == "blue_green":
             return RollbackPlan(last_healthy.version, "switch traffic back to the previous colour")
-        deploy = environment.deploy
+        deploy = self.config.environments[env].deploy
         if deploy.provider == "command" and deploy.rollback:
             return RollbackPlan(last_healthy.version, "the configured rollback command")
         return RollbackPlan(last_healthy.version, f"redeploying {last_healthy.version}")

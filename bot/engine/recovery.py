@@ -9,6 +9,7 @@ from bot.engine.approvals import Approvals
 from bot.engine.base import SYSTEM, Actor, Reply
 from bot.engine.checks import Checks
 from bot.engine.errors import UserError
+from bot.engine.outcomes import Outcomes
 from bot.engine.requests import Releases
 from bot.engine.rollbacks import Rollbacks
 from bot.engine.runner import Rollouts
@@ -30,6 +31,7 @@ class Recovery:
         rollbacks: Rollbacks,
         approvals: Approvals,
         checks: Checks,
+        outcomes: Outcomes,
     ) -> None:
         self.config = config
         self.db = story.db
@@ -39,9 +41,12 @@ class Recovery:
         self.rollbacks = rollbacks
         self.approvals = approvals
         self.checks = checks
+        self.outcomes = outcomes
 
     async def start(self) -> None:
-        """Interrupt releases that were running, expire approvals, carry out granted ones, resume checks."""
+        """Record what the deploy steps left running prove (adopting the ones that still run), interrupt the other
+        releases that were running, expire approvals, carry out granted ones, resume checks."""
+        await self.outcomes.recover()
         interrupted = await self.db.interrupt_running(self.story.now())
         for release in interrupted:
             release_finished(release.env, ReleaseState.INTERRUPTED.value)
@@ -89,7 +94,7 @@ class Recovery:
         """
         for release in await self.db.succeeded_without_after_steps():
             assert release.finished_at is not None
-            checks = self.config.environments[release.env].checks
+            checks = self.config.checks_for(release.service, release.env)
             horizon = max((offset for check in checks for offset in check.after), default=None)
             if horizon is not None and self.story.now() - release.finished_at <= horizon:
                 await self.rollouts.after_success(release)

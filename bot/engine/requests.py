@@ -201,7 +201,8 @@ class Releases:
             "rollback_target": rollback.target_version,
             "rollback_method": rollback.method,
         }
-        needs_approval = force_reason is not None or environment.approvals.required > 0
+        required = self.config.approvals_required(plan.env, decision.at)  # `approvals.when`: at the request's time
+        needs_approval = force_reason is not None or required > 0
         if needs_approval:
             release = await self._create_release(
                 actor,
@@ -215,13 +216,13 @@ class Releases:
             release = await self.story.post_parent(release)
             # Break-glass adds an on-call approver (not the requester); it never replaces the approvals the
             # environment asks of every release, so both requests must be granted before it runs.
-            if environment.approvals.required > 0:
+            if required > 0:
                 await self.approvals.open_approval(
                     kind=ApprovalKind.RELEASE,
                     service=plan.service,
                     env=plan.env,
                     requester=actor,
-                    required=environment.approvals.required,
+                    required=required,
                     groups=list(environment.approvals.from_ or []),
                     subject={"release_id": release.id},
                     title=f"Release of {plan.service} {plan.version} to {plan.env}",
@@ -258,12 +259,18 @@ class Releases:
     async def retry(self, actor: Actor, release_id: int) -> Reply:
         """Retry an interrupted release: a new release of the same version, through the same gates.
 
+        A release whose deploy step a restart left running is retried through the gates too, so that admission
+        says why it must wait (that step runs until it ends or times out; never two deploys of one env at once).
         Answers with a Reply rather than a result: the Retry button reaches it through Recovery and
         :meth:`Story.once`, which speak Reply.
         """
         release = await self.db.get_release(release_id)
-        if release is None or release.state is not ReleaseState.INTERRUPTED:
+        if release is None:
             raise UserError(view.NOT_RETRYABLE)
+        if release.state is not ReleaseState.INTERRUPTED:
+            left = await self.db.left_deploy_run(release.service, release.env)
+            if left is None or left.release_id != release.id:
+                raise UserError(view.NOT_RETRYABLE)
         await self.gate.require(Action.RELEASE_RETRY, actor.user, release.env)
         cmd = Command(name="deploy", service=release.service, env=release.env, version=release.version)
 

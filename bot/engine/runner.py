@@ -1,17 +1,22 @@
 """Running a release: the rollout steps through the provider, the thread story, and the outcome.
 
 A rollback release runs here too: the provider's rollback, a canary shift back or a blue/green switch back.
+Every provider step runs under a fence (bot/engine/fences.py): recorded before it starts, closed with how it
+ended in the same transaction as what it changed on the release. A store write that fails during a release
+stops it where it is; what it proved is handed to ``unrecorded`` (bot/engine/outcomes.py), which records the
+release's outcome once writes work again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bot.config import Config
 from bot.core.manifest import manifest_document
-from bot.core.models import Release, ReleaseKind, ReleaseState
+from bot.core.models import Release, ReleaseKind, ReleaseState, RunRole
 from bot.core.notes import ReleaseNotes
 from bot.core.rollout import Step, abort_steps, idle_colour, plan_rollout, rollback_steps
 from bot.core.verdicts import Verdict, worst
@@ -19,6 +24,7 @@ from bot.core.window_text import decision_text
 from bot.engine.admitting import Reads, facts, plan_facts, read, refusal_words
 from bot.engine.base import SYSTEM, Actor
 from bot.engine.checks import Checks
+from bot.engine.fences import DeployRuns, StepUnrecorded, end_run
 from bot.engine.gates import Gates
 from bot.engine.story import Story, change
 from bot.logcontext import log_context
@@ -28,10 +34,14 @@ from bot.observability import Timer, deploy_timer
 from bot.policy.admission import Code, Kind, Stage, admit
 from bot.ports import ProviderLookup, Sleep
 from bot.providers.base import DeployContext, StepResult
-from bot.store import Store
+from bot.store import Store, StoreWriteError
 from bot.views import render, thread
 
 ACTIVE = {ReleaseState.QUEUED, ReleaseState.DEPLOYING, ReleaseState.VERIFYING}
+Method = Literal["deploy", "shift", "rollback"]  # the provider call a step makes
+# A store write failed during the release: (release id, the error, the step's record and result when a step's
+# end is what could not be written).
+Unrecorded = Callable[[int, StoreWriteError, int | None, StepResult | None], None]
 
 
 class Rollouts:
@@ -44,6 +54,7 @@ class Rollouts:
         story: Story,
         gates: Gates,
         checks: Checks,
+        runs: DeployRuns,
         providers: ProviderLookup,
         sleep: Sleep,
         base_url: str | None,
@@ -54,7 +65,9 @@ class Rollouts:
         self.story = story
         self.gates = gates
         self.checks = checks
+        self.runs = runs
         self.providers = providers
+        self.unrecorded: Unrecorded | None = None  # Outcomes.remember, connected by the Engine
         self.sleep = sleep
         self.base_url = base_url  # RELEASEBOT_PUBLIC_URL: where the full notes page is reachable
         self.notes_link_key = notes_link_key  # signs links to that page; None: no link is posted
@@ -62,7 +75,19 @@ class Rollouts:
     async def run_release(self, release: Release) -> None:
         """Deploy a queued release to the end; every log line meanwhile names it (see bot.logcontext)."""
         with log_context(release_id=release.id):
-            await self._run_release(release)
+            await self._guarded(release.id, self._run_release(release))
+
+    async def _guarded(self, release_id: int, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work``; a store write it could not make stops it there, and what the release proved so far is
+        remembered, to be recorded once writes work again, rather than leaving it running with its lock held."""
+        try:
+            await work
+        except StepUnrecorded as exc:
+            assert self.unrecorded is not None, "the engine connects Outcomes to Rollouts"
+            self.unrecorded(release_id, exc.error, exc.run_id, exc.result)
+        except StoreWriteError as exc:
+            assert self.unrecorded is not None, "the engine connects Outcomes to Rollouts"
+            self.unrecorded(release_id, exc, None, None)
 
     async def _run_release(self, release: Release) -> None:
         """Deploy a queued release (it holds the lock) to the end, recording every step.
@@ -135,7 +160,7 @@ class Rollouts:
         refused = [r for r in admission.refusals if r.code is not Code.WINDOW]
         if refused:
             plain = "; ".join(r.code.value for r in refused)
-            done = await self._finish(
+            done = await self.finish(
                 release, ReleaseState.CANCELLED, SYSTEM, f"not admitted: {plain}", error=f"not admitted: {plain}"
             )
             reasons = [refusal_words(r, plan, found, self.config.zone) for r in refused]
@@ -143,7 +168,7 @@ class Rollouts:
             return None
         if decision is not None and admission.has(Code.WINDOW):
             reason = decision_text(decision, self.config.zone)  # stored as plain text, escaped when shown
-            done = await self._finish(
+            done = await self.finish(
                 release,
                 ReleaseState.CANCELLED,
                 SYSTEM,
@@ -187,13 +212,50 @@ class Rollouts:
             previous_version=release.previous_version,
         )
 
-    async def _act(self, release: Release, step: Step, version: str | None = None) -> StepResult:
+    async def _act(
+        self,
+        release: Release,
+        step: Step,
+        role: RunRole,
+        *,
+        ctx: DeployContext | None = None,
+        method: Method | None = None,
+        sets: Callable[[StepResult], dict[str, Any]] | None = None,
+    ) -> tuple[StepResult, Release]:
+        """Run one provider step under a fence, then close its record with how it ended, in one transaction with
+        the fields ``sets(result)`` gives the release: the result, and the release as it then is. Raises
+        StepUnrecorded (with the result) when that transaction cannot be written.
+
+        ``ctx`` and ``method`` default to the step's own: ``deploy`` for a deploy step, ``shift`` otherwise.
+        """
         provider = self.providers(release.env)
-        ctx = self._ctx(release, step, version)
-        with self._deploy_timer(release.env, step.kind):
-            if step.kind == "deploy":
-                return await provider.deploy(ctx)
-            return await provider.shift(ctx)
+        ctx = ctx or self._ctx(release, step)
+        method = method or ("deploy" if step.kind == "deploy" else "shift")
+        fence = self.runs.fence(
+            release, label=step.label, action=method, role=role, weight=step.weight, colour=step.colour
+        )
+        with self._deploy_timer(release.env, "rollback" if method == "rollback" else step.kind):
+            if method == "deploy":
+                result = await provider.deploy(ctx, fence)
+            elif method == "rollback":
+                result = await provider.rollback(ctx, fence)
+            else:
+                result = await provider.shift(ctx, fence)
+        now = self.story.now()
+        fields = sets(result) if sets is not None else {}
+
+        def end(store: Store) -> Release:
+            end_run(store, fence.run_id, result, now)
+            if fields:
+                return store.update_release(release.id, **fields)
+            found = store.get_release(release.id)
+            assert found is not None
+            return found
+
+        try:
+            return result, await self.db.unit(end)
+        except StoreWriteError as exc:
+            raise StepUnrecorded(fence.run_id, result, exc) from exc
 
     def _deploy_timer(self, env: str, action: str) -> Timer:
         """Times one provider call into ``releasebot_deploy_seconds``."""
@@ -201,7 +263,7 @@ class Rollouts:
 
     def _steps(self, release: Release, colour_now: str | None) -> list[Step]:
         """The release's rollout steps, given the colour serving before it (blue/green)."""
-        return plan_rollout(self.config.environments[release.env].strategy, current_colour=colour_now)
+        return plan_rollout(self.config.strategy_for(release.service, release.env), current_colour=colour_now)
 
     async def _plan(self, release: Release) -> tuple[str | None, list[Step]]:
         """The colour serving before this release and the release's rollout steps.
@@ -209,7 +271,7 @@ class Rollouts:
         env_state only changes when a release succeeds, so the plan computed when resuming a held
         rollout is the plan it started with.
         """
-        strategy = self.config.environments[release.env].strategy
+        strategy = self.config.strategy_for(release.service, release.env)
         colour_now = await self.db.env_colour(release.service, release.env)
         return colour_now, plan_rollout(strategy, current_colour=colour_now)
 
@@ -222,6 +284,7 @@ class Rollouts:
         """
         steps = self._steps(release, colour_now)
         reached = next((s for s in reversed(steps[:start]) if s.kind != "verify"), None)
+        last = max(i for i, s in enumerate(steps) if s.kind != "verify")
         for index in range(start, len(steps)):
             step = steps[index]
             if step.kind == "verify":
@@ -243,12 +306,12 @@ class Rollouts:
                 else:
                     await self.checks.hold_rollout(release, step, reasons)
                 return
-            result = await self._act(release, step)
-            release = await self.db.update_release(
-                release.id,
-                output_tail=result.output_tail[-4000:],
-                weight=step.weight,
-                colour=step.colour,
+
+            def ran(result: StepResult, step: Step = step) -> dict[str, Any]:
+                return {"output_tail": result.output_tail[-4000:], "weight": step.weight, "colour": step.colour}
+
+            result, release = await self._act(
+                release, step, RunRole.FINAL if index == last else RunRole.PARTIAL, sets=ran
             )
             if not result.ok:
                 summary = f"{step.label} failed: {result.error or 'unknown error'}"
@@ -262,7 +325,7 @@ class Rollouts:
             if index < len(steps) - 1:  # after the last step, the outcome below edits the parent anyway
                 await self.story.refresh_parent(release)
         colour = reached.colour if reached is not None else None
-        done = await self._finish(
+        done = await self.finish(
             release,
             ReleaseState.SUCCEEDED,
             Actor(release.requested_by),
@@ -292,7 +355,7 @@ class Rollouts:
 
     async def resume_rollout(self, release_id: int) -> None:
         with log_context(release_id=release_id):
-            await self._resume_rollout(release_id)
+            await self._guarded(release_id, self._resume_rollout(release_id))
 
     async def _resume_rollout(self, release_id: int) -> None:
         """On-call said an inconclusive step looks good: continue with the step after the held verify."""
@@ -305,7 +368,7 @@ class Rollouts:
 
     async def abort_held(self, release_id: int, summary: str) -> None:
         with log_context(release_id=release_id):
-            await self._abort_held(release_id, summary)
+            await self._guarded(release_id, self._abort_held(release_id, summary))
 
     async def _abort_held(self, release_id: int, summary: str) -> None:
         """On-call chose to roll back a held rollout: return traffic to the previous release."""
@@ -320,7 +383,7 @@ class Rollouts:
         self, release: Release, colour_now: str | None, reached: Step, summary: str, tail: str | None = None
     ) -> None:
         """A rollout stopped after ``reached``: return traffic to the previous release, record the failure."""
-        strategy = self.config.environments[release.env].strategy
+        strategy = self.config.strategy_for(release.service, release.env)
         undone = True
         for step in abort_steps(strategy, colour_now, reached=reached):
             # A canary shift sets the NEW release's share of traffic (0: all back to the previous one);
@@ -330,10 +393,14 @@ class Rollouts:
                 await self.story.reply(release.id, thread.undo_impossible(step.label))
                 undone = False
                 continue
-            result = await self._act(release, step, version=version)
+
+            def undid(result: StepResult, step: Step = step) -> dict[str, Any]:
+                return {"weight": step.weight, "colour": step.colour} if result.ok else {}
+
+            result, release = await self._act(
+                release, step, RunRole.UNDO, ctx=self._ctx(release, step, version), sets=undid
+            )
             undone = undone and result.ok
-            if result.ok:
-                await self.db.update_release(release.id, weight=step.weight, colour=step.colour)
             await self.story.reply(release.id, thread.undo_step(step.label, ok=result.ok, error=result.error))
         fields: dict[str, Any] = {"weight": 0} if undone and strategy.type == "canary" else {}
         await self._fail(release, summary, tail, **fields)
@@ -345,7 +412,7 @@ class Rollouts:
 
         A failed deploy is a change failure; a failed rollback is not (it changed nothing that shipped).
         """
-        done = await self._finish(
+        done = await self.finish(
             release,
             ReleaseState.FAILED,
             SYSTEM,
@@ -356,7 +423,7 @@ class Rollouts:
         )
         await self.story.reply(done or release.id, render.failure_reply(summary, tail))
 
-    async def _finish(
+    async def finish(
         self, release: Release, state: ReleaseState, actor: Actor, detail: str, **fields: Any
     ) -> Release | None:
         """Record the outcome (with its audit entry), show it in the parent message; the release as it now is,
@@ -402,7 +469,7 @@ class Rollouts:
 
     def _manifest_due(self, release: Release) -> bool:
         """A release to production is recorded in the manifest repository, when one is configured."""
-        return self.config.manifest is not None and release.env == self.config.services[release.service].pipeline[-1]
+        return self.config.manifest is not None and release.env == self.config.production_env(release.service)
 
     async def commit_manifest_if_production(self, release: Release) -> None:
         if self._manifest_due(release):
@@ -435,12 +502,10 @@ class Rollouts:
 
     async def _run_rollback(self, release: Release) -> None:
         """Run a rollback release: the provider's rollback (or switch back), then mark the original."""
-        environment = self.config.environments[release.env]
         live_colour = await self.db.env_colour(release.service, release.env)
         # rollback_steps wants the colour that served before the release being undone: the idle one now.
         before = idle_colour(live_colour) if live_colour is not None else None
-        steps = rollback_steps(environment.strategy, before)
-        provider = self.providers(release.env)
+        steps = rollback_steps(self.config.strategy_for(release.service, release.env), before)
         original = await self.db.get_release(release.rollback_of) if release.rollback_of else None
         if any(step.kind == "shift" for step in steps) and (
             original is None or original.previous_version != release.version
@@ -449,15 +514,15 @@ class Rollouts:
             # target is an older release than that, only a full redeploy of the target gets there.
             steps = [Step("deploy", 100, None, timedelta(0), f"redeploy {release.version} to 100% of traffic")]
         result: StepResult | None = None
-        for step in steps:
+        for index, step in enumerate(steps):
             ctx = self._ctx(release, step)
             if step.kind == "shift" and release.rollback_target:
                 # A canary shift sets the share of the version being rolled back (to 0); traffic returns
                 # to the rollback target, given to the provider as the previous version.
                 ctx = replace(ctx, version=release.rollback_target, previous_version=release.version)
-            action = step.kind if step.kind in {"shift", "switch"} else "rollback"
-            with self._deploy_timer(release.env, action):
-                result = await (provider.shift(ctx) if action != "rollback" else provider.rollback(ctx))
+            role = RunRole.FINAL if index == len(steps) - 1 else RunRole.PARTIAL
+            method: Method = "shift" if step.kind in {"shift", "switch"} else "rollback"
+            result, _ = await self._act(release, step, role, ctx=ctx, method=method)
             await self.story.reply(release.id, thread.rollback_step(step.label, ok=result.ok))
             if not result.ok:
                 break
@@ -466,13 +531,19 @@ class Rollouts:
             tail = result.output_tail if result else None
             await self._fail(release, f"rollback failed: {error}", tail, change_failure=False, output_tail=tail)
             return
-        colour = steps[-1].colour if steps else None
-        await self._finish(
+        await self.complete_rollback(release, original, result.output_tail, steps[-1].colour if steps else None)
+        await self.story.reply(release.id, thread.back_on(release.env, release.version))
+
+    async def complete_rollback(
+        self, release: Release, original: Release | None, tail: str, colour: str | None
+    ) -> None:
+        """A rollback release's last step succeeded: record it, and mark the release it undid rolled back."""
+        await self.finish(
             release,
             ReleaseState.SUCCEEDED,
             Actor(release.requested_by),
             "rolled back",
-            output_tail=result.output_tail[-4000:],
+            output_tail=tail[-4000:],
             **({"colour": colour} if colour else {}),
         )
         if original is not None:
@@ -501,4 +572,3 @@ class Rollouts:
             await self.story.reply(
                 original.id, thread.rolled_back_to(release.version, release.requested_by, release.id)
             )
-        await self.story.reply(release.id, thread.back_on(release.env, release.version))

@@ -99,7 +99,7 @@ class Summaries:
         return start, end
 
     def _production_envs(self) -> dict[str, str]:
-        return {name: svc.pipeline[-1] for name, svc in self.config.services.items()}
+        return {name: self.config.production_env(name) for name in self.config.services}
 
     async def _outcomes(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         return await self.db.production_outcomes(self._production_envs(), start, end)
@@ -179,8 +179,8 @@ class Summaries:
         days_of: dict[ClosedAhead, list[date]] = {}  # what closes (its days left out) -> the days it closes
         # Holidays and configured freezes depend on the environment only: decide each day once per env.
         decided: dict[str, list[tuple[date, str]]] = {}
-        for name, svc in self.config.services.items():
-            env = svc.pipeline[-1]
+        for name in self.config.services:
+            env = self.config.production_env(name)
             if env not in decided:
                 decided[env] = [
                     (noon.date(), reason.text)

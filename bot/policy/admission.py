@@ -32,6 +32,7 @@ class Code(StrEnum):
     BUSY = "busy"  # another release holds the environment
     MANUAL_LOCK = "manual_lock"  # someone locked it by hand
     HELD = "held"  # a canary is on hold: its own buttons decide
+    DEPLOY_LEFT = "deploy_left"  # a deploy step from before the bot restarted still runs there
     WINDOW = "window"  # outside the window, or frozen
     CHECKLIST = "checklist"
 
@@ -84,6 +85,7 @@ class World:
     checklist: ChecklistResult | None  # None: the env has no checklist to pass (rollbacks skip it)
     pending_duplicate: int | None = None  # id of a pending request for the same service, env and version
     held_release: int | None = None  # id of a release whose canary is on hold in this env
+    deploy_left: int | None = None  # id of a release whose deploy step, left by a restart, still runs in this env
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,15 @@ def admit(plan: PlanFacts, world: World, stage: Stage) -> Admission:
         refusals.append(Refusal(Code.DUPLICATE, world.pending_duplicate))
     if world.held_release is not None and world.held_release != plan.own_release_id:
         refusals.append(Refusal(Code.HELD, world.held_release))
+    # Never two deploys of one environment at once: not even a Retry of the release whose step still runs.
+    if world.deploy_left is not None and world.deploy_left != plan.own_release_id:
+        refusals.append(Refusal(Code.DEPLOY_LEFT, world.deploy_left))
     for lock in world.locks:
         if lock.manual:
             # A manual lock stops everyone but its holder; restoring service never waits for a lock note.
             if lock.holder != plan.requester and plan.kind is Kind.FORWARD:
                 refusals.append(Refusal(Code.MANUAL_LOCK))
-        elif lock.release_id != plan.own_release_id and lock.release_id != world.held_release:
+        elif lock.release_id not in (plan.own_release_id, world.held_release, world.deploy_left):
             refusals.append(Refusal(Code.BUSY, lock.release_id))
     # Rolling back is the safe direction: windows, freezes and the checklist never stand in its way.
     if plan.kind is Kind.FORWARD:

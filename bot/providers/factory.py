@@ -30,7 +30,8 @@ def build_provider(
 
     Call it for every environment at start so such problems stop the bot with one clear line.
     ``session`` and ``github`` are the runtime's shared HTTP session and GitHub client.
-    ``base_dir`` is where a ``command`` provider runs (default: the bot's working directory).
+    ``base_dir`` is where a ``command`` provider runs when its config names no ``cwd`` (default: the bot's
+    working directory); a config loaded from a file always names one, the file's directory by default.
     ``credentials`` resolves an ``http`` provider's ``auth`` (default: the process environment).
     """
     if isinstance(config, CommandProvider):

@@ -19,7 +19,10 @@ is found afterwards:
    tail lists the run's jobs and failed steps (logs themselves are zip archives and are not fetched).
 
 The whole action is bounded by the configured ``timeout``; a run still going then is cancelled
-(best effort) so a deploy never continues unobserved. Requests go through the shared GitHub client
+(best effort) so a deploy never continues unobserved. The step is recorded as starting before the
+dispatch, and its run's id once found (the run record, bot/engine/fences.py): a restarted bot asks that run
+how it ended, or follows it while it still runs, up to the timeout counted from the step's start. A step
+cut off before its run was found cannot be asked: its outcome is unproven. Requests go through the shared GitHub client
 (``bot.github_api``) without its own retries: rate limits, 5xx and network errors while polling are
 retried at the next poll, and errors on dispatch fail the step at once (a retried dispatch could start
 a second deploy).
@@ -38,7 +41,8 @@ from urllib.parse import quote
 from bot.config import GithubActionsProvider
 from bot.core.durations import format_duration
 from bot.github_api import GitHubClient, GitHubError, GitHubResponse
-from bot.providers.base import DeployContext, StepResult
+from bot.ports import RunRecord
+from bot.providers.base import DeployContext, LeftRun, RunIdentity, StepResult, Unproven
 from bot.providers.command import tail_text
 
 __all__ = ["GithubActionsDeployProvider"]
@@ -47,6 +51,7 @@ Action = Literal["deploy", "shift", "rollback"]
 Sleep = Callable[[float], Awaitable[None]]
 
 _RELEASE_MENTION = re.compile(r"release[ #:-]*(\d+)\b", re.IGNORECASE)
+_NOT_FOUND = "the bot restarted before it found the workflow run it dispatched: check the workflow's runs on GitHub"
 
 
 class _Outcome(Exception):
@@ -92,39 +97,72 @@ class GithubActionsDeployProvider:
     def __repr__(self) -> str:
         return f"GithubActionsDeployProvider(repo={self.config.repo!r}, workflow={self.config.workflow!r})"
 
-    async def deploy(self, ctx: DeployContext) -> StepResult:
+    async def deploy(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Dispatch the workflow with ``action=deploy`` and follow its run."""
-        return await self._act("deploy", ctx)
+        return await self._act("deploy", ctx, run)
 
-    async def shift(self, ctx: DeployContext) -> StepResult:
+    async def shift(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Dispatch the workflow with ``action=shift`` (``weight`` / ``colour``) and follow its run."""
-        return await self._act("shift", ctx)
+        return await self._act("shift", ctx, run)
 
-    async def rollback(self, ctx: DeployContext) -> StepResult:
+    async def rollback(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Dispatch the workflow with ``action=rollback`` for ``ctx.version`` and follow its run."""
-        return await self._act("rollback", ctx)
+        return await self._act("rollback", ctx, run)
 
-    async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
+    async def _act(self, action: Action, ctx: DeployContext, record: RunRecord) -> StepResult:
         deadline = self._clock() + self.config.timeout.total_seconds()
         try:
-            return await self._run(action, ctx, deadline)
+            return await self._run(action, ctx, deadline, record)
         except _Outcome as outcome:
             return outcome.result
 
-    async def _run(self, action: Action, ctx: DeployContext, deadline: float) -> StepResult:
+    async def _run(self, action: Action, ctx: DeployContext, deadline: float, record: RunRecord) -> StepResult:
         since = (self._now() - self.clock_skew).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             known = {run["id"] for run in await self._list_runs(since)}
         except _Transient as exc:
             raise _Outcome(_fail("", f"GitHub API unavailable: {exc}")) from None
+        await record.starting(RunIdentity())
         await self._dispatch(action, ctx)
         run = await self._find_run(since, known, ctx.release_id, deadline)
-        run = await self._follow(run, deadline)
+        await record.identified(str(run["id"]))
+        return await self._outcome(await self._follow(run, deadline))
+
+    async def _outcome(self, run: dict[str, Any]) -> StepResult:
+        """A completed run as the step's result: its conclusion decides, its jobs make the tail."""
         tail = await self._summary(run)
         conclusion = run.get("conclusion")
         if conclusion == "success":
             return StepResult(ok=True, output_tail=tail)
         return _fail(tail, f"workflow run {run.get('html_url')} concluded {conclusion}")
+
+    # --- steps a previous process of the bot left --------------------------------------------------
+    async def inspect(self, left: LeftRun) -> StepResult | Unproven | None:
+        """Ask the left step's workflow run once: its outcome, or None while it runs (or cannot be asked now)."""
+        if left.remote_id is None:
+            return Unproven(_NOT_FOUND)
+        url = f"{self._repo_url()}/actions/runs/{left.remote_id}"
+        try:
+            resp = await self._request("GET", url)
+        except _Transient:
+            return None  # asked again while it is followed
+        except GitHubError as exc:
+            return _fail("", f"GitHub answered HTTP {exc.status} for {url}: {exc.message}")
+        if resp.status != 200 or not isinstance(resp.payload, dict):
+            return _fail("", f"GitHub answered HTTP {resp.status} for {url}: {_message(resp.payload)}")
+        if resp.payload.get("status") != "completed":
+            return None
+        return await self._outcome(resp.payload)
+
+    async def follow(self, left: LeftRun) -> StepResult | Unproven:
+        """Follow the left step's workflow run to its end; at its timeout (from the step's start) cancel it."""
+        if left.remote_id is None:
+            return Unproven(_NOT_FOUND)
+        deadline = self._clock() + left.remaining
+        try:
+            return await self._outcome(await self._follow({"id": left.remote_id}, deadline))
+        except _Outcome as outcome:
+            return outcome.result
 
     async def _dispatch(self, action: Action, ctx: DeployContext) -> None:
         inputs = {

@@ -19,6 +19,11 @@ Wire contract (what a deploy service implements):
 
 The log's last 40 lines / 4 KiB become the step's output tail.
 
+The step is recorded as starting before the POST, and the status URL it is followed at once known (the run
+record, bot/engine/fences.py): a restarted bot asks that URL how the deploy ended, or follows it while it
+still runs, up to the timeout counted from the step's start. A deploy answered without a status URL (done
+synchronously, or cut off by the restart before the answer) cannot be asked again: its outcome is unproven.
+
 With ``auth`` (credentials named by environment variable, a CA bundle; see ``bot.http_auth``) every request
 carries its headers and TLS trust. A ``status_url`` the service answers on another origin than ``url`` is
 polled without the headers (the configured ``status_url`` is trusted like ``url``), as a redirect to another
@@ -40,7 +45,8 @@ from bot.config import HttpProvider
 from bot.core.durations import format_duration
 from bot.http_auth import Credentials
 from bot.http_session import HttpSession
-from bot.providers.base import DeployContext, StepResult
+from bot.ports import RunRecord
+from bot.providers.base import DeployContext, LeftRun, RunIdentity, StepResult, Unproven
 from bot.providers.command import PLACEHOLDERS, check_placeholders, placeholder_values, substitute, tail_text
 
 __all__ = ["HttpDeployProvider"]
@@ -93,24 +99,25 @@ class HttpDeployProvider:
     def __repr__(self) -> str:
         return f"HttpDeployProvider(url={self.config.url!r})"
 
-    async def deploy(self, ctx: DeployContext) -> StepResult:
+    async def deploy(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Ask the service to deploy ``ctx.version`` at ``ctx.weight``."""
-        return await self._act("deploy", ctx)
+        return await self._act("deploy", ctx, run)
 
-    async def shift(self, ctx: DeployContext) -> StepResult:
+    async def shift(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Ask the service to shift traffic to ``ctx.weight`` / switch to ``ctx.colour``."""
-        return await self._act("shift", ctx)
+        return await self._act("shift", ctx, run)
 
-    async def rollback(self, ctx: DeployContext) -> StepResult:
+    async def rollback(self, ctx: DeployContext, run: RunRecord) -> StepResult:
         """Ask the service to roll back to ``ctx.version``."""
-        return await self._act("rollback", ctx)
+        return await self._act("rollback", ctx, run)
 
-    async def _act(self, action: Action, ctx: DeployContext) -> StepResult:
+    async def _act(self, action: Action, ctx: DeployContext, run: RunRecord) -> StepResult:
         deadline = self._clock() + self.config.timeout.total_seconds()
-        return await self._run(self._http.get(), action, ctx, deadline)
+        await run.starting(RunIdentity())
+        return await self._run(self._http.get(), action, ctx, deadline, run)
 
     async def _run(
-        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float
+        self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext, deadline: float, run: RunRecord
     ) -> StepResult:
         try:
             payload = await self._post(session, action, ctx)
@@ -124,9 +131,39 @@ class HttpDeployProvider:
                     raise _Outcome(_fail(log, "deploy service said the deploy is running but gave no status_url"))
                 return StepResult(ok=True, output_tail=log)
             url, trusted = status_url
+            await run.identified(url)
             return await self._poll(session, url, trusted, deadline, log)
         except _Outcome as outcome:
             return outcome.result
+
+    # --- steps a previous process of the bot left --------------------------------------------------
+    async def inspect(self, left: LeftRun) -> StepResult | Unproven | None:
+        """Ask the left step's status URL once: its outcome, or None while it runs (or cannot be asked now)."""
+        if left.remote_id is None:
+            return Unproven("the deploy service's answer was not recorded, so it cannot be asked how the deploy went")
+        try:
+            decided, _, _ = await self._look(self._http.get(), left.remote_id, self._trusted(left.remote_id), "")
+        except _Outcome as outcome:
+            return outcome.result
+        return decided
+
+    async def follow(self, left: LeftRun) -> StepResult | Unproven:
+        """Poll the left step's status URL until it ends or its timeout (from its start) has passed."""
+        if left.remote_id is None:
+            return Unproven("the deploy service's answer was not recorded, so it cannot be asked how the deploy went")
+        deadline = self._clock() + left.remaining
+        try:
+            return await self._poll(self._http.get(), left.remote_id, self._trusted(left.remote_id), deadline, "")
+        except _Outcome as outcome:
+            return outcome.result
+
+    def _trusted(self, url: str) -> bool:
+        """Whether the credentials go to a recorded status URL: it is on the origin of ``url`` or of the
+        configured ``status_url`` (as when it was first polled)."""
+        origins = {URL(self.config.url).origin()}
+        if self.config.status_url is not None:
+            origins.add(URL(self.config.status_url).origin())
+        return URL(url).origin() in origins
 
     async def _post(self, session: aiohttp.ClientSession, action: Action, ctx: DeployContext) -> dict[str, Any]:
         body = {
@@ -181,7 +218,6 @@ class HttpDeployProvider:
     async def _poll(
         self, session: aiohttp.ClientSession, url: str, trusted: bool, deadline: float, log: str
     ) -> StepResult:
-        headers = self._auth.headers if trusted else {}
         problem = ""
         while True:
             remaining = deadline - self._clock()
@@ -189,32 +225,40 @@ class HttpDeployProvider:
                 error = f"timed out after {format_duration(self.config.timeout)}"
                 raise _Outcome(_fail(log, f"{error} (last status poll: {problem})" if problem else error))
             await self._sleep(min(self.config.poll_every.total_seconds(), remaining))
-            try:
-                async with session.get(
-                    url,
-                    headers=headers,
-                    ssl=self._auth.ssl,
-                    allow_redirects=self._auth.follow_redirects,
-                    timeout=self._timeout(),
-                ) as resp:
-                    text = await resp.text()
-                    status = resp.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = str(exc) or type(exc).__name__
-                continue
-            if status >= 500 or status in _RETRYABLE:
-                problem = f"HTTP {status}"
-                continue
-            if status != 200:
-                raise _Outcome(_fail(log, f"status URL {url} answered HTTP {status}"))
-            payload = _json_object(text)
-            log = _log(payload, log)
-            decided = _decide(payload, log)
+            decided, log, problem = await self._look(session, url, trusted, log)
             if decided is not None:
                 return decided
-            if _status(payload) not in _RUNNING:
-                raise _Outcome(_fail(log, f"deploy service reported an unknown status {payload.get('status')!r}"))
-            problem = ""
+
+    async def _look(
+        self, session: aiohttp.ClientSession, url: str, trusted: bool, log: str
+    ) -> tuple[StepResult | None, str, str]:
+        """One GET of the status URL: (the outcome if decided, the log so far, the problem to retry past).
+
+        Raises _Outcome for an answer polling again cannot change (4xx, an unknown status).
+        """
+        headers = self._auth.headers if trusted else {}
+        try:
+            async with session.get(
+                url,
+                headers=headers,
+                ssl=self._auth.ssl,
+                allow_redirects=self._auth.follow_redirects,
+                timeout=self._timeout(),
+            ) as resp:
+                text = await resp.text()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, log, str(exc) or type(exc).__name__
+        if status >= 500 or status in _RETRYABLE:
+            return None, log, f"HTTP {status}"
+        if status != 200:
+            raise _Outcome(_fail(log, f"status URL {url} answered HTTP {status}"))
+        payload = _json_object(text)
+        log = _log(payload, log)
+        decided = _decide(payload, log)
+        if decided is None and _status(payload) not in _RUNNING:
+            raise _Outcome(_fail(log, f"deploy service reported an unknown status {payload.get('status')!r}"))
+        return decided, log, ""
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.request_timeout)

@@ -15,11 +15,12 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -131,11 +132,18 @@ def clicker(body: Mapping[str, Any], action: Mapping[str, Any]) -> Actor | None:
     )
 
 
-def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -> AsyncApp:
+def build_app(
+    engine: Engine,
+    *,
+    client: AsyncWebClient,
+    session: HttpSession,
+    authorize: Callable[[], Awaitable[AuthorizeResult]],
+) -> AsyncApp:
     """Build the Bolt app around an engine.
 
     Request signatures are checked at the edge, once: by the HTTP server on the raw bytes before Bolt
     parses anything (bot.server); Socket Mode requests arrive over Slack's own authenticated socket.
+    Who the bot is comes from ``authorize``: the identity the bootstrap verified at start-up (auth.test).
     """
     sender = ResponseSender(session)  # the runtime opens and closes the shared session
 
@@ -146,7 +154,12 @@ def build_app(engine: Engine, *, client: AsyncWebClient, session: HttpSession) -
             await sender.send(url, reply.message, public=reply.public)
 
     app = AsyncApp(
-        client=client,
+        # Bolt's client has the Web API address and retries of ``client`` but no token: each request's client
+        # gets the token from ``authorize``'s result. Given a token, Bolt would call auth.test on the first
+        # request (and fail that request when Slack does not answer then), and warn at every start that
+        # ``authorize`` makes the token unused.
+        client=AsyncWebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers),
+        authorize=authorize,
         request_verification_enabled=False,
         # The response goes out when the listener returns. Bolt's default instead runs the listener as a
         # task and polls for its ack every 10 ms (slack_bolt/listener/asyncio_runner.py): a 10 ms floor

@@ -9,13 +9,24 @@ from __future__ import annotations
 import asyncio
 import html
 import itertools
+import math
 import re
+import shlex
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+import click
+
+from bot.api_models import ApiError, InvalidBody
+from bot.candidates import Origin
+from bot.candidates_cli import console_action, console_command, console_help, describe, refusal_lines, store_checked
 from bot.config import Config
+from bot.console_time import ConsoleScheduler
+from bot.core.durations import format_duration, parse_duration
 from bot.engine import Actor, Engine, Reply
 from commands import dispatch
 from commands.actions import on_action, on_deny
@@ -77,6 +88,8 @@ class ConsoleNotifier:
     """Prints what the bot would post; keeps buttons so they can be clicked by number."""
 
     out: TextIO = sys.stdout
+    # The prompt while the console waits for input: what arrives meanwhile is printed above it.
+    prompt: str | None = None
     messages: dict[str, Shown] = field(default_factory=dict)
     buttons: dict[int, Button] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -88,8 +101,17 @@ class ConsoleNotifier:
         return n
 
     def _print(self, lines: list[str], indent: str) -> None:
+        shown = self.prompt
+        if shown is not None:
+            if self.out.isatty():
+                self.out.write("\r\x1b[K")  # over the prompt's line; the prompt is drawn again below the output
+            else:
+                self.out.write("\n")  # a file or a pipe cannot be redrawn: end the prompt's line, once
+                self.prompt = None
         for line in lines:
             self.out.write(f"{indent}{line}\n")
+        if shown is not None and self.prompt is not None:
+            self.out.write(shown)
         self.out.flush()
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None) -> str:
@@ -136,66 +158,152 @@ class ConsoleDirectory:
 
 
 CONSOLE_HELP = """Type a slash command, e.g. `/release status`, `/release staging 1.4.2`, `/release prod`.
-Other inputs:  click N [reason]  — click button N (a reason is needed to Deny)
-               as U01ONCALL1    — act as another Slack user   · in C01RELEASES — type in another channel
-               home             — show your App Home          · quit"""
+Commands answer at once; the work they start runs in the background and prints as it goes.
+Other inputs:
+  click N [reason]    click button N (a reason is needed to Deny); a bare N clicks too
+  candidate add SERVICE VERSION --commit SHA --image COMPONENT=IMAGE … [--test SUITE=passed|failed …]
+  candidate tests SERVICE VERSION SUITE passed|failed [--url URL]
+  candidate scan SERVICE VERSION trivy.json           (`candidate add --help` and so on: the details)
+  wait                wait until the work in progress is done, or only waits for the clock
+  advance 5m          move the clock forward (pauses end, checks come due), then wait
+  time                the console's clock
+  as U01ONCALL1       act as another Slack user        in C01RELEASES   type in another channel
+  home                show your App Home               help · quit"""
 
 
 class Console:
-    """The read-eval-print loop over the shared handlers."""
+    """The read-eval-print loop over the shared handlers.
 
-    def __init__(self, engine: Engine, notifier: ConsoleNotifier, *, user: str, channel: str) -> None:
+    A command answers at once; the work it starts (a rollout, an approval carried out, the checks after a
+    release) runs in the background, and what it posts is printed when posted. That work waits on ``clock``
+    (pauses) and ``scheduler`` (timed work), which ``advance`` moves and ``wait`` waits for.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        notifier: ConsoleNotifier,
+        scheduler: ConsoleScheduler,
+        *,
+        user: str,
+        channel: str,
+    ) -> None:
         self.engine = engine
         self.notifier = notifier
+        self.scheduler = scheduler
+        self.clock = scheduler.clock
         self.user = user
         self.channel = channel
+
+    def _say(self, *lines: str) -> None:
+        self.notifier._print(list(lines), "")
 
     def _show(self, reply: Reply) -> None:
         prefix = "" if reply.public else f"  (only {self.user} sees) "
         self.notifier._print(render_blocks(reply.message.blocks, self.notifier._number), prefix)
 
+    def _local(self, when: datetime) -> str:
+        return when.astimezone(self.engine.config.zone).strftime("%a %d %b %H:%M:%S %Z")
+
     async def handle(self, line: str) -> bool:
-        """Run one input line; False means quit."""
-        line = line.strip()
+        """Run one input line; False means quit. Returns when the command has answered, not when the work it
+        started is done (see :meth:`wait`)."""
+        with self.clock.working():  # what the command starts is the console's work, which `wait` waits for
+            return await self._handle(line.strip())
+
+    async def _handle(self, line: str) -> bool:
         if not line:
             return True
         word, _, rest = line.partition(" ")
-        actor = Actor(user=self.user, channel=self.channel, request_id=f"console-{id(line)}")
+        actor = Actor(user=self.user, channel=self.channel, request_id=f"console-{uuid.uuid4().hex[:12]}")
         if word in {"quit", "exit"}:
             return False
         if word == "help":
-            self.notifier.out.write(CONSOLE_HELP + "\n")
+            self._say(CONSOLE_HELP)
         elif word == "/release":
             self._show(await dispatch(self.engine, actor, rest))
         elif word.startswith("/"):
-            self.notifier.out.write(f"unknown command {word}: this bot answers /release\n")
+            self._say(f"unknown command {word}: this bot answers /release")
         elif word == "as" and rest:
             self.user = rest.split()[0]
-            self.notifier.out.write(f"you are now {self.user}\n")
+            self._say(f"you are now {self.user}")
         elif word == "in" and rest:
             self.channel = rest.split()[0]
-            self.notifier.out.write(f"you now type in {self.channel}\n")
+            self._say(f"you now type in {self.channel}")
         elif word == "home":
             from commands.home import publish_home  # noqa: PLC0415
 
             await publish_home(self.engine, self.user, remember=False)
         elif word == "click" or word.isdigit():
             await self._click(rest if word == "click" else line)
+        elif word == "candidate":
+            await self._candidate(rest, actor)
+        elif word == "wait":
+            await self.wait()
+        elif word == "advance":
+            await self._advance(rest)
+        elif word == "time":
+            speed = f"{self.clock.speed:g}× real time" if self.clock.speed else "standing still until `advance`"
+            self._say(f"(the console's clock: {self._local(self.clock.now())}, {speed})")
         else:
-            self.notifier.out.write("type `help` for what you can do\n")
-        await self.engine.drain()  # show what the work after the ack produced before the next prompt
+            self._say("type `help` for what you can do")
         return True
+
+    async def wait(self) -> None:
+        """Wait until the work in progress is done or waits only for the clock; then say when that is."""
+        await self.clock.settle()
+        next_at = min([*self.clock.sleeping(), *self.scheduler.upcoming()], default=None)
+        if next_at is None:
+            return
+        left = timedelta(seconds=math.ceil(max((next_at - self.clock.now()).total_seconds(), 0.0)))
+        self._say(
+            f"(waiting for the clock until {self._local(next_at)}, in {format_duration(left)}: "
+            f"`advance {format_duration(left)}` gets there)"
+        )
+
+    async def _advance(self, text: str) -> None:
+        try:
+            by = parse_duration(text)
+        except ValueError as exc:
+            self._say(f"advance: {exc}")
+            return
+        self.clock.advance(by)
+        self._say(f"(the clock is now {self._local(self.clock.now())})")
+        await self.wait()
+
+    async def _candidate(self, text: str, actor: Actor) -> None:
+        """``candidate add | tests | scan …``: the command line's words, into the console's own database."""
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:  # an unclosed quote
+            self._say(f"candidate: {exc}")
+            return
+        try:
+            action = console_action(words[0] if words else None)
+            if "--help" in words[1:]:
+                self._say(console_help(action))
+                return
+            checked = console_command(action, words[1:]).check(self.engine.config)
+            origin = Origin(actor=self.user, request_id=actor.request_id or "")
+            db = self.engine.db
+            answer = await db.run(store_checked, db.sync, checked, self.engine.now(), origin)
+        except click.UsageError as exc:
+            self._say(f"candidate: {exc.format_message()}")
+        except (ApiError, InvalidBody) as exc:
+            self._say(*refusal_lines(exc))
+        else:
+            self._say(*describe(action, answer))
 
     async def _click(self, args: str) -> None:
         number, _, reason = args.strip().partition(" ")
         button = self.notifier.buttons.get(int(number)) if number.isdigit() else None
         if button is None:
-            self.notifier.out.write(f"no button {number}\n")
+            self._say(f"no button {number}")
             return
         actor = Actor(user=self.user, channel=self.channel, request_id=f"console-click-{number}")
         if button.action_id == "approval_deny":
             if not reason.strip():
-                self.notifier.out.write("Deny needs a reason: click N <reason>\n")
+                self._say("Deny needs a reason: click N <reason>")
                 return
             self._show(await on_deny(self.engine, actor, button.value, reason))
         else:
@@ -203,12 +311,17 @@ class Console:
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         loop = asyncio.get_running_loop()
-        self.notifier.out.write(CONSOLE_HELP + "\n")
+        self._say(CONSOLE_HELP)
         while True:
-            self.notifier.out.write(f"{self.user}@{self.channel}> ")
+            prompt = f"{self.user}@{self.channel}> "
+            self.notifier.out.write(prompt)
             self.notifier.out.flush()
+            self.notifier.prompt = prompt
             line = await loop.run_in_executor(None, stdin.readline)
-            if not line:
+            self.notifier.prompt = None
+            if not line or not await self.handle(line):
                 break
-            if not await self.handle(line):
-                break
+        # What the last commands started shows before the console goes (a script's output is whole).
+        await self.wait()
+        if self.clock.sleeping() or self.scheduler.upcoming():
+            self._say("(quitting: the work waiting for the clock stops here)")

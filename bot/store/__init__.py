@@ -10,17 +10,20 @@ from bot.core.windows import AdhocFreeze
 from bot.store.approvals import ApprovalStore, VoteResult
 from bot.store.async_store import AsyncStore
 from bot.store.candidates import CandidateStore
-from bot.store.db import Sql
+from bot.store.db import Sql, StoreWriteError
+from bot.store.deploy_runs import DeployRunStore
 from bot.store.outbox import OutboxStore
 from bot.store.records import RecordStore
 from bot.store.releases import LockHeld, ReleaseStore
 from bot.store.replays import ReplayStore
 from bot.store.reports import ReportStore
 
-__all__ = ["AsyncStore", "LockHeld", "Store", "VoteResult"]
+__all__ = ["AsyncStore", "LockHeld", "Store", "StoreWriteError", "VoteResult"]
 
 
-class Store(CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore, ReplayStore):
+class Store(
+    CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore, ReplayStore, DeployRunStore
+):
     """All persistent state. Methods are synchronous and fast; the event loop calls them through AsyncStore."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:

@@ -23,11 +23,14 @@ from bot.core.models import (
     ApprovalState,
     AuditEntry,
     Candidate,
+    DeployRun,
     EnvState,
     Lock,
     Release,
     ReleaseKind,
     ReleaseState,
+    RunOutcome,
+    RunRole,
 )
 from bot.core.windows import AdhocFreeze
 from bot.store.approvals import VoteResult
@@ -507,6 +510,63 @@ class AsyncStore:
 
     async def prune_requests(self, before: float) -> int:
         return await self.run(self.sync.prune_requests, before)
+
+    # --- deploy runs and the write probe (bot/store/deploy_runs.py) --------------------------------
+    async def start_deploy_run(
+        self,
+        *,
+        release_id: int,
+        step: str,
+        action: str,
+        role: RunRole,
+        provider: str,
+        started_at: datetime,
+        deadline_at: datetime,
+        weight: int | None = None,
+        colour: str | None = None,
+        output_path: str | None = None,
+        pgid: int | None = None,
+        proc_start: int | None = None,
+        boot_id: str | None = None,
+    ) -> int:
+        return await self.run(
+            self.sync.start_deploy_run,
+            release_id=release_id,
+            step=step,
+            action=action,
+            role=role,
+            provider=provider,
+            started_at=started_at,
+            deadline_at=deadline_at,
+            weight=weight,
+            colour=colour,
+            output_path=output_path,
+            pgid=pgid,
+            proc_start=proc_start,
+            boot_id=boot_id,
+        )
+
+    async def identify_deploy_run(self, run_id: int, remote_id: str) -> None:
+        await self.run(self.sync.identify_deploy_run, run_id, remote_id)
+
+    async def end_deploy_run(
+        self, run_id: int, *, outcome: RunOutcome, exit_status: int | None, error: str | None, now: datetime
+    ) -> bool:
+        return await self.run(
+            self.sync.end_deploy_run, run_id, outcome=outcome, exit_status=exit_status, error=error, now=now
+        )
+
+    async def adopt_deploy_run(self, run_id: int, now: datetime) -> None:
+        await self.run(self.sync.adopt_deploy_run, run_id, now)
+
+    async def last_deploy_run(self, release_id: int) -> DeployRun | None:
+        return await self.run(self.sync.last_deploy_run, release_id)
+
+    async def left_deploy_run(self, service: str, env: str) -> DeployRun | None:
+        return await self.run(self.sync.left_deploy_run, service, env)
+
+    async def probe_write(self, now: datetime) -> None:
+        await self.run(self.sync.probe_write, now)
 
     # --- Store's own ------------------------------------------------------------------------------
     async def status_snapshot(self, service: str) -> tuple[list[EnvState], list[Lock], list[AdhocFreeze]]:

@@ -23,6 +23,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Row = dict[str, Any]
 
+# SQLite's primary result codes for a write the storage refused: the disk or the file size limit is reached
+# (SQLITE_FULL, or SQLITE_IOERR for a write(2) that failed outright), the file or its directory is read-only,
+# or the journal or WAL cannot be opened.
+_WRITE_FAILURES = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+)
+
 _migrations = Migrations("release-bot")
 for _name, _sql in MIGRATIONS:
 
@@ -115,6 +122,16 @@ class Sql:
         self.db.close()
 
 
+class StoreWriteError(Exception):
+    """The storage refused a write (full disk, I/O error, read-only file): the call's transaction is not
+    written. The engine remembers what it could not record and records it once writes work again."""
+
+
+def _write_failure(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _WRITE_FAILURES
+
+
 class Runner:
     """Runs store calls on the store's own thread and awaits them."""
 
@@ -122,8 +139,14 @@ class Runner:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on the store thread; a write the storage refused raises StoreWriteError."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except sqlite3.Error as exc:
+            if _write_failure(exc):
+                raise StoreWriteError(str(exc)) from exc
+            raise
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)

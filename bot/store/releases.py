@@ -389,9 +389,18 @@ class ReleaseStore:
         return existing
 
     def interrupt_running(self, now: datetime) -> list[Release]:
-        """On start: every release that was running when the process died becomes ``interrupted``."""
+        """On start: every release that was running when the process died becomes ``interrupted``, except one
+        whose deploy step is still running and followed (adopted): it keeps its lock until that step ends."""
         interrupted = []
+        followed = {
+            row["release_id"]
+            for row in self.sql.query(
+                "SELECT release_id FROM deploy_runs WHERE ended_at IS NULL AND adopted_at IS NOT NULL"
+            )
+        }
         for release in self.running_releases():
+            if release.id in followed:
+                continue
             if self.transition(
                 release.id,
                 ReleaseState.INTERRUPTED,

@@ -11,10 +11,13 @@ from bot.core.models import (
     ApprovalKind,
     ApprovalState,
     Candidate,
+    DeployRun,
     EnvState,
     Release,
     ReleaseKind,
     ReleaseState,
+    RunOutcome,
+    RunRole,
 )
 
 
@@ -110,4 +113,29 @@ def approval(row: dict[str, Any], approvers: list[str]) -> Approval:
         reason=row["reason"],
         channel=row["channel"],
         message_ts=row["message_ts"],
+    )
+
+
+def deploy_run(row: dict[str, Any]) -> DeployRun:
+    return DeployRun(
+        id=row["id"],
+        release_id=row["release_id"],
+        step=row["step"],
+        action=row["action"],
+        role=RunRole(row["role"]),
+        provider=row["provider"],
+        started_at=need_dt(row["started_at"]),
+        deadline_at=need_dt(row["deadline_at"]),
+        weight=row["weight"],
+        colour=row["colour"],
+        output_path=row["output_path"],
+        pgid=row["pgid"],
+        proc_start=row["proc_start"],
+        boot_id=row["boot_id"],
+        remote_id=row["remote_id"],
+        adopted_at=dt(row["adopted_at"]),
+        ended_at=dt(row["ended_at"]),
+        outcome=RunOutcome(row["outcome"]) if row["outcome"] else None,
+        exit_status=row["exit_status"],
+        error=row["error"],
     )

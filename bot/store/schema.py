@@ -293,4 +293,46 @@ DROP TABLE candidate_scans;
 ALTER TABLE candidate_scans_by_component RENAME TO candidate_scans;
 """,
     ),
+    (
+        "0009_deploy_runs",
+        """
+-- What a provider is running for a release, written before the step starts (bot/engine/fences.py), so a
+-- restarted bot finds a deploy its previous process left running and never starts a second one beside it.
+-- A command step is named by its process group (pgid, with the leader's start time from /proc/<pid>/stat
+-- and the kernel's boot id: a reused pid is not mistaken for it) and leaves its output and exit status in
+-- files next to output_path; a remote step by the run id or status URL its service gave (remote_id).
+-- role: final (its success completes the release), partial (a canary or blue/green step before the last),
+-- undo (returning traffic after a failure). adopted_at: a restarted bot found it still running and follows it.
+-- outcome (NULL while running): succeeded | failed | unknown (ended without a provable outcome) | not_started.
+CREATE TABLE deploy_runs (
+    id INTEGER PRIMARY KEY,
+    release_id INTEGER NOT NULL REFERENCES releases (id),
+    step TEXT NOT NULL,
+    action TEXT NOT NULL,
+    role TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    weight INTEGER,
+    colour TEXT,
+    started_at TEXT NOT NULL,
+    deadline_at TEXT NOT NULL,
+    output_path TEXT,
+    pgid INTEGER,
+    proc_start INTEGER,
+    boot_id TEXT,
+    remote_id TEXT,
+    adopted_at TEXT,
+    ended_at TEXT,
+    outcome TEXT,
+    exit_status INTEGER,
+    error TEXT
+);
+CREATE INDEX deploy_runs_release ON deploy_runs (release_id, id);
+CREATE INDEX deploy_runs_open ON deploy_runs (release_id) WHERE ended_at IS NULL;
+-- One row /healthz rewrites (throttled): whether the store can write is checked, not assumed.
+CREATE TABLE write_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    written_at TEXT NOT NULL
+);
+""",
+    ),
 ]

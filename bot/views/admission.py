@@ -9,17 +9,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from bot.core.models import Lock
+from bot.core.models import DeployRun, Lock
 from bot.policy.admission import Code, PlanFacts, Refusal
 from bot.views.lock import lock_refusal
 from bot.views.mrkdwn import escape
+from bot.views.render import when
 
 __all__ = ["refusal_text"]
 
 
-def refusal_text(refusal: Refusal, plan: PlanFacts, runs: str | None, locks: Sequence[Lock], zone: ZoneInfo) -> str:
+def refusal_text(
+    refusal: Refusal,
+    plan: PlanFacts,
+    runs: str | None,
+    locks: Sequence[Lock],
+    zone: ZoneInfo,
+    *,
+    left: DeployRun | None = None,
+) -> str:
     """One refusal as mrkdwn. ``runs``: the version the env runs now; ``locks``: the env's locks, whose
-    holder, reason and since a busy or manually locked env is explained with."""
+    holder, reason and since a busy or manually locked env is explained with; ``left``: the deploy step a
+    restart left running there."""
     env, version, running = plan.env, escape(plan.version), escape(runs or "nothing")
     code = refusal.code
     if code is Code.UNKNOWN_CANDIDATE:
@@ -52,6 +62,14 @@ def refusal_text(refusal: Refusal, plan: PlanFacts, runs: str | None, locks: Seq
         return (
             f"{plan.service} {env} has a rollout on hold (release #{refusal.release_id}): decide it with its "
             "*Looks good* or *Roll back* buttons in that release's thread."
+        )
+    if code is Code.DEPLOY_LEFT:
+        step = f"*{escape(left.step)}*, started {when(left.started_at, zone)}" if left is not None else "a deploy step"
+        until = f", until {when(left.deadline_at, zone)} at the latest" if left is not None else ""
+        return (
+            f"{plan.service} {env} is still being deployed: {step} (release #{refusal.release_id}) was running when "
+            f"the bot restarted, and it still runs. The bot waits for it{until}, and records its outcome in that "
+            "release's thread; ask again once it has ended."
         )
     if code in (Code.BUSY, Code.MANUAL_LOCK):
         manual = code is Code.MANUAL_LOCK

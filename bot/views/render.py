@@ -220,13 +220,16 @@ def failure_reply(summary: str, tail: str | None) -> Message:
     return Message(text=shown, blocks=blocks)
 
 
-def interrupted_reply(release: Release) -> Message:
-    text = (
-        f"⚠️ The bot restarted while {escape(release.service)} {escape(release.version)} was being released to "
-        f"{escape(release.env)}. The release is marked *interrupted* and its lock is free. What now?"
+def interrupted_reply(release: Release, why: str | None = None) -> Message:
+    """Retry / Roll back under an interrupted release. ``why`` (mrkdwn, escaped by the view that made it) says
+    what stopped it, when it was more than the restart itself."""
+    head = why or (
+        f"The bot restarted while {escape(release.service)} {escape(release.version)} was being released to "
+        f"{escape(release.env)}."
     )
+    text = f"⚠️ {head} The release is marked *interrupted* and its lock is free. What now?"
     return Message(
-        text="Release interrupted by a restart",
+        text="Release interrupted by a restart" if why is None else "Release interrupted",
         blocks=[
             section(text),
             actions(

@@ -1,9 +1,9 @@
 """A fake of Prometheus's instant-query API (``POST /api/v1/query``) on a real aiohttp server.
 
 It answers a vector with one sample of ``value`` (no series when None), or first the values queued in
-``script``; ``down`` answers 503 as a Prometheus behind a failing proxy does, and ``blocking`` holds every
-query until the fake stops. Tests await ``wait_queries`` instead of sleeping. For a real Prometheus see
-tests/prometheus_harness.py.
+``script``; ``down`` answers 503 as a Prometheus behind a failing proxy does, ``blocking`` holds every
+query until the fake stops, and ``gate`` (an event) holds every query until the test sets it. Tests await
+``wait_queries`` instead of sleeping. For a real Prometheus see tests/prometheus_harness.py.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class FakePrometheus(LocalServer):
         self.value = value
         self.down = False  # True: answer 503, as a Prometheus behind a failing proxy does
         self.blocking = False  # True: never answer (until the fake stops)
+        self.gate: asyncio.Event | None = None  # set: hold each query until the event is set, then answer
         self.script: list[float | None] = []  # answered first, in order, before ``value``
         self.queries: list[tuple[str, datetime]] = []
         self._seen = asyncio.Condition()
@@ -39,6 +40,8 @@ class FakePrometheus(LocalServer):
         if self.blocking:
             await self._stopping.wait()
             return web.Response(status=503, text="stopping")
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             return web.Response(status=503, text="upstream unavailable")
         value = self.script.pop(0) if self.script else self.value
