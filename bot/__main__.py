@@ -124,6 +124,23 @@ def _settings() -> Settings:
         _fail(str(exc))
 
 
+def _instant(option: str, text: str, config: Config) -> datetime:
+    """An ISO-8601 instant given on the command line. Without a UTC offset it is read in the config's zone, and
+    a line on stderr says so (stdout stays what was asked for, e.g. JSON): 16:30 in Toronto is not 16:30 UTC."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not ISO-8601 (e.g. 2026-12-24T10:00:00-05:00)")
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=config.zone)
+        click.echo(
+            f"release-bot: {option} {text} has no UTC offset, so it is read in the config's time zone "
+            f"({config.timezone}): {instant.isoformat()}",
+            err=True,
+        )
+    return instant
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def cli(verbose: bool) -> None:
@@ -172,7 +189,12 @@ def check_config(file: Path | None, config_file: Path | None, no_env: bool) -> N
 @cli.command("window")
 @config_option
 @click.option("--env", "env", default=None, help="Environment (default: every environment).")
-@click.option("--at", "at", default=None, help="Instant as ISO-8601 with an offset (default: now).")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Instant as ISO-8601, e.g. 2026-12-24T10:00:00-05:00 (default: now); without an offset, in the config's zone.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def window(config_file: Path | None, env: str | None, at: str | None, as_json: bool) -> None:
     """The deployment window decision for an instant: open or closed, why, next opening and closing."""
@@ -180,15 +202,7 @@ def window(config_file: Path | None, env: str | None, at: str | None, as_json: b
     from bot.core.windows import WindowPolicy
 
     config, _ = _config(_config_file(_settings(), config_file), None, environment=False)
-    if at is None:
-        instant = datetime.now(UTC)
-    else:
-        try:
-            instant = datetime.fromisoformat(at)
-        except ValueError:
-            _fail(f"--at {at!r} is not ISO-8601 (e.g. 2026-12-24T10:00:00-05:00)")
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=config.zone)
+    instant = datetime.now(UTC) if at is None else _instant("--at", at, config)
     envs = [env] if env else list(config.environments)
     unknown = [e for e in envs if e not in config.environments]
     if unknown:
@@ -279,7 +293,12 @@ def socket(config_file: Path | None, db_file: Path | None) -> None:
     help="The example config with demo data, in a temporary database of its own (no --config, no --db).",
 )
 @click.option("--user", default="U01RELEASE", show_default=True, help="The Slack user you act as.")
-@click.option("--now", "now", default=None, help="Start the console's clock at this ISO-8601 instant.")
+@click.option(
+    "--now",
+    "now",
+    default=None,
+    help="Start the console's clock at this ISO-8601 instant (without an offset: in the config's zone).",
+)
 @click.option(
     "--speed",
     type=click.FloatRange(min=0),
@@ -309,14 +328,7 @@ def console(
     else:
         named, db = _config_file(settings, config_file), _db_file(settings, db_file)
     config, config_dir = _config(named)
-    start = None
-    if now is not None:
-        try:
-            start = datetime.fromisoformat(now)
-        except ValueError:
-            _fail(f"--now {now!r} is not ISO-8601 (e.g. 2026-11-24T10:00:00-05:00)")
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=config.zone)
+    start = None if now is None else _instant("--now", now, config)
     with tempfile.TemporaryDirectory(prefix="release-bot-demo-") as tmp:
         if db is None:
             unused = " (RELEASEBOT_CONFIG and RELEASEBOT_DB are not used)"

@@ -82,7 +82,8 @@ def seed(store: Store, config: Config, shas: list[str], now: datetime) -> None:
     service = next(iter(config.services))
     components = {c: f"ghcr.io/example/{service}-{c}:{{v}}@{DIGEST}" for c in config.services[service].components}
     picks = {"1.4.0": shas[1], "1.4.1": shas[3], "1.4.2": shas[4]}
-    for version, sha in picks.items():
+    for i, (version, sha) in enumerate(picks.items()):
+        registered = now - timedelta(hours=6 - i)  # in version order: the newest candidate is 1.4.2
         store.put_candidate(
             service=service,
             version=version,
@@ -90,7 +91,7 @@ def seed(store: Store, config: Config, shas: list[str], now: datetime) -> None:
             committed_at=now - timedelta(days=1),
             components={c: ref.replace("{v}", version) for c, ref in components.items()},
             tests={"unit": "passed", "integration": "passed", "performance": "passed"},
-            now=now,
+            now=registered,
         )
         for component, ref in components.items():  # one scan per image, as CI reports them
             store.put_scan(

@@ -103,6 +103,22 @@ def test_naive_at_is_read_in_the_configured_zone(tmp_path: Path) -> None:
     assert utc["open"] is True
 
 
+def test_a_naive_at_says_in_which_zone_it_was_read_and_leaves_the_json_alone(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    naive = run(["window", "--env", "prod", "--at", "2026-11-24T16:30:00", "--json"], config)
+    assert naive.exit_code == 0
+    assert naive.stderr == (
+        "release-bot: --at 2026-11-24T16:30:00 has no UTC offset, so it is read in the config's time zone "
+        "(America/Toronto): 2026-11-24T16:30:00-05:00\n"
+    )
+    assert json.loads(naive.stdout)["at"] == "2026-11-24T16:30:00-05:00"
+    text = run(["window", "--env", "prod", "--at", "2026-11-24T16:30:00"], config)
+    assert "read in the config's time zone (America/Toronto)" in text.stderr
+    assert text.stdout.startswith("prod is closed")
+    with_offset = run(["window", "--env", "prod", "--at", "2026-11-24T16:30:00+00:00"], config)
+    assert with_offset.stderr == ""
+
+
 def test_window_reports_a_configured_freeze_by_code(tmp_path: Path) -> None:
     result = run(["window", "--env", "prod", "--at", "2026-12-21T10:00:00-05:00", "--json"], write_config(tmp_path))
     decision = json.loads(result.stdout)

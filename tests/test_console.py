@@ -258,7 +258,7 @@ async def test_the_checks_after_a_release_come_due_when_the_clock_gets_there(tmp
             printed = await session.type("advance 4m")
             assert "error rate" not in printed and prometheus.queries == []
             printed = await session.type("advance 1m")
-            assert "✅ *error rate* (+0:05:00): error rate = 0.002 (pass if < 0.01" in printed
+            assert "✅ *error rate* (+5m): error rate = 0.002 (pass if < 0.01" in printed
             assert len(prometheus.queries) == 1
             assert "in 10m: `advance 10m` gets there" in printed, "the next measurement is at +15m"
 
@@ -310,3 +310,42 @@ async def test_candidate_commands_at_the_console_answer_and_refuse_as_the_api_do
             "candidate: candidate add | tests | scan …  (`candidate add --help` shows how)\n"
         )
         assert "cannot read" in await session.type(f"candidate scan notify 1.3.0 {tmp_path / 'missing.json'}")
+
+
+async def test_a_refusal_for_an_unpinned_image_says_how_to_pin_it(tmp_path: Path) -> None:
+    async with console_session(tmp_path) as session:
+        tagged = "ghcr.io/example/api:1.3.0"
+        images = f"--image api={tagged} --image worker={image('worker', '1.3.0')}"
+        await session.type(f"candidate add notify 1.3.0 --commit {COMMIT} {images} --test unit=passed")
+        assert "notify 1.3.0 is live in staging" in await session.type("/release staging 1.3.0")
+
+        refusal = await session.type("/release prod")
+
+        assert f"❌ images: api: {tagged} is not pinned by digest" in refusal
+        assert (
+            "To pin the images: a registered version cannot change, so register a new version with every image "
+            "pinned by its digest — from CI with `POST /api/v1/candidates` (docs/api.md), or `release-bot candidate "
+            f"add notify VERSION --commit SHA --image api={tagged}@sha256:… --image worker={image('worker', '1.3.0')}` "
+            "(at the console too, without `release-bot`)."
+        ) in refusal
+        assert refusal.index("To pin the images") < refusal.index("Break-glass: add `--force <reason>`")
+        assert session.deploys() == ["notify 1.3.0 staging 100"], "nothing ran in prod"
+
+
+async def test_the_console_suggests_users_channels_and_versions_from_the_loaded_config(tmp_path: Path) -> None:
+    config = config_dict(tmp_path / "deploys.log")
+    config["groups"] = {"releasers": [RELEASER, "S01PLATFORM"], "oncall": ["U07ALICE"], "leads": ["U07BOB"]}
+    config["services"]["billing"] = {"channel": "C07BILLING", "components": ["app"], "pipeline": ["staging"]}
+    async with console_session(tmp_path, config) as session:
+        printed = await session.type("help")
+        assert "Type a slash command, e.g. `/release status`, `/release staging 1.0.0`, `/release prod`." in printed
+        assert f"  {'as U07ALICE':<20}act as another Slack user (oncall)" in printed
+        assert f"  {'in C07BILLING':<20}type in billing's channel" in printed
+        assert "candidate add notify VERSION --commit SHA --image api=IMAGE --image worker=IMAGE" in printed
+        assert "U01ONCALL1" not in printed and "C01RELEASES" not in printed, "nothing from the example config"
+
+        await register(session, tmp_path, "1.3.0")
+        await session.type("as U07ALICE")
+        printed = await session.type("help")
+        assert "`/release staging 1.3.0`" in printed, "the newest candidate"
+        assert f"  {'as U01RELEASE':<20}act as another Slack user (releasers)" in printed, "someone else"

@@ -1,7 +1,8 @@
 """The HTTP API as the docs describe it: docs/api.md documents exactly the routes the app serves and every field
 of every request body; every `sh` block of README.md and docs/api.md that calls the API works as written (a
 real curl against `release-bot serve`'s app with the example config, see tests/docs_server.py) and answers
-what docs/api.md shows; the README's `release-bot` commands run as written from a clone.
+what docs/api.md shows; the README's `release-bot` commands run as written from a clone, its `console` blocks
+print what they show, and its config fragments are valid in the example config.
 """
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
 from bot import api_models
-from bot.config import load_config
+from bot.config import ConfigError, load_config, load_config_located
+from bot.config.source import read_yaml
+from tests.doc_console import Command, missing, run_session, steps
 from tests.docs_server import (
     API_DOC,
     EXAMPLE_CONFIG,
@@ -212,3 +217,50 @@ def test_the_readme_release_bot_commands_work_as_written_from_a_clone(tmp_path: 
         decision = json.loads(done.stdout[done.stdout.index("{") :])
         assert (decision["environment"], decision["open"]) == ("prod", False)
         assert decision["reasons"][0]["text"].startswith("End-of-year freeze")
+
+
+def test_the_readme_console_blocks_print_what_they_show(tmp_path: Path) -> None:
+    """README's ```console blocks as one reader's session from the clone, `.venv` activated (tests/doc_console.py):
+    run in a copy of the files they use (examples/), so the database they make stays out of the clone."""
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "examples", clone / "examples")
+    session = steps(README.read_text())
+    commands = [(i, step) for i, step in enumerate(session) if isinstance(step, Command)]
+    texts = [step.text for _, step in commands]
+    assert "release-bot check-config --config examples/releasebot.yml" in texts
+    assert [t for t in texts if t.startswith("release-bot candidate ")], "the candidate command line is shown"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    ran = run_session(session, cwd=clone, env={**env, "LANG": "C.UTF-8"}, timeout=120)
+
+    problems = []
+    for index, command in commands:
+        printed, status = ran.output.get(index, ""), ran.status.get(index)
+        if status is None or (status != 0) != command.fails:
+            problems.append(f"`{command.text}` exited {status}:\n{printed}")
+        elif (problem := missing(command.shown, printed)) is not None:
+            problems.append(f"`{command.text}`: {problem}")
+    assert problems == []
+
+
+def _merged(base: Any, fragment: Any) -> Any:
+    if isinstance(base, dict) and isinstance(fragment, dict):
+        return {**base, **{key: _merged(base.get(key), value) for key, value in fragment.items()}}
+    return fragment
+
+
+def test_every_config_fragment_in_the_readme_is_valid_in_the_example_config(tmp_path: Path) -> None:
+    """Each ```yaml block of README.md, put into examples/releasebot.yml (a copy, beside its deploy script),
+    is a config release-bot reads."""
+    fragments = [body for lang, body in code_blocks(README.read_text()) if lang == "yaml"]
+    assert len(fragments) >= 3
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    example = read_yaml(EXAMPLE_CONFIG.read_text(), str(EXAMPLE_CONFIG)).data  # YAML 1.2, as the bot reads it
+    for fragment in fragments:
+        path = tmp_path / "examples" / "releasebot.yml"
+        merged = _merged(example, read_yaml(fragment, "README.md").data)
+        path.write_text(yaml.safe_dump(merged, sort_keys=False))  # PyYAML quotes what 1.1 would misread ('ON')
+        try:
+            load_config_located(path)
+        except ConfigError as exc:
+            pytest.fail(f"{fragment}\n{exc.located}")

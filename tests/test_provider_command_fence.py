@@ -248,3 +248,26 @@ def test_a_pid_used_again_by_another_process_is_not_taken_for_the_step() -> None
         other.kill()
         other.wait()
     assert not group_running(found)
+
+
+def test_step_files_older_than_a_month_are_pruned_and_newer_ones_kept(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from bot.engine.fences import KEEP_OUTPUT, DeployRuns  # noqa: PLC0415
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    deploys = tmp_path / "deploys"
+    deploys.mkdir()
+    old, fresh, other = deploys / "7-deploy-100-aaaa.log", deploys / "9-deploy-100-bbbb.status", deploys / "notes.txt"
+    for path in (old, fresh, other):
+        path.write_text("x")
+    aged = (now - KEEP_OUTPUT - timedelta(hours=1)).timestamp()
+    os.utime(old, (aged, aged))
+    os.utime(other, (aged, aged))
+    recent = (now - timedelta(days=2)).timestamp()
+    os.utime(fresh, (recent, recent))
+
+    runs = DeployRuns(None, None, None, deploys)  # type: ignore[arg-type]  # prune touches files only
+    assert runs.prune(now) == 1
+    assert not old.exists() and fresh.exists() and other.exists(), "only step files, only old ones"
+    assert DeployRuns(None, None, None, tmp_path / "missing").prune(now) == 0  # type: ignore[arg-type]

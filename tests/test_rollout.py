@@ -29,9 +29,9 @@ def test_canary_steps_verify_after_each_pause_before_shifting() -> None:
     five = timedelta(minutes=5)
     assert plan == [
         Step("deploy", 10, None, ZERO, "canary 10% of traffic"),
-        Step("verify", None, None, five, "verify canary at 10% after 5m"),
+        Step("verify", None, None, five, "verify canary at 10%, +5m"),
         Step("shift", 50, None, ZERO, "shift to canary 50% of traffic"),
-        Step("verify", None, None, five, "verify canary at 50% after 5m"),
+        Step("verify", None, None, five, "verify canary at 50%, +5m"),
         Step("shift", 100, None, ZERO, "shift to all traffic (100%)"),
     ]
 
@@ -40,7 +40,7 @@ def test_canary_final_step_has_no_verify_the_post_release_schedule_does_that() -
     plan = plan_rollout(strategy(type="canary", steps=[25, 100], pause="90s"), current_colour="blue")
     assert [s.kind for s in plan] == ["deploy", "verify", "shift"]
     assert plan[1].pause == timedelta(seconds=90)
-    assert plan[1].label == "verify canary at 25% after 1m30s"
+    assert plan[1].label == "verify canary at 25%, +1m30s"
     assert plan[-1].weight == 100
 
 
@@ -58,7 +58,7 @@ def test_blue_green_deploys_to_idle_colour_verifies_then_switches(current: str |
     plan = plan_rollout(strategy(type="blue_green", pause="2m"), current_colour=current)
     assert plan == [
         Step("deploy", 0, new, ZERO, f"deploy to idle {new} (no traffic yet)"),
-        Step("verify", None, None, timedelta(minutes=2), f"verify {new} before switching after 2m"),
+        Step("verify", None, None, timedelta(minutes=2), f"verify {new} before switching, +2m"),
         Step("switch", 100, new, ZERO, f"switch traffic {old} → {new} ({old} kept for instant switch-back)"),
     ]
 
@@ -105,3 +105,13 @@ def test_blue_green_abort_before_switch_moves_nothing_after_switch_switches_back
     assert abort_steps(bg, "blue", reached=deploy) == []
     assert abort_steps(bg, "blue", reached=verify) == []
     assert abort_steps(bg, "blue", reached=switch) == rollback_steps(bg, "blue")
+
+
+def test_a_verify_step_and_a_check_after_the_release_write_their_wait_alike() -> None:
+    """One style in the thread: ``+5m`` after a canary step as after the release (not ``after 5m`` / ``+0:05:00``)."""
+    from bot.engine.checks import offset_label
+
+    verify = plan_rollout(strategy(type="canary", steps=[10, 100], pause="5m"), current_colour=None)[1]
+    assert verify.label == "verify canary at 10%, +5m"
+    assert offset_label(5 * 60) == "+5m"
+    assert [offset_label(s) for s in (90, 15 * 60, 90 * 60, 86400)] == ["+1m30s", "+15m", "+1h30m", "+1d"]

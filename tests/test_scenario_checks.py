@@ -187,7 +187,7 @@ async def test_low_error_ratio_passes_in_the_thread(stack: Stack, tmp_path: Path
 
         assert states(bot, release) == {300: "done", 900: "pending", 1800: "pending"}
         [reply] = measured(bot, release)
-        assert "error rate: pass" in reply and "(+0:05:00)" in reply and "error rate = 0.005" in reply
+        assert "error rate: pass" in reply and "(+5m)" in reply and "error rate = 0.005" in reply
         assert buttons(bot, release) == [], "a pass pings nobody"
         assert bot.store.get_release(release.id).verdict == "pass"  # type: ignore[union-attr]
 
@@ -436,7 +436,7 @@ async def test_an_outage_over_two_offsets_is_one_reply_per_check_edited_in_place
             assert message.text == f"{check}: inconclusive (metrics unavailable, attempt 3 of 3)"
             [now_shown] = versions(message)[-1:]
             assert now_shown.startswith(
-                f"❔ *{check}* (+0:15:00, +0:30:00): metrics unavailable — attempt 3 of 3: "
+                f"❔ *{check}* (+15m, +30m): metrics unavailable — attempt 3 of 3: "
                 f"cannot connect to Prometheus at {url}: "
             )
             everything = message.text + json.dumps(message.blocks, ensure_ascii=False)
@@ -445,14 +445,14 @@ async def test_an_outage_over_two_offsets_is_one_reply_per_check_edited_in_place
             # Posted at the first failed attempt, then edited: three attempts and the verdict per offset.
             shown = [(v.split(" (")[1].split(")")[0], re.findall(r"attempt \d of 3", v)[0]) for v in versions(message)]
             assert shown == [
-                ("+0:15:00", "attempt 1 of 3"),
-                ("+0:15:00", "attempt 2 of 3"),
-                ("+0:15:00", "attempt 3 of 3"),
-                ("+0:15:00", "attempt 3 of 3"),
-                ("+0:15:00, +0:30:00", "attempt 1 of 3"),
-                ("+0:15:00, +0:30:00", "attempt 2 of 3"),
-                ("+0:15:00, +0:30:00", "attempt 3 of 3"),
-                ("+0:15:00, +0:30:00", "attempt 3 of 3"),
+                ("+15m", "attempt 1 of 3"),
+                ("+15m", "attempt 2 of 3"),
+                ("+15m", "attempt 3 of 3"),
+                ("+15m", "attempt 3 of 3"),
+                ("+15m, +30m", "attempt 1 of 3"),
+                ("+15m, +30m", "attempt 2 of 3"),
+                ("+15m, +30m", "attempt 3 of 3"),
+                ("+15m, +30m", "attempt 3 of 3"),
             ]
             rows = [r for r in bot.store.measurements(release.id) if r["check_name"] == check]
             assert [(r["state"], r["verdict"], r["outage_ts"]) for r in rows] == [
@@ -478,12 +478,12 @@ async def test_a_backend_back_after_an_outage_turns_the_reply_into_the_result(tm
             await measure_at(bot, release, timedelta(minutes=30))
 
             first, second = check_messages(bot, release)
-            assert versions(first)[-2].startswith("❔ *error rate* (+0:05:00): metrics unavailable — attempt 3 of 3: ")
+            assert versions(first)[-2].startswith("❔ *error rate* (+5m): metrics unavailable — attempt 3 of 3: ")
             assert (
                 versions(first)[-1]
-                == "✅ *error rate* (+0:15:00): error rate = 0.002 (pass if &lt; 0.01, fail if &gt;= 0.05)"
+                == "✅ *error rate* (+15m): error rate = 0.002 (pass if &lt; 0.01, fail if &gt;= 0.05)"
             )
-            assert "Metrics were unavailable at +0:05:00." in json.dumps(first.blocks, ensure_ascii=False)
+            assert "Metrics were unavailable at +5m." in json.dumps(first.blocks, ensure_ascii=False)
             assert first.text == "error rate: pass"
             assert (second.text, second.edits) == ("error rate: pass", []), "after the outage, one reply per offset"
             assert [r["outage_ts"] for r in bot.store.measurements(release.id)] == [first.ts, None, None]
@@ -518,14 +518,14 @@ async def test_an_outage_across_a_restart_still_edits_the_same_reply(tmp_path: P
             await measure_at(second, release, timedelta(minutes=30))
             [after] = check_messages(second, release)
             assert after.ts == before.ts, "the reply's ts was kept in the store"
-            assert versions(after)[-1].startswith("❔ *error rate* (+0:15:00, +0:30:00): metrics unavailable")
+            assert versions(after)[-1].startswith("❔ *error rate* (+15m, +30m): metrics unavailable")
 
 
 def test_an_error_asking_again_cannot_fix_says_it_was_not_retried() -> None:
     check = parse_config(checks_config(Path("deploys.log"), "http://prometheus")).environments["prod"].checks[0]
     error = "query returned 2 series; aggregate it to one with sum(), max() or avg()"
-    message = render.check_reply(unavailable(check, error, attempts=1), "+0:05:00", of=3)
+    message = render.check_reply(unavailable(check, error, attempts=1), "+5m", of=3)
     assert message.blocks[0]["text"]["text"] == (
-        f"❔ *error rate* (+0:05:00): metrics unavailable — attempt 1 of 3, not retried: {error}"
+        f"❔ *error rate* (+5m): metrics unavailable — attempt 1 of 3, not retried: {error}"
     )
     assert message.text == "error rate: inconclusive (metrics unavailable, attempt 1 of 3, not retried)"

@@ -92,9 +92,9 @@ async def test_canary_fail_at_50_returns_traffic_to_the_previous_release(tmp_pat
             story = "\n".join(thread(bot, release))
             for step in (
                 "✅ canary 10% of traffic",
-                "🔎 verify canary at 10% after 2m",
+                "🔎 verify canary at 10%, +2m",
                 "✅ shift to canary 50% of traffic",
-                "🔎 verify canary at 50% after 2m",
+                "🔎 verify canary at 50%, +2m",
                 "↩️ return all traffic to the previous release: done",
                 "error rate = 0.2",
             ):

@@ -55,8 +55,8 @@ REQUEST = Approval(
 
 def test_a_typed_version_is_escaped_in_every_refusal_that_quotes_it() -> None:
     assert requests.unknown_candidate(HOSTILE, "svc", ["1.0", "<2.0>"]) == (
-        f"{ESCAPED} is not a known svc candidate (recent: 1.0, &lt;2.0&gt;). "
-        "CI registers candidates with `POST /api/v1/candidates`."
+        f"{ESCAPED} is not a known svc candidate (recent: 1.0, &lt;2.0&gt;). Register it first: from CI with "
+        f"`POST /api/v1/candidates`, or `release-bot candidate add svc {ESCAPED} …` (at the console too)."
     )
     assert requests.unknown_candidate("9.9", "svc", []).startswith("9.9 is not a known svc candidate (recent: none")
     assert requests.not_passed_previous(HOSTILE, "staging", "prod") == (
@@ -151,3 +151,22 @@ def test_a_deploy_left_running_by_a_restart_is_named_with_its_step_and_times() -
     assert f"deploy {ESCAPED}" in words and HOSTILE not in words
     assert "(release #7) was running when the bot restarted" in words
     assert "started Sat 02 May 10:00 EDT" in words and "until Sat 02 May 10:15 EDT at the latest" in words
+
+
+def test_only_unpinned_images_come_with_a_fix_and_it_shows_each_image_pinned() -> None:
+    from bot.views.checklist import checklist_fixes
+
+    failed = ChecklistResult((ItemResult("images", False, "images: worker: … is not pinned by digest"),))
+    pinned = "ghcr.io/acme/api:2.0@sha256:" + "a" * 64
+    images = {"api": pinned, "worker": "ghcr.io/acme/worker:2.0", "cron": "Not An Image"}
+    [fix] = checklist_fixes(failed, "svc", images, ["api", "worker", "cron", "mail"])
+    assert fix.startswith("To pin the images: a registered version cannot change, so register a new version")
+    assert (
+        f"`release-bot candidate add svc VERSION --commit SHA --image api={pinned} "
+        "--image worker=ghcr.io/acme/worker:2.0@sha256:… --image cron=IMAGE@sha256:… …`"
+    ) in fix
+    assert checklist_fixes(ChecklistResult((ItemResult("images", True, "ok"),)), "svc", images, ["api"]) == []
+    tests_only = ChecklistResult((ItemResult("unit", False, "unit tests: no result reported by CI"),))
+    assert checklist_fixes(tests_only, "svc", images, ["api"]) == []
+    hostile = checklist_fixes(failed, "svc", {"api": "ghcr.io/acme/api:<!here>"}, ["api"])[0]
+    assert "<!here>" not in hostile

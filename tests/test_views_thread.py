@@ -7,13 +7,20 @@ these views are where they become inert, and where only stored user IDs and conf
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.config import parse_config
+from bot.core.checklist import Evidence, evaluate_checklist
 from bot.core.models import Release, ReleaseKind, ReleaseState
 from bot.core.verdicts import Verdict
+from bot.engine.gates import Gates
 from bot.views import checks, parent, rollbacks, thread
+from bot.views.checklist import checklist_lines
 from bot.views.render import Message
+from tests.harness import config_dict
 
 HOSTILE = "<!channel> & <https://evil.example|click>"
 SHOWN = "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
@@ -139,3 +146,36 @@ def test_the_parent_message_escapes_what_the_release_carries() -> None:
     message = parent.parent_message(release, TORONTO)
     assert_inert(message)
     assert "<@U0RELEASER>" in everything(message)
+
+
+def test_the_parent_message_says_the_rollback_plan_as_a_sentence(tmp_path: Path) -> None:
+    """Each plan reads after "back to …by"; a first release says once that there is nothing to roll back to."""
+    config = parse_config(config_dict(tmp_path / "deploys.log", strategy={"type": "blue_green", "pause": "2m"}))
+    gates = Gates(config, db=None, clock=None)  # type: ignore[arg-type]  # a rollback plan reads neither
+    release = Release(
+        id=7,
+        service="notify",
+        env="staging",
+        version="1.2.3",
+        kind=ReleaseKind.DEPLOY,
+        state=ReleaseState.QUEUED,
+        requested_by="U0RELEASER",
+        requested_at=AT,
+    )
+    earlier = replace(release, id=6, version="1.2.2", state=ReleaseState.SUCCEEDED)
+
+    def plan_line(env: str, last_healthy: Release | None) -> str:
+        plan = gates.rollback_plan(env, last_healthy)
+        planned = replace(release, env=env, rollback_target=plan.target_version, rollback_method=plan.method)
+        facts = parent.parent_message(planned, TORONTO).blocks[1]["text"]["text"].split("\n")
+        [line] = [line for line in facts if line.startswith("*Rollback plan:*")]
+        return str(line)
+
+    assert plan_line("staging", earlier) == "*Rollback plan:* back to 1.2.2 by redeploying 1.2.2"
+    assert plan_line("prod", earlier) == (
+        "*Rollback plan:* back to 1.2.2 by switching traffic back to the previous colour"
+    )
+    assert plan_line("staging", None) == "*Rollback plan:* none: the first release here, so nothing to roll back to"
+    # The checklist says it once too: no "(nothing to roll back to)" after it.
+    result = evaluate_checklist(config.environments["prod"], Evidence(rollback_plan=gates.rollback_plan("prod", None)))
+    assert "✅ rollback plan: first release, nothing to roll back to" in checklist_lines(result)

@@ -304,9 +304,9 @@ def _notes(notes: str) -> ItemResult:
 def _rollback(plan: RollbackPlan | None) -> ItemResult:
     if plan is None:
         return ItemResult("rollback_plan", False, "no rollback plan: no previous healthy release or method known")
+    if plan.target_version is None:  # the method has nothing to say then (it says "nothing to roll back to")
+        return ItemResult("rollback_plan", True, "rollback plan: first release, nothing to roll back to")
     method = f" ({escape(plan.method)})" if plan.method.strip() else ""
-    if plan.target_version is None:
-        return ItemResult("rollback_plan", True, f"rollback plan: first release, nothing to roll back to{method}")
     return ItemResult("rollback_plan", True, f"rollback plan: back to {escape(plan.target_version)}{method}")
 
 

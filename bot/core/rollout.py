@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
+from bot.core.durations import format_duration
+
 if TYPE_CHECKING:
     from bot.config import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy
 
     StrategyModel = CanaryStrategy | BlueGreenStrategy | AllAtOnceStrategy
 
-__all__ = ["COLOURS", "Step", "abort_steps", "idle_colour", "plan_rollout", "rollback_steps"]
+__all__ = ["COLOURS", "Step", "abort_steps", "idle_colour", "offset_text", "plan_rollout", "rollback_steps"]
 
 COLOURS = ("blue", "green")
 StepKind = Literal["deploy", "shift", "switch", "verify"]
@@ -84,16 +86,14 @@ def plan_rollout(strategy: StrategyModel, *, current_colour: str | None) -> list
 
 
 def _verify(pause: timedelta, what: str) -> Step:
-    after = f" after {_human(pause)}" if pause > timedelta(0) else ""
+    """``verify canary at 10%, +5m``: the pause written as an offset, as the checks after a release are (``+5m``)."""
+    after = f", {offset_text(pause)}" if pause > timedelta(0) else ""
     return Step("verify", None, None, pause, f"verify {what}{after}")
 
 
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
-    return "".join(parts) or "0s"
+def offset_text(delta: timedelta) -> str:
+    """A wait after a step or after a release, as every thread line writes it: ``+5m``, ``+1h30m``."""
+    return f"+{format_duration(delta)}"
 
 
 def rollback_steps(strategy: StrategyModel, current_colour: str | None) -> list[Step]:

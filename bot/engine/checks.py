@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.config import Check, Config
 from bot.core.models import Release, ReleaseState
-from bot.core.rollout import Step
+from bot.core.rollout import Step, offset_text
 from bot.core.verdicts import Measurement, Verdict, worst
 from bot.engine.base import SYSTEM
 from bot.engine.gatekeeper import Gatekeeper
@@ -39,8 +39,8 @@ def job_key(release_id: int, check_name: str, offset_s: int) -> str:
 
 
 def offset_label(offset_s: int) -> str:
-    """How a post-release offset is shown in the thread: ``+0:15:00``."""
-    return f"+{timedelta(seconds=offset_s)}"
+    """How a post-release offset is shown in the thread: ``+15m``, as a rollout's verify steps write their pause."""
+    return offset_text(timedelta(seconds=offset_s))
 
 
 @dataclass

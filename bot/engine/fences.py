@@ -110,6 +110,9 @@ class Fence:
         await self.db.identify_deploy_run(self.run_id, remote_id)
 
 
+KEEP_OUTPUT = timedelta(days=30)  # how long a step's full output stays in deploys/ (its tail stays with the release)
+
+
 class DeployRuns:
     """Hands out fences for provider steps and describes steps a previous process left."""
 
@@ -145,6 +148,22 @@ class DeployRuns:
             started_at=self.clock.now(),
             timeout=deploy.timeout,
         )
+
+    def prune(self, now: datetime) -> int:
+        """Delete step output and status files older than :data:`KEEP_OUTPUT` (run at start, off the loop).
+
+        A step still running was started within its timeout, so its files are never this old; the release's
+        own record keeps the output's tail. Returns how many files went.
+        """
+        if not self.deploys_dir.is_dir():
+            return 0
+        cutoff = (now - KEEP_OUTPUT).timestamp()
+        gone = 0
+        for path in self.deploys_dir.iterdir():
+            if path.suffix in {".log", ".status"} and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def left(self, run: DeployRun) -> LeftRun:
         """A recorded step as its provider is asked about it after a restart."""

@@ -57,10 +57,11 @@ class Gates:
 
     def rollback_plan(self, env: str, last_healthy: Release | None) -> RollbackPlan:
         """How ``env`` would return to ``last_healthy`` (the newest healthy release of another version)."""
+        # The method reads after "by" in the parent message: "back to 1.4.1 by switching traffic back to …".
         if last_healthy is None:
-            return RollbackPlan(None, "nothing to return to (first release here)")
+            return RollbackPlan(None, "nothing to roll back to")
         if self.config.strategy_for(last_healthy.service, env).type == "blue_green":
-            return RollbackPlan(last_healthy.version, "switch traffic back to the previous colour")
+            return RollbackPlan(last_healthy.version, "switching traffic back to the previous colour")
         deploy = self.config.environments[env].deploy
         if deploy.provider == "command" and deploy.rollback:
             return RollbackPlan(last_healthy.version, "the configured rollback command")

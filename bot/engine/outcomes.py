@@ -114,7 +114,9 @@ class Outcomes:
     # --- after a restart ---------------------------------------------------------------------------
     async def recover(self) -> None:
         """On start, before running releases are interrupted: record what each one's last step proves, and adopt
-        the steps that still run (their releases keep their locks; Recovery leaves them running)."""
+        the steps that still run (their releases keep their locks; Recovery leaves them running). Step files older
+        than a month are deleted (deploys/ would otherwise grow for ever)."""
+        await asyncio.to_thread(self.runs.prune, self.story.now())
         for release in await self.db.running_releases():
             run = await self.db.last_deploy_run(release.id)
             if run is None:

@@ -26,6 +26,7 @@ from bot.ports import SourceLookup
 from bot.sources.base import SourceError
 from bot.store import LockHeld, Store
 from bot.views import requests as view
+from bot.views.checklist import checklist_fixes
 from bot.views.lock import lock_refusal
 
 log = logging.getLogger("release_bot.engine")
@@ -188,7 +189,9 @@ class Releases:
         if hard:
             raise UserError("\n".join(refusal_words(r, facts_of_plan, found, zone) for r in hard))
         if blocked and cmd.force_reason is None:
-            raise UserError(view.needs_break_glass(plan.env, decision, checklist, zone))
+            images, components = plan.candidate.components, self.config.services[plan.service].components
+            fixes = checklist_fixes(checklist, plan.service, images, components)
+            raise UserError(view.needs_break_glass(plan.env, decision, checklist, zone, fixes))
         force_reason = cmd.force_reason if blocked else None  # `--force` on a request nothing blocks is no break-glass
         recorded = (
             ChecklistResult((window_item(decision), *checklist.items))

@@ -4,7 +4,8 @@ A pid alone does not name a process across a restart: by then the step may have 
 another process. Its leader's start time (/proc/<pid>/stat field 22, clock ticks since boot) and the boot id
 do: a different process under the same pid has a different start time, and after a reboot nothing of the step
 runs. A group's id is not given to a new process while the group has members, so a group whose leader has
-exited but whose members still run is still the step's.
+exited but whose members still run is still the step's. Without /proc (not Linux) a step has no such name: a
+restarted bot cannot tell it runs, and reports its outcome as unknown.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ class ProcStat:
     start: int
 
 
-def boot_id() -> str:
-    return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+def boot_id() -> str | None:
+    try:
+        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+    except FileNotFoundError:
+        return None
 
 
 def proc_stat(pid: int) -> ProcStat | None:
@@ -52,7 +56,7 @@ def identify(pid: int) -> RunIdentity:
 def group_running(identity: RunIdentity) -> bool:
     """Whether the step named by ``identity`` still has a live process."""
     pgid = identity.pgid
-    if pgid is None or identity.boot_id != boot_id():
+    if pgid is None or identity.boot_id is None or identity.boot_id != boot_id():
         return False
     leader = proc_stat(pgid)
     if leader is not None and leader.start != identity.proc_start:

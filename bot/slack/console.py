@@ -157,18 +157,48 @@ class ConsoleDirectory:
         return self.config.timezone
 
 
-CONSOLE_HELP = """Type a slash command, e.g. `/release status`, `/release staging 1.4.2`, `/release prod`.
-Commands answer at once; the work they start runs in the background and prints as it goes.
-Other inputs:
-  click N [reason]    click button N (a reason is needed to Deny); a bare N clicks too
-  candidate add SERVICE VERSION --commit SHA --image COMPONENT=IMAGE … [--test SUITE=passed|failed …]
-  candidate tests SERVICE VERSION SUITE passed|failed [--url URL]
-  candidate scan SERVICE VERSION trivy.json           (`candidate add --help` and so on: the details)
-  wait                wait until the work in progress is done, or only waits for the clock
-  advance 5m          move the clock forward (pauses end, checks come due), then wait
-  time                the console's clock
-  as U01ONCALL1       act as another Slack user        in C01RELEASES   type in another channel
-  home                show your App Home               help · quit"""
+def welcome(config: Config, *, user: str, channel: str, version: str | None = None) -> str:
+    """What the console says at start and on `help`, its examples drawn from the loaded config: the service of
+    ``channel`` and its pipeline (``version``: its newest candidate, if any), another user of its groups (on-call
+    first) to act as, and another service's channel to type in."""
+    services = config.services
+    name = next((n for n, svc in services.items() if svc.channel == channel), next(iter(services)))
+    service = services[name]
+    first, last = service.pipeline[0], service.pipeline[-1]
+    examples = ["`/release status`", f"`/release {first} {version or '1.0.0'}`"]
+    if last != first:
+        examples.append(f"`/release {last}`")
+    images = " ".join(f"--image {c}=IMAGE" for c in service.components[:2]) or "--image COMPONENT=IMAGE"
+    if len(service.components) > 2:
+        images += " …"
+    groups = sorted(config.groups.items(), key=lambda group: group[0] != "oncall")  # on-call first
+    other = next(((m, g) for g, members in groups for m in members if m.startswith("U") and m != user), None)
+    if other is not None:
+        as_user = f"{f'as {other[0]}':<20}act as another Slack user ({other[1]})"
+    else:
+        as_user = f"{'as USER_ID':<20}act as another Slack user"
+    elsewhere = next(((n, svc.channel) for n, svc in services.items() if svc.channel != channel), None)
+    if elsewhere is not None:
+        in_channel = f"{f'in {elsewhere[1]}':<20}type in {elsewhere[0]}'s channel"
+    else:
+        in_channel = f"{'in CHANNEL_ID':<20}type in another channel (there, name the service: `/release {name} …`)"
+    return "\n".join(
+        [
+            f"Type a slash command, e.g. {', '.join(examples)}.",
+            "Commands answer at once; the work they start runs in the background and prints as it goes.",
+            "Other inputs:",
+            "  click N [reason]    click button N (a reason is needed to Deny); a bare N clicks too",
+            f"  candidate add {name} VERSION --commit SHA {images} [--test SUITE=passed|failed …]",
+            f"  candidate tests {name} VERSION SUITE passed|failed [--url URL]",
+            f"  candidate scan {name} VERSION trivy.json    (`candidate add --help` and so on: the details)",
+            "  wait                wait until the work in progress is done, or only waits for the clock",
+            "  advance 5m          move the clock forward (pauses end, checks come due), then wait",
+            "  time                the console's clock",
+            f"  {as_user}",
+            f"  {in_channel}",
+            "  home                show your App Home               help · quit",
+        ]
+    )
 
 
 class Console:
@@ -219,7 +249,7 @@ class Console:
         if word in {"quit", "exit"}:
             return False
         if word == "help":
-            self._say(CONSOLE_HELP)
+            await self._help()
         elif word == "/release":
             self._show(await dispatch(self.engine, actor, rest))
         elif word.startswith("/"):
@@ -248,6 +278,13 @@ class Console:
         else:
             self._say("type `help` for what you can do")
         return True
+
+    async def _help(self) -> None:
+        config = self.engine.config
+        service = next((n for n, svc in config.services.items() if svc.channel == self.channel), None)
+        newest = await self.engine.db.candidates(service, 1) if service is not None else []
+        version = newest[0].version if newest else None
+        self._say(welcome(config, user=self.user, channel=self.channel, version=version))
 
     async def wait(self) -> None:
         """Wait until the work in progress is done or waits only for the clock; then say when that is."""
@@ -311,7 +348,7 @@ class Console:
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         loop = asyncio.get_running_loop()
-        self._say(CONSOLE_HELP)
+        await self._help()
         while True:
             prompt = f"{self.user}@{self.channel}> "
             self.notifier.out.write(prompt)

@@ -166,9 +166,11 @@ def release_parent(
         facts.append(f"*Replaces:* {escape(release.previous_version)}")
     if release.source_env:
         facts.append(f"*Promoted from:* {escape(release.source_env)}")
-    if release.rollback_target or release.rollback_method:
-        target = escape(release.rollback_target) if release.rollback_target else "nothing (first release)"
-        facts.append(f"*Rollback plan:* back to {target} by {escape(release.rollback_method or 'redeploy')}")
+    if release.rollback_target:
+        method = escape(release.rollback_method or f"redeploying {release.rollback_target}")
+        facts.append(f"*Rollback plan:* back to {escape(release.rollback_target)} by {method}")
+    elif release.rollback_method:  # planned with nothing before it (whatever words an older version stored)
+        facts.append("*Rollback plan:* none: the first release here, so nothing to roll back to")
     if release.force_reason:
         facts.append(_break_glass_mark(release))
     if release.weight is not None and release.state in {ReleaseState.DEPLOYING, ReleaseState.VERIFYING}:

@@ -62,8 +62,8 @@ def unknown_candidate(version: str, service: str, recent: Sequence[str]) -> str:
     """``recent``: the service's newest candidate versions, newest first."""
     known = ", ".join(escape(v) for v in recent) or "none yet"
     return (
-        f"{escape(version)} is not a known {service} candidate (recent: {known}). "
-        "CI registers candidates with `POST /api/v1/candidates`."
+        f"{escape(version)} is not a known {service} candidate (recent: {known}). Register it first: from CI with "
+        f"`POST /api/v1/candidates`, or `release-bot candidate add {service} {escape(version)} …` (at the console too)."
     )
 
 
@@ -90,9 +90,12 @@ def _blockers(env: str, window: WindowDecision, checklist: ChecklistResult, zone
     return blockers
 
 
-def needs_break_glass(env: str, window: WindowDecision, checklist: ChecklistResult, zone: ZoneInfo) -> str:
-    """The refusal of a request a closed window or its checklist blocks, with the way past them."""
-    blockers = _blockers(env, window, checklist, zone)
+def needs_break_glass(
+    env: str, window: WindowDecision, checklist: ChecklistResult, zone: ZoneInfo, fixes: Sequence[str] = ()
+) -> str:
+    """The refusal of a request a closed window or its checklist blocks: how to fix what can be fixed
+    (``fixes``, from :func:`bot.views.checklist.checklist_fixes`), then the way past it all."""
+    blockers = [*_blockers(env, window, checklist, zone), *fixes]
     return "\n".join(blockers) + "\nBreak-glass: add `--force <reason>` (an on-call approver is asked)."
 
 
