@@ -110,13 +110,14 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-def bench_config(log: Path, health_url: str, services: int = SERVICES) -> dict[str, Any]:
+def bench_config(logs: Path, health_url: str, services: int = SERVICES) -> dict[str, Any]:
     """50 services, each in its own channel, shipping staging (always open) then prod (business hours).
 
-    Deploys run the tests' stub script, which blocks on ``<log>.block`` (a FIFO) until released; prod
-    has an HTTP post-release check against the slack process's health endpoint.
+    Deploys run the tests' stub script with a log per service in ``logs`` (the stub takes a lock per log to
+    catch two deploys at once, and the 50 services deploy side by side); each blocks on ``<log>.block``
+    (a FIFO) until released. Prod has an HTTP post-release check against the slack process's health endpoint.
     """
-    run = [str(STUB), str(log), "{service}", "{version}", "{environment}", "{weight}"]
+    run = [str(STUB), str(logs / "{service}.log"), "{service}", "{version}", "{environment}", "{weight}"]
     deploy = {"provider": "command", "run": run, "timeout": "10m"}
     return {
         "timezone": "America/Toronto",
@@ -251,12 +252,11 @@ async def server_role(build: Callable[[], web.Application]) -> None:
 class BotControl:
     """Bench-only controls over a running bot (a second port, so the measured app is untouched)."""
 
-    def __init__(self, app: web.Application, log: Path, services: int) -> None:
+    def __init__(self, app: web.Application, logs: Path, services: int) -> None:
         from bot.server import RUNTIME
 
         self.runtime = app[RUNTIME]
-        self.log = log
-        self.fifo = Path(f"{log}.block")
+        self.logs = logs  # a deploy log (and its FIFO) per service
         self.services = services
         self.history: dict[str, int] = {}
         self.gc = GcPauses()
@@ -295,7 +295,7 @@ class BotControl:
             return {"checks": checks, "staging_releases": releases}
 
         body = await self.runtime.store.run(counts)
-        deploys = self.log.read_text().splitlines() if self.log.exists() else []
+        deploys = [line for log in self.logs.glob("*.log") for line in log.read_text().splitlines()]
         scheduler = self.runtime.scheduler
         body.update(
             deploys_started=len(deploys),
@@ -327,12 +327,12 @@ class BotControl:
     async def unblock(self, request: web.Request) -> web.Response:
         """Let every blocked deploy script finish: open the FIFO's write end, unlink it, close it."""
 
-        if self.fifo.exists():
+        for fifo in self.logs.glob("*.log.block"):
             try:  # non-blocking: fails with ENXIO when no script has the FIFO open
-                fd: int | None = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+                fd: int | None = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
             except OSError:
                 fd = None
-            self.fifo.unlink()  # scripts that had not opened it yet now skip the wait
+            fifo.unlink()  # scripts that had not opened it yet now skip the wait
             if fd is not None:
                 os.close(fd)  # EOF for every reader: `read` returns and the scripts finish
         return await self.state()
@@ -361,9 +361,11 @@ async def bot_role(tmp: Path, api_url: str, health_url: str, services: int) -> N
     from bot.settings import Settings
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    log = tmp / "deploys.log"
-    os.mkfifo(f"{log}.block")
-    config = parse_config(bench_config(log, health_url, services))
+    logs = tmp / "deploys"
+    logs.mkdir()
+    for i in range(services):
+        os.mkfifo(logs / f"{service_of(i)}.log.block")
+    config = parse_config(bench_config(logs, health_url, services))
     settings = Settings(
         slack_api_url=api_url,
         db_path=tmp / "releasebot.db",
@@ -372,13 +374,12 @@ async def bot_role(tmp: Path, api_url: str, health_url: str, services: int) -> N
     )
     app = http_app(settings, config, tmp)
     runner, url = await serve(app)
-    control = BotControl(app, log, services)
+    control = BotControl(app, logs, services)
     await control.seed()
     control_runner, control_url = await serve(control.app())
     _announce({"url": url, "control": control_url, **usage()})
     await _until_stdin_closes()
-    if control.fifo.exists():
-        await control.unblock(None)  # type: ignore[arg-type]
+    await control.unblock(None)  # type: ignore[arg-type]  # scripts still blocked finish
     await control_runner.cleanup()
     await runner.cleanup()
     _announce(usage())
