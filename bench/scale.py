@@ -284,7 +284,15 @@ async def run_bench(store: Store, runs: int, warmup: int) -> list[tuple[str, lis
     config = bench_config()
     db = AsyncStore(store)
     engine = Engine(
-        Deps(config=config, db=db, notifier=_Notifier(), directory=_Directory(), clock=_Clock(), providers=_no_provider)
+        Deps(
+            config=config,
+            db=db,
+            notifier=_Notifier(),
+            directory=_Directory(),
+            clock=_Clock(),
+            providers=_no_provider,
+            data_dir=Path(str(store.path)).parent,  # nothing deploys here
+        )
     )
     service = SERVICES[len(SERVICES) // 2]
     week = engine.summaries.period_bounds("week", NOW)

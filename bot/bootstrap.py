@@ -191,6 +191,7 @@ def build_runtime(
             directory=directory,
             clock=clock or SystemClock(),
             providers=providers.__getitem__,
+            data_dir=Path(str(store.sync.path)).resolve().parent,  # the database's directory
             sources=sources.get,
             checks=checks,
             scheduler=scheduler,

@@ -35,6 +35,8 @@ HANDLERS: dict[str, Handler] = {
     "freeze": admin.freeze,
     "unfreeze": admin.unfreeze,
     "summary": summary.summary,
+    "queue": release.queue,
+    "cancel": release.cancel,
 }
 assert set(HANDLERS) == set(SPECS), "every grammar entry needs a handler, and only those"
 

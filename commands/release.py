@@ -6,15 +6,31 @@ from bot.core.grammar import Command
 from bot.engine import Actor, Engine, Reply
 from bot.engine.requests import AwaitingApproval, Started
 from bot.views import requests as request_views
+from bot.views import scheduled as scheduled_views
 from bot.views.admin import notes_message
 
 
 async def release(engine: Engine, actor: Actor, cmd: Command) -> Reply:
+    if cmd.at is not None:
+        row = await engine.schedules.schedule(actor, cmd)
+        return Reply(scheduled_views.scheduled(row, engine.config.zone))
     match await engine.releases.request_release(actor, cmd):
         case Started(running):
             return Reply(request_views.started(running))
         case AwaitingApproval(waiting):
             return Reply(request_views.awaiting_approval(waiting))
+
+
+async def queue(engine: Engine, actor: Actor, cmd: Command) -> Reply:
+    assert cmd.service is not None
+    rows = await engine.schedules.queue(cmd.service)
+    return Reply(scheduled_views.queue(cmd.service, rows, engine.config.zone))
+
+
+async def cancel(engine: Engine, actor: Actor, cmd: Command) -> Reply:
+    assert cmd.service is not None and cmd.number is not None
+    row = await engine.schedules.cancel(actor, cmd.service, cmd.number)
+    return Reply(scheduled_views.cancelled(row, engine.config.zone))
 
 
 async def rollback(engine: Engine, actor: Actor, cmd: Command) -> Reply:

@@ -200,7 +200,7 @@ def test_reasons_are_kept_verbatim_and_bounded(words: list[str], env: str) -> No
         for spec in COMMANDS
         if spec.name not in {"status", "help", "release"}
     ]
-    + [("help me", "help"), ("status now", "status"), ("prod 1.2.3 4.5.6", "<env> [version]")],
+    + [("help me", "help"), ("status now", "status"), ("prod 1.2.3 4.5.6", "<env> [version] [at <when>]")],
 )
 def test_a_malformed_command_shows_its_usage(text: str, usage: str) -> None:
     with pytest.raises(ParseError) as caught:

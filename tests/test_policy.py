@@ -25,6 +25,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.HISTORY: set(Role),
     Action.MANIFEST: set(Role),
     Action.SUMMARY: set(Role),
+    Action.QUEUE: set(Role),
+    Action.CANCEL: {Role.REQUESTER, Role.RELEASER},
     Action.HOME_OPENED: set(Role),
     Action.RELEASE: {Role.RELEASER},
     Action.DEPLOY: {Role.RELEASER},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 
 from bot.core.models import version_problem
 
@@ -31,7 +31,31 @@ class Command:
     period: str | None = None
     range_from: str | None = None
     force_reason: str | None = None
+    at: When | None = None  # `at <when>`: a scheduled release (resolved against the clock by the engine)
+    number: int | None = None  # `cancel <id>`
     extra: dict[str, str] = field(default_factory=dict)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WHEN_USAGE = "at HH:MM | tomorrow HH:MM | <weekday> HH:MM | YYYY-MM-DD HH:MM | next-window"
+WHEN_SUMMARY = (
+    "schedule a release, deploy or promote (the configured timezone; HH:MM is today, refused once past); "
+    "it is checked again when it starts"
+)
+
+
+@dataclass(frozen=True)
+class When:
+    """When a scheduled release should start, as written; in the configured timezone.
+
+    ``day`` is ``today`` (``HH:MM``), ``tomorrow``, ``weekday`` (``weekday``: 0 = Monday), ``date`` (``on``) or
+    ``next-window`` (no ``clock``: the next time the environment's deployment window opens).
+    """
+
+    day: str
+    clock: time | None = None
+    weekday: int | None = None
+    on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,66 @@ def _reason(words: list[str], what: str) -> str:
     if len(text) > MAX_REASON:
         raise ParseError(f"the reason is too long ({len(text)} characters; at most {MAX_REASON})")
     return text
+
+
+def _clock(word: str) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
+    if match is None or not word.isascii():
+        raise ParseError(f"`{word[:20]}` is not a time (use HH:MM, 24-hour)")
+    hour, minute = int(match[1]), int(match[2])
+    if hour > 23 or minute > 59:
+        raise ParseError(f"`{word}` is not a time of day (00:00 to 23:59)")
+    return time(hour, minute)
+
+
+def _weekday(word: str) -> int | None:
+    lowered = word.lower()
+    for index, name in enumerate(WEEKDAYS):
+        full = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[index]
+        if lowered in {name, full}:
+            return index
+    return None
+
+
+def parse_when(words: list[str]) -> When:
+    """The words after `at`: ``HH:MM``, ``tomorrow HH:MM``, ``<weekday> HH:MM``, ``YYYY-MM-DD HH:MM``,
+    ``next-window``."""
+    if not words:
+        raise ParseError(f"say when after `at` ({WHEN_USAGE})")
+    first = words[0].lower()
+    if first == "next-window":
+        if len(words) > 1:
+            raise ParseError(f"unexpected `{' '.join(words[1:])[:60]}`")
+        return When("next-window")
+    if len(words) == 1:
+        if ":" not in first and (_weekday(first) is not None or first == "tomorrow" or first[:1].isdigit()):
+            raise ParseError(f"say the time too, e.g. `at {words[0][:20]} 10:00`")
+        if ":" not in first:
+            raise ParseError(f"`{words[0][:30]}` is not a time or day ({WHEN_USAGE})")
+        return When("today", _clock(words[0]))
+    if len(words) > 2:
+        raise ParseError(f"unexpected `{' '.join(words[2:])[:60]}`")
+    clock = _clock(words[1])
+    if first == "tomorrow":
+        return When("tomorrow", clock)
+    weekday = _weekday(first)
+    if weekday is not None:
+        return When("weekday", clock, weekday=weekday)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", first):
+        try:
+            return When("date", clock, on=date.fromisoformat(first))
+        except ValueError:
+            raise ParseError(f"`{words[0]}` is not a date") from None
+    raise ParseError(f"`{words[0][:30]}` is not a day (tomorrow, a weekday such as `mon`, or YYYY-MM-DD)")
+
+
+def _cancel(words: list[str], vocab: Vocabulary) -> dict[str, object]:
+    if len(words) != 1:
+        raise ParseError("say which scheduled release to cancel (its id, from `/release queue`)")
+    word = words[0].removeprefix("#")
+    if not (word.isascii() and word.isdigit()) or len(word) > 9:
+        raise ParseError(f"`{words[0][:30]}` is not a scheduled release id")
+    return {"number": int(word)}
 
 
 def _none(words: list[str], vocab: Vocabulary) -> dict[str, object]:
@@ -200,14 +284,14 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("status", "status", "each environment: version, since when, by whom, lock, window", _none),
     Spec(
         "release",
-        "<env> [version]",
-        "release to env; without a version, promote what the previous stage runs",
+        "<env> [version] [at <when>]",
+        "release to env; without a version, promote what the previous stage runs; `at` schedules it",
         _release,
     ),
-    Spec("deploy", "deploy <version> [to] <env>", "deploy an explicit candidate", _deploy),
+    Spec("deploy", "deploy <version> [to] <env> [at <when>]", "deploy an explicit candidate", _deploy),
     Spec(
         "promote",
-        "promote [<from>] [to] <env>",
+        "promote [<from>] [to] <env> [at <when>]",
         "promote what runs in the previous stage (or <from>)",
         _promote,
     ),
@@ -236,11 +320,14 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("freeze", "freeze <env> until <date> <reason…>", "an ad-hoc freeze through the end of <date>", _freeze),
     Spec("unfreeze", "unfreeze <env>", "lift an ad-hoc freeze", _unlock),
     Spec("summary", "summary [day|week]", "the release summary with DORA figures, for you", _summary),
+    Spec("queue", "queue", "the scheduled releases waiting to start", _none),
+    Spec("cancel", "cancel <id>", "cancel a scheduled release", _cancel),
 )
 SPECS = {spec.name: spec for spec in COMMANDS}
 FORCE_USAGE = "… --force <reason…>"
 FORCE_SUMMARY = "break-glass outside a window or past a failed checklist item (an on-call approver is asked)"
 FORCEABLE = frozenset({"release", "deploy", "promote"})
+SCHEDULABLE = FORCEABLE
 _TOKEN = re.compile(r"\S+")
 
 
@@ -248,6 +335,7 @@ def help_lines(command: str = "/release") -> list[tuple[str, str]]:
     """(usage, summary) pairs for `help`, straight from the table that parses."""
     lines = [(f"{command} {spec.usage}", spec.summary) for spec in COMMANDS]
     lines.append((f"{command} {FORCE_USAGE}", FORCE_SUMMARY))
+    lines.append((f"{command} … {WHEN_USAGE}", WHEN_SUMMARY))
     return lines
 
 
@@ -280,6 +368,19 @@ def parse(text: str, vocab: Vocabulary, *, channel_service: str | None) -> Comma
     if force_reason is not None and name not in FORCEABLE:
         raise ParseError(f"`--force` only applies to releases, not to `{name}`. Usage: `/release {FORCE_USAGE}`")
     spec = SPECS[name]
+    when: When | None = None
+    if name in SCHEDULABLE and "at" in (lowered_args := [w.lower() for w in args]):
+        split = lowered_args.index("at")
+        try:
+            when = parse_when(args[split + 1 :])
+        except ParseError as exc:
+            raise ParseError(f"{exc}. Usage: `/release {spec.usage}`") from None
+        if force_reason is not None:
+            raise ParseError(
+                "a scheduled release cannot use `--force`: it is admitted when it starts. "
+                f"Usage: `/release {spec.usage}`"
+            )
+        args = args[:split]
     try:
         values = spec.parse(args, vocab)
     except ParseError as exc:
@@ -287,7 +388,7 @@ def parse(text: str, vocab: Vocabulary, *, channel_service: str | None) -> Comma
     if service is None and name not in {"help", "summary"}:
         services = ", ".join(sorted(vocab.services))
         raise ParseError(f"which service? Name it first, e.g. `/release <service> {spec.usage}` (known: {services})")
-    return Command(name=name, service=service, force_reason=force_reason, **values)  # type: ignore[arg-type]
+    return Command(name=name, service=service, force_reason=force_reason, at=when, **values)  # type: ignore[arg-type]
 
 
 def split_words(text: str) -> Sequence[str]:

@@ -3,7 +3,7 @@
 Each service has its dependencies in its constructor; :class:`Engine` builds them in dependency order:
 
     Story, Tasks, Gatekeeper, Gates, DeployRuns  →  Checks  →  Rollouts  →  Outcomes, Approvals  →  Rollbacks
-                                                 →  Releases, CheckActions, Admin, Summaries  →  Recovery
+                                                 →  Releases  →  Schedules, CheckActions, Admin, Summaries  →  Recovery
 
 Rollbacks deploy and deploys are checked, so "a failed check rolls back" is an edge that points backwards;
 so is "a release the store could not record is recorded later" (Rollouts hands it to Outcomes). Both are
@@ -15,7 +15,6 @@ Command deploy steps write their output under ``deploys/`` in the data directory
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from bot.core.models import Release
 from bot.engine.admin import Admin
@@ -32,6 +31,7 @@ from bot.engine.recovery import Recovery
 from bot.engine.requests import Releases
 from bot.engine.rollbacks import Rollbacks
 from bot.engine.runner import Rollouts
+from bot.engine.schedules import Schedules
 from bot.engine.story import Story, Tasks
 from bot.engine.summaries import Summaries
 
@@ -50,7 +50,7 @@ class Engine:
         self.gate = gate = Gatekeeper(config, deps.directory, deps.clock, deps.group_cache_ttl)
         self.gates = gates = Gates(config, deps.db, deps.clock)
         self.windows = gates.windows
-        runs = DeployRuns(config, deps.db, deps.clock, Path(str(deps.db.sync.path)).parent / "deploys")
+        runs = DeployRuns(config, deps.db, deps.clock, deps.data_dir / "deploys")
         self.checks = checks = Checks(
             config=config, story=story, tasks=tasks, gate=gate, runner=deps.checks, scheduler=deps.scheduler
         )
@@ -92,6 +92,15 @@ class Engine:
             approvals=approvals,
             rollouts=rollouts,
         )
+        self.schedules = schedules = Schedules(
+            config=config,
+            story=story,
+            tasks=tasks,
+            gate=gate,
+            gates=gates,
+            releases=releases,
+            scheduler=deps.scheduler,
+        )
         self.check_actions = CheckActions(story=story, tasks=tasks, gate=gate, rollbacks=rollbacks, rollouts=rollouts)
         self.admin = Admin(
             config=config, story=story, gate=gate, gates=gates, sources=deps.sources, directory=deps.directory
@@ -106,6 +115,7 @@ class Engine:
             approvals=approvals,
             checks=checks,
             outcomes=outcomes,
+            schedules=schedules,
         )
         self.on_change = story.on_change  # App Home refreshers, per service
         self.spawn = tasks.spawn

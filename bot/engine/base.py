@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from bot.config import Config
 from bot.metrics.run import CheckRunner
@@ -62,6 +63,7 @@ class Deps:
     directory: Directory
     clock: Clock
     providers: ProviderLookup
+    data_dir: Path  # where deploy steps leave their output and exit status (``deploys/``): the database's directory
     sources: SourceLookup = lambda service: None
     checks: CheckRunner | None = None  # post-release metric checks; None: checks are skipped
     scheduler: Scheduler | None = None  # timed work (checks, summaries); None: run on demand only

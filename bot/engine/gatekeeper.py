@@ -75,6 +75,7 @@ class Gatekeeper:
             approvers=list(ctx.approvers),
             lock_holder=ctx.lock_holder,
             freezer=ctx.freezer,
+            requester=ctx.requester,
         )
 
     async def roles(self, user: str, who: Who, ctx: Context, wanted: frozenset[Role]) -> frozenset[Role]:

@@ -13,6 +13,7 @@ from bot.engine.outcomes import Outcomes
 from bot.engine.requests import Releases
 from bot.engine.rollbacks import Rollbacks
 from bot.engine.runner import Rollouts
+from bot.engine.schedules import Schedules
 from bot.engine.story import Story
 from bot.observability import release_finished
 from bot.policy.permissions import Action
@@ -32,6 +33,7 @@ class Recovery:
         approvals: Approvals,
         checks: Checks,
         outcomes: Outcomes,
+        schedules: Schedules,
     ) -> None:
         self.config = config
         self.db = story.db
@@ -42,10 +44,12 @@ class Recovery:
         self.approvals = approvals
         self.checks = checks
         self.outcomes = outcomes
+        self.schedules = schedules
 
     async def start(self) -> None:
         """Record what the deploy steps left running prove (adopting the ones that still run), interrupt the other
-        releases that were running, expire approvals, carry out granted ones, resume checks."""
+        releases that were running, expire approvals, carry out granted ones, resume checks, then take the
+        scheduled releases that came due meanwhile (or mark them missed) and arm the rest."""
         await self.outcomes.recover()
         interrupted = await self.db.interrupt_running(self.story.now())
         for release in interrupted:
@@ -67,6 +71,7 @@ class Recovery:
         await self.db.requeue_running_measurements()
         await self.checks.run_due_measurements()
         self.checks.arm_schedule()
+        await self.schedules.recover()
 
     async def interrupted_action(self, actor: Actor, release_id: int, action: str) -> Reply:
         """Retry / Roll back under an interrupted release's message."""

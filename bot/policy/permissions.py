@@ -59,6 +59,8 @@ class Action(StrEnum):
     FREEZE = "freeze"
     UNFREEZE = "unfreeze"
     SUMMARY = "summary"
+    QUEUE = "queue"
+    CANCEL = "cancel"
     # buttons (their Block Kit action_id)
     APPROVAL_APPROVE = "approval_approve"
     APPROVAL_DENY = "approval_deny"  # opens the reason modal
@@ -115,6 +117,10 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.RELEASE: _rule(_C, Role.RELEASER, why=_SHIP),
     Action.DEPLOY: _rule(_C, Role.RELEASER, why=_SHIP),
     Action.PROMOTE: _rule(_C, Role.RELEASER, why=_SHIP),
+    Action.QUEUE: _rule(_C, Role.ANYONE, why=_READ),
+    Action.CANCEL: _rule(
+        _C, Role.REQUESTER, Role.RELEASER, why="a scheduled release: who scheduled it, or the environment's releasers"
+    ),
     Action.ROLLBACK: _rule(_C, Role.RELEASER, Role.ONCALL, Role.ROLLBACK_APPROVER, Role.SYSTEM, why=_BACK),
     Action.LOCK: _rule(_C, Role.RELEASER, Role.ONCALL, why="holds the environment for everyone else"),
     Action.UNLOCK: _rule(_C, Role.LOCK_HOLDER, Role.ONCALL, why="only who placed the lock, or on-call"),

@@ -17,12 +17,21 @@ from bot.store.records import RecordStore
 from bot.store.releases import LockHeld, ReleaseStore
 from bot.store.replays import ReplayStore
 from bot.store.reports import ReportStore
+from bot.store.scheduled import ScheduledStore
 
 __all__ = ["AsyncStore", "LockHeld", "Store", "StoreWriteError", "VoteResult"]
 
 
 class Store(
-    CandidateStore, ReleaseStore, ApprovalStore, RecordStore, OutboxStore, ReportStore, ReplayStore, DeployRunStore
+    CandidateStore,
+    ReleaseStore,
+    ApprovalStore,
+    RecordStore,
+    OutboxStore,
+    ReportStore,
+    ReplayStore,
+    DeployRunStore,
+    ScheduledStore,
 ):
     """All persistent state. Methods are synchronous and fast; the event loop calls them through AsyncStore."""
 

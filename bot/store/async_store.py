@@ -32,6 +32,7 @@ from bot.core.models import (
     RunOutcome,
     RunRole,
 )
+from bot.core.scheduling import Scheduled
 from bot.core.windows import AdhocFreeze
 from bot.store.approvals import VoteResult
 from bot.store.candidates import PutOutcome
@@ -576,3 +577,45 @@ class AsyncStore:
             return store.status_snapshot(service)  # a named function, so a tally names the read
 
         return await self.read(status_snapshot)
+
+    # --- scheduled releases (bot/store/scheduled.py) -------------------------------------------------
+    async def add_scheduled(
+        self,
+        *,
+        service: str,
+        env: str,
+        version: str | None,
+        source_env: str | None,
+        command: str,
+        requested_by: str,
+        at: datetime,
+        now: datetime,
+    ) -> Scheduled:
+        return await self.run(
+            self.sync.add_scheduled,
+            service=service,
+            env=env,
+            version=version,
+            source_env=source_env,
+            command=command,
+            requested_by=requested_by,
+            at=at,
+            now=now,
+        )
+
+    async def get_scheduled(self, scheduled_id: int) -> Scheduled | None:
+        return await self.run(self.sync.get_scheduled, scheduled_id)
+
+    async def scheduled_in(self, states: list[str], service: str | None = None) -> list[Scheduled]:
+        return await self.run(self.sync.scheduled_in, states, service)
+
+    async def claim_scheduled(self, scheduled_id: int, *, to: str, reason: str | None = None) -> bool:
+        return await self.run(self.sync.claim_scheduled, scheduled_id, to=to, reason=reason)
+
+    async def settle_scheduled(
+        self, scheduled_id: int, *, state: str, reason: str | None, release_id: int | None
+    ) -> None:
+        await self.run(self.sync.settle_scheduled, scheduled_id, state=state, reason=reason, release_id=release_id)
+
+    async def release_of_request(self, request_id: str) -> int | None:
+        return await self.run(self.sync.release_of_request, request_id)

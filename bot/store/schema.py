@@ -335,4 +335,27 @@ CREATE TABLE write_probe (
 );
 """,
     ),
+    (
+        "0010_scheduled_releases",
+        """
+-- `/release prod at 14:00`: the row is the truth; APScheduler only wakes it (bot/engine/schedules.py).
+-- state: pending → starting (claimed by one wake-up, never taken again) → done | refused; or cancelled | missed.
+-- version is NULL for a promotion: what source_env runs at its time is released.
+CREATE TABLE scheduled_releases (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    version TEXT,
+    source_env TEXT,
+    command TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    release_id INTEGER REFERENCES releases (id)
+);
+CREATE INDEX scheduled_releases_pending ON scheduled_releases (at) WHERE state = 'pending';
+""",
+    ),
 ]

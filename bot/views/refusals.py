@@ -20,6 +20,7 @@ class Who:
     approvers: Sequence[str] = ()  # the open request's groups
     lock_holder: str | None = None
     freezer: str | None = None
+    requester: str | None = None  # who asked for the request at hand (a scheduled release)
 
 
 def _groups(*lists: Sequence[str]) -> str:
@@ -49,6 +50,11 @@ def permission_refusal(answer: Permission, who: Who) -> str:
         return f"only {_mention(who.lock_holder)} or on-call can unlock {env}."
     if action is Action.UNFREEZE:
         return f"only {_mention(who.freezer)} or on-call can lift {env}'s freeze."
+    if action is Action.CANCEL:
+        return (
+            f"only {_mention(who.requester)}, who scheduled it, or releasers of {env} "
+            f"({_groups(who.releasers)}) can cancel it."
+        )
     if action in (Action.APPROVAL_APPROVE, Action.APPROVAL_DENY, Action.APPROVAL_DENY_REASON):
         return f"you are not in {_groups(who.approvers)}, so you cannot decide this."
     if action in (Action.CHECK_ROLLBACK, Action.CHECK_DISMISS, Action.CHECK_LOOKS_GOOD):
