@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config import Config
+from bot.config.references import ONCALL_GROUP
 from bot.engine.errors import NotPermitted
 from bot.policy.permissions import Action, Role, needed_roles, permit
 from bot.ports import Clock, Directory
 from bot.views.refusals import Who, permission_refusal
 
 log = logging.getLogger("release_bot.engine")
-ONCALL_GROUP = "oncall"
 
 
 @dataclass(frozen=True)
