@@ -659,7 +659,7 @@ services:
     repo: {path: ../code}
 environments:
   staging:
-    deploy: {provider: command, run: [./bin/deploy.sh, "{version}"], rollback: [../shared/undo.sh], shift: [kubectl]}
+    deploy: {provider: command, run: [./bin/deploy.sh, "{version}"], rollback: [../common/undo.sh], shift: [kubectl]}
   prod:
     deploy: {provider: command, run: [/opt/deploy.sh], cwd: work}
     checks: [{name: up, http: "https://x.example/", auth: {ca_file: certs/ca.pem}}]
@@ -676,7 +676,7 @@ def test_every_path_is_relative_to_the_config_file(tmp_path: Path, monkeypatch: 
     staging, prod = (config.environments[env].deploy for env in ("staging", "prod"))
     assert isinstance(staging, CommandProvider) and isinstance(prod, CommandProvider)
     assert staging.run == [str(conf / "bin" / "deploy.sh"), "{version}"]
-    assert staging.rollback == [str(conf / ".." / "shared" / "undo.sh")]
+    assert staging.rollback == [str(conf / ".." / "common" / "undo.sh")]
     assert staging.shift == ["kubectl"], "a bare name is looked up on PATH"
     assert staging.cwd == conf, "a command runs beside the config file unless told otherwise"
     assert prod.run == ["/opt/deploy.sh"] and prod.cwd == conf / "work"
