@@ -56,9 +56,15 @@ async def dispatch(engine: Engine, actor: Actor, text: str) -> Reply:
     """Parse and run a `/release` command; every failure becomes a message, never a traceback."""
     try:
         cmd = parse_command(engine, text, actor.channel)
-        return await HANDLERS[cmd.name](engine, actor, cmd)
     except ParseError as exc:  # quotes what the user typed: escape it (UserError text is escaped already)
         return Reply(render.refusal(escape(str(exc))))
+    return await run_command(engine, actor, cmd, text)
+
+
+async def run_command(engine: Engine, actor: Actor, cmd: Command, text: str) -> Reply:
+    """Run a parsed command (``text``: as typed, for the log), with :func:`dispatch`'s error policy."""
+    try:
+        return await HANDLERS[cmd.name](engine, actor, cmd)
     except UserError as exc:
         return Reply(render.refusal(str(exc)))
     except Exception:

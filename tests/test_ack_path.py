@@ -36,7 +36,7 @@ from bot.settings import Settings
 from bot.slack import app as slack_app
 from bot.slack.app import Deliveries
 from bot.store import AsyncStore, Store
-from commands import dispatch
+from commands import run_command
 from commands.actions import ALL_ACTIONS
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.slack_signing import (
@@ -181,7 +181,7 @@ async def slash_command_deploys(held: HeldBot) -> None:
     """`/release staging 1.2.3`: answered while the command, and then the deploy it starts, are blocked."""
     harness = held.bot
     harness.add_candidate("1.2.3")
-    held.hold_handoff("dispatch")
+    held.hold_handoff("run_command")
     url = harness.slack.new_response_url(channel=CHANNEL, user_id=RELEASER)
     await held.answered_while_held(
         slash_command_body("/release", "staging 1.2.3", user_id=RELEASER, channel_id=CHANNEL, response_url=url)
@@ -285,7 +285,7 @@ async def test_a_status_slower_than_its_in_ack_budget_is_answered_after_the_ack(
     """`status` answers inside the ack while that is quick; held past its budget, the ack goes out empty
     (well inside Slack's 3 s) and the answer follows through the response_url."""
     harness = held.bot
-    held.hold_handoff("dispatch")
+    held.hold_handoff("run_command")
     monkeypatch.setattr(slack_app, "IN_ACK_BUDGET", 0.05)
     url = harness.slack.new_response_url(channel=CHANNEL, user_id=RELEASER)
     body = slash_command_body("/release", "status", user_id=RELEASER, channel_id=CHANNEL, response_url=url)
@@ -305,7 +305,7 @@ async def test_a_socket_mode_ack_arrives_while_the_work_is_held(
     hold = Hold()
     deploys = HeldDeploys(hold)
     monkeypatch.setattr(bootstrap, "build_provider", lambda *args, **kwargs: deploys)
-    monkeypatch.setattr(slack_app, "dispatch", hold.around(dispatch))
+    monkeypatch.setattr(slack_app, "run_command", hold.around(run_command))
     async with FakeSlackWebAPI() as slack, FakeSocketModeServer(app_id=slack.app_id) as server:
         slack.attach_socket_mode(server)
         settings = Settings(slack_api_url=slack.base_url, db_path=tmp_path / "bot.db").model_copy(

@@ -33,7 +33,7 @@ from bot.slack.respond import ResponseSender
 from bot.store import AsyncStore, Store
 from bot.views import render
 from bot.views.mrkdwn import escape
-from commands import dispatch, parse_command
+from commands import parse_command, run_command
 from commands.actions import ALL_ACTIONS, deny_refusal, on_action, on_deny
 from commands.home import publish_home
 
@@ -195,7 +195,7 @@ def build_app(
             # runs the read in this task (asyncio.wait_for would start another one for every status).
             try:
                 async with asyncio.timeout(IN_ACK_BUDGET):
-                    reply = await dispatch(engine, actor, text)
+                    reply = await run_command(engine, actor, cmd, text)  # parsed above: once
             except TimeoutError:
                 log.warning("%s took over %.1f s; answering after the ack instead", cmd.name, IN_ACK_BUDGET)
             else:
@@ -208,7 +208,7 @@ def build_app(
         await ack()
 
         async def answer() -> None:
-            await answer_to(command.get("response_url"), await dispatch(engine, actor, text))
+            await answer_to(command.get("response_url"), await run_command(engine, actor, cmd, text))
 
         # The engine tracks the work after the ack (drain() awaits it; shutdown cancels it cleanly).
         with log_context(request_id=actor.request_id):  # the work's log lines name the request
