@@ -11,8 +11,6 @@ from bot.store.db import Sql
 
 
 def _scheduled(row: Any) -> Scheduled:
-    at, created_at = rows.dt(row["at"]), rows.dt(row["created_at"])
-    assert at is not None and created_at is not None
     return Scheduled(
         id=row["id"],
         service=row["service"],
@@ -21,9 +19,9 @@ def _scheduled(row: Any) -> Scheduled:
         source_env=row["source_env"],
         command=row["command"],
         requested_by=row["requested_by"],
-        at=at,
+        at=rows.need_dt(row["at"]),
         state=row["state"],
-        created_at=created_at,
+        created_at=rows.need_dt(row["created_at"]),
         reason=row["reason"],
         release_id=row["release_id"],
     )
