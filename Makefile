@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/windows.py
 	$(BIN)/python bench/notes.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/detect.py --runs 3
 
 # --no-emit-*: no machine-local index paths in the lock; --allow-unsafe: sqlite-utils depends on pip;
 # --build-deps-for wheel: the project itself builds offline from hash-checked setuptools/wheel.

@@ -28,6 +28,7 @@ from bot.candidates import Origin
 from bot.candidates_cli import PARAMS, Action, command_from, describe, refusal_lines, store_checked
 from bot.config import Config, ConfigError, load_config_located
 from bot.config.source import sort_problems
+from bot.events.setup import event_secret_problems
 from bot.http_auth import environment_problems
 from bot.logformat import configure_logging
 from bot.providers.command import program_problems
@@ -95,7 +96,11 @@ def _load(path: Path, *, environment: bool) -> tuple[Config, Path]:
     config, positions = load_config_located(path)
     config_dir = path.parent
     if environment:
-        problems = [*environment_problems(config, positions, config_dir), *program_problems(config, positions)]
+        problems = [
+            *environment_problems(config, positions, config_dir),
+            *program_problems(config, positions),
+            *event_secret_problems(config, positions),
+        ]
         if problems:
             raise ConfigError(str(path), sort_problems(problems))
     return config, config_dir

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.alerts_models import CheckedAlert, alerts_request
 from bot.api_models import (
     ApiError,
     FieldProblem,
@@ -51,10 +53,23 @@ from bot.core.manifest import manifest_document
 from bot.core.models import EnvState, Release
 from bot.core.notes import ReleaseNotes, notes_title
 from bot.core.trivy import MAX_REPORT_BYTES
+from bot.events.cloudevents import envelope
 from bot.logcontext import log_context
 from bot.store import AsyncStore, Store
 
-__all__ = ["API", "API_PREFIX", "MAX_BODY_BYTES", "ApiContext", "build_api_app", "mount_api"]
+__all__ = [
+    "ALERTS_PATH",
+    "API",
+    "API_PREFIX",
+    "MAX_BODY_BYTES",
+    "AlertIntake",
+    "ApiContext",
+    "alerts_token",
+    "build_alerts_app",
+    "build_api_app",
+    "mount_alerts",
+    "mount_api",
+]
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +290,23 @@ async def _get_notes(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 
+_DEFAULT_EVENTS, _MAX_EVENTS = 100, 1000
+
+
+async def _get_events(request: web.Request) -> web.Response:
+    """The outbound events after sequence number ``since`` (default 0: from the first), oldest first, as the
+    CloudEvents the webhooks get (docs/events.md); ``next`` is the ``since`` of the following page."""
+    ctx = request.config_dict[API]
+    text = request.query.get("since", "0")
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(400, "since", f"expected an event sequence number (releasebotseq), got {text[:20]!r}")
+    limit = limit_param(request.query, _DEFAULT_EVENTS, _MAX_EVENTS)
+    found = await ctx.db.events_since(int(text), limit)
+    return web.json_response(
+        {"events": [envelope(event) for event in found], "next": found[-1].seq if found else int(text)}
+    )
+
+
 def build_api_app(*, db: AsyncStore, config: Config, token: str, clock: Callable[[], datetime]) -> web.Application:
     """The ``/api/v1`` sub-application; mount it with ``app.add_subapp(API_PREFIX, ...)``."""
     if not token:
@@ -289,6 +321,7 @@ def build_api_app(*, db: AsyncStore, config: Config, token: str, clock: Callable
     app.router.add_get("/manifest", _get_manifest)
     app.router.add_get("/audit", _get_audit)
     app.router.add_get("/notes", _get_notes)
+    app.router.add_get("/events", _get_events)
     return app
 
 
@@ -300,4 +333,77 @@ def mount_api(
         log.info("RELEASEBOT_API_TOKEN is not set: the CI API (%s) is disabled", API_PREFIX)
         return False
     app.add_subapp(API_PREFIX, build_api_app(db=db, config=config, token=token, clock=clock))
+    return True
+
+
+# --- Alertmanager's webhook: POST /api/v1/alerts, with its own token (``alerts.token_env``), served whenever
+# ``alerts:`` is configured, CI token or not. A sub-app of its own at the longer prefix: aiohttp resolves the most
+# specific prefix first, so it answers /api/v1/alerts while the CI API keeps the rest of /api/v1.
+
+ALERTS_PATH = "/alerts"
+
+
+class AlertIntake(Protocol):
+    """What acts on accepted alerts (bot.engine.alerts.Alerts)."""
+
+    async def receive(self, alerts: Sequence[CheckedAlert], request_id: str | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class AlertsContext:
+    config: Config
+    intake: AlertIntake
+    token: bytes
+
+
+ALERTS: web.AppKey[AlertsContext] = web.AppKey("alerts", AlertsContext)
+
+
+@web.middleware
+async def _alerts_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Alertmanager's ``http_config.authorization`` (``Authorization: Bearer <token>``), checked before the body."""
+    if not _authorized(request.headers.get("Authorization"), request.config_dict[ALERTS].token):
+        return web.json_response(
+            {"error": "unauthorized", "field": "Authorization"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="release-bot alerts"'},
+        )
+    return await handler(request)
+
+
+async def _post_alerts(request: web.Request) -> web.Response:
+    ctx = request.config_dict[ALERTS]
+    checked = alerts_request(ctx.config, await _json_body(request))  # every alert checked before anything is stored
+    answer = await ctx.intake.receive(checked, request[REQUEST_ID])
+    return web.json_response(answer)
+
+
+def build_alerts_app(*, config: Config, intake: AlertIntake, token: str) -> web.Application:
+    """The ``/api/v1/alerts`` sub-application; mount it with :func:`mount_alerts`."""
+    if not token:
+        raise ValueError("the alerts webhook needs a token (alerts.token_env); without one do not mount it")
+    app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_errors, _alerts_auth])
+    app[ALERTS] = AlertsContext(config=config, intake=intake, token=token.encode())
+    app.router.add_post("", _post_alerts)
+    return app
+
+
+def alerts_token(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """The alerts token from the variable ``alerts.token_env`` names (None: no ``alerts:``, or it is unset).
+
+    Start-up checks the variable with every other credential (``Config.http_auths``), so a configured route
+    never runs without its token."""
+    if config.alerts is None:
+        return None
+    return (os.environ if environ is None else environ).get(config.alerts.token_env) or None
+
+
+def mount_alerts(app: web.Application, *, config: Config, intake: AlertIntake, token: str | None) -> bool:
+    """Mount ``POST /api/v1/alerts`` when ``alerts:`` is configured and its token is set; False otherwise."""
+    if config.alerts is None:
+        return False
+    if not token:
+        log.warning("%s is not set: the alerts webhook (%s) is disabled", config.alerts.token_env, ALERTS_PATH)
+        return False
+    app.add_subapp(API_PREFIX + ALERTS_PATH, build_alerts_app(config=config, intake=intake, token=token))
     return True

@@ -23,12 +23,17 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api import alerts_token, mount_alerts
 from bot.config import Config
 from bot.console_time import ConsoleClock, ConsoleScheduler
 from bot.engine import Deps, Engine
+from bot.events.deliver import Deliveries, DeliveryPolicy
+from bot.events.setup import build_deliveries
 from bot.github_api import GitHubClient
 from bot.http_auth import Credentials
 from bot.http_session import HttpSession
@@ -49,6 +54,8 @@ from bot.store import AsyncStore, Store
 
 # Delivery timing of the Slack outbox (read at start-up, so tests can substitute a faster policy).
 OUTBOX_POLICY = OutboxPolicy()
+# Delivery timing of outbound events, webhooks and GitHub Deployments (likewise substituted by tests).
+EVENTS_POLICY = DeliveryPolicy()
 SummaryJob = Callable[[], Awaitable[None]]
 # A summary whose slot passed while the bot was down is still posted on start within this grace, the
 # same lateness APScheduler allows a running job (misfire_grace_time); later, the next slot is awaited.
@@ -83,6 +90,7 @@ class Runtime:
     scheduler: JobScheduler | None
     engine: Engine
     outbox: Service | None = None  # delivers Slack writes; started before anything can post
+    events: Deliveries | None = None  # delivers outbound events (docs/events.md); None when none are configured
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
     # Run first by start(): the Slack modes check their token here, so a bad one stops the start before
     # anything runs (raises StartupError).
@@ -98,6 +106,8 @@ class Runtime:
         await self.http.open()  # before anything can send: start-up recovery may deploy
         if self.outbox is not None:
             await self.outbox.start()
+        if self.events is not None:
+            await self.events.start()  # resumes deliveries an outage or a restart left pending
         if self.scheduler is not None:
             self.scheduler.start()
             for period, trigger in summary_triggers(self.engine.config).items():
@@ -116,6 +126,8 @@ class Runtime:
         await self.engine.close()
         if self.outbox is not None:
             await self.outbox.stop()  # after the engine: its last writes are queued, pending ones kept
+        if self.events is not None:
+            await self.events.stop()  # likewise: undelivered events stay pending in the store
         await self.checks.close()
         await self.http.close()  # after the engine and the outbox: nothing sends any more
         self.store.close()
@@ -158,7 +170,8 @@ def build_runtime(
     wait in ``sleep``, by default ``asyncio.sleep`` (the console gives both on its own clock).
 
     Raises CredentialsError when an ``auth`` block names a variable that is not set (or an unreadable
-    ``ca_file``): the bot does not start rather than send requests without the credentials configured.
+    ``ca_file``): the bot does not start rather than send requests without the credentials configured; so
+    does a webhook whose ``secret_env`` is unset (nothing is sent unsigned).
     """
     credentials = Credentials(config_dir)
     credentials.check(config)  # every auth block, once: the clients below get the resolved ones
@@ -182,7 +195,7 @@ def build_runtime(
     if not schedule:
         scheduler = None
     elif scheduler is None:
-        scheduler = BotScheduler(config)
+        scheduler = BotScheduler(config, clock)
     engine = Engine(
         Deps(
             config=config,
@@ -200,7 +213,19 @@ def build_runtime(
             notes_link_key=settings.notes_link_key(),
         )
     )
-    return Runtime(store=store, http=http, checks=checks, scheduler=scheduler, engine=engine, outbox=outbox)
+    events = build_deliveries(
+        config,
+        store,
+        http,
+        github_token=github_token,
+        github_api_url=settings.github_api_url,
+        permalink=notifier.permalink,
+        clock=clock or SystemClock(),
+        policy=EVENTS_POLICY,
+    )
+    return Runtime(
+        store=store, http=http, checks=checks, scheduler=scheduler, engine=engine, outbox=outbox, events=events
+    )
 
 
 def _secret(value: SecretStr | None) -> str:
@@ -258,16 +283,36 @@ class SlackIdentity:
             response.get("team_id"),
         )
 
-    def authorizer(self) -> Callable[[], Awaitable[AuthorizeResult]]:
-        """Bolt's ``authorize``: the identity verified at start-up, before any request could arrive. A plain
-        function: Bolt calls it with the arguments its signature names, and a method's would include ``self``."""
+    def authorizer(self) -> VerifiedIdentity:
+        """Bolt's ``authorize``: the identity verified at start-up, before any request could arrive."""
+        return VerifiedIdentity(self)
 
-        async def authorize() -> AuthorizeResult:
-            if self._result is None:
-                raise RuntimeError("a Slack request arrived before start-up verified the bot token")
-            return self._result
+    def result(self) -> AuthorizeResult:
+        """The verified identity; only asked once start-up has verified it."""
+        if self._result is None:
+            raise RuntimeError("a Slack request arrived before start-up verified the bot token")
+        return self._result
 
-        return authorize
+
+class VerifiedIdentity(AsyncAuthorize):
+    """Bolt's authorize step as an ``AsyncAuthorize``: Bolt calls it with fixed keywords. A plain function would
+    be wrapped in Bolt's callable adapter, which inspects its signature to build its arguments on every request."""
+
+    def __init__(self, identity: SlackIdentity) -> None:  # AsyncAuthorize's own __init__ does nothing
+        self._identity = identity
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
+        return self._identity.result()
 
 
 def slack_runtime(
@@ -301,12 +346,19 @@ def slack_runtime(
 def http_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
     """HTTP mode: Bolt behind POST /slack/events, with Slack request signing verified."""
     runtime, bolt = slack_runtime(settings, config, config_dir, clock=clock)
-    return build_web_app(
+    app = build_web_app(
         runtime,
         bolt,
         api_token=_secret(settings.api_token) or None,
         signing_secret=_secret(settings.slack_signing_secret),
     )
+    _mount_alerts(app, runtime, config)
+    return app
+
+
+def _mount_alerts(app: web.Application, runtime: Runtime, config: Config) -> None:
+    """Alertmanager's webhook (POST /api/v1/alerts), when ``alerts:`` is configured: it acts through the engine."""
+    mount_alerts(app, config=config, intake=runtime.engine.alerts, token=alerts_token(config))
 
 
 def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: Clock | None = None) -> web.Application:
@@ -319,7 +371,9 @@ def socket_app(settings: Settings, config: Config, config_dir: Path, *, clock: C
         yield
         await handler.close_async()  # type: ignore[no-untyped-call]
 
-    return build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
+    app = build_web_app(runtime, None, api_token=_secret(settings.api_token) or None, extra_startup=socket_mode)
+    _mount_alerts(app, runtime, config)
+    return app
 
 
 async def run_console(

@@ -37,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     "summary": summary.summary,
     "queue": release.queue,
     "cancel": release.cancel,
+    "trains": release.trains,
 }
 assert set(HANDLERS) == set(SPECS), "every grammar entry needs a handler, and only those"
 

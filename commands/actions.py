@@ -6,12 +6,16 @@ from bot.engine import Actor, Engine, Reply, UserError
 from bot.engine.approvals import VoteOutcome
 from bot.views import approvals as approval_views
 from bot.views import render
+from bot.views import trains as train_views
 from commands import guarded
 
 APPROVAL_ACTIONS = ("approval_approve", "approval_deny")
 RELEASE_ACTIONS = ("release_retry", "release_rollback")
 CHECK_ACTIONS = ("check_rollback", "check_dismiss", "check_looks_good")
-ALL_ACTIONS = APPROVAL_ACTIONS + RELEASE_ACTIONS + CHECK_ACTIONS
+ALERT_ACTIONS = ("alert_ack",)  # an alert's Roll back now is check_rollback: the same path, permission and claim
+TRAIN_ACTIONS = ("train_hold", "train_leave_off")  # Hold opens its reason form (commands/trains.py)
+ALL_ACTIONS = APPROVAL_ACTIONS + RELEASE_ACTIONS + CHECK_ACTIONS + ALERT_ACTIONS + TRAIN_ACTIONS
+MODAL_ACTIONS = ("approval_deny", "train_hold")  # buttons that open a reason form instead of acting at once
 OPEN_MODAL = Reply(render.info("opening the reason form"))  # deny_refusal's "no refusal": open the modal
 
 
@@ -32,6 +36,11 @@ async def on_action(engine: Engine, actor: Actor, action_id: str, value: str) ->
             return await engine.recovery.interrupted_action(actor, target, action_id)
         if action_id in CHECK_ACTIONS:
             return await engine.check_actions.check_action(actor, target, action_id)
+        if action_id in ALERT_ACTIONS:
+            return await engine.alerts.acknowledge(actor, target)
+        if action_id == "train_leave_off":
+            dep, row = await engine.trains.leave_off(actor, target)
+            return Reply(train_views.you_left_off(dep, row, engine.config.zone))
         raise UserError("that button is not one of ours.")
 
     return await guarded(run)

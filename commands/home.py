@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.models import Approval
 from bot.engine import Engine
 from bot.views.admin import home_rows
 from bot.views.home import ServiceRow, home_view
+from bot.views.trains import home_lines
 from bot.views.windows import closed_ahead_lines
 
 log = logging.getLogger("release_bot.home")
@@ -30,6 +31,7 @@ class HomeSnapshot:
     services: list[ServiceRow]
     pending: list[Approval]
     freezes: list[str]
+    trains: list[str] = field(default_factory=list)  # the next departures and what would board
 
 
 async def snapshot(engine: Engine) -> HomeSnapshot:
@@ -38,7 +40,8 @@ async def snapshot(engine: Engine) -> HomeSnapshot:
     services = home_rows(await engine.admin.all_statuses(now), engine.config.zone)
     pending = await engine.db.pending_approvals(None)
     freezes = closed_ahead_lines(await engine.summaries.closed_ahead(now))
-    return HomeSnapshot(services, pending, freezes)
+    trains = home_lines(await engine.trains.outlook(), engine.config.zone) if engine.config.trains else []
+    return HomeSnapshot(services, pending, freezes, trains)
 
 
 async def actionable(engine: Engine, pending: list[Approval], user: str) -> list[Approval]:
@@ -56,7 +59,7 @@ async def home_for(engine: Engine, user: str, shared: HomeSnapshot | None = None
     """Build the Home view for ``user`` (from ``shared`` when one refresh serves many users)."""
     shared = shared or await snapshot(engine)
     approvals = await actionable(engine, shared.pending, user)
-    return home_view(shared.services, approvals, shared.freezes, engine.config.zone)
+    return home_view(shared.services, approvals, shared.freezes, engine.config.zone, shared.trains)
 
 
 class HomeViewers:

@@ -7,6 +7,7 @@ from bot.engine import Actor, Engine, Reply
 from bot.engine.requests import AwaitingApproval, Started
 from bot.views import requests as request_views
 from bot.views import scheduled as scheduled_views
+from bot.views import trains as train_views
 from bot.views.admin import notes_message
 
 
@@ -24,7 +25,13 @@ async def release(engine: Engine, actor: Actor, cmd: Command) -> Reply:
 async def queue(engine: Engine, actor: Actor, cmd: Command) -> Reply:
     assert cmd.service is not None
     rows = await engine.schedules.queue(cmd.service)
-    return Reply(scheduled_views.queue(cmd.service, rows, engine.config.zone))
+    scheduled = scheduled_views.queue(cmd.service, rows, engine.config.zone)
+    return Reply(train_views.queue(scheduled, await engine.trains.outlook(cmd.service), engine.config.zone))
+
+
+async def trains(engine: Engine, actor: Actor, cmd: Command) -> Reply:
+    """`/release trains`: every train, or in a service's channel the trains carrying that service."""
+    return Reply(train_views.trains_message(await engine.trains.outlook(cmd.service), engine.config.zone))
 
 
 async def cancel(engine: Engine, actor: Actor, cmd: Command) -> Reply:

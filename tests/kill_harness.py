@@ -311,6 +311,15 @@ class KillBed:
 
         await self.slack.wait_for("chat.update", 1, WAIT, shows)
 
+    async def outbox_delivered(self) -> None:
+        """Wait (bounded polling of the bot's database, another process's) until its Slack outbox has nothing
+        pending: what the killed run queued and did not send is sent by the restarted one."""
+        deadline = time.monotonic() + WAIT
+        while self.query("SELECT count(*) AS n FROM outbox WHERE state = 'pending'")[0]["n"]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the outbox still has pending rows after {WAIT}s:\n{self.output()}")
+            await asyncio.sleep(0.05)
+
     # --- what the process left behind ---------------------------------------------------------------
     def deploys(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []

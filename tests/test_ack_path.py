@@ -37,7 +37,7 @@ from bot.slack import app as slack_app
 from bot.slack.app import Deliveries
 from bot.store import AsyncStore, Store
 from commands import run_command
-from commands.actions import ALL_ACTIONS
+from commands.actions import ALL_ACTIONS, MODAL_ACTIONS
 from tests.fakes import FakeSlackWebAPI, FakeSocketModeServer
 from tests.fakes.slack_signing import (
     block_actions_body,
@@ -254,6 +254,35 @@ async def home_tab_is_opened(held: HeldBot) -> None:
     await harness.slack.wait_for("views.publish", predicate=lambda c: c.args.get("user_id") == RELEASER)
 
 
+async def hold_click_is_answered(held: HeldBot) -> None:
+    """A train's Hold: answered while its permission check (and so its reason form) is blocked; this config
+    has no trains, so once let go the click is refused through the response_url and no form opens."""
+    harness = held.bot
+    held.hold_handoff("hold_refusal")
+    url = harness.slack.new_response_url(channel=CHANNEL, user_id=ONCALL1)
+    await held.answered_while_held(block_actions_body(ONCALL1, "train_hold", "1", channel_id=CHANNEL, response_url=url))
+    assert harness.slack.calls_to("response_url") == []
+    held.hold.released.set()
+    await harness.slack.wait_for("response_url")
+    await harness.settle()
+    assert "not one of ours" in harness.last_reply(ONCALL1) and harness.slack.calls_to("views.open") == []
+
+
+async def hold_reason_is_submitted(held: HeldBot) -> None:
+    """A train's hold form submitted: answered while the hold is blocked; then answered in the channel."""
+    harness = held.bot
+    held.hold_handoff("on_hold")
+    values = {"reason": {"reason": {"type": "plain_text_input", "value": "incident"}}}
+    await held.answered_while_held(
+        view_submission_body("train_hold_reason", values, user_id=ONCALL1, private_metadata=f"1:{CHANNEL}")
+    )
+    assert harness.slack.calls_to("chat.postEphemeral") == []
+    held.hold.released.set()
+    await harness.slack.wait_for("chat.postEphemeral", predicate=lambda c: c.args.get("user") == ONCALL1)
+    await harness.settle()
+    assert "not one of ours" in harness.last_reply(ONCALL1)
+
+
 # The Bolt listener (its function's name in bot.slack.app) -> the case that holds its work.
 CASES: dict[str, Callable[[HeldBot], Awaitable[None]]] = {
     "release_command": slash_command_deploys,
@@ -261,6 +290,8 @@ CASES: dict[str, Callable[[HeldBot], Awaitable[None]]] = {
     "deny_button": deny_click_opens_the_form,
     "deny_submitted": deny_reason_is_submitted,
     "home_opened": home_tab_is_opened,
+    "hold_button": hold_click_is_answered,
+    "hold_submitted": hold_reason_is_submitted,
 }
 
 
@@ -271,7 +302,7 @@ async def test_every_registered_listener_has_a_case(bot: BotHarness) -> None:
     assert len(names) == len(set(names)), names
     assert set(names) == set(CASES), "a listener without a case here could keep Slack waiting for its work"
     # Every button the bot renders reaches one of the two action listeners.
-    assert all(slack_app.ACTION_PATTERN.match(a) or a == "approval_deny" for a in ALL_ACTIONS)
+    assert all(slack_app.ACTION_PATTERN.match(a) or a in MODAL_ACTIONS for a in ALL_ACTIONS)
 
 
 @pytest.mark.parametrize("listener", list(CASES))

@@ -25,6 +25,7 @@ from bot.store import AsyncStore, Store
 from tests.fakes.prometheus import FakePrometheus
 from tests.harness import CHANNEL, ONCALL1, OUTSIDER, RELEASER, TUESDAY_10AM, config_dict, record_live
 from tests.test_scenario_checks import THRESHOLDS, checks_config
+from tests.test_scenario_trains import LEAD, candidate, train_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -141,12 +142,41 @@ async def test_an_expired_request_in_the_console(tmp_path: Path) -> None:
         session.live("prod", "1.2.3")
         approve = button(await session.type("/release rollback prod"), "Approve")
         session.clock.advance(timedelta(minutes=31))
-        await session.type(f"as {ONCALL1}")
-        printed = await session.type(f"click {approve}")
-        assert "expired" in printed and "Expired" in printed
+        shown = await session.type(f"as {ONCALL1}")  # the clock moved past the expiry: the request expired
+        assert "Expired" in shown
+        assert "that request has expired; nothing was done" in await session.type(f"click {approve}")
         approvals = session.runtime.store.sync.sql.query("SELECT state FROM approvals")
         assert [a["state"] for a in approvals] == [ApprovalState.EXPIRED.value]
         assert session.deploys() == []
+
+
+async def test_advancing_the_console_clock_past_a_requests_expiry_expires_it_without_a_click(tmp_path: Path) -> None:
+    async with console_session(tmp_path) as session:
+        session.live("prod", "1.2.2")
+        session.live("prod", "1.2.3")
+        assert "Approve" in await session.type("/release rollback prod")
+        assert "Expired" not in await session.type("advance 29m")
+        printed = await session.type("advance 2m")
+        assert "Expired" in printed, printed  # the request's message, reprinted without its buttons
+        approvals = session.runtime.store.sync.sql.query("SELECT state FROM approvals")
+        assert [a["state"] for a in approvals] == [ApprovalState.EXPIRED.value]
+        assert session.deploys() == []
+
+
+async def test_a_train_departure_is_held_in_the_console_with_a_reason(tmp_path: Path) -> None:
+    async with console_session(tmp_path, train_config(tmp_path / "deploys.log")) as session:
+        session.live("prod", "1.2.2")
+        session.live("staging", "1.2.3")
+        candidate(session.runtime.store.sync, "notify", "1.2.3", TUESDAY_10AM)
+        printed = await session.type("advance 3h45m")  # 13:45: the boarding call of the 14:00 departure
+        hold = button(printed, "Hold")
+        assert "Hold needs a reason" in await session.type(f"click {hold}")
+        assert "you may not hold the prod train" in await session.type(f"click {hold} not today")  # a releaser
+        await session.type(f"as {LEAD}")
+        printed = await session.type(f"click {hold} the payments migration is still running")
+        assert f"is held by @{LEAD}: the payments migration is still running" in printed, printed
+        await session.type("advance 15m")
+        assert session.deploys() == []  # the held departure did not leave
 
 
 def test_make_run_console_demo_releases_to_staging_then_prod(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.HOME_OPENED: set(Role),
     Action.RELEASE: {Role.RELEASER},
     Action.DEPLOY: {Role.RELEASER},
-    Action.PROMOTE: {Role.RELEASER},
+    Action.PROMOTE: {Role.RELEASER, Role.SYSTEM},  # the bot, for a release train's departures
     Action.RELEASE_RETRY: {Role.RELEASER},
     Action.ROLLBACK: {Role.RELEASER, Role.ONCALL, Role.ROLLBACK_APPROVER, Role.SYSTEM},
     Action.RELEASE_ROLLBACK: {Role.RELEASER, Role.ONCALL, Role.ROLLBACK_APPROVER, Role.SYSTEM},
@@ -44,6 +44,11 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.CHECK_ROLLBACK: {Role.ONCALL, Role.ROLLBACK_APPROVER, Role.SYSTEM},
     Action.CHECK_DISMISS: {Role.ONCALL, Role.ROLLBACK_APPROVER},
     Action.CHECK_LOOKS_GOOD: {Role.ONCALL, Role.ROLLBACK_APPROVER},
+    Action.ALERT_ACK: {Role.ONCALL, Role.ROLLBACK_APPROVER},
+    Action.TRAINS: set(Role),
+    Action.TRAIN_HOLD: {Role.TRAIN_HOLDER, Role.ONCALL},
+    Action.TRAIN_HOLD_REASON: {Role.TRAIN_HOLDER, Role.ONCALL},
+    Action.TRAIN_LEAVE_OFF: {Role.TRAIN_HOLDER, Role.RELEASER, Role.ONCALL},
 }
 
 

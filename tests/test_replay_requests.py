@@ -9,6 +9,7 @@ before dispatching. These tests replay the exact bytes and headers through the r
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
@@ -292,3 +293,52 @@ def test_a_claim_is_one_statement_over_every_key_and_old_keys_are_pruned(tmp_pat
         assert store.sql.one("SELECT count(*) AS n FROM seen_requests") == {"n": 1}
     finally:
         store.close()
+
+
+async def test_a_claim_is_written_on_the_loop_when_the_write_lock_is_free_and_queued_when_it_is_not(
+    tmp_path: Path,
+) -> None:
+    from bot.slack.app import Deliveries
+    from bot.store.async_store import AsyncStore
+
+    db = AsyncStore(Store(tmp_path / "bot.db"))
+    try:
+        now = time.time()
+        await db.claim_request(["signature:warm"], now)  # the store thread prunes now; no prune due for a minute
+        before = db.round_trips
+        assert db.claim_now(["signature:a", "trigger_id:t1"], now) is True
+        assert db.claim_now(["signature:b", "trigger_id:t1"], now) is False  # the same trigger: a replay
+        assert db.round_trips == before  # neither went to the store thread
+        # Another writer holds the write lock: the loop never waits for it ...
+        other = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.perf_counter()
+        assert db.claim_now(["signature:c"], now) is None
+        assert time.perf_counter() - started < 0.5  # answered at once, not after the 5 s busy timeout
+        deliveries = Deliveries(db)
+        claims = [asyncio.ensure_future(deliveries.first([f"signature:q{i}"], "test")) for i in range(3)]
+        replay = asyncio.ensure_future(deliveries.first(["signature:a"], "test"))
+        await asyncio.sleep(0)  # each request tries the loop first, finds the lock taken and joins the queue
+        queued = db.round_trips
+        other.execute("COMMIT")
+        other.close()
+        # ... and the claims go through the store thread, which waits for the lock, each with its own verdict.
+        assert await asyncio.gather(*claims) == [True, True, True]
+        assert await replay is False
+        assert 1 <= db.round_trips - queued <= 2  # in one or two batches, not one round trip each
+        assert db.sync.sql.one("SELECT count(*) AS n FROM seen_requests WHERE key LIKE 'signature:q%'") == {"n": 3}
+        # When old keys are due to be forgotten, the claim goes through the store thread, which prunes them.
+        assert db.claim_now(["signature:d"], now + 61) is None
+    finally:
+        db.close()
+
+
+async def test_an_in_memory_store_always_claims_through_the_store_thread() -> None:
+    from bot.store.async_store import AsyncStore
+
+    db = AsyncStore(Store(":memory:"))
+    try:
+        assert db.claim_now(["signature:a"], time.time()) is None
+        assert await db.claim_request(["signature:a"], time.time()) is True
+    finally:
+        db.close()

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 # Store's plumbing, not state: AsyncStore closes the store itself and has no counterpart to these.
 NOT_MIRRORED = {"close"}
 # AsyncStore's own API beside the mirrored methods.
-ASYNC_ONLY = {"run", "read", "unit", "close", "tally"}
+ASYNC_ONLY = {"run", "read", "unit", "close", "tally", "claim_now"}
 
 STORE_METHODS = sorted(
     name

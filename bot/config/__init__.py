@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ModelWrapValidatorHandler, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from bot.config.auth import HttpAuth
+from bot.config.auth import EnvName, HttpAuth
 from bot.config.calendars import Calendar, ExtraDay, SkipDay
+from bot.config.events import Events, Webhook
 from bot.config.paths import BASE_DIR, ConfigPath
 from bot.config.policy import (
     ApprovalPolicy,
@@ -49,6 +50,7 @@ from bot.config.rollout import (
 )
 from bot.config.services import Service, ServiceEnvironment
 from bot.config.source import ConfigError, Loc, Position, Problem, read_yaml, sort_problems, validation_problems
+from bot.config.trains import Train
 from bot.config.types import (
     SLACK_ID,
     WEEKDAYS,
@@ -62,6 +64,7 @@ from bot.config.types import (
 )
 
 __all__ = [
+    "Alerts",
     "AllAtOnceStrategy",
     "ApprovalPolicy",
     "BlueGreenStrategy",
@@ -78,6 +81,7 @@ __all__ = [
     "DeployProvider",
     "Duration",
     "Environment",
+    "Events",
     "ExtraDay",
     "Freeze",
     "GithubActionsProvider",
@@ -97,7 +101,9 @@ __all__ = [
     "SkipDay",
     "Strategy",
     "Summaries",
+    "Train",
     "VulnerabilityScan",
+    "Webhook",
     "WEEKDAYS",
     "Weekday",
     "load_config",
@@ -111,6 +117,12 @@ class Metrics(Model):
     """Base URL of the Prometheus HTTP API."""
     prometheus_auth: HttpAuth | None = None
     """Credentials (from environment variables) and trusted CAs for Prometheus (or Thanos, Mimir, Grafana Cloud)."""
+    loki_url: str | None = None
+    """Base URL of the Loki HTTP API (e.g. `http://127.0.0.1:3100`), read by `loki` checks; a `loki` check without
+    it is a config error."""
+    loki_auth: HttpAuth | None = None
+    """Credentials (from environment variables) and trusted CAs for Loki, e.g. the tenant as
+    `headers_env: {X-Scope-OrgID: LOKI_TENANT}`."""
     timeout: Duration = timedelta(seconds=10)
     """Per-request timeout for checks."""
     retries: int = Field(default=3, ge=0, le=10)
@@ -146,6 +158,30 @@ class Summaries(Model):
         return day, time(hours, minutes)  # type: ignore[return-value]
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # Prometheus's label names
+
+
+class Alerts(Model):
+    token_env: EnvName
+    """Environment variable holding the bearer token Alertmanager sends to `POST /api/v1/alerts` (its
+    `http_config.authorization.credentials`); the bot does not start without it."""
+    service_label: str = "service"
+    """The alert label naming the service (a key of `services`)."""
+    env_label: str = "env"
+    """The alert label naming the environment (a key of `environments`)."""
+
+    @field_validator("service_label", "env_label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not _LABEL_NAME.match(value):
+            raise ValueError(f"{value!r} is not a Prometheus label name (letters, digits and _)")
+        return value
+
+    def auth(self) -> HttpAuth:
+        """The token as an ``auth`` block, so start-up and `check-config` check its variable like every other."""
+        return HttpAuth(token_env=self.token_env)
+
+
 class ManifestRepo(Model):
     repo: ConfigPath
     """Local git repository the manifest file is committed to (relative to the config file)."""
@@ -174,6 +210,14 @@ class Config(Model):
     """Daily and weekly summaries."""
     manifest: ManifestRepo | None = None
     """A git repository the release manifest is committed to on every production release."""
+    trains: dict[str, Train] = Field(default_factory=dict)
+    """Release trains, by the environment they release to: when they depart, what they carry, who may hold them
+    (docs/trains.md)."""
+    alerts: Alerts | None = None
+    """Alertmanager's webhook (`POST /api/v1/alerts`, docs/alerts.md): its token and the labels naming service and
+    environment; omitted, the route is not served."""
+    events: Events = Events()
+    """Outbound events: CloudEvents webhooks and GitHub Deployments (docs/events.md)."""
 
     @field_validator("timezone")
     @classmethod
@@ -200,7 +244,7 @@ class Config(Model):
         a pipeline typo or an undefined group is reported beside every structural error, not after them."""
         found: list[InitErrorDetails] = [
             {"type": PydanticCustomError("reference", message), "loc": loc, "input": None}
-            for loc, message in reference_problems(data)
+            for loc, message in [*reference_problems(data), *_loki_url_problems(data)]
         ]
         try:
             config = handler(data)
@@ -238,6 +282,10 @@ class Config(Model):
                         found.append((("services", name, "environments", env, "checks", i, "auth"), check.auth))
         if self.metrics.prometheus_auth is not None:
             found.append((("metrics", "prometheus_auth"), self.metrics.prometheus_auth))
+        if self.alerts is not None:
+            found.append((("alerts",), self.alerts.auth()))
+        if self.metrics.loki_auth is not None:
+            found.append((("metrics", "loki_auth"), self.metrics.loki_auth))
         return found
 
     def service_for_channel(self, channel_id: str) -> str | None:
@@ -271,6 +319,33 @@ class Config(Model):
         """The production stage of ``service``: the one marked ``production: true``, else its last stage."""
         pipeline = self.services[service].pipeline
         return next((env for env in pipeline if self.environments[env].production), pipeline[-1])
+
+
+def _loki_url_problems(data: Any) -> list[tuple[Loc, str]]:
+    """A ``loki`` check where ``metrics.loki_url`` is not set, at the check's ``loki`` key (read off the document
+    as written, like the references, so it is reported beside every other problem)."""
+    if not isinstance(data, dict):
+        return []
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict) and metrics.get("loki_url") is not None:
+        return []
+    places: list[tuple[Loc, Any]] = []
+    for name, env in _dict(data.get("environments")).items():
+        places.append((("environments", name, "checks"), _dict(env).get("checks")))
+    for name, svc in _dict(data.get("services")).items():
+        for env, own in _dict(_dict(svc).get("environments")).items():
+            places.append((("services", name, "environments", env, "checks"), _dict(own).get("checks")))
+    return [
+        ((*where, i, "loki"), "a loki check needs metrics.loki_url (the base URL of Loki's HTTP API)")
+        for where, checks in places
+        if isinstance(checks, list)
+        for i, check in enumerate(checks)
+        if isinstance(check, dict) and check.get("loki") is not None
+    ]
+
+
+def _dict(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def parse_config(

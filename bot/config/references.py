@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config.source import Loc
+from bot.config.trains import train_problems
 from bot.config.types import NAME
 
 ONCALL_GROUP = "oncall"
@@ -34,6 +35,8 @@ def reference_problems(data: Any) -> Found:
         found += _service(name, _mapping(service) or {}, environments)
     for name, environment in (environments or {}).items():
         found += _environment(name, _mapping(environment) or {}, groups)
+    found += train_problems(data.get("trains"), services, environments, groups)
+    found += _compare_needs_a_canary(services, environments)
     for i, freeze in enumerate(_items(data.get("freezes"))):
         for j, env in enumerate(_items((_mapping(freeze) or {}).get("environments"))):
             if environments is not None and env not in environments:
@@ -123,6 +126,32 @@ def _enough_approvers(
             f"{len(members)} member(s): it could never be approved",
         )
     ]
+
+
+def _compare_needs_a_canary(services: dict[Any, Any] | None, environments: dict[Any, Any] | None) -> Found:
+    """A ``compare: canary_to_stable`` check needs a canary (or blue/green) to compare: one a service would run
+    under an all_at_once strategy is an error at the check's ``compare``, once however many services share it."""
+    found: dict[Loc, str] = {}
+    for name, service in (services or {}).items():
+        own_envs = _mapping((_mapping(service) or {}).get("environments")) or {}
+        for env in _items((_mapping(service) or {}).get("pipeline")):
+            if not _hashable(env) or env not in (environments or {}):
+                continue
+            shared, own = _mapping((environments or {})[env]) or {}, _mapping(own_envs.get(env)) or {}
+            where: Loc = (
+                ("services", name, "environments", env) if own.get("checks") is not None else ("environments", env)
+            )
+            checks = own.get("checks") if own.get("checks") is not None else shared.get("checks")
+            strategy = _mapping(own.get("strategy") if own.get("strategy") is not None else shared.get("strategy"))
+            kind = (strategy or {}).get("type", "all_at_once")
+            if kind in ("canary", "blue_green"):
+                continue
+            for i, check in enumerate(_items(checks)):
+                if (_mapping(check) or {}).get("compare") is not None:
+                    found[(*where, "checks", i, "compare")] = (
+                        f"compare needs a canary or blue_green strategy: {name} rolls out {kind} in {env}"
+                    )
+    return list(found.items())
 
 
 def _production(environment: Any) -> bool:

@@ -157,6 +157,10 @@ class Check(Model):
     """PromQL instant query run at release time + each offset (`{service}`, `{environment}`, `{version}` filled)."""
     http: str | None = None
     """URL fetched with GET; judged by its status, or by `json_field` against the conditions."""
+    loki: str | None = None
+    """LogQL metric query sent to Loki's instant-query API at release time + each offset, e.g.
+    `sum(count_over_time({app="{service}"} |= "ERROR" [5m]))` (`{service}`, `{environment}`, `{version}` filled);
+    needs `metrics.loki_url` (docs/log-checks.md)."""
     json_field: str | None = None
     """Dotted path to a number in the JSON answer of an `http` check (e.g. `checks.db.latency_ms`)."""
     expect_status: int | None = Field(default=None, ge=100, le=599)
@@ -173,11 +177,28 @@ class Check(Model):
     """Verdict when the value is NaN (e.g. 0/0 with no traffic)."""
     auth: HttpAuth | None = None
     """Credentials (from environment variables) and trusted CAs for an `http` check's URL."""
+    every: Duration | None = None
+    """Watch window: measure this often (at least `1s`) for `for` after the release, instead of at `after`
+    offsets; the check fails when more than `failure_limit` measurements fail (docs/checks.md)."""
+    for_: Duration | None = Field(default=None, alias="for")
+    """How long a watch window (`every`) lasts after the release, e.g. `every: 30s` with `for: 30m`."""
+    failure_limit: int = Field(default=0, ge=0)
+    """Failed measurements a watch window tolerates: it fails when failures exceed this (0: the first fails)."""
+    compare: Literal["canary_to_stable"] | None = None
+    """`canary_to_stable`: at each canary / blue-green verify step, run the query for the canary and for the
+    stable (`{canary}` filled with each's version, or colour under blue_green) and judge `canary / stable`,
+    e.g. `fail_if: "ratio > 1.5"`; only with a canary or blue_green strategy (docs/checks.md)."""
+    min_value: float | None = Field(default=None, ge=0)
+    """A `compare` check's floor: when both values are below it the check passes (tiny numbers are noise)."""
 
     @model_validator(mode="after")
     def _shape(self) -> Check:
-        if (self.prometheus is None) == (self.http is None):
-            raise ValueError("give exactly one of prometheus or http")
+        if sum(kind is not None for kind in (self.prometheus, self.http, self.loki)) != 1:
+            raise ValueError("give exactly one of prometheus, http or loki")
+        if self.loki is not None and self.pass_if is None and self.fail_if is None:
+            raise ValueError("a loki check needs pass_if and/or fail_if")
+        if self.loki is not None and self.auth is not None:
+            raise ValueError("auth is for http checks; Loki's credentials are metrics.loki_auth")
         if self.prometheus is not None and self.pass_if is None and self.fail_if is None:
             raise ValueError("a prometheus check needs pass_if and/or fail_if")
         if self.prometheus is not None and self.auth is not None:
@@ -185,6 +206,63 @@ class Check(Model):
         if any(offset <= timedelta(0) for offset in self.after):
             raise ValueError("after offsets must be positive")
         return self
+
+    @model_validator(mode="after")
+    def _watch_and_compare(self) -> Check:
+        # Its own validator (not _shape): the watch window and the comparison are fields of their own.
+        _watch_problems(self)
+        _compare_problems(self)
+        return self
+
+    @property
+    def watch_ticks(self) -> int:
+        """How many measurements a watch window takes (0 for a check at ``after`` offsets)."""
+        if self.every is None or self.for_ is None:
+            return 0
+        return int(self.for_.total_seconds() // self.every.total_seconds())
+
+
+COMPARE_PLACEHOLDERS = ("canary", "stable")
+"""What a ``compare: canary_to_stable`` query may name besides ``{service}``, ``{environment}``, ``{version}``."""
+
+
+def _watch_problems(check: Check) -> None:
+    if check.every is None:
+        if check.for_ is not None:
+            raise ValueError("for needs every (the watch window measures every N seconds for that long)")
+        if check.failure_limit:
+            raise ValueError("failure_limit is for a watch window: give every and for")
+        return
+    if check.for_ is None:
+        raise ValueError("every needs for: how long the watch window lasts after the release")
+    if check.every < timedelta(seconds=1):
+        raise ValueError("every must be at least 1s")
+    if check.for_ < check.every:
+        raise ValueError("for must be at least every")
+    if "after" in check.model_fields_set:
+        raise ValueError("give after (fixed offsets) or every and for (a watch window), not both")
+    if check.compare is not None:
+        raise ValueError("a compare check runs at the canary / blue-green verify steps, not in a watch window")
+
+
+def _compare_problems(check: Check) -> None:
+    template = check.prometheus or check.http or check.loki or ""
+    named = {match.group(1) for match in PLACEHOLDER.finditer(template)} & set(COMPARE_PLACEHOLDERS)
+    ratio = any(c is not None and c.subject == "ratio" for c in (check.pass_if, check.fail_if))
+    if check.compare is None:
+        if named:
+            raise ValueError("{canary} and {stable} are for compare: canary_to_stable checks")
+        if ratio:
+            raise ValueError('"ratio" conditions are for compare: canary_to_stable checks')
+        if check.min_value is not None:
+            raise ValueError("min_value is the floor of a compare: canary_to_stable check")
+        return
+    if check.prometheus is None:
+        raise ValueError("compare: canary_to_stable needs a prometheus query")
+    if "canary" not in named:
+        raise ValueError("a compare query names the side it measures with {canary} (run again for the stable)")
+    if "after" in check.model_fields_set:
+        raise ValueError("a compare check runs at the canary / blue-green verify steps, not at after offsets")
 
 
 class Environment(Model):
@@ -216,3 +294,10 @@ class Environment(Model):
     production: bool = False
     """A production environment: what DORA, the summaries and the release manifest count. A pipeline has at
     most one; when none of its stages says `production: true`, its last stage is production."""
+    on_alert: Literal["offer_rollback", "auto_rollback", "notify"] = "offer_rollback"
+    """What an Alertmanager alert firing in a release's watch window does (`POST /api/v1/alerts`, docs/alerts.md):
+    post in the release's thread, ping on-call and offer **Roll back now** / **Acknowledge**; roll back at once
+    (as the bot, through the same rollback path); or only tell (post and ping, with **Acknowledge**)."""
+    watch: Duration = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    """How long after a release here finishes an alert is taken to be about it (the watch window): a firing
+    alert that started in it goes to the release's thread and counts against the release in DORA."""

@@ -16,7 +16,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_GRAMMAR = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+# An optional ``ratio`` names what a ``compare`` check judges (canary / stable); it reads better than a bare
+# "> 1.5" there, and a check that compares nothing refuses it (bot/config/rollout.py).
+_GRAMMAR = re.compile(r"^\s*(?:(ratio)\s*)?(<=|>=|==|!=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Condition:
 
     op: str
     threshold: float
+    subject: str | None = None  # "ratio": written "ratio > 1.5" (a compare check's canary / stable)
 
     def holds(self, value: float) -> bool:
         """True when ``value <op> threshold``; NaN never satisfies a condition."""
@@ -33,12 +36,16 @@ class Condition:
         return _OPS[self.op](value, self.threshold)
 
     def __str__(self) -> str:
-        return f"{self.op} {self.threshold:g}"
+        subject = f"{self.subject} " if self.subject else ""
+        return f"{subject}{self.op} {self.threshold:g}"
 
 
 def parse_condition(text: str) -> Condition:
-    """Parse ``"< 0.01"``, ``">= 5"``, ``"== 200"``; raise ValueError naming the grammar otherwise."""
+    """Parse ``"< 0.01"``, ``">= 5"``, ``"== 200"``, ``"ratio > 1.5"``; raise ValueError naming the grammar."""
     match = _GRAMMAR.match(text)
     if not match:
-        raise ValueError(f"bad condition {text!r}: use an operator (<, <=, >, >=, ==, !=) and a number, e.g. '< 0.01'")
-    return Condition(op=match.group(1), threshold=float(match.group(2)))
+        raise ValueError(
+            f"bad condition {text!r}: use an operator (<, <=, >, >=, ==, !=) and a number, e.g. '< 0.01' "
+            "(a compare check may write 'ratio > 1.5')"
+        )
+    return Condition(op=match.group(2), threshold=float(match.group(3)), subject=match.group(1))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Generic, Literal, TypeVar
@@ -50,6 +50,7 @@ class ProdRelease:
     committed_at: datetime | None  # commit time of the released version (lead time start)
     failure_detected_at: datetime | None  # failed deploy finish, FAIL check time, or rollback request
     recovered_at: datetime | None  # next healthy prod release of the same service or completed rollback
+    incident_at: datetime | None = None  # an alert-started incident began in its watch window (see with_incident)
 
     @property
     def reached_production(self) -> bool:
@@ -58,8 +59,33 @@ class ProdRelease:
 
     @property
     def is_change_failure(self) -> bool:
-        """True for a failed deploy, a rolled-back release, or a FAIL verdict (counted once)."""
-        return self.outcome in ("failed", "rolled_back") or self.verdict == "fail"
+        """True for a failed deploy, a rolled-back release, a FAIL verdict, or an alert-started incident in its
+        watch window (counted once)."""
+        return self.outcome in ("failed", "rolled_back") or self.verdict == "fail" or self.incident_at is not None
+
+    @property
+    def alerted(self) -> bool:
+        """An alert-started incident began in its watch window: a change failure that came from an alert (maybe
+        besides a failed check, and maybe rolled back because of it)."""
+        return self.incident_at is not None
+
+
+def with_incident(release: ProdRelease, started_at: datetime, resolved_at: datetime | None) -> ProdRelease:
+    """``release`` with an alert-started incident (first firing ``started_at``, ``resolved_at`` or still open)
+    that began in its watch window: a change failure, detected no later than the incident started, restored at
+    whichever comes first — the incident resolving, or the rollback (or next healthy release) it already had.
+
+    Several incidents in one window: fold them in one at a time, the earliest first.
+    """
+    detected = min(t for t in (release.failure_detected_at, started_at) if t is not None)
+    ends = [t for t in (release.recovered_at, resolved_at) if t is not None]
+    first = release.incident_at if release.incident_at is not None else started_at
+    return replace(
+        release,
+        failure_detected_at=detected,
+        recovered_at=min(ends) if ends else None,
+        incident_at=min(first, started_at),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,7 @@ class ChangeFailureRate:
     band: Band | None
     failures: int
     sample_size: int  # deploy attempts: the denominator
+    from_alerts: int = 0  # failures that came from an alert in their watch window (ProdRelease.alerted)
 
 
 @dataclass(frozen=True)
@@ -274,6 +301,7 @@ def compute_dora(releases: Sequence[ProdRelease], *, start: datetime, end: datet
         band=change_failure_rate_band(rate) if rate is not None else None,
         failures=len(failures),
         sample_size=len(period),
+        from_alerts=sum(1 for r in failures if r.alerted),
     )
 
     recoveries = [

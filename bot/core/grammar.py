@@ -322,6 +322,7 @@ COMMANDS: tuple[Spec, ...] = (
     Spec("summary", "summary [day|week]", "the release summary with DORA figures, for you", _summary),
     Spec("queue", "queue", "the scheduled releases waiting to start", _none),
     Spec("cancel", "cancel <id>", "cancel a scheduled release", _cancel),
+    Spec("trains", "trains", "the release trains: next departures, which run, and what would board", _none),
 )
 SPECS = {spec.name: spec for spec in COMMANDS}
 FORCE_USAGE = "… --force <reason…>"

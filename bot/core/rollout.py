@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 
     StrategyModel = CanaryStrategy | BlueGreenStrategy | AllAtOnceStrategy
 
-__all__ = ["COLOURS", "Step", "abort_steps", "idle_colour", "offset_text", "plan_rollout", "rollback_steps"]
+__all__ = [
+    "COLOURS",
+    "Step",
+    "abort_steps",
+    "compared_sides",
+    "idle_colour",
+    "offset_text",
+    "plan_rollout",
+    "rollback_steps",
+]
 
 COLOURS = ("blue", "green")
 StepKind = Literal["deploy", "shift", "switch", "verify"]
@@ -119,3 +128,20 @@ def abort_steps(strategy: StrategyModel, current_colour: str | None, *, reached:
     if strategy.type == "blue_green" and reached.kind != "switch":
         return []
     return rollback_steps(strategy, current_colour)
+
+
+def compared_sides(
+    kind: str, *, version: str, previous_version: str | None, colour: str | None
+) -> tuple[str, str] | None:
+    """What a ``compare: canary_to_stable`` check fills ``{canary}`` with for each side: (canary, stable).
+
+    A canary's sides are versions (the new release, the one it replaces); blue/green's are colours (the idle
+    colour just deployed, the one serving). None when there is no stable to compare with (a first release).
+    """
+    if not previous_version:
+        return None
+    if kind == "canary":
+        return version, previous_version
+    if kind == "blue_green" and colour in COLOURS:
+        return colour, idle_colour(colour)
+    return None

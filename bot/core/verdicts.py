@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -36,8 +36,10 @@ __all__ = [
     "Verdict",
     "attempt_error",
     "failed",
+    "fill_sides",
     "format_value",
     "judge",
+    "judge_ratio",
     "render_query",
     "unavailable",
     "worst",
@@ -118,7 +120,7 @@ _MISSING = {"inconclusive": Verdict.INCONCLUSIVE, "pass": Verdict.PASS, "fail": 
 
 
 def _template(check: Check) -> str | None:
-    return check.prometheus if check.prometheus is not None else check.http
+    return check.prometheus or check.loki or check.http
 
 
 def judge(check: Check, value: float | None, *, query: str | None = None) -> Measurement:
@@ -193,3 +195,47 @@ def render_query(template: str, service: str, environment: str, version: str) ->
         if _UNSAFE.search(value):
             raise ValueError(f"{name} {value!r} contains a character that is unsafe in a query")
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+# --- compare: canary_to_stable -------------------------------------------------------------------------
+
+_SIDES = re.compile(r"\{(canary|stable)\}")
+
+
+def fill_sides(template: str, *, side: str, stable: str) -> str:
+    """A compare query for one side: ``{canary}`` → ``side`` (the canary's version or colour, then the
+    stable's), ``{stable}`` → the stable's; every other brace is left for :func:`render_query`."""
+    values = {"canary": side, "stable": stable}
+    for name, value in values.items():
+        if _UNSAFE.search(value):
+            raise ValueError(f"{name} {value!r} contains a character that is unsafe in a query")
+    return _SIDES.sub(lambda match: values[match.group(1)], template)
+
+
+def _ratio(canary: float, stable: float) -> float:
+    if stable == 0:
+        # x/0: any canary value over a stable that has none is infinitely worse; 0/0 says nothing (NaN).
+        return math.nan if canary == 0 else math.copysign(math.inf, canary)
+    return canary / stable
+
+
+def judge_ratio(check: Check, canary: float | None, stable: float | None, *, query: str | None) -> Measurement:
+    """Judge a ``compare: canary_to_stable`` check: its conditions hold for ``canary / stable``.
+
+    Either side empty follows ``on_empty``, NaN (including 0/0) ``on_nan``. With ``min_value``, both sides
+    below that floor PASS without comparing: a ratio of two tiny numbers (0.0002 vs 0.0001) is noise.
+    """
+    rule = _describe(check.pass_if, check.fail_if)
+    sides = f"canary {format_value(canary)} vs stable {format_value(stable)}"
+    if canary is None or stable is None:
+        verdict = _MISSING[check.on_empty]
+        detail = f"empty result; on_empty: {check.on_empty}"
+        return Measurement(check.name, verdict, None, f"{check.name}: {sides} ({rule})", query, detail)
+    floor = check.min_value
+    if floor is not None and canary < floor and stable < floor:
+        summary = f"{check.name}: {sides} ({rule})"
+        detail = f"both below min_value {floor:g}: passed without comparing"
+        return Measurement(check.name, Verdict.PASS, None, summary, query, detail)
+    ratio = _ratio(canary, stable)
+    judged = judge(check, ratio, query=query)
+    return replace(judged, summary=f"{check.name}: {sides} → ratio {format_value(ratio)} ({rule})")

@@ -3,7 +3,8 @@
 Each service has its dependencies in its constructor; :class:`Engine` builds them in dependency order:
 
     Story, Tasks, Gatekeeper, Gates, DeployRuns  →  Checks  →  Rollouts  →  Outcomes, Approvals  →  Rollbacks
-                                                 →  Releases  →  Schedules, CheckActions, Admin, Summaries  →  Recovery
+                                                 →  Releases  →  Schedules, Trains, CheckActions, Admin, Summaries
+                                                 →  Alerts, Recovery
 
 Rollbacks deploy and deploys are checked, so "a failed check rolls back" is an edge that points backwards;
 so is "a release the store could not record is recorded later" (Rollouts hands it to Outcomes). Both are
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from bot.core.models import Release
 from bot.engine.admin import Admin
+from bot.engine.alerts import Alerts
 from bot.engine.approvals import Approvals
 from bot.engine.base import Actor, Deps, Reply, system_actor
 from bot.engine.check_actions import CheckActions
@@ -34,6 +36,7 @@ from bot.engine.runner import Rollouts
 from bot.engine.schedules import Schedules
 from bot.engine.story import Story, Tasks
 from bot.engine.summaries import Summaries
+from bot.engine.trains import Trains
 
 __all__ = ["Actor", "Deps", "Engine", "NotPermitted", "Reply", "UserError", "system_actor"]
 
@@ -101,11 +104,22 @@ class Engine:
             releases=releases,
             scheduler=deps.scheduler,
         )
+        self.trains = Trains(
+            config=config,
+            story=story,
+            tasks=tasks,
+            gate=gate,
+            gates=gates,
+            releases=releases,
+            scheduler=deps.scheduler,
+        )
         self.check_actions = CheckActions(story=story, tasks=tasks, gate=gate, rollbacks=rollbacks, rollouts=rollouts)
         self.admin = Admin(
             config=config, story=story, gate=gate, gates=gates, sources=deps.sources, directory=deps.directory
         )
         self.summaries = Summaries(config=config, story=story, windows=gates.windows)
+        # Alertmanager's alerts (POST /api/v1/alerts): Roll back now goes through rollbacks, like a check's.
+        self.alerts = Alerts(config=config, story=story, gate=gate, rollbacks=rollbacks)
         self.recovery = Recovery(
             config=config,
             story=story,
@@ -130,6 +144,7 @@ class Engine:
 
     async def start(self) -> None:
         await self.recovery.start()
+        await self.trains.recover()  # after releases are recovered: departures admit against the settled state
 
     async def close(self) -> None:
         await self.tasks.cancel_all()

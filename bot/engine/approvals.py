@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -105,10 +105,10 @@ class Approvals:
         """Wake at the expiry so the message says expired and loses its buttons even if nobody clicks."""
         if self.scheduler is None:
             return
-        # The scheduler runs on the wall clock while the engine's clock may be shifted (console --now),
-        # so schedule "in N minutes" rather than the engine-clock instant.
-        delay = max(approval.expires_at - self.story.now(), timedelta(0))
-        self.scheduler.at(datetime.now(UTC) + delay, _expiry_key(approval.id), self._expiry_due)
+        # At the engine-clock instant, as checks and scheduled releases are armed: the console's scheduler runs
+        # on the console clock (`advance 30m` expires a request), APScheduler on the wall clock, which is then
+        # the engine's. A wake that finds nothing overdue (a clock behind) changes nothing.
+        self.scheduler.at(approval.expires_at, _expiry_key(approval.id), self._expiry_due)
 
     async def _expiry_due(self) -> None:
         await self.expire_due()

@@ -5,6 +5,10 @@ only wakes us; a wake takes every due row through ``claim_measurement`` (pending
 a job that fires twice, a restart, or two wakes racing never measure the same row twice, and a
 cancelled row (newer release, rollback) is never taken.
 
+A watch window (``every`` + ``for``) is one row per tick (bot/core/watch.py), judged from its rows: it is
+ONE reply with a running tally, edited in place by every tick (its ts kept on the rows, so a restart keeps
+editing it), until the window ends or fails; a FAIL cancels the remaining ticks.
+
 Each measurement is one reply in the release thread, posted at its first failed attempt (or with its
 result) and edited in place as attempts go on. A measurement that ends "metrics unavailable" keeps its
 reply's ts on its row, and the check's next measurement continues that reply: a backend outage reads as
@@ -20,17 +24,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Check, Config
+from bot.core.durations import format_duration
 from bot.core.models import Release, ReleaseState
-from bot.core.rollout import Step, offset_text
-from bot.core.verdicts import Measurement, Verdict, worst
+from bot.core.rollout import Step, compared_sides, offset_text
+from bot.core.verdicts import Measurement, Verdict
+from bot.core.watch import Planned, release_verdict, tally, tick_offsets
 from bot.engine.base import SYSTEM
 from bot.engine.gatekeeper import Gatekeeper
 from bot.engine.story import Story, Tasks, log
+from bot.metrics.compare import measure_compare
 from bot.metrics.run import CheckRunner
 from bot.observability import check_measured
 from bot.ports import Scheduler
 from bot.views import render, thread
-from bot.views.checks import check_ping, hold_message
+from bot.views.checks import check_ping, checks_planned, hold_message, watch_reply
 
 
 def job_key(release_id: int, check_name: str, offset_s: int) -> str:
@@ -112,17 +119,44 @@ class Checks:
             message = render.check_reply(measurement, offset, of=attempts, unavailable_at=shown.unavailable_at)
             await self._show(release, shown, message)
 
-        measurement = await self.runner.run(
+        if check.compare is not None:
+            measurement = await self._compare(release, check, at, show)
+        else:
+            measurement = await self.runner.run(
+                check,
+                at,
+                service=release.service,
+                environment=release.env,
+                version=release.version,
+                on_error=show,
+            )
+        check_measured(release.env, measurement.verdict.value)
+        await show(measurement)
+        return measurement
+
+    async def _compare(
+        self, release: Release, check: Check, at: datetime, show: Callable[[Measurement], Awaitable[None]]
+    ) -> Measurement:
+        """A ``compare: canary_to_stable`` check: the canary and the stable side by side, judged on the ratio."""
+        assert self.runner is not None
+        strategy = self.config.strategy_for(release.service, release.env)
+        sides = compared_sides(
+            strategy.type, version=release.version, previous_version=release.previous_version, colour=release.colour
+        )
+        if sides is None:
+            # A first release has no stable: nothing to compare is not a verdict on the canary.
+            summary = f"{check.name}: no stable release to compare {release.version} with"
+            return Measurement(check.name, Verdict.INCONCLUSIVE, None, summary, check.prometheus)
+        return await measure_compare(
+            self.runner,
             check,
             at,
             service=release.service,
             environment=release.env,
             version=release.version,
+            sides=sides,
             on_error=show,
         )
-        check_measured(release.env, measurement.verdict.value)
-        await show(measurement)
-        return measurement
 
     async def _show(self, release: Release, reply: CheckReply, message: render.Message) -> None:
         """Post ``message`` in the release's thread the first time, then edit that reply in place."""
@@ -147,17 +181,38 @@ class Checks:
                 measured.append(measurement)
         return measured
 
-    def planned(self, release: Release) -> list[tuple[str, int, datetime]]:
-        """The measurements after ``release``: (check, offset in seconds, due) for each check and offset."""
-        start = release.finished_at or self.story.now()
-        return [(c.name, int(off.total_seconds()), start + off) for c in self._checks(release) for off in c.after]
+    def planned(self, release: Release) -> list[Planned]:
+        """The measurements after ``release``: each check at each offset, a watch window at each tick.
 
-    async def scheduled(self, release: Release, planned: list[tuple[str, int, datetime]]) -> None:
+        A compare check is not among them: it compares a canary with the stable, at the verify steps.
+        """
+        start = release.finished_at or self.story.now()
+        planned = []
+        for c in self._checks(release):
+            if c.compare is not None:
+                continue
+            if c.every is not None and c.for_ is not None:
+                every_s = int(c.every.total_seconds())
+                planned += [
+                    Planned(c.name, off, start + timedelta(seconds=off), every_s, c.failure_limit)
+                    for off in tick_offsets(c.every, c.for_)
+                ]
+            else:
+                planned += [Planned(c.name, int(off.total_seconds()), start + off) for off in c.after]
+        return planned
+
+    async def scheduled(self, release: Release, planned: list[Planned]) -> None:
         """The ``planned`` rows are stored: say when they run, and ask the scheduler to wake us then."""
         if not planned:
             return
-        await self.story.reply(release, thread.checks_scheduled((due for _, _, due in planned), self.config.zone))
-        self._arm([(release.id, name, offset_s, due) for name, offset_s, due in planned])
+        windows = []
+        for c in self._checks(release):
+            ticks = [p.due for p in planned if p.check == c.name and p.every_s is not None]
+            if ticks and c.every is not None and c.for_ is not None:
+                windows.append((c.name, format_duration(c.every), format_duration(c.for_), max(ticks)))
+        offsets = (p.due for p in planned if p.every_s is None)
+        await self.story.reply(release, checks_planned(offsets, windows, self.config.zone))
+        self._arm([(release.id, p.check, p.offset_s, p.due) for p in planned])
 
     def arm_schedule(self) -> None:
         """On start: ask the scheduler to wake us at every pending measurement (the rows drive it)."""
@@ -188,8 +243,14 @@ class Checks:
     async def _cancelled(self, rows: list[dict[str, Any]], why: str) -> None:
         """Drop the scheduler jobs of cancelled rows and tell each release's thread how many went."""
         per_release: dict[int, int] = {}
+        windows: set[tuple[int, str]] = set()
         for row in rows:
-            per_release[row["release_id"]] = per_release.get(row["release_id"], 0) + 1
+            # A watch window's remaining ticks are one check cancelled, however many ticks it had left.
+            window = (row["release_id"], row["check_name"])
+            if row.get("every_s") is None or window not in windows:
+                per_release[row["release_id"]] = per_release.get(row["release_id"], 0) + 1
+            if row.get("every_s") is not None:
+                windows.add(window)
             if self.scheduler is not None:
                 self.scheduler.cancel(job_key(row["release_id"], row["check_name"], row["offset_s"]))
         for release_id, count in per_release.items():
@@ -245,6 +306,7 @@ class Checks:
             query=fields.get("query"),
             now=self.story.now(),
             outage_ts=fields.get("outage_ts"),
+            reply_ts=fields.get("reply_ts"),
         )
 
     async def _take(self, row: dict[str, Any]) -> None:
@@ -252,6 +314,9 @@ class Checks:
         check = next((c for c in self._checks(release) if c.name == row["check_name"]), None) if release else None
         if release is None or check is None:
             await self._record(row, "error", "check no longer configured")
+            return
+        if row.get("every_s") is not None:
+            await self._take_tick(release, check, row)
             return
         reply = continued_reply(await self.db.measurements(release.id), row)
         # Measured as of the due time (release time + offset), not "now": a missed measurement that
@@ -270,9 +335,53 @@ class Checks:
         )
         await self._settle_verdict(release, measurement.verdict)
 
+    async def _take_tick(self, release: Release, check: Check, row: dict[str, Any]) -> None:
+        """One tick of a watch window: measured as of its due time, shown in the window's one reply."""
+        rows = await self.db.measurements(release.id)
+        mine = [r for r in rows if r["check_name"] == check.name and r.get("every_s") is not None]
+        reply = CheckReply(next((r["reply_ts"] for r in reversed(mine) if r.get("reply_ts")), None))
+        so_far = tally(rows, check.name)
+        shown = {
+            "every": format_duration(timedelta(seconds=row["every_s"])),
+            "window": format_duration(check.for_) if check.for_ is not None else "?",
+        }
+        last_at = offset_label(so_far.last_offset_s) if so_far.last_offset_s is not None else None
+        attempts = 1 + self.config.metrics.retries
+
+        async def show_attempt(failed: Measurement) -> None:
+            await self._show(release, reply, watch_reply(so_far, **shown, last_at=last_at, latest=failed, of=attempts))
+
+        if self.runner is None:
+            await self._record(row, "inconclusive", "metrics are not configured")
+            return
+        measurement = await self.runner.run(
+            check,
+            row["due_at"],
+            service=release.service,
+            environment=release.env,
+            version=release.version,
+            on_error=show_attempt,
+        )
+        check_measured(release.env, measurement.verdict.value)
+        taken = {**row, "state": "done", "verdict": measurement.verdict.value, "value": measurement.value}
+        now = tally([taken if r["offset_s"] == row["offset_s"] and r in mine else r for r in rows], check.name)
+        message = watch_reply(now, **shown, last_at=offset_label(row["offset_s"]), latest=measurement, of=attempts)
+        await self._show(release, reply, message)
+        await self._record(
+            row,
+            measurement.verdict.value,
+            measurement.summary,
+            value=measurement.value,
+            query=measurement.query,
+            reply_ts=reply.ts,
+        )
+        # A FAIL within failure_limit is tolerated: it is in the tally, and acts on nothing.
+        tolerated = measurement.verdict is Verdict.FAIL and now.verdict is not Verdict.FAIL
+        await self._settle_verdict(release, Verdict.PASS if tolerated else measurement.verdict)
+
     async def _settle_verdict(self, release: Release, latest: Verdict) -> None:
         rows = await self.db.measurements(release.id)
-        verdict = worst(Verdict(r["verdict"]) for r in rows if r["verdict"])
+        verdict = release_verdict(rows)
         if verdict is None:
             return
         # The parent message shows the worst verdict so far: edit it only when that changes. ``release``

@@ -29,6 +29,7 @@ class Context:
     lock_holder: str | None = None
     freezer: str | None = None
     approvers: Sequence[str] = ()  # groups the open approval names (empty: anyone but the requester)
+    holders: Sequence[str] = ()  # a release train's `hold` groups (empty: nobody holds by this role)
     system: bool = False  # the bot acting on its own (auto-rollback, resuming after a crash)
 
 
@@ -73,6 +74,7 @@ class Gatekeeper:
             oncall=[ONCALL_GROUP] if ONCALL_GROUP in self._config.groups else [],
             rollback_approvers=list(environment.rollback.approvals.from_ or [ONCALL_GROUP]),
             approvers=list(ctx.approvers),
+            train_holders=list(ctx.holders),
             lock_holder=ctx.lock_holder,
             freezer=ctx.freezer,
             requester=ctx.requester,
@@ -97,6 +99,8 @@ class Gatekeeper:
             held.add(Role.ROLLBACK_APPROVER)
         if Role.APPROVER in wanted and (not who.approvers or await self.in_groups(user, who.approvers)):
             held.add(Role.APPROVER)
+        if Role.TRAIN_HOLDER in wanted and await self.in_groups(user, who.train_holders):
+            held.add(Role.TRAIN_HOLDER)
         return frozenset(held)
 
     async def require(self, action: Action, user: str, env: str, ctx: Context = Context()) -> None:

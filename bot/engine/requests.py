@@ -16,7 +16,7 @@ from bot.engine.admitting import Reads, facts, read, refusal_words
 from bot.engine.approvals import Approvals
 from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
-from bot.engine.gatekeeper import Gatekeeper
+from bot.engine.gatekeeper import Context, Gatekeeper
 from bot.engine.gates import Gates, Plan, window_item
 from bot.engine.runner import Rollouts
 from bot.engine.story import Story, Tasks
@@ -110,7 +110,7 @@ class Releases:
         if current is not None and current.version == version:
             raise UserError(view.already_runs(env, version, current.since, self.config.zone))
         # Asked after the plan's own checks, so a bad command is explained the same way to everyone.
-        await self.gate.require(Action(cmd.name), actor.user, env)
+        await self.gate.require(Action(cmd.name), actor.user, env, Context(system=actor.system))
         return Plan(service, env, version, kind, source_env, candidate, current), reads
 
     async def release_notes(self, plan: Plan, replaced: Candidate | None) -> dict[str, Any]:

@@ -104,11 +104,30 @@ class Summaries:
     async def _outcomes(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         return await self.db.production_outcomes(self._production_envs(), start, end)
 
+    async def _with_incidents(
+        self, found: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> list[dora.ProdRelease]:
+        """The rows as DORA sees them, each with the alert-started incidents of its watch window folded in
+        (bot/store/alerts.py); a row only an alert made a failure gets its thread from the incident."""
+        releases = [_to_prod_release(r) for r in found]
+        incidents = await self.db.release_incidents(start, end)
+        if not incidents:
+            return releases
+        index = {r.release_id: i for i, r in enumerate(releases)}
+        for incident in incidents:  # earliest first, as with_incident folds them
+            i = index.get(incident.release_id) if incident.release_id is not None else None
+            if i is None:
+                continue
+            releases[i] = dora.with_incident(releases[i], incident.started_at, incident.resolved_at)
+            if found[i]["failure"] is None:
+                found[i]["failure"] = {"channel": incident.channel, "thread_ts": incident.thread_ts or incident.ts}
+        return releases
+
     async def dora_between(self, start: datetime, end: datetime) -> tuple[dora.DoraReport, list[dora.ProdRelease]]:
         """DORA over the production releases that finished in [start, end), and those releases."""
         # In UTC, like the stored times: comparing across zones costs a zone lookup per comparison.
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-        releases = [_to_prod_release(r) for r in await self._outcomes(start, end)]
+        releases = await self._with_incidents(await self._outcomes(start, end), start, end)
         return dora.compute_dora(releases, start=start, end=end), releases
 
     async def thread_link(self, channel: str, ts: str) -> str:
@@ -132,7 +151,7 @@ class Summaries:
         start, end = local_start.astimezone(UTC), local_end.astimezone(UTC)
         # One read covers this period and the previous one; compute_dora keeps each to its own bounds.
         found = await self._outcomes(previous_start, end)
-        releases = [_to_prod_release(r) for r in found]
+        releases = await self._with_incidents(found, previous_start, end)
         this = [r for r in releases if r.finished_at >= start]
         report = dora.compute_dora(this, start=start, end=end)
         previous = dora.compute_dora([r for r in releases if r.finished_at < start], start=previous_start, end=start)
@@ -158,6 +177,7 @@ class Summaries:
             previous=previous,
             closed_ahead=tuple(await self.closed_ahead(at)),
             ahead_days=AHEAD_DAYS,
+            trains=await self.db.train_counts(start, end) if self.config.trains else None,
         )
         return summary, [rel for _, rel in current]
 

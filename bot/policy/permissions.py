@@ -25,6 +25,7 @@ class Role(StrEnum):
     LOCK_HOLDER = "lock_holder"  # who placed the manual lock at hand
     FREEZER = "freezer"  # who declared the ad-hoc freeze at hand
     SYSTEM = "system"  # the bot itself: auto-rollback after a failed check, resuming after a crash
+    TRAIN_HOLDER = "train_holder"  # a member of the release train's `hold` groups
 
 
 ROLE_WORDS: dict[Role, str] = {
@@ -37,6 +38,7 @@ ROLE_WORDS: dict[Role, str] = {
     Role.LOCK_HOLDER: "the lock holder",
     Role.FREEZER: "who declared the freeze",
     Role.SYSTEM: "the bot",
+    Role.TRAIN_HOLDER: "the train's `hold` groups",
 }
 
 
@@ -61,6 +63,7 @@ class Action(StrEnum):
     SUMMARY = "summary"
     QUEUE = "queue"
     CANCEL = "cancel"
+    TRAINS = "trains"
     # buttons (their Block Kit action_id)
     APPROVAL_APPROVE = "approval_approve"
     APPROVAL_DENY = "approval_deny"  # opens the reason modal
@@ -69,8 +72,12 @@ class Action(StrEnum):
     CHECK_ROLLBACK = "check_rollback"
     CHECK_DISMISS = "check_dismiss"
     CHECK_LOOKS_GOOD = "check_looks_good"
+    ALERT_ACK = "alert_ack"  # Acknowledge under an Alertmanager incident (its Roll back now is check_rollback)
+    TRAIN_HOLD = "train_hold"  # opens the reason modal
+    TRAIN_LEAVE_OFF = "train_leave_off"
     # modals (their callback_id) and surfaces
     APPROVAL_DENY_REASON = "approval_deny_reason"
+    TRAIN_HOLD_REASON = "train_hold_reason"
     HOME_OPENED = "app_home_opened"
 
 
@@ -105,6 +112,7 @@ _SHIP = "changes what runs: only the environment's releasers"
 _BACK = "the safe direction: releasers, on-call and rollback approvers (approvals per `rollback.approvals`)"
 _DECIDE = "two-person rule: an approver named by the request, never its requester"
 _CHECK = "acting on a production signal: on-call and the rollback approvers"
+_HOLD = "stops a whole train departure: the train's `hold` groups and on-call"
 
 PERMISSIONS: dict[Action, Rule] = {
     Action.HELP: _rule(_C, Role.ANYONE, why=_READ),
@@ -116,7 +124,9 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.SUMMARY: _rule(_C, Role.ANYONE, why=_READ),
     Action.RELEASE: _rule(_C, Role.RELEASER, why=_SHIP),
     Action.DEPLOY: _rule(_C, Role.RELEASER, why=_SHIP),
-    Action.PROMOTE: _rule(_C, Role.RELEASER, why=_SHIP),
+    Action.PROMOTE: _rule(
+        _C, Role.RELEASER, Role.SYSTEM, why=_SHIP + "; the bot for a configured release train's departures"
+    ),
     Action.QUEUE: _rule(_C, Role.ANYONE, why=_READ),
     Action.CANCEL: _rule(
         _C, Role.REQUESTER, Role.RELEASER, why="a scheduled release: who scheduled it, or the environment's releasers"
@@ -134,7 +144,18 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.CHECK_ROLLBACK: _rule(_B, Role.ONCALL, Role.ROLLBACK_APPROVER, Role.SYSTEM, why=_CHECK),
     Action.CHECK_DISMISS: _rule(_B, Role.ONCALL, Role.ROLLBACK_APPROVER, why=_CHECK),
     Action.CHECK_LOOKS_GOOD: _rule(_B, Role.ONCALL, Role.ROLLBACK_APPROVER, why=_CHECK),
+    Action.ALERT_ACK: _rule(_B, Role.ONCALL, Role.ROLLBACK_APPROVER, why=_CHECK),
     Action.HOME_OPENED: _rule(_E, Role.ANYONE, why="each user sees their own App Home"),
+    Action.TRAINS: _rule(_C, Role.ANYONE, why=_READ),
+    Action.TRAIN_HOLD: _rule(_B, Role.TRAIN_HOLDER, Role.ONCALL, why=_HOLD),
+    Action.TRAIN_HOLD_REASON: _rule(_M, Role.TRAIN_HOLDER, Role.ONCALL, why=_HOLD),
+    Action.TRAIN_LEAVE_OFF: _rule(
+        _B,
+        Role.TRAIN_HOLDER,
+        Role.RELEASER,
+        Role.ONCALL,
+        why="one service off one departure: releasers and who may hold",
+    ),
 }
 
 

@@ -30,6 +30,7 @@ from bot.core.durations import format_duration, parse_duration
 from bot.engine import Actor, Engine, Reply
 from commands import dispatch
 from commands.actions import on_action, on_deny
+from commands.trains import on_hold
 
 
 @dataclass
@@ -187,7 +188,7 @@ def welcome(config: Config, *, user: str, channel: str, version: str | None = No
             f"Type a slash command, e.g. {', '.join(examples)}.",
             "Commands answer at once; the work they start runs in the background and prints as it goes.",
             "Other inputs:",
-            "  click N [reason]    click button N (a reason is needed to Deny); a bare N clicks too",
+            "  click N [reason]    click button N (a reason is needed to Deny or Hold); a bare N clicks too",
             f"  candidate add {name} VERSION --commit SHA {images} [--test SUITE=passed|failed …]",
             f"  candidate tests {name} VERSION SUITE passed|failed [--url URL]",
             f"  candidate scan {name} VERSION trivy.json    (`candidate add --help` and so on: the details)",
@@ -343,6 +344,11 @@ class Console:
                 self._say("Deny needs a reason: click N <reason>")
                 return
             self._show(await on_deny(self.engine, actor, button.value, reason))
+        elif button.action_id == "train_hold":
+            if not reason.strip():
+                self._say("Hold needs a reason: click N <reason>")
+                return
+            self._show(await on_hold(self.engine, actor, button.value, reason))
         else:
             self._show(await on_action(self.engine, actor, button.action_id, button.value))
 

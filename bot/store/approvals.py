@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from bot.core.models import Approval, ApprovalKind, ApprovalState
 from bot.store import rows
 from bot.store.db import Sql
+from bot.store.events import approval_event
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 VoteOutcome = Literal["recorded", "approved", "duplicate", "closed"]
 
@@ -36,21 +40,23 @@ class ApprovalStore:
         now: datetime,
         expires_at: datetime,
     ) -> Approval:
-        cursor = self.sql.execute(
-            "INSERT INTO approvals (kind, service, env, requester, required, eligible_groups, state, created_at, "
-            "expires_at, subject) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (
-                kind.value,
-                service,
-                env,
-                requester,
-                required,
-                json.dumps(eligible_groups),
-                rows.ts(now),
-                rows.ts(expires_at),
-                json.dumps(subject, sort_keys=True),
-            ),
-        )
+        with self.sql.transaction():  # the request and its outbound event (bot/store/events.py) together
+            cursor = self.sql.execute(
+                "INSERT INTO approvals (kind, service, env, requester, required, eligible_groups, state, created_at, "
+                "expires_at, subject) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    kind.value,
+                    service,
+                    env,
+                    requester,
+                    required,
+                    json.dumps(eligible_groups),
+                    rows.ts(now),
+                    rows.ts(expires_at),
+                    json.dumps(subject, sort_keys=True),
+                ),
+            )
+            approval_event(cast("Store", self), int(cursor.lastrowid or 0), "requested", now)
         found = self.get_approval(int(cursor.lastrowid or 0))
         assert found is not None
         return found
@@ -88,6 +94,9 @@ class ApprovalStore:
                     (rows.ts(now), user, approval_id),
                 ).rowcount
                 outcome = "approved" if changed else "closed"
+            approval_event(cast("Store", self), approval_id, "voted", now, voter=user, votes=votes["n"] if votes else 0)
+            if outcome == "approved":
+                approval_event(cast("Store", self), approval_id, "approved", now)
         updated = self.get_approval(approval_id)
         assert updated is not None
         return VoteResult(outcome, updated)
@@ -96,11 +105,14 @@ class ApprovalStore:
         self, approval_id: int, to: ApprovalState, *, by: str | None, reason: str | None, now: datetime
     ) -> bool:
         """Deny, expire or cancel a pending approval; False when it was already decided."""
-        changed = self.sql.execute(
-            "UPDATE approvals SET state = ?, decided_at = ?, decided_by = ?, reason = ? "
-            "WHERE id = ? AND state = 'pending'",
-            (to.value, rows.ts(now), by, reason, approval_id),
-        ).rowcount
+        with self.sql.transaction():  # the decision and its outbound event (bot/store/events.py) together
+            changed = self.sql.execute(
+                "UPDATE approvals SET state = ?, decided_at = ?, decided_by = ?, reason = ? "
+                "WHERE id = ? AND state = 'pending'",
+                (to.value, rows.ts(now), by, reason, approval_id),
+            ).rowcount
+            if changed:
+                approval_event(cast("Store", self), approval_id, to.value, now)
         return bool(changed)
 
     def due_expiries(self, now: datetime) -> list[Approval]:

@@ -43,7 +43,7 @@ for _name, _sql in MIGRATIONS:
 class Sql:
     """A thin, typed face over one SQLite connection (WAL, busy timeout, foreign keys)."""
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False, nowait: bool = False) -> None:
         memory = str(path) == ":memory:"
         conn = sqlite3.connect(
             ":memory:" if memory else str(path), check_same_thread=False, isolation_level=None, timeout=5.0
@@ -51,6 +51,18 @@ class Sql:
         conn.execute("PRAGMA busy_timeout = 5000")
         if read_only:  # a reader beside the writer (WAL lets it read while the writer writes)
             conn.execute("PRAGMA query_only = ON")
+            self._lock = threading.RLock()
+            self.db = Database(conn)
+            return
+        if nowait:
+            # A second writer for tiny writes made on the event loop (AsyncStore.claim_now): it never waits
+            # for the write lock (busy → the caller goes through the store thread instead) and never runs a
+            # checkpoint itself (the store thread's connection does), so a write here is an append to the WAL.
+            # The database is already migrated by the store's own connection.
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
             self._lock = threading.RLock()
             self.db = Database(conn)
             return
@@ -72,17 +84,34 @@ class Sql:
         """Names of migrations this code knows and the database does not have yet."""
         return [m.name for m in _migrations.pending(self.db)]
 
+    # Reads go to the connection directly. sqlite-utils' Database.query wraps every statement in a savepoint
+    # (SAVEPOINT, the statement, RELEASE: three statements where one does) and re-parses its first keyword, so
+    # that a statement returning no rows can be refused and rolled back; every statement here is written to
+    # return rows, and one that does not is still refused below. The hottest read (`/release status`, in the
+    # ack) spent most of its store time in that wrapping (bench/ack.py).
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
-        """All rows of a SELECT as dicts."""
+        """All rows of a SELECT (or a write ``… RETURNING``, run to completion) as dicts."""
         with self._lock:
-            return list(self.db.query(sql, params))
+            cursor = self.db.conn.execute(sql, params)
+            try:
+                if cursor.description is None:
+                    raise ValueError("query() is for statements that return rows; use execute()")
+                keys = [d[0] for d in cursor.description]
+                return [dict(zip(keys, row, strict=True)) for row in cursor]
+            finally:
+                cursor.close()
 
     def one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
         """The first row of a SELECT, or None."""
         with self._lock:
-            for row in self.db.query(sql, params):
-                return row
-            return None
+            cursor = self.db.conn.execute(sql, params)
+            try:
+                if cursor.description is None:
+                    raise ValueError("one() is for statements that return rows; use execute()")
+                row = cursor.fetchone()
+                return None if row is None else dict(zip([d[0] for d in cursor.description], row, strict=True))
+            finally:
+                cursor.close()  # a half-read SELECT would keep its read snapshot open
 
     def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run one statement (autocommit unless inside :meth:`transaction`)."""
@@ -130,6 +159,12 @@ class StoreWriteError(Exception):
 def _write_failure(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _WRITE_FAILURES
+
+
+def busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because another connection holds the lock (SQLITE_BUSY / SQLITE_LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class Runner:

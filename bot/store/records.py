@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.core.models import AuditEntry
+from bot.core.watch import Planned
 from bot.core.windows import AdhocFreeze
 from bot.store import rows
 from bot.store.db import Sql
+from bot.store.events import verdict_event
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 class RecordStore:
@@ -103,14 +109,18 @@ class RecordStore:
         )
 
     # --- scheduled measurements (post-release checks) -------------------------------------------
-    def schedule_measurements(self, release_id: int, planned: list[tuple[str, int, datetime]]) -> None:
-        """Persist (check, offset seconds, due time) rows; re-scheduling the same row is a no-op."""
+    def schedule_measurements(self, release_id: int, planned: Sequence[tuple[str, int, datetime] | Planned]) -> None:
+        """Persist (check, offset seconds, due time) rows — a watch window's ticks with their window
+        (:class:`Planned`); re-scheduling the same row is a no-op."""
         with self.sql.transaction():
-            for check_name, offset_s, due_at in planned:
+            for item in planned:
+                check_name, offset_s, due_at = item[0], item[1], item[2]
+                window = (item.every_s, item.failure_limit) if isinstance(item, Planned) else (None, None)
                 self.sql.execute(
-                    "INSERT OR IGNORE INTO measurements (release_id, check_name, offset_s, due_at, state) "
-                    "VALUES (?, ?, ?, ?, 'pending')",
-                    (release_id, check_name, offset_s, rows.ts(due_at)),
+                    "INSERT OR IGNORE INTO measurements "
+                    "(release_id, check_name, offset_s, due_at, state, every_s, failure_limit) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                    (release_id, check_name, offset_s, rows.ts(due_at), *window),
                 )
 
     def pending_measurements(self, release_id: int | None = None) -> list[dict[str, Any]]:
@@ -161,13 +171,17 @@ class RecordStore:
         query: str | None,
         now: datetime,
         outage_ts: str | None = None,
+        reply_ts: str | None = None,
     ) -> None:
-        """Record the result; ``outage_ts`` is the reply that reports the backend unreadable (None if it was read)."""
-        self.sql.execute(
-            "UPDATE measurements SET state = 'done', verdict = ?, value = ?, summary = ?, query = ?, measured_at = ?, "
-            "outage_ts = ? WHERE release_id = ? AND check_name = ? AND offset_s = ?",
-            (verdict, value, summary, query, rows.ts(now), outage_ts, release_id, check_name, offset_s),
-        )
+        """Record the result; ``outage_ts`` is the reply that reports the backend unreadable (None if it was read);
+        ``reply_ts`` a watch window's tally reply, which its next tick edits."""
+        with self.sql.transaction():  # the verdict and its outbound event (bot/store/events.py) together
+            self.sql.execute(
+                "UPDATE measurements SET state = 'done', verdict = ?, value = ?, summary = ?, query = ?, "
+                "measured_at = ?, outage_ts = ?, reply_ts = ? WHERE release_id = ? AND check_name = ? AND offset_s = ?",
+                (verdict, value, summary, query, rows.ts(now), outage_ts, reply_ts, release_id, check_name, offset_s),
+            )
+            verdict_event(cast("Store", self), release_id, check_name, offset_s, verdict, value, summary, now)
 
     def cancel_measurements(
         self, *, release_id: int | None = None, superseded_in: tuple[str, str, int] | None = None
@@ -186,7 +200,7 @@ class RecordStore:
             params = superseded_in
         return self.sql.query(
             f"UPDATE measurements SET state = 'cancelled' WHERE {where} AND state = 'pending' "  # noqa: S608
-            "RETURNING release_id, check_name, offset_s",
+            "RETURNING release_id, check_name, offset_s, every_s",
             params,
         )
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.core.models import EnvState, Lock, Release, ReleaseKind, ReleaseState
 from bot.store import rows
 from bot.store.db import Sql
+from bot.store.events import release_event
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 _UPDATABLE = {
     "held_step",
@@ -103,6 +107,16 @@ class ReleaseStore:
                     "INSERT INTO release_locks (service, env, release_id, holder, acquired_at) VALUES (?, ?, ?, ?, ?)",
                     (service, env, release_id, requested_by, rows.ts(now)),
                 )
+            # Its outbound event, in the same transaction (bot/store/events.py).
+            release_event(
+                cast("Store", self),
+                release_id,
+                state.value,
+                previous=None,
+                actor=requested_by,
+                detail=f"{kind.value} {version} requested",
+                now=now,
+            )
         found = self.get_release(release_id)
         assert found is not None
         return found
@@ -214,6 +228,9 @@ class ReleaseStore:
             if fields:
                 self._update(release_id, fields)
             self._event(release_id, to.value, actor, detail, now)
+            release_event(
+                cast("Store", self), release_id, to.value, previous=row["state"], actor=actor, detail=detail, now=now
+            )
             if to.terminal:
                 self.sql.execute("DELETE FROM release_locks WHERE release_id = ?", (release_id,))
             if to is ReleaseState.SUCCEEDED:

@@ -21,18 +21,24 @@ class ReplayStore:
     sql: Sql
     _requests_pruned_at: float = 0.0
 
-    def claim_request(self, keys: Sequence[str], now: float) -> bool:
+    def prune_due(self, now: float) -> bool:
+        """Whether the next claim made here would prune old keys first."""
+        return now - self._requests_pruned_at >= PRUNE_EVERY_SECONDS
+
+    def claim_request(self, keys: Sequence[str], now: float, *, prune: bool = True) -> bool:
         """True when none of ``keys`` was seen before: claim them all in one statement.
 
         One INSERT OR IGNORE over every key: two identical requests racing each other cannot both insert
         all their keys, and a request sharing any one key with an earlier one (same signature, or the same
         trigger_id / event_id / envelope_id under a fresh signature) inserts fewer rows than it has keys.
         ``now`` is wall-clock epoch seconds, the clock Slack's signature window is checked against.
+        ``prune=False`` leaves old keys for a later claim to forget (AsyncStore.claim_now: no bulk delete on
+        the event loop).
         """
         unique = list(dict.fromkeys(keys))
         if not unique:
             return True
-        if now - self._requests_pruned_at >= PRUNE_EVERY_SECONDS:
+        if prune and self.prune_due(now):
             self.prune_requests(now - KEEP_SECONDS)
             self._requests_pruned_at = now
         placeholders = ", ".join("(?, ?)" for _ in unique)

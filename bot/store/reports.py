@@ -51,13 +51,16 @@ class ReportStore:
         """What runs where, for every service (the App Home reads it in one query)."""
         return [rows.env_state(r) for r in self.sql.query("SELECT * FROM env_state ORDER BY service, env")]
 
-    def all_locks(self) -> list[Lock]:
-        """Every release lock and manual lock in force, release locks first."""
+    def all_locks(self, service: str | None = None) -> list[Lock]:
+        """Every release lock and manual lock in force (of one service, or all), release locks first."""
         held = self.sql.query(
             "SELECT l.*, r.version FROM release_locks l JOIN releases r ON r.id = l.release_id "
-            "ORDER BY l.service, l.env"
+            "WHERE ?1 IS NULL OR l.service = ?1 ORDER BY l.service, l.env",
+            (service,),
         )
-        manual = self.sql.query("SELECT * FROM manual_locks ORDER BY service, env")
+        manual = self.sql.query(
+            "SELECT * FROM manual_locks WHERE ?1 IS NULL OR service = ?1 ORDER BY service, env", (service,)
+        )
         return [
             Lock(
                 service=row["service"],

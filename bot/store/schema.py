@@ -358,4 +358,149 @@ CREATE TABLE scheduled_releases (
 CREATE INDEX scheduled_releases_pending ON scheduled_releases (at) WHERE state = 'pending';
 """,
     ),
+    (
+        "0011_trains",
+        """
+-- Release trains (bot/engine/trains.py): the rows are the truth; APScheduler only wakes them.
+-- A departure: pending → boarding (its boarding call went out) → departed | held; or closed (its window is
+-- closed at its time) | missed (the bot was down and the window had closed when it came back).
+-- One row per train and instant: a restart or a second wake-up never makes a second departure.
+CREATE TABLE train_departures (
+    id INTEGER PRIMARY KEY,
+    env TEXT NOT NULL,
+    at TEXT NOT NULL,
+    boards_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT,
+    held_by TEXT,
+    created_at TEXT NOT NULL,
+    settled_at TEXT,
+    UNIQUE (env, at)
+);
+CREATE INDEX train_departures_open ON train_departures (at) WHERE state IN ('pending', 'boarding');
+CREATE INDEX train_departures_settled ON train_departures (settled_at, state);
+-- A service on a departure: boarding → boarded (release_id once recorded) | refused; or left_off | skipped.
+-- Nothing boards twice: one row per departure and service, and one boarded row per (env, service, version).
+CREATE TABLE train_boardings (
+    id INTEGER PRIMARY KEY,
+    departure_id INTEGER NOT NULL REFERENCES train_departures (id),
+    env TEXT NOT NULL,
+    service TEXT NOT NULL,
+    version TEXT,
+    state TEXT NOT NULL,
+    reason TEXT,
+    by TEXT,
+    release_id INTEGER REFERENCES releases (id),
+    checklist_ok INTEGER,
+    notes TEXT,
+    UNIQUE (departure_id, service)
+);
+CREATE UNIQUE INDEX train_boardings_once ON train_boardings (env, service, version) WHERE state = 'boarded';
+""",
+    ),
+    (
+        "0012_alerts",
+        """
+-- Alertmanager's alerts (POST /api/v1/alerts, bot/engine/alerts.py). One row per alert occurrence: Alertmanager
+-- names an alert by its label fingerprint and re-sends it every group_interval, so (fingerprint, starts_at) is
+-- the occurrence and a repeat finds its row. status: firing | resolved.
+-- An incident is one service's trouble in one environment, first firing to resolved (at most one open per
+-- service and environment: later alerts join it). release_id: the release in whose watch window it started
+-- (DORA counts it against that release). channel/ts: its message, edited as it changes; thread_ts: the release
+-- thread that message is in (NULL: posted in the service's channel).
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    release_id INTEGER REFERENCES releases (id),
+    source TEXT NOT NULL DEFAULT 'alert',
+    started_at TEXT NOT NULL,
+    resolved_at TEXT,
+    channel TEXT,
+    ts TEXT,
+    thread_ts TEXT,
+    acknowledged_by TEXT,
+    acknowledged_at TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX incidents_open ON incidents (service, env) WHERE resolved_at IS NULL;
+CREATE INDEX incidents_release ON incidents (release_id) WHERE release_id IS NOT NULL;
+CREATE TABLE alerts (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    name TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    ends_at TEXT,
+    incident_id INTEGER REFERENCES incidents (id),
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, starts_at)
+);
+CREATE INDEX alerts_incident ON alerts (incident_id) WHERE incident_id IS NOT NULL;
+""",
+    ),
+    (
+        "0013_events",
+        """
+-- Outbound events (bot/store/events.py, docs/events.md): a transactional outbox. An event is written in the
+-- same transaction as the change it describes (a release's state, an approval, a check verdict…), so a crash
+-- can neither lose one nor invent one. id is the sequence receivers and `GET /api/v1/events?since=` order by
+-- (AUTOINCREMENT: never reused, even after the newest rows are deleted); the CloudEvents id is the database's
+-- random instance name and that sequence, so two databases never hand out the same id.
+CREATE TABLE event_source (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    instance TEXT NOT NULL
+);
+INSERT INTO event_source (id, instance) VALUES (1, lower(hex(randomblob(6))));
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,                -- dev.releasebot.release.succeeded, …
+    subject TEXT NOT NULL,             -- what it is about, e.g. notify/prod/release/12
+    time TEXT NOT NULL,
+    data TEXT NOT NULL                 -- JSON
+);
+-- One row per (event, target) whose subscription takes it, written with the event: target is a webhook URL or
+-- 'github'. Delivered in event order per target (bot/events/deliver.py). state: pending | sent | dead.
+-- in_doubt: an attempt may have reached the target (set before a request leaves, so a crash is remembered).
+CREATE TABLE deliveries (
+    event_id INTEGER NOT NULL REFERENCES events (id),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    PRIMARY KEY (event_id, target)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_pending ON deliveries (target, event_id) WHERE state = 'pending';
+-- The GitHub deployment made for a release (bot/github_deployments.py); active: its last status was success and
+-- no later release of the same service and environment has replaced it (that one is then marked inactive).
+CREATE TABLE github_deployments (
+    release_id INTEGER PRIMARY KEY REFERENCES releases (id),
+    repo TEXT NOT NULL,
+    service TEXT NOT NULL,
+    env TEXT NOT NULL,
+    deployment_id INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX github_deployments_active ON github_deployments (service, env) WHERE active = 1;
+""",
+    ),
+    (
+        "0014_check_watch",
+        """
+-- Watch-window checks (`every` + `for`): one measurement row per tick, as offsets have. every_s marks a tick
+-- (NULL: an `after` offset) and failure_limit is the failures the window tolerates, so the window is judged
+-- from its rows alone; reply_ts is the one thread reply that shows the window's running tally, edited in
+-- place by every tick, across restarts (bot/engine/checks.py). May hold an outbox placeholder ts.
+ALTER TABLE measurements ADD COLUMN every_s INTEGER;
+ALTER TABLE measurements ADD COLUMN failure_limit INTEGER;
+ALTER TABLE measurements ADD COLUMN reply_ts TEXT;
+""",
+    ),
 ]

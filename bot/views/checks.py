@@ -6,17 +6,32 @@ become mentions); versions, step labels and check summaries are escaped here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from bot.core.verdicts import Verdict
+from bot.core.verdicts import Measurement, Verdict, format_value
+from bot.core.watch import Tally
 from bot.views.mrkdwn import escape
-from bot.views.render import Message, check_buttons, group_mentions, info, section, thread_reply, user
+from bot.views.render import (
+    CHECK_ICON,
+    Message,
+    check_buttons,
+    context,
+    group_mentions,
+    info,
+    section,
+    thread_reply,
+    user,
+    when,
+)
 
 __all__ = [
     "acknowledged",
     "already_decided",
     "already_noted",
     "check_ping",
+    "checks_planned",
     "continuing",
     "continuing_reply",
     "hold_choices",
@@ -26,6 +41,7 @@ __all__ = [
     "release_moved_on",
     "rolling_back_reply",
     "still_checking",
+    "watch_reply",
 ]
 
 
@@ -121,3 +137,71 @@ def hold_rolled_back(by: str, step: str) -> Message:
 
 def rolling_back_reply(version: str) -> Message:
     return info(f"Rolling back the rollout of {escape(version)}.")
+
+
+# --- watch windows (bot/core/watch.py) ----------------------------------------------------------------
+
+
+def checks_planned(
+    due: Iterable[datetime], windows: Sequence[tuple[str, str, str, datetime]], zone: ZoneInfo
+) -> Message:
+    """When the post-release checks run: each distinct offset time once, in order, and each watch window as
+    (check, every, for, until) — one line, not a time per tick."""
+    lines = []
+    times = sorted({when(at, zone) for at in due})
+    if times:
+        lines.append(f"🗓️ Post-release checks scheduled: {', '.join(times)}.")
+    for name, every, window, until in windows:
+        lines.append(f"👀 *{escape(name)}*: every {escape(every)} for {escape(window)}, until {when(until, zone)}.")
+    text = "\n".join(lines)
+    return Message(text=text, blocks=[section(text)])
+
+
+def watch_reply(
+    tally: Tally, *, every: str, window: str, last_at: str | None, latest: Measurement | None = None, of: int = 1
+) -> Message:
+    """A watch window's one reply, edited in place by every tick: the running tally and the latest value.
+
+    ``latest`` is the tick being measured when it could not be read yet (``latest.error`` set: shown with its
+    attempt of ``of``), or the tick just judged; ``last_at`` is the offset of the latest measured tick.
+    """
+    verdict = tally.verdict
+    name = escape(tally.check)
+    counted = f"{tally.measured}/{tally.planned}"
+    limit = f" (limit {tally.failure_limit})" if tally.failure_limit else ""
+    counts = [f"{tally.passed} pass", f"{tally.failed} fail{limit}"]
+    if tally.inconclusive:
+        counts.append(f"{tally.inconclusive} inconclusive")
+    last = f"last {format_value(tally.last)}" + (f" ({last_at})" if last_at else "")
+    if verdict is Verdict.FAIL:
+        word = "FAIL"
+    elif tally.ended and verdict is not None:
+        word = verdict.value.upper()
+    else:
+        word = "watching" if verdict is None else f"{verdict.value.upper()} so far"
+    icon = (
+        CHECK_ICON.get(verdict, "👀") if verdict is not None and (tally.ended or verdict is not Verdict.PASS) else "👀"
+    )
+    blocks = [
+        section(
+            f"{icon} *{name}* every {escape(every)} for {escape(window)}: *{word}* — {counted} measured · "
+            f"{', '.join(counts)} · {escape(last)}"
+        )
+    ]
+    notes = []
+    if latest is not None and latest.error is not None:
+        attempt = f"attempt {latest.attempts} of {of}"
+        notes.append(f"Metrics unavailable — {attempt}: {escape(latest.error)}")
+    elif latest is not None:
+        notes.append(escape(latest.summary) + (f" — {escape(latest.detail)}" if latest.detail else ""))
+    if verdict is Verdict.FAIL:
+        why = f"more than {tally.failure_limit} failed" if tally.failure_limit else "a measurement failed"
+        notes.append(f"Failed: {why}; the rest of the window is cancelled.")
+    elif tally.ended:
+        notes.append("Window over.")
+    if notes:
+        blocks.append(context(" ".join(notes)))
+    if latest is not None and latest.query:
+        blocks.append(context(f"query: `{escape(latest.query)[:2800]}`"))
+    text = f"{tally.check}: {counted} {word} · {last}"
+    return Message(text=text, blocks=blocks)

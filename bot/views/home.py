@@ -70,6 +70,7 @@ def home_view(
     approvals: Sequence[Approval],
     freezes: Sequence[str],
     zone: ZoneInfo,
+    trains: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The Home tab: approvals the user can act on, what runs where with locks and windows, freezes ahead.
 
@@ -84,7 +85,7 @@ def home_view(
         if len(approvals) > MAX_APPROVALS:
             blocks.append(render.context(f"…and {len(approvals) - MAX_APPROVALS} more in the release channels."))
     # Room for the "not shown" line, the divider, the freezes and the footer.
-    budget = MAX_BLOCKS - len(blocks) - 4
+    budget = MAX_BLOCKS - len(blocks) - 4 - (2 if trains else 0)  # and the trains' divider and section
     shown = 0
     for row in services:
         if budget < 2:
@@ -97,6 +98,9 @@ def home_view(
     if shown < len(services):
         rest = ", ".join(escape(r.service) for r in services[shown:])
         blocks.append(render.context(f"Not shown for space: {rest}. Use `/release <service> status`."))
+    if trains:  # mrkdwn lines, already escaped (bot/views/trains.py home_lines)
+        blocks.append({"type": "divider"})
+        blocks.append(render.section("*Release trains*\n" + "\n".join(trains)))
     blocks.append({"type": "divider"})
     ahead = "\n".join(f"• {line}" for line in freezes[:MAX_FREEZE_LINES]) or "none in the next 7 days"
     blocks.append(render.section("*Holidays and freezes ahead*\n" + ahead))

@@ -18,6 +18,7 @@ class Who:
     oncall: Sequence[str] = ()  # ["oncall"] when that group is configured
     rollback_approvers: Sequence[str] = ()
     approvers: Sequence[str] = ()  # the open request's groups
+    train_holders: Sequence[str] = ()  # the release train's `hold` groups
     lock_holder: str | None = None
     freezer: str | None = None
     requester: str | None = None  # who asked for the request at hand (a scheduled release)
@@ -59,4 +60,6 @@ def permission_refusal(answer: Permission, who: Who) -> str:
         return f"you are not in {_groups(who.approvers)}, so you cannot decide this."
     if action in (Action.CHECK_ROLLBACK, Action.CHECK_DISMISS, Action.CHECK_LOOKS_GOOD):
         return f"you are not in {_groups(who.rollback_approvers, who.oncall)}, so you cannot act on this check."
+    if action is Action.ALERT_ACK:
+        return f"you are not in {_groups(who.rollback_approvers, who.oncall)}, so you cannot acknowledge this alert."
     return f"you may not {action.value.replace('_', ' ')} here."

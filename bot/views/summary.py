@@ -67,6 +67,7 @@ class Summary:
     previous: dora.DoraReport  # the period before, for the comparison
     closed_ahead: tuple[ClosedAhead, ...]
     ahead_days: int  # how far ahead ``closed_ahead`` looked
+    trains: Mapping[str, int] | None = None  # train departures settled in the period by state; None: no trains
 
 
 def _sections(title: str, lines: Sequence[str]) -> list[render.Block]:
@@ -120,6 +121,8 @@ def _failure_lines(failures: Sequence[Failure], total: int, zone: ZoneInfo) -> l
         what = STATE_WORDS.get(failure.state, failure.state)
         if release.verdict == "fail":
             what += ", checks failed"
+        if release.incident_at is not None:
+            what += ", alert fired in its watch window"
         if release.recovered_at is not None and release.failure_detected_at is not None:
             what += f", recovered in {dora.format_duration(release.recovered_at - release.failure_detected_at)}"
         elif release.failure_detected_at is not None:
@@ -144,6 +147,11 @@ def _dur(value: timedelta | None) -> str:
 
 def _rate(value: float | None) -> str:
     return f"{value:.0%}" if value is not None else "n/a"
+
+
+def _from_alerts(count: int) -> str:
+    """How many change failures only an alert showed (nothing when none)."""
+    return f"; {count} from alerts" if count else ""
 
 
 def _dora_lines(report: dora.DoraReport, previous: dora.DoraReport, period: Period) -> list[str]:
@@ -183,13 +191,23 @@ def _dora_lines(report: dora.DoraReport, previous: dora.DoraReport, period: Peri
         line("Lead time for changes", lead, lt.band, comparison.lead_time, _dur(plt.value)),
         line(
             "Change failure rate",
-            f"{_rate(cfr.value)} ({cfr.failures} of {cfr.sample_size})" if cfr.value is not None else "n/a",
+            f"{_rate(cfr.value)} ({cfr.failures} of {cfr.sample_size}{_from_alerts(cfr.from_alerts)})"
+            if cfr.value is not None
+            else "n/a",
             cfr.band,
             comparison.change_failure_rate,
             _rate(pcfr.value),
         ),
         line("Failed-deployment recovery time", recovery, rt.band, comparison.recovery_time, _dur(prt.value)),
     ]
+
+
+def _train_line(counts: Mapping[str, int]) -> str:
+    """Train departures of the period by outcome (bot.core.trains.DepartureState's final states)."""
+    return (
+        f"{counts.get('departed', 0)} departed · {counts.get('held', 0)} held · {counts.get('missed', 0)} missed · "
+        f"{counts.get('closed', 0)} did not run (window closed)"
+    )
 
 
 def summary_message(summary: Summary, zone: ZoneInfo) -> render.Message:
@@ -204,6 +222,8 @@ def summary_message(summary: Summary, zone: ZoneInfo) -> render.Message:
     if failure_lines:
         blocks += _sections("Production failures and rollbacks", failure_lines)
     blocks += _sections("DORA (production)", _dora_lines(summary.report, summary.previous, summary.period))
+    if summary.trains is not None:
+        blocks += _sections("Release trains", [_train_line(summary.trains)])
     blocks += _sections(f"Closed windows in the next {summary.ahead_days} days", ahead or ["none"])
     blocks.append(render.context(f"Bands per {dora.REPORT}. Times in {zone.key}."))
     return render.Message(text=title, blocks=blocks)

@@ -5,15 +5,21 @@ It serves one linear history per repository (oldest first) through:
 - `GET /repos/{o}/{r}/compare/{base}...{head}` — `commits[]` oldest first, `total_commits`, `status`,
   `ahead_by`, …, paginated by `page`/`per_page` with a `Link: <…>; rel="next"` header;
 - `GET /repos/{o}/{r}/commits?sha=&page=&per_page=` — head's history, newest first, paginated;
-- `GET /repos/{o}/{r}/commits/{ref}` and `GET /repos/{o}/{r}/commits/{sha}/pulls`.
+- `GET /repos/{o}/{r}/commits/{ref}` and `GET /repos/{o}/{r}/commits/{sha}/pulls`;
+- `POST`/`GET /repos/{o}/{r}/deployments` (`sha`, `environment`, `task` filters, newest first, paginated) and
+  `POST`/`GET /repos/{o}/{r}/deployments/{id}/statuses`, validated as GitHub does (404 unknown repository or
+  deployment, 422 unknown ref or state).
 
 Unknown repositories and refs answer 404 `{"message": "Not Found", …}` like GitHub. Tests queue
-rate-limit answers with `rate_limit(...)` (served before the next real answer) and read `requests`.
+rate-limit answers with `rate_limit(...)` (served before the next real answer) and read `requests` (with
+each JSON body). While `down` is set every request is answered 503; `lose_next_creates` makes the next creates
+of a deployment happen but answer 502, as a gateway that lost GitHub's answer does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -32,6 +38,7 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    body: Any = None
 
 
 @dataclass
@@ -104,6 +111,10 @@ class FakeGitHub:
         self.repos: dict[str, _Repo] = {}
         self.requests: list[RecordedRequest] = []
         self._rate_limits: list[_RateLimit] = []
+        self.deployments: dict[str, list[dict[str, Any]]] = {}  # per repository, oldest first
+        self.statuses: dict[int, list[dict[str, Any]]] = {}  # per deployment id, oldest first
+        self.down = False  # answer 503 to everything
+        self.lose_next_creates = 0  # create the deployment, then answer 502
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -178,6 +189,10 @@ class FakeGitHub:
         app.router.add_get("/repos/{owner}/{name}/commits", self._list_commits)
         app.router.add_get("/repos/{owner}/{name}/commits/{sha}/pulls", self._pulls)
         app.router.add_get("/repos/{owner}/{name}/commits/{ref:.+}", self._get_commit)
+        app.router.add_post("/repos/{owner}/{name}/deployments", self._create_deployment)
+        app.router.add_get("/repos/{owner}/{name}/deployments", self._list_deployments)
+        app.router.add_post("/repos/{owner}/{name}/deployments/{id}/statuses", self._create_status)
+        app.router.add_get("/repos/{owner}/{name}/deployments/{id}/statuses", self._list_statuses)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -194,7 +209,16 @@ class FakeGitHub:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers)))
+        text = await request.text() if request.can_read_body else ""
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = text
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers), body)
+        )
+        if self.down:
+            return web.json_response({"message": "Service Unavailable"}, status=503)
         if self._rate_limits:
             limit = self._rate_limits.pop(0)
             return web.json_response(
@@ -292,3 +316,107 @@ class FakeGitHub:
         if repo is None:
             return self._not_found()
         return web.json_response(repo.pulls.get(request.match_info["sha"], []))
+
+    # -- deployments ---------------------------------------------------------------------------------
+
+    def statuses_of(self, deployment_id: int) -> list[str]:
+        """The states posted for a deployment, oldest first."""
+        return [status["state"] for status in self.statuses.get(deployment_id, [])]
+
+    def _stamp(self) -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def _create_deployment(self, request: web.Request) -> web.Response:
+        repo = self._repo(request)
+        if repo is None:
+            return self._not_found()
+        full = f"{request.match_info['owner']}/{request.match_info['name']}"
+        body = await request.json()
+        ref = str(body.get("ref", ""))
+        i = self._index(repo, ref)
+        if i is None:
+            return web.json_response(
+                {"message": f"No ref found for: {ref}", "documentation_url": f"{DOCS}/deployments/deployments"},
+                status=422,
+            )
+        deployment_id = sum(len(items) for items in self.deployments.values()) + 1
+        environment = body.get("environment", "production")
+        item = {
+            "url": f"{self.url}/repos/{full}/deployments/{deployment_id}",
+            "id": deployment_id,
+            "node_id": f"DE_{deployment_id}",
+            "sha": repo.commits[i]["sha"],
+            "ref": ref,
+            "task": body.get("task", "deploy"),
+            "payload": body.get("payload", {}),
+            "original_environment": environment,
+            "environment": environment,
+            "description": body.get("description"),
+            "creator": {"login": "release-bot[bot]", "type": "Bot"},
+            "created_at": self._stamp(),
+            "updated_at": self._stamp(),
+            "statuses_url": f"{self.url}/repos/{full}/deployments/{deployment_id}/statuses",
+            "repository_url": f"{self.url}/repos/{full}",
+            "transient_environment": body.get("transient_environment", False),
+            "production_environment": body.get("production_environment", environment == "production"),
+        }
+        self.deployments.setdefault(full, []).append(item)
+        if self.lose_next_creates:
+            self.lose_next_creates -= 1
+            return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        return web.json_response(item, status=201)
+
+    async def _list_deployments(self, request: web.Request) -> web.Response:
+        if self._repo(request) is None:
+            return self._not_found()
+        full = f"{request.match_info['owner']}/{request.match_info['name']}"
+        found = [
+            item
+            for item in reversed(self.deployments.get(full, []))
+            if all(request.query.get(key) in (None, item[key]) for key in ("sha", "ref", "task", "environment"))
+        ]
+        chunk, headers = self._page(request, found)
+        return web.json_response(chunk, headers=headers)
+
+    def _deployment(self, request: web.Request) -> dict[str, Any] | None:
+        full = f"{request.match_info['owner']}/{request.match_info['name']}"
+        wanted = request.match_info["id"]
+        return next((d for d in self.deployments.get(full, []) if str(d["id"]) == wanted), None)
+
+    async def _create_status(self, request: web.Request) -> web.Response:
+        deployment = self._deployment(request)
+        if deployment is None:
+            return self._not_found()
+        body = await request.json()
+        states = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+        if body.get("state") not in states:
+            return web.json_response(
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "DeploymentStatus", "field": "state", "code": "invalid"}],
+                    "documentation_url": f"{DOCS}/deployments/statuses",
+                },
+                status=422,
+            )
+        items = self.statuses.setdefault(deployment["id"], [])
+        status = {
+            "url": f"{deployment['url']}/statuses/{len(items) + 1}",
+            "id": len(items) + 1,
+            "state": body["state"],
+            "description": body.get("description", ""),
+            "environment": body.get("environment", deployment["environment"]),
+            "log_url": body.get("log_url", ""),
+            "target_url": body.get("log_url", ""),
+            "environment_url": body.get("environment_url", ""),
+            "created_at": self._stamp(),
+            "deployment_url": deployment["url"],
+        }
+        items.append(status)
+        return web.json_response(status, status=201)
+
+    async def _list_statuses(self, request: web.Request) -> web.Response:
+        deployment = self._deployment(request)
+        if deployment is None:
+            return self._not_found()
+        chunk, headers = self._page(request, list(reversed(self.statuses.get(deployment["id"], []))))
+        return web.json_response(chunk, headers=headers)

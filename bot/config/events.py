@@ -1,0 +1,139 @@
+"""The ``events:`` block: outbound CloudEvents webhooks and GitHub Deployments (docs/events.md).
+
+The event types live here, beside the config that names them, so that a webhook's ``types`` are checked when
+the file is loaded (a typo is an error at its path, not a webhook that silently never fires). The store records
+events of these types (``bot.store.events``); nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, field_validator
+
+from bot.config.auth import EnvName
+from bot.config.types import Model
+
+__all__ = [
+    "EVENT_TYPES",
+    "PREFIX",
+    "RELEASE_STATES",
+    "Events",
+    "Webhook",
+    "event_type",
+    "type_matches",
+]
+
+PREFIX = "dev.releasebot."
+# scheme, optional user info (refused), host (a name or a bracketed IPv6 address), optional port, the rest.
+_URL = re.compile(
+    r"^(?P<scheme>https?)://(?P<auth>[^/?#@\s]*@)?(?P<host>[^/?#@\s:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:[/?#]\S*)?$"
+)
+# One event type per release state (bot.core.models.ReleaseState; tests/test_events_config.py keeps the two equal):
+# a receiver subscribes to `release.succeeded` without parsing data to learn what happened.
+RELEASE_STATES = (
+    "awaiting_approval",
+    "queued",
+    "deploying",
+    "verifying",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "interrupted",
+    "cancelled",
+)
+_SHORT_TYPES = (
+    *(f"release.{state}" for state in RELEASE_STATES),
+    "approval.requested",
+    "approval.voted",
+    "approval.approved",
+    "approval.denied",
+    "approval.expired",
+    "approval.cancelled",
+    "check.verdict",
+    "alert.firing",
+    "alert.resolved",
+    "train.departed",
+    "train.held",
+    "train.missed",
+)
+EVENT_TYPES: tuple[str, ...] = tuple(PREFIX + short for short in _SHORT_TYPES)
+"""Every CloudEvents ``type`` the bot emits, in documentation order."""
+
+
+def event_type(short: str) -> str:
+    """The full type of a known short name (``release.succeeded`` → ``dev.releasebot.release.succeeded``)."""
+    full = short if short.startswith(PREFIX) else PREFIX + short
+    if full not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {short!r}")
+    return full
+
+
+def type_matches(pattern: str, type_: str) -> bool:
+    """Whether a subscription pattern (``*``, ``<prefix>.*`` or an exact type, all full names) takes ``type_``."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return type_.startswith(pattern[:-1])
+    return pattern == type_
+
+
+def _pattern(value: str) -> str:
+    """A webhook's type pattern as a full name; the short form without the prefix is accepted."""
+    text = value.strip()
+    if text == "*":
+        return text
+    full = text if text.startswith(PREFIX) else PREFIX + text
+    if not any(type_matches(full, known) for known in EVENT_TYPES):
+        groups = sorted({short.split(".")[0] + ".*" for short in _SHORT_TYPES})
+        raise ValueError(
+            f"unknown event type {value!r}: give a type such as release.succeeded, a group such as "
+            f"{', '.join(groups)}, or * (every type is listed in docs/events.md)"
+        )
+    return full
+
+
+TypePattern = Annotated[str, AfterValidator(_pattern)]
+
+
+class Webhook(Model):
+    """One receiver of the bot's events."""
+
+    url: str
+    """Where each event is POSTed: `https://…` (`http://` works, but the body then travels unencrypted)."""
+    secret_env: EnvName
+    """Environment variable holding the shared secret; each body is signed with it (HMAC-SHA256) in the
+    `X-Releasebot-Signature-256` header."""
+    types: list[TypePattern] = Field(default_factory=lambda: ["*"], min_length=1)
+    """Event types sent here: a type (`release.succeeded`), a group (`release.*`, `approval.*`, `check.*`,
+    `alert.*`, `train.*`) or `*` for all; the `dev.releasebot.` prefix may be left out."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        found = _URL.match(value)
+        if found is None:
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        if found.group("auth"):
+            raise ValueError("must not carry credentials: the body is signed with secret_env instead")
+        return value
+
+
+class Events(Model):
+    """Outbound events: CloudEvents webhooks, and GitHub Deployments for services whose repo is on GitHub."""
+
+    webhooks: list[Webhook] = Field(default_factory=list)
+    """Receivers of CloudEvents 1.0 (structured JSON), delivered at least once, in order per receiver."""
+    github_deployments: bool | None = None
+    """Create a GitHub deployment for each release of a service whose `repo` is `github:` and post its statuses.
+    Omitted: on when the bot has a GitHub token (`GITHUB_TOKEN`); `false` turns it off."""
+
+    @field_validator("webhooks")
+    @classmethod
+    def _distinct(cls, value: list[Webhook]) -> list[Webhook]:
+        urls = [hook.url for hook in value]
+        repeated = sorted({url for url in urls if urls.count(url) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]} is listed twice: give it once with every type it takes")
+        return value

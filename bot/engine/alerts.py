@@ -1,0 +1,150 @@
+"""Alertmanager's alerts: record them, tell the release thread (or the service's channel), and act per ``on_alert``.
+
+``POST /api/v1/alerts`` hands :meth:`Alerts.receive` the checked alerts of one webhook call. The store decides
+in one transaction what is news (bot/store/alerts.py: repeats and grouped copies are not); this service then
+posts or edits each changed incident's one message and, under ``on_alert: auto_rollback``, asks for the
+rollback as the bot through the same path a person's click takes (bot/engine/rollbacks.py, with the
+``check_rollback`` claim, permission and admission), so the button and the bot never roll back twice.
+
+Webhook calls are handled one at a time (Alertmanager may post several groups at once): a resolve that
+arrives right after its firing then always finds the firing's message to edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bot.alerts_models import CheckedAlert, Incident
+from bot.config import Config
+from bot.core.models import Release, ReleaseState
+from bot.engine import claims
+from bot.engine.base import Actor, Reply, system_actor
+from bot.engine.errors import UserError
+from bot.engine.gatekeeper import Context, Gatekeeper
+from bot.engine.rollbacks import Rollbacks
+from bot.engine.story import Story
+from bot.policy.permissions import Action
+from bot.store.alerts import IncidentNews
+from bot.views import alerts as alert_views
+from bot.views import rollbacks as rollback_views
+
+__all__ = ["Alerts"]
+
+log = logging.getLogger("release_bot.alerts")
+
+
+class Alerts:
+    def __init__(self, *, config: Config, story: Story, gate: Gatekeeper, rollbacks: Rollbacks) -> None:
+        self.config = config
+        self.db = story.db
+        self.story = story
+        self.notifier = story.notifier
+        self.gate = gate
+        self.rollbacks = rollbacks
+        self._serial = asyncio.Lock()  # one webhook call (or message edit) at a time: see the module docstring
+
+    async def receive(self, alerts: Sequence[CheckedAlert], request_id: str | None = None) -> dict[str, Any]:
+        """Record one webhook call's alerts and tell what changed; the answer's body (what each incident did)."""
+        watch = {name: env.watch for name, env in self.config.environments.items()}
+        async with self._serial:
+            news = await self.db.ingest_alerts(list(alerts), watch, self.story.now())
+            for item in news:
+                await self._tell(item, request_id)
+        return {
+            "alerts": len(alerts),
+            "incidents": [
+                {"id": n.incident.id, "release_id": n.incident.release_id, "changes": sorted(n.what)} for n in news
+            ],
+        }
+
+    async def _tell(self, news: IncidentNews, request_id: str | None) -> None:
+        incident = news.incident
+        actor = system_actor(request_id)
+        if "opened" in news.what:
+            await self.story.audit(
+                actor, "incident.opened", f"incident:{incident.id}", release_id=incident.release_id, source="alert"
+            )
+        if "resolved" in news.what:
+            await self.story.audit(actor, "incident.resolved", f"incident:{incident.id}")
+        release = await self.db.get_release(incident.release_id) if incident.release_id is not None else None
+        await self._show(incident, release)
+        if "opened" in news.what and release is not None and self._on_alert(incident) == "auto_rollback":
+            await self._auto_rollback(release)
+
+    def _on_alert(self, incident: Incident) -> alert_views.OnAlert:
+        return self.config.environments[incident.env].on_alert
+
+    async def _show(self, incident: Incident, release: Release | None) -> None:
+        """Post the incident's message (the first time) or edit it to show the incident as it is now."""
+        alerts = await self.db.incident_alerts(incident.id)
+        last = None
+        if release is None:
+            state = await self.db.env_state(incident.service, incident.env)
+            last = alert_views.LastRelease(state.version, state.since) if state is not None else None
+        ctx = alert_views.AlertContext(
+            on_alert=self._on_alert(incident),
+            release_version=release.version if release else None,
+            release_finished_at=release.finished_at if release else None,
+            last_release=last,
+            groups=self.config.groups,
+            approvers=self.gate.who(incident.env).rollback_approvers,
+        )
+        message = alert_views.incident_message(incident, alerts, ctx, zone=self.config.zone, now=self.story.now())
+        try:
+            if incident.channel is not None and incident.ts is not None:
+                await self.notifier.update(incident.channel, incident.ts, message.text, message.blocks)
+                return
+            # In a watch window: the release's thread. Outside every window, or when the release has no thread
+            # (its parent message could not be posted): the service's channel.
+            channel = release.channel if release is not None and release.channel else None
+            thread_ts = release.thread_ts if channel is not None and release is not None else None
+            channel = channel or self.config.services[incident.service].channel
+            ts = await self.notifier.post(channel, message.text, message.blocks, thread_ts=thread_ts)
+        except Exception:
+            log.exception("could not show incident %s", incident.id)
+            return
+        await self.db.set_incident_message(incident.id, channel, ts, thread_ts)
+
+    async def _auto_rollback(self, release: Release) -> None:
+        """``on_alert: auto_rollback``: the bot asks, as a person's Roll back now would, once per release."""
+        if release.state is not ReleaseState.SUCCEEDED:
+            return  # already rolled back, or replaced: nothing of it to undo
+        try:
+            await self.story.once(
+                claims.check_rollback(release.id),
+                rollback_views.already_requested(),
+                lambda: self.rollbacks.request_rollback(
+                    system_actor(),
+                    release.service,
+                    release.env,
+                    None,
+                    of_release=release.id,
+                    action=Action.CHECK_ROLLBACK,
+                ),
+            )
+        except UserError as refused:
+            await self.story.reply(release, alert_views.auto_rollback_refused(str(refused)))
+
+    async def acknowledge(self, actor: Actor, incident_id: int) -> Reply:
+        """The Acknowledge button: on-call says they are on it; once, while the incident is open."""
+        incident = await self.db.incident(incident_id)
+        if incident is None:
+            raise UserError(alert_views.incident_gone())
+        await self.gate.require(Action.ALERT_ACK, actor.user, incident.env, Context(system=actor.system))
+        if incident.resolved_at is not None:
+            raise UserError(alert_views.incident_resolved_already())
+        if not await self.db.acknowledge_incident(incident_id, actor.user, self.story.now()):
+            now = await self.db.incident(incident_id)
+            if now is not None and now.resolved_at is not None and now.acknowledged_by is None:
+                raise UserError(alert_views.incident_resolved_already())
+            raise UserError(alert_views.already_acknowledged(now.acknowledged_by if now else None))
+        await self.story.audit(actor, "incident.acknowledged", f"incident:{incident_id}")
+        async with self._serial:
+            fresh = await self.db.incident(incident_id)
+            if fresh is not None:
+                release = await self.db.get_release(fresh.release_id) if fresh.release_id is not None else None
+                await self._show(fresh, release)
+        return Reply(alert_views.acknowledged_reply())

@@ -1,0 +1,204 @@
+"""GitHub Deployments for releases: the ``github`` target of the event worker (docs/events.md).
+
+A service whose ``repo`` is ``github: owner/name`` gets a deployment per release, created when the release is
+queued (or, if that event was missed, at its next state), with ``ref`` the candidate's commit, ``environment``
+the bot's environment name, ``auto_merge: false``, ``required_contexts: []`` and a payload naming the release.
+Each state change then posts a status: queued → ``queued``; deploying, verifying → ``in_progress``; succeeded →
+``success``; failed → ``failure``; interrupted, cancelled → ``error``. ``log_url`` is the release's Slack thread.
+A rollback is a release like any other, so it gets a deployment of the version it returns to.
+
+``inactive``: success statuses are sent with ``auto_inactive: false`` and the bot marks the deployment a success
+replaced (same service and environment) ``inactive`` itself. GitHub's automatic marking goes by repository and
+environment only, so two services of one repository would make each other's deployments inactive.
+
+Everything goes through the durable queue (bot/events/deliver.py): GitHub being down or rate-limited delays
+statuses, never a release. Creating a deployment is not idempotent, so a create whose answer was lost (in doubt)
+is looked for first — the repository's deployments for that commit and environment, every ``Link`` page — and
+re-created only when none carries this release's payload. A status posted twice is the same status twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from yarl import URL
+
+from bot.config import Config
+from bot.events.deliver import Failure
+from bot.github_api import GitHubClient, GitHubError
+from bot.store import AsyncStore
+from bot.store.events import (
+    GITHUB,
+    Delivery,
+    github_deployment,
+    github_replaced,
+    save_github_deployment,
+    set_github_active,
+)
+
+__all__ = ["STATUS_OF", "GitHubDeployments"]
+
+log = logging.getLogger("release_bot.events")
+
+STATUS_OF = {
+    "queued": "queued",
+    "deploying": "in_progress",
+    "verifying": "in_progress",
+    "succeeded": "success",
+    "failed": "failure",
+    "interrupted": "error",
+    "cancelled": "error",
+}
+# A release cancelled while awaiting approval never deployed: it gets no deployment (and no status).
+_CREATES = frozenset({"queued", "deploying", "verifying", "succeeded", "failed", "interrupted"})
+# Answers that will not change by trying again: a bad repository, ref or request.
+_FINAL = frozenset({400, 404, 409, 422})
+_SECONDARY_LIMIT_WAIT = 60.0  # GitHub's advice when a rate limit names no time
+
+Permalink = Callable[[str, str], Awaitable[str | None]]
+
+
+def _failure(exc: GitHubError, *, in_doubt: bool) -> Failure:
+    if exc.kind == "status" and exc.status in _FINAL:
+        return Failure(exc.reason, fatal=True, in_doubt=False)
+    return Failure(exc.reason, in_doubt=in_doubt)
+
+
+class GitHubDeployments:
+    """Turns ``release.*`` events into GitHub deployments and deployment statuses."""
+
+    target = GITHUB
+
+    def __init__(
+        self, client: GitHubClient, db: AsyncStore, config: Config, *, permalink: Permalink, now: Callable[[], datetime]
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.config = config
+        self._permalink = permalink
+        self._now = now
+
+    def _repo(self, service: str) -> str | None:
+        svc = self.config.services.get(service)
+        return svc.repo.github if svc is not None and svc.repo is not None else None
+
+    def _url(self, repo: str, *parts: str | int) -> str:
+        return "/".join([self.client.api_url, "repos", repo, *(str(p) for p in parts)])
+
+    async def send(self, delivery: Delivery) -> str | None:
+        data = delivery.event.data
+        state = str(data.get("state"))
+        repo = self._repo(str(data.get("service")))
+        status = STATUS_OF.get(state)
+        if repo is None or status is None:
+            return f"nothing to post to GitHub for {state}"
+        release_id = int(data["release_id"])
+        deployment = await self.db.run(github_deployment, self.db.sync, release_id)
+        if deployment is None:
+            if state not in _CREATES:
+                return f"no deployment: the release was {state} before it was queued"
+            deployment = await self._create(repo, delivery)
+        await self._status(repo, deployment, status, data, await self._log_url(release_id))
+        if status == "success":
+            await self.db.run(set_github_active, self.db.sync, release_id, True)
+            for replaced_id, replaced_repo, replaced in await self.db.run(github_replaced, self.db.sync, release_id):
+                await self._status(replaced_repo, replaced, "inactive", data, None)
+                await self.db.run(set_github_active, self.db.sync, replaced_id, False)
+        return None
+
+    async def _create(self, repo: str, delivery: Delivery) -> int:
+        """The release's deployment: found (after an attempt in doubt) or created, and recorded."""
+        data = delivery.event.data
+        release_id = int(data["release_id"])
+        instance = delivery.event.id.rpartition("-")[0]
+        ref = str(data.get("commit") or data["version"])
+        env = str(data["env"])
+        found = await self._find(repo, ref, env, release_id, instance) if delivery.in_doubt else None
+        if found is None:
+            body = {
+                "ref": ref,
+                "task": "deploy",
+                "auto_merge": False,
+                "required_contexts": [],
+                "environment": env,
+                "payload": {
+                    "release_id": release_id,
+                    "service": data["service"],
+                    "version": data["version"],
+                    "release_bot": instance,
+                },
+                "description": f"{data['kind']} {data['version']} by release-bot"[:140],
+                "production_environment": self.config.environments[env].production
+                if env in self.config.environments
+                else False,
+                "transient_environment": False,
+            }
+            try:
+                # No retries in the client: a create retried blindly after a 5xx could make two deployments.
+                answer = await self.client.request("POST", self._url(repo, "deployments"), body=body, retries=0)
+            except GitHubError as exc:
+                if exc.status in (403, 429) and exc.kind == "gave_up":
+                    # Rate-limited: not created. The client's error does not carry Retry-After, so the bot waits
+                    # the minute GitHub advises for secondary limits (the queue's backoff when that is longer).
+                    raise Failure(exc.reason, retry_after=_SECONDARY_LIMIT_WAIT, in_doubt=False) from None
+                raise _failure(exc, in_doubt=exc.kind == "unreachable" or (exc.status or 0) >= 500) from None
+            if answer.status != 201 or not isinstance(answer.payload, dict) or "id" not in answer.payload:
+                message = answer.payload.get("message") if isinstance(answer.payload, dict) else None
+                raise Failure(f"GitHub did not create a deployment ({answer.status}: {message})", fatal=True)
+            found = int(answer.payload["id"])
+        await self.db.run(
+            save_github_deployment,
+            self.db.sync,
+            release_id,
+            repo=repo,
+            service=str(data["service"]),
+            env=env,
+            deployment_id=found,
+            now=self._now(),
+        )
+        return found
+
+    async def _find(self, repo: str, ref: str, env: str, release_id: int, instance: str) -> int | None:
+        """A deployment an earlier attempt in doubt created for this release, looked up on every page."""
+        url = URL(self._url(repo, "deployments")).with_query(sha=ref, environment=env, per_page=100)
+        try:
+            async for page in self.client.pages(url):
+                for item in page.payload if isinstance(page.payload, list) else []:
+                    payload = item.get("payload") if isinstance(item, dict) else None
+                    if (
+                        isinstance(payload, dict)
+                        and payload.get("release_id") == release_id
+                        and payload.get("release_bot") == instance
+                    ):
+                        return int(item["id"])
+        except GitHubError as exc:
+            raise _failure(exc, in_doubt=True) from None  # still in doubt: nothing was learnt
+        return None
+
+    async def _status(self, repo: str, deployment: int, state: str, data: dict[str, Any], log_url: str | None) -> None:
+        body: dict[str, Any] = {
+            "state": state,
+            "description": f"{data.get('kind')} {data.get('version')}: {data.get('state')}"[:140],
+            "auto_inactive": False,
+        }
+        if log_url:
+            body["log_url"] = log_url
+        try:
+            await self.client.request("POST", self._url(repo, "deployments", deployment, "statuses"), body=body)
+        except GitHubError as exc:
+            # The deployment exists (its id is recorded): a status is never in doubt in a way that matters.
+            raise _failure(exc, in_doubt=False) from None
+
+    async def _log_url(self, release_id: int) -> str | None:
+        """The Slack thread of the release, when it has been posted (a placeholder has no permalink yet)."""
+        release = await self.db.get_release(release_id)
+        if release is None or release.channel is None or release.thread_ts is None:
+            return None
+        try:
+            return await self._permalink(release.channel, release.thread_ts)
+        except Exception as exc:  # a status without its link beats no status
+            log.info("events: no permalink for release %s yet (%s)", release_id, exc)
+            return None

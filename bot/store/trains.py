@@ -1,0 +1,188 @@
+"""Release trains: a row per departure and a row per service on it (bot/engine/trains.py decides)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from bot.core.trains import Boarding, BoardingState, DepartureState, TrainDeparture
+from bot.store import rows
+from bot.store.db import Sql
+from bot.store.events import departure_event
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+OPEN_DEPARTURES = (DepartureState.PENDING, DepartureState.BOARDING)
+# The settled states told to outbound events' subscribers (train.departed, train.held, train.missed).
+EVENTFUL_DEPARTURES = (DepartureState.DEPARTED, DepartureState.HELD, DepartureState.MISSED)
+
+
+def _departure(row: Any) -> TrainDeparture:
+    return TrainDeparture(
+        id=row["id"],
+        env=row["env"],
+        at=rows.need_dt(row["at"]),
+        boards_at=rows.need_dt(row["boards_at"]),
+        state=row["state"],
+        created_at=rows.need_dt(row["created_at"]),
+        reason=row["reason"],
+        held_by=row["held_by"],
+    )
+
+
+def _boarding(row: Any) -> Boarding:
+    ok = row["checklist_ok"]
+    return Boarding(
+        id=row["id"],
+        departure_id=row["departure_id"],
+        env=row["env"],
+        service=row["service"],
+        version=row["version"],
+        state=row["state"],
+        reason=row["reason"],
+        by=row["by"],
+        release_id=row["release_id"],
+        checklist_ok=None if ok is None else bool(ok),
+        notes=row["notes"],
+    )
+
+
+class TrainStore:
+    sql: Sql
+
+    def add_departure(self, *, env: str, at: datetime, boards_at: datetime, now: datetime) -> TrainDeparture:
+        """The departure of ``env``'s train at ``at``: stored pending, or the row already there (never two)."""
+        self.sql.execute(
+            "INSERT OR IGNORE INTO train_departures (env, at, boards_at, state, created_at) VALUES (?, ?, ?, ?, ?)",
+            (env, rows.ts(at), rows.ts(boards_at), DepartureState.PENDING, rows.ts(now)),
+        )
+        row = self.sql.one("SELECT * FROM train_departures WHERE env = ? AND at = ?", (env, rows.ts(at)))
+        assert row is not None
+        return _departure(row)
+
+    def get_departure(self, departure_id: int) -> TrainDeparture | None:
+        row = self.sql.one("SELECT * FROM train_departures WHERE id = ?", (departure_id,))
+        return None if row is None else _departure(row)
+
+    def departures_in(self, states: list[str], env: str | None = None) -> list[TrainDeparture]:
+        """The departures in ``states`` (of ``env``'s train, or every train), soonest first."""
+        marks = ", ".join("?" for _ in states)
+        sql = f"SELECT * FROM train_departures WHERE state IN ({marks})"  # noqa: S608 - placeholders only
+        params: list[Any] = list(states)
+        if env is not None:
+            sql += " AND env = ?"
+            params.append(env)
+        return [_departure(row) for row in self.sql.query(sql + " ORDER BY at, id", tuple(params))]
+
+    def last_departure(self, env: str) -> TrainDeparture | None:
+        """The latest stored departure of ``env``'s train, whatever its state."""
+        row = self.sql.one("SELECT * FROM train_departures WHERE env = ? ORDER BY at DESC, id DESC LIMIT 1", (env,))
+        return None if row is None else _departure(row)
+
+    def move_departure(
+        self,
+        departure_id: int,
+        *,
+        frm: str,
+        to: str,
+        now: datetime,
+        reason: str | None = None,
+        held_by: str | None = None,
+    ) -> bool:
+        """Move a departure from state ``frm`` to ``to``: True only for the one caller that did. A departure that
+        departed, was held or was missed records its outbound event in the same transaction."""
+        settled = None if to in OPEN_DEPARTURES else rows.ts(now)
+        with self.sql.transaction():
+            moved = bool(
+                self.sql.execute(
+                    "UPDATE train_departures SET state = ?, reason = coalesce(?, reason), "
+                    "held_by = coalesce(?, held_by), settled_at = coalesce(?, settled_at) WHERE id = ? AND state = ?",
+                    (to, reason, held_by, settled, departure_id, frm),
+                ).rowcount
+            )
+            if moved and to in EVENTFUL_DEPARTURES:
+                departure_event(cast("Store", self), departure_id, to, now)
+        return moved
+
+    def add_boarding(
+        self,
+        *,
+        departure_id: int,
+        env: str,
+        service: str,
+        version: str | None,
+        state: str,
+        reason: str | None = None,
+        checklist_ok: bool | None = None,
+        notes: str | None = None,
+    ) -> Boarding:
+        """One service's row on a departure (the first one written stays: a second call returns it)."""
+        self.sql.execute(
+            "INSERT OR IGNORE INTO train_boardings (departure_id, env, service, version, state, reason, checklist_ok, "
+            "notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                departure_id,
+                env,
+                service,
+                version,
+                state,
+                reason,
+                None if checklist_ok is None else int(checklist_ok),
+                notes,
+            ),
+        )
+        row = self.sql.one(
+            "SELECT * FROM train_boardings WHERE departure_id = ? AND service = ?", (departure_id, service)
+        )
+        assert row is not None
+        return _boarding(row)
+
+    def boardings(self, departure_id: int) -> list[Boarding]:
+        """The services of one departure, in the order they were announced."""
+        return [
+            _boarding(row)
+            for row in self.sql.query(
+                "SELECT * FROM train_boardings WHERE departure_id = ? ORDER BY id", (departure_id,)
+            )
+        ]
+
+    def get_boarding(self, boarding_id: int) -> Boarding | None:
+        row = self.sql.one("SELECT * FROM train_boardings WHERE id = ?", (boarding_id,))
+        return None if row is None else _boarding(row)
+
+    def move_boarding(
+        self, boarding_id: int, *, frm: str, to: str, reason: str | None = None, by: str | None = None
+    ) -> bool:
+        """Move a service's row from ``frm`` to ``to``: True only for the one caller that did. Boarding is refused
+        when the same version of the service already boarded a departure to the environment (nothing boards
+        twice; the unique index backs this)."""
+        twice = (
+            " AND NOT EXISTS (SELECT 1 FROM train_boardings other WHERE other.env = train_boardings.env "
+            "AND other.service = train_boardings.service AND other.version = train_boardings.version "
+            "AND other.state = 'boarded')"
+            if to == BoardingState.BOARDED
+            else ""
+        )
+        return bool(
+            self.sql.execute(
+                "UPDATE train_boardings SET state = ?, reason = coalesce(?, reason), by = coalesce(?, by) "  # noqa: S608
+                f"WHERE id = ? AND state = ?{twice}",
+                (to, reason, by, boarding_id, frm),
+            ).rowcount
+        )
+
+    def settle_boarding(self, boarding_id: int, *, state: str, reason: str | None, release_id: int | None) -> None:
+        """A boarded service's outcome: its release, or refused with the reason."""
+        self.sql.execute(
+            "UPDATE train_boardings SET state = ?, reason = ?, release_id = ? WHERE id = ? AND state = ?",
+            (state, reason, release_id, boarding_id, BoardingState.BOARDED),
+        )
+
+    def train_counts(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Departures settled in [since, until) by final state (departed, held, missed, closed)."""
+        found = self.sql.query(
+            "SELECT state, count(*) AS n FROM train_departures WHERE settled_at >= ? AND settled_at < ? GROUP BY state",
+            (rows.ts(since), rows.ts(until)),
+        )
+        return {str(row["state"]): int(row["n"]) for row in found}

@@ -1,0 +1,154 @@
+"""The `events:` config: types checked at their path, secrets named by variable and checked by `check-config`
+and at start-up, and the targets the store writes deliveries for."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.config import ConfigError, parse_config
+from bot.config.events import EVENT_TYPES, PREFIX, RELEASE_STATES
+from bot.core.models import ReleaseState
+from bot.events.deliver import DeliveryPolicy
+from bot.events.setup import build_deliveries, event_targets, github_services
+from bot.http_auth import CredentialsError
+from bot.http_session import HttpSession
+from bot.store import AsyncStore, Store
+from bot.store.events import GITHUB, EventTarget
+from tests.harness import TUESDAY_10AM, MutableClock, config_dict
+from tests.test_cli import run
+
+HOOK = "https://hooks.example/releases"
+
+
+def with_events(events: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    data = config_dict(tmp_path / "deploys.log")
+    data["services"]["notify"]["repo"] = {"github": "acme/notify"}
+    data["events"] = events
+    return data
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    return [f"{p.path}: {p.message}" for p in caught.value.problems]
+
+
+def test_release_types_follow_the_release_states() -> None:
+    assert list(RELEASE_STATES) == [state.value for state in ReleaseState]
+    assert {PREFIX + "alert.firing", PREFIX + "train.departed", PREFIX + "train.held", PREFIX + "train.missed"} <= set(
+        EVENT_TYPES
+    )
+
+
+def test_types_are_normalised_and_groups_accepted(tmp_path: Path) -> None:
+    hook = {"url": HOOK, "secret_env": "RB_HOOK", "types": ["release.succeeded", "dev.releasebot.check.*", "*"]}
+    config = parse_config(with_events({"webhooks": [hook]}, tmp_path))
+    assert config.events.webhooks[0].types == [PREFIX + "release.succeeded", PREFIX + "check.*", "*"]
+    assert parse_config(config_dict(tmp_path / "x")).events.webhooks == []  # no events: block: nothing configured
+
+
+@pytest.mark.parametrize(
+    ("hook", "expected"),
+    [
+        (
+            {"url": HOOK, "secret_env": "RB_HOOK", "types": ["release.succeeded", "release.suceeded"]},
+            "events.webhooks[0].types[1]: unknown event type 'release.suceeded'",
+        ),
+        (
+            {"url": HOOK, "secret_env": "RB_HOOK", "types": ["deploy.*"]},
+            "events.webhooks[0].types[0]: unknown",
+        ),
+        ({"url": HOOK, "secret_env": "RB_HOOK", "types": []}, "events.webhooks[0].types: List should have at least 1"),
+        ({"url": "ftp://hooks.example/x", "secret_env": "RB_HOOK"}, "events.webhooks[0].url: must be an"),
+        (
+            {"url": "https://u:p@hooks.example/x", "secret_env": "RB_HOOK"},
+            "events.webhooks[0].url: must not",
+        ),
+        ({"url": HOOK, "secret_env": "hunter2 is my secret"}, "events.webhooks[0].secret_env: must be the"),
+        ({"url": HOOK}, "events.webhooks[0].secret_env: Field required"),
+    ],
+)
+def test_bad_webhooks_are_refused_at_their_path(tmp_path: Path, hook: dict[str, Any], expected: str) -> None:
+    found = problems(with_events({"webhooks": [hook]}, tmp_path))
+    assert len(found) == 1 and found[0].startswith(expected), found
+    assert "hunter2" not in found[0]  # a secret pasted by mistake is not repeated
+
+
+def test_a_receiver_listed_twice_is_refused(tmp_path: Path) -> None:
+    hooks = [{"url": HOOK, "secret_env": "A"}, {"url": HOOK, "secret_env": "B"}]
+    assert problems(with_events({"webhooks": hooks}, tmp_path)) == [
+        f"events.webhooks: {HOOK} is listed twice: give it once with every type it takes"
+    ]
+
+
+def test_github_deployments_default_to_the_token(tmp_path: Path) -> None:
+    auto = parse_config(with_events({}, tmp_path))
+    off = parse_config(with_events({"github_deployments": False}, tmp_path))
+    on = parse_config(with_events({"github_deployments": True}, tmp_path))
+    assert github_services(auto, has_token=True) == {"notify"} and github_services(auto, has_token=False) == set()
+    assert github_services(off, has_token=True) == set() and github_services(on, has_token=False) == {"notify"}
+    hook = {"url": HOOK, "secret_env": "RB_HOOK", "types": ["approval.*"]}
+    assert event_targets(parse_config(with_events({"webhooks": [hook]}, tmp_path)), github=frozenset({"notify"})) == (
+        EventTarget(HOOK, (PREFIX + "approval.*",)),
+        EventTarget(GITHUB, (PREFIX + "release.*",), frozenset({"notify"})),
+    )
+
+
+def write(tmp_path: Path, events: dict[str, Any]) -> Path:
+    path = tmp_path / "releasebot.yml"
+    path.write_text(yaml.safe_dump(with_events(events, tmp_path), sort_keys=False))
+    return path
+
+
+def test_check_config_names_an_unset_secret_at_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RB_HOOK_SECRET", raising=False)
+    path = write(tmp_path, {"webhooks": [{"url": HOOK, "secret_env": "RB_HOOK_SECRET", "types": ["release.*"]}]})
+
+    result = run(["check-config", str(path)], path)
+
+    assert result.exit_code == 1
+    *errors, count = result.stderr.splitlines()
+    assert count == "1 error(s)", result.stderr
+    match = re.fullmatch(
+        rf"{re.escape(str(path))}:(\d+):(\d+) events\.webhooks\[0\]\.secret_env: environment variable RB_HOOK_SECRET "
+        "is not set",
+        errors[0],
+    )
+    assert match, errors
+    line = path.read_text().splitlines()[int(match.group(1)) - 1]
+    assert line[int(match.group(2)) - 1 :].startswith("secret_env:")
+    good = run(["check-config", str(path)], path, RB_HOOK_SECRET="v3ry-s3cret")
+    assert good.exit_code == 0 and "v3ry-s3cret" not in good.stdout + good.stderr
+
+
+async def test_the_worker_is_not_built_without_its_secret_and_sends_nothing(tmp_path: Path) -> None:
+    config = parse_config(with_events({"webhooks": [{"url": HOOK, "secret_env": "RB_HOOK_SECRET"}]}, tmp_path))
+    store = AsyncStore(Store(tmp_path / "db.sqlite"))
+    try:
+        with pytest.raises(CredentialsError) as caught:
+            build_deliveries(
+                config,
+                store,
+                HttpSession(),
+                github_token=None,
+                github_api_url="http://127.0.0.1:9",
+                permalink=lambda channel, ts: _none(),
+                clock=MutableClock(TUESDAY_10AM),
+                policy=DeliveryPolicy(),
+                environ={},
+            )
+        assert caught.value.problems == [
+            (("events", "webhooks", 0, "secret_env"), "environment variable RB_HOOK_SECRET is not set")
+        ]
+        assert store.sync.event_targets == ()  # nothing will be queued for an unsigned receiver either
+    finally:
+        store.close()
+
+
+async def _none() -> str | None:
+    return None

@@ -1,0 +1,211 @@
+"""Webhook delivery: signed CloudEvents to a real receiver (tests/fakes/webhook_receiver.py), in order, at least
+once, through failures, Retry-After and a restart in the middle of a delivery, over real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config.events import PREFIX
+from bot.events.deliver import Deliveries, DeliveryPolicy
+from bot.events.webhook import WebhookSender
+from bot.http_session import HttpSession
+from bot.store import AsyncStore, Store
+from bot.store.events import EventTarget
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.harness import TUESDAY_10AM, MutableClock
+
+SECRET = "whsec-test"
+
+
+class Waits:
+    """The worker's backoff sleep: records each wait; returns at once, or holds (until wake()) while ``held``."""
+
+    def __init__(self, *, held: bool = False) -> None:
+        self.seen: list[float] = []
+        self.held = held
+        self.waiting = asyncio.Event()  # set at the first wait: an attempt has failed
+
+    async def __call__(self, seconds: float) -> None:
+        self.seen.append(seconds)
+        self.waiting.set()
+        if self.held:
+            await asyncio.Event().wait()
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver(SECRET) as receiver:
+        yield receiver
+
+
+@asynccontextmanager
+async def worker(
+    db_path: Path,
+    url: str,
+    waits: Waits,
+    clock: MutableClock,
+    *,
+    secret: str = SECRET,
+    types: tuple[str, ...] = ("*",),
+    **policy: Any,
+) -> AsyncIterator[tuple[Deliveries, AsyncStore]]:
+    """A started worker with one webhook, over its own store on ``db_path`` (a restart is a second one)."""
+    db = AsyncStore(Store(db_path))
+    db.sync.event_targets = (EventTarget(url, types),)
+    async with HttpSession() as http:
+        sender = WebhookSender(url, secret.encode(), session=http, timeout=5.0, now=clock.now)
+        deliveries = Deliveries(db, [sender], clock=clock, policy=DeliveryPolicy(sleep=waits, **policy))
+        await deliveries.start()
+        try:
+            yield deliveries, db
+        finally:
+            await deliveries.stop()
+            db.close()
+
+
+async def emit(db: AsyncStore, clock: MutableClock, type_: str = "release.succeeded", n: int = 1) -> int:
+    return await db.emit_event(type_, f"notify/prod/release/{n}", {"service": "notify", "n": n}, clock.now())
+
+
+def states(store: Store) -> list[tuple[int, str, int, int]]:
+    found = store.sql.query("SELECT event_id, state, attempts, in_doubt FROM deliveries ORDER BY event_id")
+    return [(r["event_id"], r["state"], r["attempts"], r["in_doubt"]) for r in found]
+
+
+async def test_events_arrive_signed_in_order_as_cloudevents(tmp_path: Path, hook: WebhookReceiver) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    async with worker(tmp_path / "db", hook.url, Waits(), clock) as (deliveries, db):
+        for n in (1, 2, 3):
+            await emit(db, clock, n=n)
+        await db.emit_event("train.departed", "prod/train/1", {"env": "prod"}, clock.now())
+        await deliveries.drained()
+
+        assert hook.refused == []
+        assert [e["data"].get("n") for e in hook.events] == [1, 2, 3, None]
+        first = hook.events[0]
+        instance = first["id"].rpartition("-")[0]
+        assert first == {
+            "specversion": "1.0",
+            "id": f"{instance}-1",
+            "source": "/release-bot",
+            "type": PREFIX + "release.succeeded",
+            "subject": "notify/prod/release/1",
+            "time": "2026-11-24T15:00:00Z",
+            "datacontenttype": "application/json",
+            "releasebotseq": 1,
+            "data": {"service": "notify", "n": 1},
+        }
+        assert hook.types()[-1] == PREFIX + "train.departed"
+        assert states(db.sync) == [(n, "sent", 1, 0) for n in (1, 2, 3, 4)]
+
+
+async def test_only_the_types_a_webhook_takes_are_sent(tmp_path: Path, hook: WebhookReceiver) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    types = (PREFIX + "release.failed", PREFIX + "approval.*")
+    async with worker(tmp_path / "db", hook.url, Waits(), clock, types=types) as (deliveries, db):
+        await emit(db, clock, "release.succeeded")
+        await emit(db, clock, "release.failed", 2)
+        await emit(db, clock, "approval.denied", 3)
+        await deliveries.drained()
+        assert hook.types() == [PREFIX + "release.failed", PREFIX + "approval.denied"]
+
+
+async def test_a_bad_signature_is_refused_and_never_counted_delivered(tmp_path: Path, hook: WebhookReceiver) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits(held=True)
+    async with worker(tmp_path / "db", hook.url, waits, clock, secret="not-the-secret") as (deliveries, db):
+        await emit(db, clock)
+        await waits.waiting.wait()  # the first attempt has failed: the worker waits to retry it
+        assert hook.refused == ["bad signature"] and hook.events == []
+        row = db.sync.sql.one("SELECT state, last_error FROM deliveries")
+        assert row == {"state": "pending", "last_error": "HTTP 401"}
+
+
+async def test_retry_after_is_honoured_and_backoff_grows(tmp_path: Path, hook: WebhookReceiver) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    http_date = email.utils.format_datetime(clock.now() + timedelta(seconds=30), usegmt=True)
+    hook.fail_next(503, retry_after="7")
+    hook.fail_next(429, retry_after=http_date)
+    hook.fail_next(500)
+    hook.fail_next(502)
+    async with worker(tmp_path / "db", hook.url, waits, clock, backoff_base=1.0, backoff_cap=3.0) as (deliveries, db):
+        await emit(db, clock)
+        await deliveries.drained()
+        # Retry-After when longer than the backoff; then 4 s of backoff capped at 3.
+        assert waits.seen == [7.0, 30.0, 3.0, 3.0]
+        assert len(hook.events) == 1 and states(db.sync) == [(1, "sent", 5, 0)]
+
+
+async def test_a_restart_mid_delivery_loses_nothing_and_repeats_only_the_same_id(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    db_path = tmp_path / "db"
+    hook.hold()
+    async with worker(db_path, hook.url, Waits(), clock) as (deliveries, db):
+        await emit(db, clock, n=1)
+        await emit(db, clock, n=2)
+        await hook.arrived.wait()  # event 1 is in flight: the receiver has it, the bot has no answer yet
+    # Stopped mid-request: the row is remembered as attempted and in doubt, and event 2 is untouched.
+    after_stop = Store(db_path)
+    assert states(after_stop) == [(1, "pending", 1, 1), (2, "pending", 0, 0)]
+    after_stop.close()
+    hook.release()
+    await hook.settled(1)  # the receiver accepted event 1, though its answer went nowhere
+
+    async with worker(db_path, hook.url, Waits(), clock) as (deliveries, db):  # the restarted bot
+        await deliveries.drained()
+        assert states(db.sync) == [(1, "sent", 2, 0), (2, "sent", 1, 0)]
+
+    assert [e["data"]["n"] for e in hook.events] == [1, 2]  # each once, in order, after de-duplication
+    delivered = [e["id"] for e in hook.deliveries]
+    assert delivered == [hook.events[0]["id"], hook.events[0]["id"], hook.events[1]["id"]]  # the repeat: same id
+
+
+async def test_an_event_undelivered_past_the_limit_is_given_up_and_the_lane_moves_on(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits(held=True)
+    hook.down = True
+    async with worker(tmp_path / "db", hook.url, waits, clock, give_up_after=timedelta(hours=24)) as (
+        deliveries,
+        db,
+    ):
+        await emit(db, clock, n=1)
+        await waits.waiting.wait()
+        clock.advance(hours=25)
+        hook.down = False
+        await emit(db, clock, n=2)
+        deliveries.wake()
+        waits.held = False
+        await deliveries.drained()
+
+        assert [e["data"]["n"] for e in hook.events] == [2]
+        dead = db.sync.sql.one("SELECT state, last_error FROM deliveries WHERE event_id = 1")
+        assert dead is not None and dead["state"] == "dead"
+        assert dead["last_error"].startswith("undelivered after 1 day, 0:00:00 (1 attempts; HTTP 503)")
+
+
+async def test_deliveries_to_a_webhook_no_longer_configured_are_given_up_on_start(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    store = Store(tmp_path / "db")
+    store.event_targets = (EventTarget("https://removed.example/hook", ("*",)),)
+    store.emit_event("release.failed", "s", {"service": "notify"}, clock.now())
+    store.close()
+    async with worker(tmp_path / "db", hook.url, Waits(), clock) as (deliveries, db):
+        await deliveries.drained()
+        row = db.sync.sql.one("SELECT state, last_error FROM deliveries")
+        assert row == {"state": "dead", "last_error": "target no longer configured"}
+        assert hook.deliveries == []

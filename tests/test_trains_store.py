@@ -1,0 +1,59 @@
+"""The train rows in real SQLite: one departure per train and instant, each transition claimed once, and a
+version of a service boards an environment once (the guard and the unique index behind it)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.core.trains import BoardingState, DepartureState
+from bot.store import Store
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+AT = NOW + timedelta(hours=4)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "releasebot.db")
+
+
+def test_a_departure_is_stored_once_per_train_and_instant(store: Store) -> None:
+    first = store.add_departure(env="prod", at=AT, boards_at=AT - timedelta(minutes=15), now=NOW)
+    again = store.add_departure(env="prod", at=AT, boards_at=AT - timedelta(minutes=5), now=NOW + timedelta(hours=1))
+    assert again == first and first.state == DepartureState.PENDING
+    assert store.add_departure(env="staging", at=AT, boards_at=AT, now=NOW).id != first.id
+    assert [d.id for d in store.departures_in([DepartureState.PENDING], "prod")] == [first.id]
+    assert store.last_departure("prod") == first
+
+
+def test_each_transition_is_claimed_by_one_caller_and_settles_with_a_time(store: Store) -> None:
+    dep = store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW)
+    for claimed in (True, False):
+        assert store.move_departure(dep.id, frm=DepartureState.PENDING, to=DepartureState.BOARDING, now=NOW) is claimed
+    assert store.move_departure(dep.id, frm=DepartureState.BOARDING, to=DepartureState.HELD, now=AT, reason="x")
+    assert not store.move_departure(dep.id, frm=DepartureState.BOARDING, to=DepartureState.DEPARTED, now=AT)
+    found = store.get_departure(dep.id)
+    assert found is not None and (found.state, found.reason) == (DepartureState.HELD, "x")
+    assert store.train_counts(NOW, AT + timedelta(seconds=1)) == {"held": 1}
+    assert store.train_counts(NOW, AT) == {}, "counted when it settled"
+
+
+def test_a_version_boards_an_environment_once(store: Store) -> None:
+    one = store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW)
+    two = store.add_departure(env="prod", at=AT + timedelta(days=1), boards_at=AT, now=NOW)
+    a = store.add_boarding(departure_id=one.id, env="prod", service="notify", version="1.2.3", state="boarding")
+    b = store.add_boarding(departure_id=two.id, env="prod", service="notify", version="1.2.3", state="boarding")
+    assert (
+        store.add_boarding(departure_id=one.id, env="prod", service="notify", version="9.9.9", state="boarding") == a
+    ), "one row per departure and service: the first stays"
+    assert store.move_boarding(a.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED)
+    assert not store.move_boarding(b.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED)
+    with pytest.raises(sqlite3.IntegrityError):  # the index holds even past the guard
+        store.sql.execute("UPDATE train_boardings SET state = 'boarded' WHERE id = ?", (b.id,))
+    store.settle_boarding(a.id, state=BoardingState.REFUSED, reason="checklist", release_id=None)
+    assert store.move_boarding(b.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED), "refused: may board"
+    assert [r.state for r in store.boardings(two.id)] == [BoardingState.BOARDED]
