@@ -301,9 +301,15 @@ async def _get_events(request: web.Request) -> web.Response:
     if not text.isdigit() or len(text) > 18:
         raise ApiError(400, "since", f"expected an event sequence number (releasebotseq), got {text[:20]!r}")
     limit = limit_param(request.query, _DEFAULT_EVENTS, _MAX_EVENTS)
-    found = await ctx.db.events_since(int(text), limit)
+    replay = await ctx.db.event_replay(int(text), limit)
+    found = replay.events
     return web.json_response(
-        {"events": [envelope(event) for event in found], "next": found[-1].seq if found else int(text)}
+        {
+            "events": [envelope(event) for event in found],
+            "next": found[-1].seq if found else int(text),
+            # Events after `since` were pruned past events.retention: this replay cannot be complete.
+            "truncated": replay.truncated,
+        }
     )
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -56,6 +56,7 @@ from bot.store import AsyncStore, Store
 OUTBOX_POLICY = OutboxPolicy()
 # Delivery timing of outbound events, webhooks and GitHub Deployments (likewise substituted by tests).
 EVENTS_POLICY = DeliveryPolicy()
+EVENTS_PRUNE_JOB = "events:prune"  # the scheduler's key of the hourly prune of old events (docs/events.md)
 SummaryJob = Callable[[], Awaitable[None]]
 # A summary whose slot passed while the bot was down is still posted on start within this grace, the
 # same lateness APScheduler allows a running job (misfire_grace_time); later, the next slot is awaited.
@@ -90,7 +91,9 @@ class Runtime:
     scheduler: JobScheduler | None
     engine: Engine
     outbox: Service | None = None  # delivers Slack writes; started before anything can post
-    events: Deliveries | None = None  # delivers outbound events (docs/events.md); None when none are configured
+    # Delivers outbound events (docs/events.md); built even with no target, to give up rows of removed ones and
+    # prune old events.
+    events: Deliveries | None = None
     summary_jobs: dict[str, SummaryJob] = field(default_factory=dict)  # period -> the job its cron runs
     # Run first by start(): the Slack modes check their token here, so a bad one stops the start before
     # anything runs (raises StartupError).
@@ -118,6 +121,9 @@ class Runtime:
                 if missed is not None:
                     # Posted once: a slot already posted before the restart is skipped by its jobs_done key.
                     self.engine.spawn(_post_summary(self.engine, period, missed), f"summary:{period}:catch-up")
+            if self.events is not None:
+                # Hourly (and at start): forget finished deliveries and events past events.retention.
+                self.scheduler.cron(EVENTS_PRUNE_JOB, CronTrigger(minute=23, timezone=UTC), self.events.prune)
         await self.engine.start()
 
     async def close(self) -> None:

@@ -11,7 +11,8 @@ waits until `x-ratelimit-reset` (a minute when the reset is missing); a 429 with
 (GitHub's advice for secondary limits). 408 and 5xx wait a second. A request is tried at most
 `1 + retries` times; a wait longer than `max_wait` gives up at once instead of stalling a release.
 Connection errors are not retried here: the caller knows whether trying again makes sense.
-Every failure is a `GitHubError`.
+Every failure is a `GitHubError`; its `retry_after` is the wait GitHub's last answer named, if any, for a
+caller that retries later by itself (the event worker's GitHub lane).
 """
 
 from __future__ import annotations
@@ -42,14 +43,28 @@ ErrorKind = Literal["unreachable", "gave_up", "bad_json", "bad_link", "status"]
 
 
 class GitHubError(Exception):
-    """A GitHub request that failed; ``status`` and ``message`` are GitHub's answer when there was one."""
+    """A GitHub request that failed; ``status`` and ``message`` are GitHub's answer when there was one.
 
-    def __init__(self, reason: str, *, kind: ErrorKind, status: int | None = None, message: str = "") -> None:
+    ``retry_after``: the seconds GitHub's last answer asked to wait — its `retry-after`, or until its
+    `x-ratelimit-reset` when `x-ratelimit-remaining` is 0 — or None when it named no time (no answer, or a
+    limit without a hint: GitHub then advises a minute, which is the caller's choice to make).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        kind: ErrorKind,
+        status: int | None = None,
+        message: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
     @property
     def transient(self) -> bool:
@@ -69,12 +84,13 @@ class GitHubResponse:
 class _Retry(Exception):
     """Internal: the answer asks to wait this long and try again."""
 
-    def __init__(self, wait: float, why: str, status: int, message: str) -> None:
+    def __init__(self, wait: float, why: str, status: int, message: str, advised: float | None) -> None:
         super().__init__(why)
         self.wait = wait
         self.why = why
         self.status = status
         self.message = message
+        self.advised = advised  # the wait the answer itself named (GitHubError.retry_after)
 
 
 class GitHubClient:
@@ -143,6 +159,7 @@ class GitHubClient:
                         kind="gave_up",
                         status=retry.status,
                         message=retry.message,
+                        retry_after=retry.advised,
                     ) from None
                 if attempt == limit:
                     raise GitHubError(
@@ -150,6 +167,7 @@ class GitHubClient:
                         kind="gave_up",
                         status=retry.status,
                         message=retry.message,
+                        retry_after=retry.advised,
                     ) from None
                 await self._sleep(retry.wait)
         raise AssertionError("unreachable: the loop returns or raises on its last attempt")
@@ -193,17 +211,23 @@ class GitHubClient:
             nxt = link.get("url") if link is not None else None
             return GitHubResponse(status, payload, nxt if isinstance(nxt, URL) else None)
         message = _message(text)
+        advised = self.advised_wait(headers)
         wait = self.rate_limit_wait(status, headers)
         if wait is not None:
-            raise _Retry(wait, f"rate limit reached ({status}: {message})", status, message)
+            raise _Retry(wait, f"rate limit reached ({status}: {message})", status, message, advised)
         if status in _UNAVAILABLE:
-            raise _Retry(_UNAVAILABLE_WAIT, f"is unavailable ({status})", status, message)
-        raise GitHubError(f"GitHub answered HTTP {status}: {message}", kind="status", status=status, message=message)
+            raise _Retry(_UNAVAILABLE_WAIT, f"is unavailable ({status})", status, message, advised)
+        raise GitHubError(
+            f"GitHub answered HTTP {status}: {message}",
+            kind="status",
+            status=status,
+            message=message,
+            retry_after=advised,
+        )
 
-    def rate_limit_wait(self, status: int, headers: Mapping[str, str]) -> float | None:
-        """Seconds to wait before retrying, or None when the answer isn't a rate limit."""
-        if status not in (403, 429):
-            return None
+    def advised_wait(self, headers: Mapping[str, str]) -> float | None:
+        """The seconds an answer itself asks to wait: `retry-after` (GitHub sends seconds), or until
+        `x-ratelimit-reset` (a Unix time) when `x-ratelimit-remaining` is 0; None when it names no time."""
         retry_after = headers.get("retry-after", "").strip()
         if retry_after.isdigit():
             return float(retry_after)
@@ -211,6 +235,16 @@ class GitHubClient:
             reset = headers.get("x-ratelimit-reset", "").strip()
             if reset.isdigit():
                 return max(0.0, int(reset) - self._clock()) + 1.0  # +1 s: the reset second itself
+        return None
+
+    def rate_limit_wait(self, status: int, headers: Mapping[str, str]) -> float | None:
+        """Seconds to wait before retrying, or None when the answer isn't a rate limit."""
+        if status not in (403, 429):
+            return None
+        advised = self.advised_wait(headers)
+        if advised is not None:
+            return advised
+        if headers.get("x-ratelimit-remaining") == "0":
             return _SECONDARY_LIMIT_WAIT
         return _SECONDARY_LIMIT_WAIT if status == 429 else None
 

@@ -12,9 +12,12 @@ replaced (same service and environment) ``inactive`` itself. GitHub's automatic 
 environment only, so two services of one repository would make each other's deployments inactive.
 
 Everything goes through the durable queue (bot/events/deliver.py): GitHub being down or rate-limited delays
-statuses, never a release. Creating a deployment is not idempotent, so a create whose answer was lost (in doubt)
-is looked for first — the repository's deployments for that commit and environment, every ``Link`` page — and
-re-created only when none carries this release's payload. A status posted twice is the same status twice.
+statuses, never a release; a rate-limited request is queued again after the wait GitHub's answer named
+(``GitHubError.retry_after``), or its advised minute when it named none. Creating a deployment is not idempotent,
+so a create whose answer was lost (in doubt) is looked for first — the repository's deployments for that commit
+and environment, every ``Link`` page — and re-created only when none carries this release's payload. Likewise a
+status in doubt is not posted again when the deployment's newest status already is that one (same state and
+description): a restart mid-request repeats nothing.
 """
 
 from __future__ import annotations
@@ -62,9 +65,19 @@ Permalink = Callable[[str, str], Awaitable[str | None]]
 
 
 def _failure(exc: GitHubError, *, in_doubt: bool) -> Failure:
+    """The queue's view of a failed request: given up when trying again cannot help; otherwise retried after
+    the wait GitHub named (``retry_after``), or its advised minute for a rate limit that named none."""
     if exc.kind == "status" and exc.status in _FINAL:
         return Failure(exc.reason, fatal=True, in_doubt=False)
-    return Failure(exc.reason, in_doubt=in_doubt)
+    wait = exc.retry_after
+    if wait is None and exc.kind == "gave_up" and exc.status in (403, 429):
+        wait = _SECONDARY_LIMIT_WAIT
+    return Failure(exc.reason, retry_after=wait or 0.0, in_doubt=in_doubt)
+
+
+def _in_doubt(exc: GitHubError) -> bool:
+    """Whether the request may have had its effect: no answer, or a 5xx (a gateway may have lost GitHub's)."""
+    return exc.kind == "unreachable" or (exc.status or 0) >= 500
 
 
 class GitHubDeployments:
@@ -101,11 +114,12 @@ class GitHubDeployments:
             if state not in _CREATES:
                 return f"no deployment: the release was {state} before it was queued"
             deployment = await self._create(repo, delivery)
-        await self._status(repo, deployment, status, data, await self._log_url(release_id))
+        doubt = delivery.in_doubt  # an earlier attempt may have posted some of these statuses already
+        await self._status(repo, deployment, status, data, await self._log_url(release_id), in_doubt=doubt)
         if status == "success":
             await self.db.run(set_github_active, self.db.sync, release_id, True)
             for replaced_id, replaced_repo, replaced in await self.db.run(github_replaced, self.db.sync, release_id):
-                await self._status(replaced_repo, replaced, "inactive", data, None)
+                await self._status(replaced_repo, replaced, "inactive", data, None, in_doubt=doubt)
                 await self.db.run(set_github_active, self.db.sync, replaced_id, False)
         return None
 
@@ -140,11 +154,9 @@ class GitHubDeployments:
                 # No retries in the client: a create retried blindly after a 5xx could make two deployments.
                 answer = await self.client.request("POST", self._url(repo, "deployments"), body=body, retries=0)
             except GitHubError as exc:
-                if exc.status in (403, 429) and exc.kind == "gave_up":
-                    # Rate-limited: not created. The client's error does not carry Retry-After, so the bot waits
-                    # the minute GitHub advises for secondary limits (the queue's backoff when that is longer).
-                    raise Failure(exc.reason, retry_after=_SECONDARY_LIMIT_WAIT, in_doubt=False) from None
-                raise _failure(exc, in_doubt=exc.kind == "unreachable" or (exc.status or 0) >= 500) from None
+                # Rate-limited (not created) is queued again after the wait GitHub named; a 5xx or no answer may
+                # have created it: in doubt, so the next attempt looks for it first.
+                raise _failure(exc, in_doubt=_in_doubt(exc)) from None
             if answer.status != 201 or not isinstance(answer.payload, dict) or "id" not in answer.payload:
                 message = answer.payload.get("message") if isinstance(answer.payload, dict) else None
                 raise Failure(f"GitHub did not create a deployment ({answer.status}: {message})", fatal=True)
@@ -178,7 +190,9 @@ class GitHubDeployments:
             raise _failure(exc, in_doubt=True) from None  # still in doubt: nothing was learnt
         return None
 
-    async def _status(self, repo: str, deployment: int, state: str, data: dict[str, Any], log_url: str | None) -> None:
+    async def _status(
+        self, repo: str, deployment: int, state: str, data: dict[str, Any], log_url: str | None, *, in_doubt: bool
+    ) -> None:
         body: dict[str, Any] = {
             "state": state,
             "description": f"{data.get('kind')} {data.get('version')}: {data.get('state')}"[:140],
@@ -186,11 +200,24 @@ class GitHubDeployments:
         }
         if log_url:
             body["log_url"] = log_url
+        url = self._url(repo, "deployments", deployment, "statuses")
+        if in_doubt and await self._newest_is(url, state, body["description"]):
+            return  # the earlier attempt landed; its answer was lost
         try:
-            await self.client.request("POST", self._url(repo, "deployments", deployment, "statuses"), body=body)
+            await self.client.request("POST", url, body=body)
         except GitHubError as exc:
-            # The deployment exists (its id is recorded): a status is never in doubt in a way that matters.
-            raise _failure(exc, in_doubt=False) from None
+            raise _failure(exc, in_doubt=_in_doubt(exc)) from None
+
+    async def _newest_is(self, url: str, state: str, description: str) -> bool:
+        """Whether the deployment's newest status is this one. The lane posts in order, so only the newest can
+        be a lost answer's; two events never make the same (state, description) in a row (the description names
+        the release state, and a state is not entered twice running)."""
+        try:
+            answer = await self.client.request("GET", URL(url).with_query(per_page=1))
+        except GitHubError as exc:
+            raise _failure(exc, in_doubt=True) from None  # still in doubt: nothing was learnt
+        newest = answer.payload[0] if isinstance(answer.payload, list) and answer.payload else None
+        return isinstance(newest, dict) and newest.get("state") == state and newest.get("description") == description
 
     async def _log_url(self, release_id: int) -> str | None:
         """The Slack thread of the release, when it has been posted (a placeholder has no permalink yet)."""

@@ -18,11 +18,15 @@ from prometheus_client.context_managers import Timer
 
 from bot.store import AsyncStore, Store
 from bot.store import rows as row_values
+from bot.store.events import label_of, pending_by_target
 
 __all__ = [
     "BACKGROUND_TASKS",
     "CHECK_VERDICTS",
     "DEPLOY_SECONDS",
+    "EVENT_DELIVERIES_GIVEN_UP",
+    "EVENT_DELIVERIES_PENDING",
+    "EVENT_DELIVERY_OLDEST",
     "HTTP_LATENCY",
     "OUTBOX_GIVEN_UP",
     "OUTBOX_OLDEST",
@@ -85,6 +89,26 @@ OUTBOX_GIVEN_UP = Counter(
     "releasebot_outbox_given_up", "Slack writes the outbox gave up on (never delivered)", registry=REGISTRY
 )
 BACKGROUND_TASKS = Gauge("releasebot_background_tasks", "Background tasks running now", registry=REGISTRY)
+# Outbound events (docs/events.md). `target` is a webhook's configured name, else its URL's scheme, host and
+# port (never its path or query, where a receiver may take a token), or `github`.
+EVENT_DELIVERIES_PENDING = Gauge(
+    "releasebot_event_deliveries_pending",
+    "Outbound events waiting to be delivered, by target (read at scrape time)",
+    ["target"],
+    registry=REGISTRY,
+)
+EVENT_DELIVERY_OLDEST = Gauge(
+    "releasebot_event_delivery_oldest_pending_seconds",
+    "Age of the oldest outbound event waiting for a target; 0 when none waits (read at scrape time)",
+    ["target"],
+    registry=REGISTRY,
+)
+EVENT_DELIVERIES_GIVEN_UP = Counter(
+    "releasebot_event_deliveries_given_up",
+    "Outbound event deliveries given up (never delivered: too old, refused for good, or the target removed)",
+    ["target"],
+    registry=REGISTRY,
+)
 
 
 def release_finished(env: str, state: str) -> None:
@@ -127,7 +151,33 @@ async def scrape(db: AsyncStore, now: datetime) -> bytes:
         OUTBOX_PENDING.set(pending)
         created = row_values.dt(oldest)
         OUTBOX_OLDEST.set(max((now - created).total_seconds(), 0.0) if created is not None else 0.0)
+    await _event_gauges(db, now)
     return exposition()
+
+
+async def _event_gauges(db: AsyncStore, now: datetime) -> None:
+    """The outbound-event backlog per target label; every configured target shows, 0 when nothing waits. Labels
+    may be shared (two webhooks on one host without a name): their counts add up, the oldest is the oldest."""
+    targets = db.sync.event_targets
+    for gauge in (EVENT_DELIVERIES_PENDING, EVENT_DELIVERY_OLDEST):
+        gauge.clear()  # a target removed from the config leaves no stale series behind
+    try:
+        pending = await db.run(pending_by_target, db.sync)
+    except Exception:
+        log.exception("could not read the event deliveries for /metrics")
+        for target in targets:
+            for gauge in (EVENT_DELIVERIES_PENDING, EVENT_DELIVERY_OLDEST):
+                gauge.labels(target=label_of(targets, target.name)).set(math.nan)
+        return
+    counts: dict[str, int] = {label_of(targets, target.name): 0 for target in targets}
+    ages: dict[str, float] = dict.fromkeys(counts, 0.0)
+    for row in pending:
+        label = label_of(targets, row.target)
+        counts[label] = counts.get(label, 0) + row.count
+        ages[label] = max(ages.get(label, 0.0), (now - row.oldest).total_seconds())
+    for label, count in counts.items():
+        EVENT_DELIVERIES_PENDING.labels(target=label).set(count)
+        EVENT_DELIVERY_OLDEST.labels(target=label).set(ages[label])
 
 
 def exposition() -> bytes:

@@ -11,43 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import socket
-import tempfile
+import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-import aiohttp
-import pytest
 from aiohttp import web
 
-READY_TIMEOUT = 30.0
+from tests.processes import READY_TIMEOUT, ServerProcess, free_port, require_binary
 
-
-def prometheus_binary() -> str | None:
-    """The prometheus executable on PATH, if any."""
-    return shutil.which("prometheus")
+__all__ = [
+    "READY_TIMEOUT",
+    "ControlledExporter",
+    "PrometheusStack",
+    "RealPrometheus",
+    "free_port",
+    "prometheus_stack",
+    "require_prometheus",
+]
 
 
 def require_prometheus() -> str:
     """The binary, or skip (laptop) — but in CI (``CI=true``) a missing binary fails loudly."""
-    binary = prometheus_binary()
-    if binary is not None:
-        return binary
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI=true but the prometheus binary is not installed: .ci/run must apt-get install prometheus")
-    pytest.skip("prometheus binary not installed (apt-get install prometheus); integration tests skipped")
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return require_binary("prometheus", package="prometheus", tests="integration tests")
 
 
 class ControlledExporter:
@@ -108,104 +95,34 @@ class ControlledExporter:
             await self._runner.cleanup()
 
 
-class RealPrometheus:
+class RealPrometheus(ServerProcess):
     """The real ``prometheus`` binary on a free loopback port, scraping ``targets`` at ``scrape_interval``."""
 
+    name = "prometheus"
+    ready_path = "/-/ready"
+
     def __init__(self, targets: list[str], *, scrape_interval: str = "1s", binary: str | None = None) -> None:
+        super().__init__(binary or require_prometheus())
         self.targets = targets
         self.scrape_interval = scrape_interval
-        self.binary = binary or require_prometheus()
-        self.port = 0
-        self._process: asyncio.subprocess.Process | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    @property
-    def url(self) -> str:
-        """The base URL of the HTTP API."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> str:
-        """What prometheus wrote so far (for failure messages)."""
-        if self._tmp is None:
-            return ""
-        path = Path(self._tmp.name) / "prometheus.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def config(self) -> dict[str, Any]:
+        """Its prometheus.yml (JSON is YAML: no quoting to get wrong)."""
+        return {
+            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+            "scrape_configs": [{"job_name": "exporter", "static_configs": [{"targets": self.targets}]}],
+        }
 
     async def start(self) -> None:
         """Write the config, start the process, and await ``/-/ready``."""
-        self._tmp = tempfile.TemporaryDirectory(prefix="prom-test-")
-        root = Path(self._tmp.name)
-        targets = ", ".join(f'"{t}"' for t in self.targets)
-        (root / "prometheus.yml").write_text(
-            "global:\n"
-            f"  scrape_interval: {self.scrape_interval}\n"
-            f"  evaluation_interval: {self.scrape_interval}\n"
-            "scrape_configs:\n"
-            "  - job_name: exporter\n"
-            f"    static_configs: [{{targets: [{targets}]}}]\n"
-        )
+        (self.root / "prometheus.yml").write_text(json.dumps(self.config()))
         self.port = free_port()
-        log = (root / "prometheus.log").open("wb")
-        try:
-            self._process = await asyncio.create_subprocess_exec(
-                self.binary,
-                f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-                stdout=log,
-                stderr=log,
-            )
-        finally:
-            log.close()
-        await self._await_ready()
-
-    async def _await_ready(self) -> None:
-        # Readiness of an external process: bounded polling is the only signal it offers.
-        assert self._process is not None
-        async with aiohttp.ClientSession() as session:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + READY_TIMEOUT
-            while loop.time() < deadline:
-                if self._process.returncode is not None:
-                    raise RuntimeError(f"prometheus exited with {self._process.returncode}:\n{self.log}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{self.url}/-/ready") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT:g}s:\n{self.log}")
-
-    async def stop(self) -> None:
-        """Terminate (then kill) the process; idempotent. The TSDB stays until ``__aexit__``."""
-        process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-    async def __aenter__(self) -> RealPrometheus:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            if self._tmp is not None:
-                self._tmp.cleanup()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        await self._spawn(
+            f"--config.file={self.root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        )
 
 
 @dataclass

@@ -128,3 +128,85 @@ async def test_restore_runs_to_the_rollback_an_alert_asked_for(tmp_path: Path, m
         assert (cfr.failures, cfr.from_alerts) == (1, 1)
         # Fired at +2, rolled back (done) at +7, resolved at +37: restored by the rollback, 5 minutes.
         assert summary.report.recovery_time.value == timedelta(minutes=5)
+
+
+# --- a watch window's tolerated failures are not detections (bot/store/reports.py) ---------------------------
+
+
+def _watch_config(log: Path, url: str, **prod: object) -> dict[str, object]:
+    from tests.test_scenario_checks import checks_config
+
+    check = {
+        "name": "error rate",
+        "prometheus": 'sum(rate(http_requests_total{service="{service}",code=~"5.."}[1m]))',
+        "fail_if": "> 0.05",
+        "every": "1m",
+        "for": "5m",
+        "failure_limit": 1,
+    }
+    return checks_config(log, url, checks=[check], **prod)
+
+
+async def _tick(bot: object, finished: datetime, minute: int) -> None:
+    from tests.harness import BotHarness
+
+    assert isinstance(bot, BotHarness)
+    bot.clock.set(finished + timedelta(minutes=minute))
+    await bot.engine.checks.run_due_measurements()
+    await bot.settle()
+
+
+async def test_dora_dates_a_window_failure_at_the_tick_that_failed_it_not_a_tolerated_one(tmp_path: Path) -> None:
+    from tests.fakes.prometheus import FakePrometheus
+    from tests.harness import running_bot
+    from tests.test_scenario_checks import release_to_prod, wall_clock
+
+    async with FakePrometheus(value=0.001) as prometheus:
+        prometheus.script = [0.3, 0.001, 0.3]  # +1m FAIL (tolerated: failure_limit 1), +2m PASS, +3m FAIL: over
+        config = _watch_config(tmp_path / "deploys.log", prometheus.url)
+        async with running_bot(tmp_path, clock=wall_clock(), config=config) as bot:
+            release = await release_to_prod(bot, "1.3.0")
+            finished = release.finished_at
+            assert finished is not None
+            for minute in (1, 2, 3):
+                await _tick(bot, finished, minute)
+            failed = bot.store.get_release(release.id)
+            assert failed is not None and failed.verdict == "fail"
+            fails = [r for r in bot.store.measurements(release.id) if r["verdict"] == "fail"]
+            assert [r["offset_s"] for r in fails] == [60, 180], "two FAIL rows; the first was tolerated"
+            period = (finished - timedelta(hours=1), finished + timedelta(hours=1))
+            report, releases = await bot.engine.summaries.dora_between(*period)
+            [prod] = [r for r in releases if r.release_id == release.id]
+            assert prod.is_change_failure
+            assert prod.failure_detected_at == finished + timedelta(minutes=3), "when the window failed, not +1m"
+            assert report.change_failure_rate.failures == 1
+
+
+async def test_a_window_that_only_tolerated_a_failure_is_not_a_change_failure_nor_its_detection(
+    tmp_path: Path,
+) -> None:
+    from tests.fakes.prometheus import FakePrometheus
+    from tests.harness import ONCALL1, running_bot
+    from tests.test_scenario_checks import release_to_prod, wall_clock
+
+    async with FakePrometheus(value=0.001) as prometheus:
+        prometheus.script = [0.3, 0.001, 0.001]  # +1m FAIL, tolerated; the window passes on
+        config = _watch_config(tmp_path / "deploys.log", prometheus.url, rollback={"approvals": {"required": 0}})
+        async with running_bot(tmp_path, clock=wall_clock(), config=config) as bot:
+            release = await release_to_prod(bot, "1.3.0")
+            finished = release.finished_at
+            assert finished is not None
+            for minute in (1, 2, 3):
+                await _tick(bot, finished, minute)
+            assert bot.store.get_release(release.id).verdict == "pass"  # type: ignore[union-attr]
+            period = (finished - timedelta(hours=1), finished + timedelta(hours=1))
+            report, _ = await bot.engine.summaries.dora_between(*period)
+            assert report.change_failure_rate.failures == 0, "a tolerated FAIL fails no release"
+            # Rolled back later for another reason: detected when the rollback was asked for, not at the +1m tick.
+            bot.clock.set(finished + timedelta(minutes=4))
+            await bot.command("rollback prod", user=ONCALL1)
+            await bot.settle()
+            assert bot.store.get_release(release.id).state is ReleaseState.ROLLED_BACK  # type: ignore[union-attr]
+            _, releases = await bot.engine.summaries.dora_between(*period)
+            [prod] = [r for r in releases if r.release_id == release.id]
+            assert prod.failure_detected_at == finished + timedelta(minutes=4)

@@ -177,6 +177,8 @@ async def test_a_train_departure_is_held_in_the_console_with_a_reason(tmp_path: 
         assert f"is held by @{LEAD}: the payments migration is still running" in printed, printed
         await session.type("advance 15m")
         assert session.deploys() == []  # the held departure did not leave
+        departures = session.runtime.store.sync.sql.query("SELECT state, held_by FROM train_departures")
+        assert departures[0] == {"state": "held", "held_by": LEAD}
 
 
 def test_make_run_console_demo_releases_to_staging_then_prod(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +23,16 @@ import yaml
 from pydantic import BaseModel
 
 from bot import api_models
-from bot.config import ConfigError, load_config, load_config_located
+from bot.config import Alerts, Config, ConfigError, load_config, load_config_located
 from bot.config.source import read_yaml
+from tests import docs_server
 from tests.doc_console import Command, missing, run_session, steps
 from tests.docs_server import (
     API_DOC,
     EXAMPLE_CONFIG,
     README,
     ROOT,
+    Served,
     code_blocks,
     curl_missing,
     released_history,
@@ -42,6 +46,31 @@ needs_curl = pytest.mark.skipif(_CURL_MISSING is not None, reason=_CURL_MISSING 
 _ROUTE = re.compile(r"^### (GET|POST|PUT|PATCH|DELETE) (/\S*)$", re.MULTILINE)
 _HEADING = re.compile(r"^#{1,3} ", re.MULTILINE)
 _GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+
+
+# docs/api.md documents POST /api/v1/alerts, served only with an `alerts:` block: the API doc's tests serve the
+# example config plus one, with its token variable set for the bot and for the doc's shell blocks.
+ALERTS_TOKEN_ENV, ALERTS_TOKEN = "ALERTMANAGER_TOKEN", "docs-alertmanager-token"
+
+
+@asynccontextmanager
+async def serve_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    """serve_example with ``alerts: {token_env: ALERTMANAGER_TOKEN}`` added to the example config."""
+
+    def with_alerts(path: Path) -> Config:
+        return load_config(path).model_copy(update={"alerts": Alerts(token_env=ALERTS_TOKEN_ENV)})
+
+    monkeypatch.setenv(ALERTS_TOKEN_ENV, ALERTS_TOKEN)
+    monkeypatch.setattr(docs_server, "load_config", with_alerts)
+    async with serve_example(tmp_path) as served:
+        run = served.run
+
+        async def run_with_token(script: str, cwd: Path) -> Any:
+            # As a reader who set the variable, like RELEASEBOT_URL and RELEASEBOT_API_TOKEN, before pasting.
+            return await run(f"export {ALERTS_TOKEN_ENV}={ALERTS_TOKEN}\n{script}", cwd)
+
+        monkeypatch.setattr(served, "run", run_with_token)
+        yield served
 
 
 def route_sections(text: str) -> dict[str, str]:
@@ -87,14 +116,17 @@ def served_routes(app: Any) -> set[str]:
     return {f"{route.method} {route.resource.canonical}" for route in app.router.routes() if route.method != "HEAD"}
 
 
-async def test_the_api_doc_documents_every_route_served_and_no_other(tmp_path: Path) -> None:
+async def test_the_api_doc_documents_every_route_served_and_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     doc = API_DOC.read_text()
-    async with serve_example(tmp_path) as served:
+    async with serve_documented(tmp_path, monkeypatch) as served:
         routes = served_routes(served.app)
 
     documented = set(route_sections(doc))
 
     assert "POST /api/v1/candidates/{service}/{version}/tests" in routes  # the sub-app's routes are seen
+    assert "POST /api/v1/alerts" in routes  # served with the `alerts:` block
     assert sorted(routes - documented) == [], "served but not documented in docs/api.md"
     assert sorted(documented - routes) == [], "documented in docs/api.md but not served"
     overview = {f"{m[1]} {m[2]}" for m in re.finditer(r"^\| `(\w+)` \| \[`(/\S*?)`\]", doc, re.MULTILINE)}
@@ -175,10 +207,12 @@ def same_as_shown(actual: Any, shown: Any, where: str = "") -> None:
 
 
 @needs_curl
-async def test_the_api_doc_examples_work_as_written_and_answer_what_is_shown(tmp_path: Path) -> None:
+async def test_the_api_doc_examples_work_as_written_and_answer_what_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocks = code_blocks(API_DOC.read_text())
     ran = 0
-    async with serve_example(tmp_path) as served:
+    async with serve_documented(tmp_path, monkeypatch) as served:
         released_history(served.store, served.clock)
         for i, (lang, block) in enumerate(blocks):
             if lang != "sh":

@@ -5,11 +5,13 @@ Through the real HTTP app (tests/harness.py); every refusal names its field and 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.api import API_PREFIX
+from bot.bootstrap import EVENTS_PRUNE_JOB
 from bot.config.events import PREFIX
 from bot.events.cloudevents import envelope
 from tests.harness import API_TOKEN, BotHarness
@@ -42,10 +44,28 @@ async def test_events_are_replayed_in_order_page_by_page(bot: BotHarness) -> Non
     assert status == 200
     assert [e["data"]["train"] for e in first["events"] + second["events"] + rest["events"]] == [0, 1, 2, 3, 4]
     assert [e["releasebotseq"] for e in first["events"]] == [1, 2] and first["next"] == 2
-    assert none == {"events": [], "next": rest["next"]}
+    assert none == {"events": [], "next": rest["next"], "truncated": False}
     stored = bot.store.events_since(0, 1)[0]
     assert first["events"][0] == envelope(stored)  # what a webhook receives, byte for byte in meaning
     assert first["events"][0]["type"] == PREFIX + "train.departed"
+
+
+async def test_a_replay_from_before_the_retention_says_it_is_truncated(bot: BotHarness) -> None:
+    emit(bot, 3)  # 1-3
+    bot.clock.advance(days=31)  # past the default retention of 30 days
+    emit(bot, 2)  # 4-5
+    prune = bot.runtime.scheduler.next_run(EVENTS_PRUNE_JOB)
+    assert prune is not None and prune - datetime.now(UTC) <= timedelta(hours=1), "pruned hourly"
+
+    await bot.runtime.events.prune()  # what that hourly job runs
+
+    status, since_start = await get(bot)
+    _, from_pruned = await get(bot, since="2")
+    _, caught_up = await get(bot, since="3")
+    assert status == 200 and since_start["truncated"] is True and from_pruned["truncated"] is True
+    assert [e["releasebotseq"] for e in since_start["events"]] == [4, 5] and since_start["next"] == 5
+    assert caught_up == {"events": since_start["events"], "next": 5, "truncated": False}
+    assert bot.count("events") == 2
 
 
 async def test_a_release_replays_as_its_state_changes(bot: BotHarness) -> None:

@@ -4,6 +4,7 @@ and at start-up, and the targets the store writes deliveries for."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,14 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, parse_config
-from bot.config.events import EVENT_TYPES, PREFIX, RELEASE_STATES
+from bot.config.events import EVENT_TYPES, PREFIX, RELEASE_STATES, target_label
 from bot.core.models import ReleaseState
 from bot.events.deliver import DeliveryPolicy
 from bot.events.setup import build_deliveries, event_targets, github_services
 from bot.http_auth import CredentialsError
 from bot.http_session import HttpSession
 from bot.store import AsyncStore, Store
-from bot.store.events import GITHUB, EventTarget
+from bot.store.events import GITHUB, EventTarget, label_of
 from tests.harness import TUESDAY_10AM, MutableClock, config_dict
 from tests.test_cli import run
 
@@ -71,6 +72,8 @@ def test_types_are_normalised_and_groups_accepted(tmp_path: Path) -> None:
         ),
         ({"url": HOOK, "secret_env": "hunter2 is my secret"}, "events.webhooks[0].secret_env: must be the"),
         ({"url": HOOK}, "events.webhooks[0].secret_env: Field required"),
+        ({"url": HOOK, "secret_env": "RB_HOOK", "name": "Dash Board"}, "events.webhooks[0].name: must be lowercase"),
+        ({"url": HOOK, "secret_env": "RB_HOOK", "name": "github"}, "events.webhooks[0].name: github is the"),
     ],
 )
 def test_bad_webhooks_are_refused_at_their_path(tmp_path: Path, hook: dict[str, Any], expected: str) -> None:
@@ -84,6 +87,49 @@ def test_a_receiver_listed_twice_is_refused(tmp_path: Path) -> None:
     assert problems(with_events({"webhooks": hooks}, tmp_path)) == [
         f"events.webhooks: {HOOK} is listed twice: give it once with every type it takes"
     ]
+
+
+def test_two_webhooks_with_one_name_are_refused(tmp_path: Path) -> None:
+    hooks = [
+        {"url": HOOK, "secret_env": "A", "name": "dash"},
+        {"url": HOOK + "/2", "secret_env": "B", "name": "dash"},
+    ]
+    assert problems(with_events({"webhooks": hooks}, tmp_path)) == [
+        "events.webhooks: the name dash is given to two webhooks: metrics could not tell them apart"
+    ]
+
+
+def test_retention_defaults_to_30_days_and_a_too_short_one_is_refused_at_its_path(tmp_path: Path) -> None:
+    assert parse_config(with_events({}, tmp_path)).events.retention == timedelta(days=30)
+    assert parse_config(with_events({"retention": "90d"}, tmp_path)).events.retention == timedelta(days=90)
+    assert problems(with_events({"retention": "10m"}, tmp_path)) == [
+        "events.retention: must be at least 1h (events are pruned hourly), got 0:10:00"
+    ]
+    assert problems(with_events({"retention": "soon"}, tmp_path))[0].startswith("events.retention: ")
+
+
+@pytest.mark.parametrize(
+    ("target", "label"),
+    [
+        ("https://hooks.example/releases?token=s3cret", "https://hooks.example"),
+        ("http://Hooks.Example:8080/a/b#frag", "http://hooks.example:8080"),
+        ("https://[::1]:9443/hook?x=1", "https://[::1]:9443"),
+        ("github", "github"),
+        ("not a url with s3cret", "unknown"),
+    ],
+)
+def test_a_target_is_labelled_by_scheme_host_and_port_only(target: str, label: str) -> None:
+    assert target_label(target) == label
+
+
+def test_a_webhook_is_labelled_by_its_name_when_it_has_one(tmp_path: Path) -> None:
+    hooks = [
+        {"url": HOOK + "?token=s3cret", "secret_env": "A", "name": "dash"},
+        {"url": "https://other.example/h?token=s3cret", "secret_env": "B"},
+    ]
+    targets = event_targets(parse_config(with_events({"webhooks": hooks}, tmp_path)), github=frozenset())
+    assert [label_of(targets, t.name) for t in targets] == ["dash", "https://other.example"]
+    assert label_of(targets, "https://removed.example/h?token=s3cret") == "https://removed.example"
 
 
 def test_github_deployments_default_to_the_token(tmp_path: Path) -> None:

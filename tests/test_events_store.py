@@ -10,7 +10,17 @@ import pytest
 from bot.config.events import EVENT_TYPES, PREFIX
 from bot.core.models import ApprovalKind, ApprovalState, ReleaseKind, ReleaseState
 from bot.store import Store
-from bot.store.events import GITHUB, EventTarget, record_event, take_delivery
+from bot.store.events import (
+    GITHUB,
+    EventTarget,
+    delivery_dead,
+    delivery_sent,
+    drop_unconfigured,
+    pending_by_target,
+    prune_events,
+    record_event,
+    take_delivery,
+)
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 HOOK = "https://hooks.example/releases"
@@ -213,3 +223,59 @@ def test_alerts_and_train_departures_are_events_in_their_own_transactions(store:
         "held_by": "U01LEADLEAD",
     }
     assert deliveries(store) == [(e.seq, HOOK) for e in events]
+
+
+def test_old_settled_events_are_pruned_and_a_replay_from_before_them_says_it_is_truncated(store: Store) -> None:
+    old = NOW - timedelta(days=40)
+    store.event_targets = (EventTarget(HOOK, (PREFIX + "train.*",)),)
+    for n in range(4):  # 1-4: old, with a delivery each
+        store.emit_event("train.departed", f"prod/train/{n}", {"env": "prod"}, old)
+    store.emit_event("alert.firing", "notify/prod/alert/x", {"service": "notify"}, old)  # 5: old, no delivery
+    store.emit_event("train.departed", "prod/train/9", {"env": "prod"}, NOW)  # 6: recent
+    delivery_sent(store, 1, HOOK, old)
+    delivery_dead(store, 2, HOOK, "HTTP 410", old)
+    delivery_sent(store, 4, HOOK, old)  # 3 is still pending: it must survive, whatever its age
+
+    assert prune_events(store, NOW - timedelta(days=30)) == 4
+
+    assert [e.seq for e in store.events_since(0, 100)] == [3, 6]
+    assert deliveries(store) == [(3, HOOK), (6, HOOK)]  # the pruned events' deliveries went with them
+    # A replay from before a pruned event is incomplete; from the last pruned one on, it is whole.
+    assert [(since, store.event_replay(since, 100).truncated) for since in (0, 2, 3, 4, 5, 6)] == [
+        (0, True),
+        (2, True),
+        (3, True),
+        (4, True),
+        (5, False),
+        (6, False),
+    ]
+    assert [e.seq for e in store.event_replay(0, 100).events] == [3, 6]
+    assert prune_events(store, NOW - timedelta(days=30)) == 0  # nothing more is old and settled
+
+    # Once 3 is delivered and 6 is old too, everything goes; numbering goes on, a gap stays a gap.
+    delivery_sent(store, 3, HOOK, NOW)
+    delivery_sent(store, 6, HOOK, NOW)
+    assert prune_events(store, NOW + timedelta(days=1)) == 2
+    assert store.events_since(0, 100) == [] and deliveries(store) == []
+    assert store.event_replay(5, 100).truncated and not store.event_replay(6, 100).truncated
+    assert store.emit_event("train.departed", "prod/train/10", {"env": "prod"}, NOW) == 7
+    assert store.event_replay(6, 100).events[0].seq == 7 and not store.event_replay(6, 100).truncated
+
+
+def test_nothing_pruned_means_no_replay_is_truncated(store: Store) -> None:
+    release(store)
+    assert prune_events(store, NOW - timedelta(days=30)) == 0
+    replay = store.event_replay(0, 100)
+    assert not replay.truncated and [e.seq for e in replay.events] == [1]
+
+
+def test_rows_of_removed_targets_are_given_up_per_target_even_when_none_is_left(store: Store) -> None:
+    release(store)
+    store.emit_event("release.deploying", "x", {"service": "notify"}, NOW)
+    assert [(p.target, p.count) for p in pending_by_target(store)] == [(GITHUB, 2), (HOOK, 2)]
+
+    assert drop_unconfigured(store, [GITHUB], NOW) == {HOOK: 2}
+    assert drop_unconfigured(store, [], NOW) == {GITHUB: 2}  # no target configured at all: every row goes
+    assert pending_by_target(store) == []
+    dead = store.sql.query("SELECT DISTINCT state, last_error FROM deliveries")
+    assert dead == [{"state": "dead", "last_error": "target no longer configured"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,10 +18,11 @@ from bot.config.events import PREFIX
 from bot.events.deliver import Deliveries, DeliveryPolicy
 from bot.events.webhook import WebhookSender
 from bot.http_session import HttpSession
+from bot.observability import REGISTRY
 from bot.store import AsyncStore, Store
-from bot.store.events import EventTarget
+from bot.store.events import GITHUB, EventTarget
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.harness import TUESDAY_10AM, MutableClock
+from tests.harness import TUESDAY_10AM, MutableClock, running_bot
 
 SECRET = "whsec-test"
 
@@ -209,3 +211,35 @@ async def test_deliveries_to_a_webhook_no_longer_configured_are_given_up_on_star
         row = db.sync.sql.one("SELECT state, last_error FROM deliveries")
         assert row == {"state": "dead", "last_error": "target no longer configured"}
         assert hook.deliveries == []
+
+
+async def test_with_no_target_left_the_rows_of_removed_ones_are_given_up_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    db_path = tmp_path / "releasebot.db"
+    store = Store(db_path)  # an earlier run had a webhook and GitHub Deployments
+    removed = "https://removed.example/hook?token=s3cret"
+    store.event_targets = (EventTarget(removed, ("*",)), EventTarget(GITHUB, (PREFIX + "release.*",)))
+    for n in (1, 2):
+        store.emit_event("release.failed", f"notify/prod/release/{n}", {"service": "notify"}, clock.now())
+    store.emit_event("train.departed", "prod/train/1", {"env": "prod"}, clock.now())
+    store.close()
+    given_up = "releasebot_event_deliveries_given_up_total"
+    before = {t: REGISTRY.get_sample_value(given_up, {"target": t}) or 0.0 for t in ("https://removed.example", GITHUB)}
+
+    caplog.set_level(logging.WARNING, logger="release_bot.events")
+    async with running_bot(tmp_path, clock=clock, db_path=db_path) as bot:  # the config names no target now
+        rows = bot.store.sql.query("SELECT target, state, last_error FROM deliveries ORDER BY event_id, target")
+        assert bot.runtime.events.targets == []
+
+    assert {(r["state"], r["last_error"]) for r in rows} == {("dead", "target no longer configured")}
+    assert len(rows) == 5
+    lines = [r.getMessage() for r in caplog.records if r.name == "release_bot.events"]
+    assert lines == [
+        "events: gave up on 2 deliveries to github: no longer configured",
+        "events: gave up on 3 deliveries to https://removed.example: no longer configured",
+    ]
+    assert "s3cret" not in caplog.text
+    after = {t: REGISTRY.get_sample_value(given_up, {"target": t}) or 0.0 for t in before}
+    assert {t: after[t] - before[t] for t in before} == {"https://removed.example": 3, GITHUB: 2}

@@ -69,3 +69,28 @@ async def test_a_wait_past_the_cap_and_a_caller_without_retries_get_one_error_ty
     assert too_long.value.transient and no_retry.value.transient
     assert sleeper.waits == []
     assert (not_found.value.status, not_found.value.message, not_found.value.transient) == (404, "Not Found", False)
+
+
+async def test_an_error_carries_the_wait_github_named(gh: FakeGitHub, http: HttpSession) -> None:
+    shas = gh.add_history(REPO, ["chore: initial"])
+    url = f"{gh.url}/repos/{REPO}/commits/{shas[0]}"
+    sleeper = RecordingSleep()
+    github = client(gh, http, sleeper, max_wait=60)
+
+    gh.rate_limit(status=403, retry_after=7)  # a secondary limit: seconds, as GitHub sends them
+    with pytest.raises(GitHubError) as secondary:
+        await github.request("GET", url, retries=0)
+    gh.rate_limit(status=403, reset_at=int(NOW) + 900)  # the primary limit spent until the reset
+    with pytest.raises(GitHubError) as primary:
+        await github.request("GET", url)  # 901 s is past max_wait: not waited out here
+    gh.rate_limit(status=429)  # a limit naming no time
+    with pytest.raises(GitHubError) as unnamed:
+        await github.request("GET", url, retries=0)
+    with pytest.raises(GitHubError) as not_found:
+        await github.request("GET", f"{gh.url}/repos/acme/missing/commits")
+
+    assert (secondary.value.kind, secondary.value.status, secondary.value.retry_after) == ("gave_up", 403, 7.0)
+    assert (primary.value.kind, primary.value.retry_after) == ("gave_up", 901.0)  # +1 s: the reset second
+    assert (unnamed.value.kind, unnamed.value.retry_after) == ("gave_up", None)
+    assert not_found.value.retry_after is None
+    assert sleeper.waits == []

@@ -191,7 +191,14 @@ async def github_worker(
     db = AsyncStore(Store(tmp_path / "db.sqlite"))
     db.sync.event_targets = (EventTarget(GITHUB, (PREFIX + "release.*",), frozenset({"notify"})),)
     async with HttpSession() as http:
-        client = GitHubClient(session=http, token="ghp_test", api_url=gh.url, sleep=waits, max_wait=120)
+        client = GitHubClient(
+            session=http,
+            token="ghp_test",
+            api_url=gh.url,
+            sleep=waits,
+            max_wait=120,
+            clock=lambda: clock.now().timestamp(),  # x-ratelimit-reset is read against the test's clock
+        )
 
         async def permalink(channel: str, ts: str) -> str | None:
             return f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}"
@@ -244,11 +251,41 @@ async def test_a_secondary_rate_limit_is_waited_out_as_github_asks(tmp_path: Pat
 
         (deployment,) = gh.deployments[REPO]
         assert gh.statuses_of(deployment["id"]) == ["queued", "in_progress", "failure"]
-        # The create is re-queued after GitHub's advised minute (its Retry-After is not readable through the
-        # client's error); the status's Retry-After is honoured exactly by the client.
-        assert waits.seen == [60.0, 5.0]
+        # The create is re-queued after the create's own Retry-After (the queue's backoff, 1 s, is shorter); the
+        # status's Retry-After is honoured exactly by the client.
+        assert waits.seen == [3.0, 5.0]
         assert len(creates(gh)) == 2 and len(gh.deployments[REPO]) == 1
         assert all(r.headers["Authorization"] == "Bearer ghp_test" for r in gh.requests)
+
+
+async def test_a_primary_rate_limit_requeues_until_its_reset_and_a_bare_one_waits_a_minute(
+    tmp_path: Path, gh: FakeGitHub
+) -> None:
+    shas = gh.add_history(REPO, ["feat: a", "feat: b"])
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    async with github_worker(tmp_path, gh, waits, clock) as (deliveries, db):
+        # The primary limit is spent until 7 minutes from now: the create is queued again until then (+1 s for the
+        # reset second itself), longer than the client would sit out (max_wait 120 s) and than the backoff.
+        gh.rate_limit(status=403, reset_at=int(clock.now().timestamp()) + 420)
+        first = release(db.sync, "1.0.0", shas[0], clock)
+        await deliveries.drained()
+        finish(db.sync, first, clock)
+        await deliveries.drained()
+        # A 429 naming no time at all: GitHub's advice for secondary limits is a minute.
+        gh.rate_limit(status=429)
+        second = release(db.sync, "1.1.0", shas[1], clock)
+        await deliveries.drained()
+
+        assert waits.seen == [421.0, 60.0]
+        made = {d["payload"]["release_id"] for d in gh.deployments[REPO]}
+        assert made == {first, second} and len(creates(gh)) == 4
+        queued = db.sync.sql.query(
+            "SELECT d.state, d.attempts FROM deliveries d JOIN events e ON e.id = d.event_id "
+            "WHERE e.type = ? ORDER BY d.event_id",
+            (PREFIX + "release.queued",),
+        )
+        assert queued == [{"state": "sent", "attempts": 2}, {"state": "sent", "attempts": 2}]
 
 
 async def test_a_create_whose_answer_was_lost_is_found_on_the_next_page_not_made_twice(
@@ -361,3 +398,83 @@ async def test_a_5xx_is_retried_by_the_client_then_by_the_queue_and_statuses_kee
             {"state": "sent", "attempts": 2},
             {"state": "sent", "attempts": 1},
         ]
+
+
+def github_rows(store: Store) -> list[tuple[str, str, int, int]]:
+    """(event type, state, attempts, in doubt) of each GitHub delivery, in event order."""
+    found = store.sql.query(
+        "SELECT e.type, d.state, d.attempts, d.in_doubt FROM deliveries d JOIN events e ON e.id = d.event_id "
+        "WHERE d.target = 'github' ORDER BY d.event_id"
+    )
+    return [(r["type"].removeprefix(PREFIX), r["state"], r["attempts"], r["in_doubt"]) for r in found]
+
+
+async def test_a_restart_while_a_create_is_in_doubt_finds_it_and_makes_no_second(
+    tmp_path: Path, gh: FakeGitHub
+) -> None:
+    shas = gh.add_history(REPO, ["feat: a"])
+    clock = MutableClock(TUESDAY_10AM)
+    gh.hold("POST", "/deployments")  # GitHub creates it; the answer never reaches the bot
+    async with github_worker(tmp_path, gh, Waits(), clock) as (deliveries, db):
+        rid = release(db.sync, "1.0.0", shas[0], clock)
+        await gh.arrived.wait()
+    # Stopped mid-request: the create is remembered as attempted and in doubt.
+    after_stop = Store(tmp_path / "db.sqlite")
+    assert github_rows(after_stop) == [("release.queued", "pending", 1, 1)]
+    after_stop.close()
+    gh.release()
+    assert len(gh.deployments[REPO]) == 1  # it was made
+
+    async with github_worker(tmp_path, gh, Waits(), clock) as (deliveries, db):  # the restarted bot
+        finish(db.sync, rid, clock)
+        await deliveries.drained()
+        assert github_rows(db.sync) == [
+            ("release.queued", "sent", 2, 0),
+            ("release.deploying", "sent", 1, 0),
+            ("release.succeeded", "sent", 1, 0),
+        ]
+        saved = db.sync.sql.one("SELECT deployment_id FROM github_deployments WHERE release_id = ?", (rid,))
+
+    (deployment,) = gh.deployments[REPO]  # one deployment: found on the restart, not created again
+    assert len(creates(gh)) == 1 and saved == {"deployment_id": deployment["id"]}
+    assert gh.statuses_of(deployment["id"]) == ["queued", "in_progress", "success"]
+    calls = [(r.method, r.path.rsplit("/", 1)[-1]) for r in gh.requests]
+    assert calls[:3] == [("POST", "deployments"), ("GET", "deployments"), ("GET", "statuses")]
+
+
+async def test_a_restart_while_a_status_is_in_doubt_posts_it_once_and_loses_nothing(
+    tmp_path: Path, gh: FakeGitHub
+) -> None:
+    shas = gh.add_history(REPO, ["feat: a"])
+    clock = MutableClock(TUESDAY_10AM)
+    async with github_worker(tmp_path, gh, Waits(), clock) as (deliveries, db):
+        rid = release(db.sync, "1.0.0", shas[0], clock)
+        await deliveries.drained()  # created, with its queued status
+        gh.hold("POST", "/statuses")  # the in_progress status lands; its answer never reaches the bot
+        db.sync.transition(rid, ReleaseState.DEPLOYING, actor="release-bot", detail="", now=clock.now())
+        await gh.arrived.wait()
+        db.sync.transition(rid, ReleaseState.SUCCEEDED, actor="release-bot", detail="", now=clock.now())
+    after_stop = Store(tmp_path / "db.sqlite")
+    assert github_rows(after_stop) == [
+        ("release.queued", "sent", 1, 0),
+        ("release.deploying", "pending", 1, 1),
+        ("release.succeeded", "pending", 0, 0),  # recorded while the worker was stuck: not lost
+    ]
+    after_stop.close()
+    gh.release()
+    (deployment,) = gh.deployments[REPO]
+    assert gh.statuses_of(deployment["id"]) == ["queued", "in_progress"]  # it landed
+
+    async with github_worker(tmp_path, gh, Waits(), clock) as (deliveries, db):  # the restarted bot
+        await deliveries.drained()
+        assert github_rows(db.sync) == [
+            ("release.queued", "sent", 1, 0),
+            ("release.deploying", "sent", 2, 0),
+            ("release.succeeded", "sent", 1, 0),
+        ]
+
+    # The in-doubt status was looked up (the newest is it) and not posted again; the next one followed.
+    assert gh.statuses_of(deployment["id"]) == ["queued", "in_progress", "success"]
+    assert len(creates(gh)) == 1
+    statuses = [(r.method, r.query.get("per_page")) for r in gh.requests if r.path.endswith("/statuses")]
+    assert statuses == [("POST", None), ("POST", None), ("GET", "1"), ("POST", None)]

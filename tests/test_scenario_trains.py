@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.bootstrap import http_app
@@ -23,6 +24,7 @@ from bot.config import parse_config
 from bot.core.trains import BoardingState, DepartureState
 from bot.engine.base import SYSTEM_USER
 from bot.store import Store
+from bot.store.outbox import placeholder_id
 from commands.home import home_for
 from tests.fakes import FakeSlackWebAPI
 from tests.fakes.slack_api import RecordedCall
@@ -43,6 +45,8 @@ from tests.harness import (
     harness_settings,
     record_live,
 )
+from tests.test_outbox import Waits
+from tests.test_scenario_slack_faults import outbox, use_policy
 
 ZONE = ZoneInfo("America/Toronto")
 PAYMENTS = "C02PAYMENTS"
@@ -70,12 +74,18 @@ def train_config(log: Path, **train: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def bot_run(
-    tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock, **train: Any
+    tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock, *, no_trains: bool = False, **train: Any
 ) -> AsyncIterator[BotHarness]:
     """One run of the real HTTP app; the runs of a test share the database file and ``slack``, as restarts of
-    one deployment do."""
+    one deployment do. ``no_trains``: the config with its ``trains`` section removed."""
     log = tmp_path / "deploys.log"
-    config = parse_config(train_config(log, **train))
+    data = train_config(log, **train)
+    # A log per service for prod: a departure deploys its services at once, and the stub refuses (exit 9) a
+    # deploy that overlaps another one writing to the same log.
+    data["environments"]["prod"]["deploy"]["run"][1] = f"{log}.{{service}}"
+    if no_trains:
+        del data["trains"]
+    config = parse_config(data)
     db = tmp_path / "releasebot.db"
     client = TestClient(TestServer(http_app(harness_settings(slack, db), config, tmp_path, clock=clock)))
     await client.start_server()
@@ -155,7 +165,12 @@ async def posted(bot: BotHarness, channel: str, words: str, count: int = 1) -> l
 
 
 def prod_deploys(bot: BotHarness) -> list[str]:
-    return [line for line in bot.deploys() if line.endswith("prod 100")]
+    """The prod deploys of every service, from each service's own log (see ``bot_run``)."""
+    lines = []
+    for service in ("notify", "payments"):
+        log = bot.log.with_name(f"{bot.log.name}.{service}")
+        lines += log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.endswith("prod 100")]
 
 
 async def at(bot: BotHarness, when: datetime) -> None:
@@ -169,6 +184,31 @@ def the_departure(bot: BotHarness, departure_id: int = 1) -> Any:
     found = bot.store.get_departure(departure_id)
     assert found is not None
     return found
+
+
+def row_of(bot: BotHarness, service: str, departure_id: int = 1) -> Any:
+    return next(b for b in bot.store.boardings(departure_id) if b.service == service)
+
+
+async def call_shows(bot: BotHarness, service: str, words: str, departure_id: int = 1) -> Any:
+    """Wait for the edit of ``service``'s boarding call that shows ``words``; the message as people see it now
+    (never sleep: the fake Slack is awaited)."""
+    row = row_of(bot, service, departure_id)
+    assert row.channel and row.message_ts and not row.message_ts.startswith("outbox:"), row
+
+    def match(call: RecordedCall) -> bool:
+        args = call.args
+        return args.get("channel") == row.channel and args.get("ts") == row.message_ts and words in args["text"]
+
+    await bot.slack.wait_for("chat.update", predicate=match)
+    message = bot.slack.message(row.channel, row.message_ts)
+    assert words in message.text, message.text
+    return message
+
+
+def edits_of(bot: BotHarness, service: str, departure_id: int = 1) -> list[RecordedCall]:
+    row = row_of(bot, service, departure_id)
+    return [c for c in bot.slack.calls_to("chat.update") if c.args.get("ts") == row.message_ts]
 
 
 def boarding_states(bot: BotHarness, departure_id: int = 1) -> dict[str, str]:
@@ -253,6 +293,11 @@ async def test_a_departure_boards_two_services_and_one_whose_checklist_fails_sta
         assert "payments 2.0.1 stays off the prod train of Tue 24 Nov 14:00 EST" in refusal.args["text"]
         assert "unit" in refusal.args["text"], refusal.args["text"]
         assert any(e.request_id == "train-1-notify" for e in bot.store.audit_since(None))
+        # Each boarding call shows what became of its service, without buttons.
+        shown = await call_shows(bot, "notify", f"Departed with release #{release.id}")
+        assert buttons(shown.blocks) == {}
+        shown = await call_shows(bot, "payments", "Refused at departure")
+        assert "unit" in shown.text and buttons(shown.blocks) == {}, shown.text
 
         # The next departure is planned; the version that boarded never boards again.
         [following] = bot.store.departures_in([DepartureState.PENDING])
@@ -303,9 +348,12 @@ async def test_hold_by_the_wrong_person_is_refused_and_by_a_lead_stops_the_depar
         await hold_submit(bot, 1, "payments incident <!channel>", user=LEAD)
         dep = the_departure(bot)
         assert (dep.state, dep.held_by, dep.reason) == (DepartureState.HELD, LEAD, "payments incident <!channel>")
-        [told] = await posted(bot, PAYMENTS, "is held by")
-        assert "&lt;!channel&gt;" in told.args["text"], "what was typed is shown, never a ping"
-        await posted(bot, CHANNEL, "is held by")
+        # Every boarding call is edited in place: who held it and why, and no buttons left.
+        held = await call_shows(bot, "payments", f"is held by <@{LEAD}>: payments incident &lt;!channel&gt;")
+        assert buttons(held.blocks) == {}, "what was typed is shown, never a ping; nothing left to click"
+        assert buttons((await call_shows(bot, "notify", f"is held by <@{LEAD}>")).blocks) == {}
+        assert posts(bot, PAYMENTS, "held") == [] and posts(bot, CHANNEL, "held") == [], "no new messages"
+        assert "You held the prod train of Tue 24 Nov 14:00 EST" in bot.last_reply(LEAD)
 
         await at(bot, DEPARTURE)
         assert prod_deploys(bot) == [] and the_departure(bot).state == DepartureState.HELD
@@ -333,7 +381,12 @@ async def test_leave_off_takes_one_service_off_and_the_others_depart(tmp_path: P
 
         await bot.click("train_leave_off", str(payments.id), user=RELEASER, channel=PAYMENTS)
         assert "payments is off the prod train of Tue 24 Nov 14:00 EST" in bot.last_reply(RELEASER)
-        await posted(bot, PAYMENTS, "is left off")
+        off = await call_shows(bot, "payments", "Left off by <@U01RELEASE>")
+        assert buttons(off.blocks) == {}, "payments' call has no buttons left"
+        assert edits_of(bot, "notify") == [], "the other services' calls keep theirs"
+        notify_ts = row_of(bot, "notify").message_ts
+        assert buttons(bot.slack.message(CHANNEL, notify_ts).blocks) == {"train_hold": "1", "train_leave_off": "1"}
+        assert posts(bot, PAYMENTS, "left off") == [], "no new message"
         await bot.click("train_leave_off", str(payments.id), user=ONCALL1, channel=PAYMENTS)
         assert "payments was already left off by <@U01RELEASE>, so nothing was changed" in bot.last_reply(ONCALL1)
         await bot.click("train_leave_off", "999", user=RELEASER)
@@ -344,6 +397,8 @@ async def test_leave_off_takes_one_service_off_and_the_others_depart(tmp_path: P
         await at(bot, DEPARTURE)
         assert prod_deploys(bot) == ["notify 1.2.3 prod 100"]
         assert boarding_states(bot) == {"notify": BoardingState.BOARDED, "payments": BoardingState.LEFT_OFF}
+        await call_shows(bot, "notify", "Departed with release #")
+        assert "Left off by <@U01RELEASE>" in (await call_shows(bot, "payments", "Left off")).text
         await bot.click("train_leave_off", str(payments.id), user=RELEASER)
         assert "has already departed, so nothing was changed" in bot.last_reply(RELEASER)
 
@@ -363,12 +418,12 @@ async def test_a_replayed_click_changes_nothing(tmp_path: Path) -> None:
         first = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
         assert first.status == 200
         await bot.settle()
-        await posted(bot, CHANNEL, "is left off")
+        await call_shows(bot, "notify", "Left off by")
         replay = await bot.client.post("/slack/events", data=body, headers=signed_headers(SECRET, body))
         assert replay.status == 200
         await bot.settle()
         assert len(bot.replies_to(RELEASER)) == 1, "the replay is acknowledged and not acted on"
-        assert len(posts(bot, CHANNEL, "is left off")) == 1
+        assert len(edits_of(bot, "notify")) == 1
         assert [e.action for e in bot.store.audit_since(None) if e.action == "train.left_off"] == ["train.left_off"]
 
 
@@ -419,6 +474,138 @@ async def test_a_departure_missed_while_down_runs_if_its_window_is_open_else_is_
             assert posts(bot, CHANNEL, "was missed") and len(posts(bot, CHANNEL, "was missed")) == 1
 
 
+async def test_a_boarding_call_that_never_went_out_is_posted_at_the_next_start_once(tmp_path: Path) -> None:
+    """The boarding claim is stored but no call went out (here Slack refused both posts; a crash between the claim
+    and the post leaves the same rows: boarding, no message). The next start posts them; the one after does not."""
+    clock = MutableClock(TUESDAY_10AM)
+    async with FakeSlackWebAPI() as slack:
+        async with bot_run(tmp_path, slack, clock) as bot:
+            staged(bot)
+            slack.fail_next("chat.postMessage", times=2, status=200, error="channel_not_found")
+            await at(bot, BOARDING_CALL)
+            assert the_departure(bot).state == DepartureState.BOARDING
+            assert [b.message_ts for b in bot.store.boardings(1)] == [None, None]
+            assert posts(bot, CHANNEL, "Boarding") == [] and posts(bot, PAYMENTS, "Boarding") == []
+        for restart in (1, 2):
+            clock.set(BOARDING_CALL + timedelta(minutes=restart))
+            async with bot_run(tmp_path, slack, clock) as bot:
+                [call] = await posted(bot, CHANNEL, "Boarding")
+                [pay_call] = await posted(bot, PAYMENTS, "Boarding")
+                assert buttons(call.args["blocks"]) == {"train_hold": "1", "train_leave_off": "1"}
+                assert all(b.message_ts for b in bot.store.boardings(1)), f"remembered (restart {restart})"
+        async with bot_run(tmp_path, slack, clock) as bot:
+            await at(bot, DEPARTURE)
+            assert sorted(prod_deploys(bot)) == ["notify 1.2.3 prod 100", "payments 2.0.1 prod 100"]
+            await call_shows(bot, "notify", "Departed with release #")
+            await call_shows(bot, "payments", "Departed with release #")
+            assert len(posts(bot, CHANNEL, "Boarding")) == 1 and len(posts(bot, PAYMENTS, "Boarding")) == 1
+
+
+async def test_a_changed_timetable_cancels_the_stored_departure_and_plans_from_the_new_one(tmp_path: Path) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    async with FakeSlackWebAPI() as slack:
+        async with bot_run(tmp_path, slack, clock) as bot:
+            staged(bot)
+            assert the_departure(bot).at == DEPARTURE and the_departure(bot).state == DepartureState.PENDING
+        clock.set(TUESDAY_10AM + timedelta(minutes=5))
+        async with bot_run(tmp_path, slack, clock, departs=["Mon-Fri 11:00"]) as bot:
+            old = the_departure(bot)
+            assert (old.state, old.reason) == (DepartureState.CANCELLED, "the train's timetable changed")
+            [new] = bot.store.departures_in([DepartureState.PENDING])
+            assert new.at == TUESDAY_10AM + timedelta(hours=1), "planned from the current config: Tue 11:00"
+            assert [e.action for e in bot.store.audit_since(None) if e.action == "train.cancelled"] == [
+                "train.cancelled"
+            ]
+            trains = await ask(bot, "trains")
+            assert "Tue 24 Nov 11:00 EST" in trains and "14:00" not in trains, trains
+            await at(bot, new.at)
+            assert sorted(prod_deploys(bot)) == ["notify 1.2.3 prod 100", "payments 2.0.1 prod 100"]
+            assert the_departure(bot).state == DepartureState.CANCELLED, "the old one never runs"
+            assert not [c for c in bot.slack.calls_to("chat.postMessage") if "cancelled" in str(c.args.get("text"))]
+        clock.set(TUESDAY_10AM + timedelta(hours=2))
+        async with bot_run(tmp_path, slack, clock, departs=["Mon-Fri 11:00"]) as bot:  # a restart changes nothing
+            assert [d.state for d in (the_departure(bot, 1), the_departure(bot, 2))] == [
+                DepartureState.CANCELLED,
+                DepartureState.DEPARTED,
+            ]
+            [following] = bot.store.departures_in([DepartureState.PENDING])
+            assert following.at == TUESDAY_10AM + timedelta(days=1, hours=1)
+
+
+async def test_a_boarding_train_removed_from_the_config_is_cancelled_and_its_calls_say_so(tmp_path: Path) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    async with FakeSlackWebAPI() as slack:
+        async with bot_run(tmp_path, slack, clock) as bot:
+            staged(bot)
+            await at(bot, BOARDING_CALL)
+            await posted(bot, CHANNEL, "Boarding")
+        clock.set(BOARDING_CALL + timedelta(minutes=5))
+        async with bot_run(tmp_path, slack, clock, no_trains=True) as bot:
+            dep = the_departure(bot)
+            assert (dep.state, dep.reason) == (DepartureState.CANCELLED, "the train was removed from the config")
+            for service in ("notify", "payments"):
+                shown = await call_shows(bot, service, "Cancelled: the train was removed from the config")
+                assert buttons(shown.blocks) == {}
+            assert bot.store.departures_in([DepartureState.PENDING, DepartureState.BOARDING]) == []
+            clock.set(DEPARTURE)
+            await bot.engine.trains.run_due()
+            await bot.settle()
+            assert prod_deploys(bot) == []
+        clock.set(DEPARTURE + timedelta(days=3))  # Fri 14:00: the train is back after two of its slots passed
+        async with bot_run(tmp_path, slack, clock) as bot:
+            assert bot.store.departures_in([DepartureState.MISSED]) == [], "no timetable kept them: none missed"
+            assert posts(bot, CHANNEL, "missed") == []
+            [following] = bot.store.departures_in([DepartureState.PENDING])
+            assert following.at == DEPARTURE + timedelta(days=6), "planned from now: Mon 30 Nov 14:00"
+
+
+async def test_departures_slept_through_are_reported_once_the_latest_ten_and_a_count(tmp_path: Path) -> None:
+    hourly = ["Mon-Thu 10:00", "Mon-Thu 11:00", "Mon-Thu 13:00", "Mon-Thu 14:00", "Mon-Thu 15:00"]
+    clock = MutableClock(TUESDAY_10AM - timedelta(hours=2))  # Tue 08:00: the first departure is Tue 10:00
+    async with FakeSlackWebAPI() as slack:
+        async with bot_run(tmp_path, slack, clock, departs=hourly) as bot:
+            staged(bot)
+        clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=ZONE))  # back on Monday 08:00, after Tue-Thu's 15 slots
+        async with bot_run(tmp_path, slack, clock, departs=hourly) as bot:
+            [first] = await posted(bot, CHANNEL, "was missed")
+            assert "The prod train of Tue 24 Nov 10:00 EST was missed" in first.args["text"], first.args
+            [many] = await posted(bot, CHANNEL, "missed 14 departures")
+            text = many.args["text"]
+            latest = [f"Wed 25 Nov {h}:00 EST" for h in (10, 11, 13, 14, 15)]
+            latest += [f"Thu 26 Nov {h}:00 EST" for h in (10, 11, 13, 14, 15)]
+            assert ", ".join(latest) + ", and 4 earlier." in text, text
+            assert "Tue 24 Nov 11:00" not in text and "The next departure that will run: Mon 30 Nov 10:00 EST" in text
+            await posted(bot, PAYMENTS, "missed 14 departures")
+            missed = bot.store.departures_in([DepartureState.MISSED])
+            assert len(missed) == 15 and prod_deploys(bot) == []
+            [following] = bot.store.departures_in([DepartureState.PENDING])
+            assert following.at == datetime(2026, 11, 30, 10, 0, tzinfo=ZONE)
+            summary = await ask(bot, "summary week")
+            assert "15 missed" in summary, summary
+        clock.set(datetime(2026, 11, 30, 8, 5, tzinfo=ZONE))
+        async with bot_run(tmp_path, slack, clock, departs=hourly) as bot:  # reported once: a restart adds nothing
+            assert (
+                len(posts(bot, CHANNEL, "missed")) == 2 and len(bot.store.departures_in([DepartureState.MISSED])) == 15
+            )
+
+
+async def test_after_an_outage_the_latest_departure_still_in_its_window_runs_and_the_others_are_missed(
+    tmp_path: Path,
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    async with FakeSlackWebAPI() as slack:
+        async with bot_run(tmp_path, slack, clock) as bot:
+            staged(bot)
+        clock.set(DEPARTURE + timedelta(days=2, minutes=30))  # Thu 14:30: Tue's and Wed's slots were slept through
+        async with bot_run(tmp_path, slack, clock) as bot:
+            await posted(bot, CHANNEL, "The prod train of Tue 24 Nov 14:00 EST was missed")
+            [many] = await posted(bot, CHANNEL, "missed 1 departure while")
+            assert "Wed 25 Nov 14:00 EST." in many.args["text"], many.args["text"]
+            [thursday] = [d for d in bot.store.departures_in([DepartureState.DEPARTED])]
+            assert thursday.at == DEPARTURE + timedelta(days=2), "Thursday's window is still open: it runs now"
+            assert sorted(prod_deploys(bot)) == ["notify 1.2.3 prod 100", "payments 2.0.1 prod 100"]
+
+
 async def test_app_home_and_the_summary_show_the_trains(tmp_path: Path) -> None:
     async with one_bot(tmp_path) as bot:
         staged(bot)
@@ -429,3 +616,26 @@ async def test_app_home_and_the_summary_show_the_trains(tmp_path: Path) -> None:
         await hold_submit(bot, 1, "incident", user=LEAD)
         summary = await ask(bot, "summary day")
         assert "Release trains" in summary and "0 departed · 1 held · 0 missed" in summary, summary
+
+
+async def test_a_call_posted_while_slack_was_down_is_still_edited_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox hands back a placeholder ts; the row keeps it until the call is posted, then the real ts (so a
+    Hold edits the one message even after the outbox forgot its sent rows)."""
+    use_policy(monkeypatch, Waits(held=True))  # the outbox's retries wait until the test wakes it
+    async with one_bot(tmp_path) as bot:
+        staged(bot)
+        bot.slack.fail_next("chat.postMessage", times=2, status=503)  # both calls: each channel's lane backs off
+        await at(bot, BOARDING_CALL)
+        assert all(placeholder_id(b.message_ts) is not None for b in bot.store.boardings(1))
+        assert posts(bot, CHANNEL, "Boarding") == []
+        outbox(bot).wake()
+        await outbox(bot).drained()
+        [call] = posts(bot, CHANNEL, "Boarding")
+        assert all(placeholder_id(b.message_ts) is None for b in bot.store.boardings(1)), "swapped for the real ts"
+        bot.store.outbox_prune(bot.clock.now() + timedelta(days=8))
+        await hold_submit(bot, 1, "incident", user=LEAD)
+        await outbox(bot).drained()
+        held = await call_shows(bot, "notify", f"is held by <@{LEAD}>: incident")
+        assert buttons(held.blocks) == {} and len(posts(bot, CHANNEL, "Boarding")) == 1

@@ -149,7 +149,7 @@ async def test_a_candidate_and_a_release_round_trip_through_real_sqlite(db: Asyn
     # status_snapshot reads through the reader connection: it sees what the writer committed.
     states, locks, freezes = await db.status_snapshot("notify")
     assert [(s.env, s.version) for s in states] == [("staging", "1.2.3")]
-    assert locks == [] and freezes == []
+    assert locks == () and freezes == ()
     fetched = await db.get_release(release.id)
     assert fetched is not None and fetched.state is ReleaseState.SUCCEEDED
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Config, parse_config
-from bot.core.trains import Slot, departures, next_running, parse_slot, still_open, upcoming
+from bot.core.trains import Slot, departures, is_slot, next_running, parse_slot, passed, still_open, upcoming
 from bot.core.windows import WindowPolicy
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -255,3 +255,24 @@ def test_no_departure_ever_runs_in_a_closed_window(slots: list[Slot], start: dat
     if following is not None:
         assert oracle_open(following)
         assert not any(d.runs and d.at < following for d in found), "nothing runs before the next running one"
+
+
+def test_a_departure_is_a_slot_only_of_the_timetable_that_has_it() -> None:
+    slots = [parse_slot("Mon-Fri 14:00")]
+    tuesday = datetime(2026, 11, 24, 14, 0, tzinfo=TORONTO)
+    assert is_slot(slots, tuesday, TORONTO)
+    assert not is_slot([parse_slot("Mon-Fri 11:00")], tuesday, TORONTO), "departs changed"
+    assert not is_slot([parse_slot("Mon,Wed 14:00")], tuesday, TORONTO), "its day is gone"
+    assert not is_slot(slots, tuesday, LONDON), "the timezone changed under it"
+
+
+def test_passed_departures_are_those_before_now_and_bounded_by_a_year() -> None:
+    slots = [parse_slot("Mon-Fri 14:00")]
+    start = datetime(2026, 11, 24, 14, 0, 1, tzinfo=TORONTO)
+    now = datetime(2026, 11, 27, 14, 0, tzinfo=TORONTO)
+    assert passed(slots, start, now, TORONTO) == [
+        datetime(2026, 11, 25, 14, 0, tzinfo=TORONTO),
+        datetime(2026, 11, 26, 14, 0, tzinfo=TORONTO),
+    ], "the departure at now is not passed yet"
+    long_ago = passed(slots, start, now + timedelta(days=800), TORONTO)
+    assert long_ago[0] >= now + timedelta(days=800 - 366) and len(long_ago) < 270, "a bounded walk"

@@ -57,3 +57,37 @@ def test_a_version_boards_an_environment_once(store: Store) -> None:
     store.settle_boarding(a.id, state=BoardingState.REFUSED, reason="checklist", release_id=None)
     assert store.move_boarding(b.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED), "refused: may board"
     assert [r.state for r in store.boardings(two.id)] == [BoardingState.BOARDED]
+
+
+def test_a_boarding_call_is_remembered_once(store: Store) -> None:
+    dep = store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW)
+    row = store.add_boarding(departure_id=dep.id, env="prod", service="notify", version="1.2.3", state="boarding")
+    assert (row.channel, row.message_ts) == (None, None), "not posted yet: recovery posts it"
+    assert store.set_call(row.id, channel="C1", ts="outbox:7")
+    assert not store.set_call(row.id, channel="C2", ts="1700000000.000100"), "only the first post counts"
+    found = store.get_boarding(row.id)
+    assert found is not None and (found.channel, found.message_ts) == ("C1", "outbox:7")
+
+
+def test_departures_slept_through_are_stored_missed_once(store: Store) -> None:
+    slots = [(AT + timedelta(days=d), AT + timedelta(days=d, minutes=-15)) for d in range(3)]
+    marked = store.add_missed(env="prod", instants=slots, reason="the bot was not running", now=NOW)
+    assert [(d.at, d.state) for d in marked] == [(at, DepartureState.MISSED) for at, _ in slots]
+    assert store.add_missed(env="prod", instants=slots, reason="again", now=NOW) == [], "each is reported once"
+    assert store.train_counts(NOW, NOW + timedelta(seconds=1)) == {"missed": 3}
+    assert {d.reason for d in store.departures_in([DepartureState.MISSED])} == {"the bot was not running"}
+
+
+def test_a_cancelled_departure_is_not_the_last_and_comes_back_if_its_slot_does(store: Store) -> None:
+    kept = store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW)
+    assert store.move_departure(kept.id, frm=DepartureState.PENDING, to=DepartureState.DEPARTED, now=AT)
+    later = store.add_departure(env="prod", at=AT + timedelta(days=1), boards_at=AT, now=NOW)
+    assert store.move_departure(
+        later.id, frm=DepartureState.PENDING, to=DepartureState.CANCELLED, now=NOW, reason="the timetable changed"
+    )
+    last = store.last_departure("prod")
+    assert last is not None and last.id == kept.id, "planning goes on from the last departure kept"
+    again = store.add_departure(env="prod", at=later.at, boards_at=later.at - timedelta(minutes=5), now=NOW)
+    assert (again.id, again.state, again.reason) == (later.id, DepartureState.PENDING, None)
+    assert again.boards_at == later.at - timedelta(minutes=5)
+    assert store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW).state == DepartureState.DEPARTED

@@ -8,12 +8,13 @@ events of these types (``bot.store.events``); nothing here does I/O.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
 from bot.config.auth import EnvName
-from bot.config.types import Model
+from bot.config.types import NAME, Duration, Model
 
 __all__ = [
     "EVENT_TYPES",
@@ -22,13 +23,14 @@ __all__ = [
     "Events",
     "Webhook",
     "event_type",
+    "target_label",
     "type_matches",
 ]
 
 PREFIX = "dev.releasebot."
 # scheme, optional user info (refused), host (a name or a bracketed IPv6 address), optional port, the rest.
 _URL = re.compile(
-    r"^(?P<scheme>https?)://(?P<auth>[^/?#@\s]*@)?(?P<host>[^/?#@\s:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:[/?#]\S*)?$"
+    r"^(?P<scheme>https?)://(?P<auth>[^/?#@\s]*@)?(?P<host>[^/?#@\s:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?(?:[/?#]\S*)?$"
 )
 # One event type per release state (bot.core.models.ReleaseState; tests/test_events_config.py keeps the two equal):
 # a receiver subscribes to `release.succeeded` without parsing data to learn what happened.
@@ -79,6 +81,18 @@ def type_matches(pattern: str, type_: str) -> bool:
     return pattern == type_
 
 
+def target_label(target: str) -> str:
+    """A label for a delivery target that is safe to show (metrics, logs): ``github``, or a webhook URL's scheme,
+    host and port only. The path and query are left out because a receiver may take its token there."""
+    if target == "github":
+        return target
+    found = _URL.match(target)
+    if found is None:
+        return "unknown"  # not a URL the config accepts: show nothing of it
+    port = found.group("port")
+    return f"{found.group('scheme')}://{found.group('host').lower()}" + (f":{port}" if port else "")
+
+
 def _pattern(value: str) -> str:
     """A webhook's type pattern as a full name; the short form without the prefix is accepted."""
     text = value.strip()
@@ -102,12 +116,25 @@ class Webhook(Model):
 
     url: str
     """Where each event is POSTed: `https://…` (`http://` works, but the body then travels unencrypted)."""
+    name: str | None = None
+    """What metrics and logs call this receiver (`target` label), e.g. `dashboard`; default: the URL's scheme,
+    host and port, never its path or query (a receiver may take a token there). Lowercase letters, digits, `-`
+    and `_`; each name once."""
     secret_env: EnvName
     """Environment variable holding the shared secret; each body is signed with it (HMAC-SHA256) in the
     `X-Releasebot-Signature-256` header."""
     types: list[TypePattern] = Field(default_factory=lambda: ["*"], min_length=1)
     """Event types sent here: a type (`release.succeeded`), a group (`release.*`, `approval.*`, `check.*`,
     `alert.*`, `train.*`) or `*` for all; the `dev.releasebot.` prefix may be left out."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME.match(value):
+            raise ValueError(f"must be lowercase letters, digits, - or _ (at most 40), got {value!r}")
+        if value == "github":
+            raise ValueError("github is the GitHub Deployments' own label: choose another name")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -128,6 +155,10 @@ class Events(Model):
     github_deployments: bool | None = None
     """Create a GitHub deployment for each release of a service whose `repo` is `github:` and post its statuses.
     Omitted: on when the bot has a GitHub token (`GITHUB_TOKEN`); `false` turns it off."""
+    retention: Duration = timedelta(days=30)
+    """How long events are kept for `GET /api/v1/events?since=` to replay, e.g. `30d`. An older event is deleted
+    (checked hourly) once every delivery of it is settled; a `since` before the oldest kept event is answered
+    with `truncated: true`."""
 
     @field_validator("webhooks")
     @classmethod
@@ -136,4 +167,15 @@ class Events(Model):
         repeated = sorted({url for url in urls if urls.count(url) > 1})
         if repeated:
             raise ValueError(f"{repeated[0]} is listed twice: give it once with every type it takes")
+        names = [hook.name for hook in value if hook.name is not None]
+        named_twice = sorted({name for name in names if names.count(name) > 1})
+        if named_twice:
+            raise ValueError(f"the name {named_twice[0]} is given to two webhooks: metrics could not tell them apart")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1):
+            raise ValueError(f"must be at least 1h (events are pruned hourly), got {value}")
         return value

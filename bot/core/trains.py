@@ -42,6 +42,7 @@ class DepartureState:
     HELD = "held"  # someone held it (``reason``, ``held_by``): nothing departs
     MISSED = "missed"  # the bot was down at its time and its window had closed by the time it was back
     CLOSED = "closed"  # its window is closed at its time (``reason``): it does not run
+    CANCELLED = "cancelled"  # its train's timetable changed, or the train was removed (``reason``): it does not run
 
 
 class BoardingState:
@@ -176,6 +177,22 @@ def still_open(policy: WindowPolicy, env: str, at: datetime, now: datetime) -> b
     return then.next_close is None or now < then.next_close
 
 
+def is_slot(slots: Sequence[Slot], at: datetime, zone: ZoneInfo) -> bool:
+    """Is ``at`` a departure of ``slots`` (in ``zone``)? False once the timetable (or the zone) changed under it."""
+    return next(departures(slots, at, zone), None) == at
+
+
+def passed(slots: Sequence[Slot], start: datetime, now: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Every departure at or after ``start`` and before ``now``, in order (those a bot that was down slept
+    through). Looks back at most :data:`SEARCH_DAYS` from ``now``, so a long outage costs a bounded walk."""
+    found = []
+    for at in departures(slots, max(start, now - timedelta(days=SEARCH_DAYS)), zone):
+        if at >= now:
+            break
+        found.append(at)
+    return found
+
+
 def boards_at(at: datetime, notice: timedelta) -> datetime:
     """When the boarding call of the departure at ``at`` goes out."""
     return at - notice
@@ -215,6 +232,9 @@ class Boarding:
     release_id: int | None = None
     checklist_ok: bool | None = None  # the checklist at the boarding call (None: not evaluated)
     notes: str | None = None  # the release notes summary at the boarding call
+    channel: str | None = None  # where its boarding call (or "will not board") was posted
+    message_ts: str | None = None  # that message, edited as the row and its departure move (None: not posted yet;
+    # "": posted before calls were remembered, so there is nothing to edit). May be an outbox placeholder.
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Admin:
 
     async def status(self, service: str) -> Status:
         """Each environment: what runs, since when, by whom, locks, and the window — one store trip."""
-        state_rows, locks, freezes = await self.db.read(lambda store: store.status_snapshot(service))
+        state_rows, locks, freezes = await self.db.status_snapshot(service)
         states = {s.env: s for s in state_rows}
         now = self.story.now()
         envs = tuple(

@@ -1,10 +1,13 @@
 """Alertmanager's alerts: record them, tell the release thread (or the service's channel), and act per ``on_alert``.
 
 ``POST /api/v1/alerts`` hands :meth:`Alerts.receive` the checked alerts of one webhook call. The store decides
-in one transaction what is news (bot/store/alerts.py: repeats and grouped copies are not); this service then
-posts or edits each changed incident's one message and, under ``on_alert: auto_rollback``, asks for the
-rollback as the bot through the same path a person's click takes (bot/engine/rollbacks.py, with the
-``check_rollback`` claim, permission and admission), so the button and the bot never roll back twice.
+in one transaction what is news (bot/store/alerts.py: repeats and grouped copies are not) and which release an
+incident belongs to (one rolling out when it started, or in whose watch window it started); this service then
+posts or edits each changed incident's one message and, under ``on_alert: auto_rollback``, presses **Roll back
+now** as the bot: the very button path a person's click takes (CheckActions.check_action, ``check_rollback``
+with its claim and permission) — a live release is rolled back through bot/engine/rollbacks.py with its
+admission, a release still rolling out has its rollout stopped as a failed verify step stops it
+(Rollouts.request_stop) — so the button and the bot never act twice.
 
 Webhook calls are handled one at a time (Alertmanager may post several groups at once): a resolve that
 arrives right after its firing then always finds the firing's message to edit.
@@ -20,16 +23,16 @@ from typing import Any
 from bot.alerts_models import CheckedAlert, Incident
 from bot.config import Config
 from bot.core.models import Release, ReleaseState
-from bot.engine import claims
 from bot.engine.base import Actor, Reply, system_actor
+from bot.engine.check_actions import CheckActions
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
 from bot.engine.rollbacks import Rollbacks
+from bot.engine.runner import ACTIVE
 from bot.engine.story import Story
 from bot.policy.permissions import Action
 from bot.store.alerts import IncidentNews
 from bot.views import alerts as alert_views
-from bot.views import rollbacks as rollback_views
 
 __all__ = ["Alerts"]
 
@@ -44,6 +47,10 @@ class Alerts:
         self.notifier = story.notifier
         self.gate = gate
         self.rollbacks = rollbacks
+        # The buttons' own service, so the bot's auto_rollback takes the path a click takes (no second one).
+        self.buttons = CheckActions(
+            story=story, tasks=rollbacks.tasks, gate=gate, rollbacks=rollbacks, rollouts=rollbacks.rollouts
+        )
         self._serial = asyncio.Lock()  # one webhook call (or message edit) at a time: see the module docstring
 
     async def receive(self, alerts: Sequence[CheckedAlert], request_id: str | None = None) -> dict[str, Any]:
@@ -72,7 +79,7 @@ class Alerts:
         release = await self.db.get_release(incident.release_id) if incident.release_id is not None else None
         await self._show(incident, release)
         if "opened" in news.what and release is not None and self._on_alert(incident) == "auto_rollback":
-            await self._auto_rollback(release)
+            await self._auto_rollback(release, incident, request_id)
 
     def _on_alert(self, incident: Incident) -> alert_views.OnAlert:
         return self.config.environments[incident.env].on_alert
@@ -91,6 +98,7 @@ class Alerts:
             last_release=last,
             groups=self.config.groups,
             approvers=self.gate.who(incident.env).rollback_approvers,
+            rolling_out=release is not None and release.state in ACTIVE,
         )
         message = alert_views.incident_message(incident, alerts, ctx, zone=self.config.zone, now=self.story.now())
         try:
@@ -108,23 +116,14 @@ class Alerts:
             return
         await self.db.set_incident_message(incident.id, channel, ts, thread_ts)
 
-    async def _auto_rollback(self, release: Release) -> None:
-        """``on_alert: auto_rollback``: the bot asks, as a person's Roll back now would, once per release."""
-        if release.state is not ReleaseState.SUCCEEDED:
-            return  # already rolled back, or replaced: nothing of it to undo
+    async def _auto_rollback(self, release: Release, incident: Incident, request_id: str | None) -> None:
+        """``on_alert: auto_rollback``: the bot presses Roll back now, once per release: a live release is rolled
+        back, one still rolling out has its rollout stopped (as a failed verify step stops it)."""
+        if release.state is not ReleaseState.SUCCEEDED and release.state not in ACTIVE:
+            return  # failed, rolled back or replaced already: nothing of it to undo
+        why = f"rollout stopped: alert fired during it (incident {incident.id}, on_alert: auto_rollback)"
         try:
-            await self.story.once(
-                claims.check_rollback(release.id),
-                rollback_views.already_requested(),
-                lambda: self.rollbacks.request_rollback(
-                    system_actor(),
-                    release.service,
-                    release.env,
-                    None,
-                    of_release=release.id,
-                    action=Action.CHECK_ROLLBACK,
-                ),
-            )
+            await self.buttons.check_action(system_actor(request_id), release.id, "check_rollback", why=why)
         except UserError as refused:
             await self.story.reply(release, alert_views.auto_rollback_refused(str(refused)))
 

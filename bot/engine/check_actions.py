@@ -8,9 +8,10 @@ from bot.engine.base import Actor, Reply
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
 from bot.engine.rollbacks import Rollbacks
-from bot.engine.runner import Rollouts
+from bot.engine.runner import ACTIVE, Rollouts
 from bot.engine.story import Story, Tasks
 from bot.policy.permissions import Action
+from bot.views import alerts as alert_views
 from bot.views import checks as check_views
 from bot.views import rollbacks as rollback_views
 
@@ -26,12 +27,15 @@ class CheckActions:
         self.rollbacks = rollbacks
         self.rollouts = rollouts
 
-    async def check_action(self, actor: Actor, release_id: int, action: str) -> Reply:
-        """Buttons under a check result: roll back, dismiss, or looks good (also for a held rollout)."""
+    async def check_action(self, actor: Actor, release_id: int, action: str, *, why: str | None = None) -> Reply:
+        """Buttons under a check result: roll back, dismiss, or looks good (also for a held rollout). Roll back
+        under a release still rolling out (an alert fired during it) stops the rollout; ``why`` says why."""
         release = await self.db.get_release(release_id)
         if release is None:
             raise UserError(rollback_views.release_gone())
         await self.gate.require(Action(action), actor.user, release.env, Context(system=actor.system))
+        if action == "check_rollback" and release.state in ACTIVE and release.held_step is None:
+            return await self._stop_rollout(actor, release, why or f"rollout stopped by {actor.user}")
         if release.state is ReleaseState.VERIFYING:
             return await self._held_action(actor, release, action)
         if release.state is not ReleaseState.SUCCEEDED:
@@ -56,6 +60,20 @@ class CheckActions:
         await self.story.audit(actor, "check.acknowledged", f"release:{release_id}", button=action)
         await self.story.reply(release_id, check_views.acknowledged(actor.user, looks_good=healthy))
         return Reply(check_views.noted_reply(looks_good=healthy))
+
+    async def _stop_rollout(self, actor: Actor, release: Release, why: str) -> Reply:
+        """Roll back a release that is still rolling out: its rollout stops at the next step boundary and returns
+        traffic exactly as a failed verify step does (Rollouts.request_stop); once per release, like the rollback
+        of a live one (the same claim)."""
+        key = claims.check_rollback(release.id)
+        if not await self.db.claim(key, self.story.now()):
+            raise UserError(rollback_views.already_requested())
+        if not self.rollouts.request_stop(release.id, why):  # held, or just finishing: nothing of it to stop now
+            await self.db.unclaim(key)
+            raise UserError(alert_views.rollout_not_stoppable(release.version))
+        await self.story.audit(actor, "rollout.stop_requested", f"release:{release.id}", reason=why)
+        await self.story.reply(release.id, alert_views.rollout_stopping(actor.user, release.previous_version))
+        return Reply(alert_views.rollout_stopping_reply(release.version))
 
     async def _held_action(self, actor: Actor, release: Release, action: str) -> Reply:
         held_at = release.held_step

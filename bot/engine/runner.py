@@ -71,6 +71,20 @@ class Rollouts:
         self.sleep = sleep
         self.base_url = base_url  # RELEASEBOT_PUBLIC_URL: where the full notes page is reachable
         self.notes_link_key = notes_link_key  # signs links to that page; None: no link is posted
+        # Stops asked for while a rollout runs (request_stop): in memory, as the rollout itself is — a restart
+        # interrupts every running release anyway (Recovery), and the click's claim is in the store.
+        self._running: set[int] = set()
+        self._stops: dict[int, str] = {}
+
+    def request_stop(self, release_id: int, why: str) -> bool:
+        """Stop the rollout of ``release_id`` at its next step boundary as a failed verify step does: traffic back to
+        the previous release (``_abort``), the release failed with ``why``. Never interrupts a provider call or a
+        verify pause; the pause ends, and no checks run after it. False when no rollout of it runs here now (held,
+        ended, or past its last boundary: about to be marked succeeded)."""
+        if release_id not in self._running:
+            return False
+        self._stops.setdefault(release_id, why)
+        return True
 
     async def run_release(self, release: Release) -> None:
         """Deploy a queued release to the end; every log line meanwhile names it (see bot.logcontext)."""
@@ -126,6 +140,8 @@ class Rollouts:
         started, superseded = await self.db.unit(start)
         if started is None:  # another run of this release won the race: never deploy twice
             return
+        if started.kind is not ReleaseKind.ROLLBACK:
+            self._running.add(started.id)  # deploying from now on: a stop asked for meanwhile is kept for its steps
         await self.checks.superseded(started, superseded)
         await self.story.refresh_parent(started)
         if started.notes and not started.notes.get("unavailable"):
@@ -282,6 +298,14 @@ class Rollouts:
         back to the previous release); INCONCLUSIVE holds the rollout at its current weight until on-call
         decides (never an automatic rollback).
         """
+        self._running.add(release.id)
+        try:
+            await self._run_steps(release, colour_now=colour_now, start=start)
+        finally:
+            self._running.discard(release.id)
+            self._stops.pop(release.id, None)
+
+    async def _run_steps(self, release: Release, *, colour_now: str | None, start: int) -> None:
         steps = self._steps(release, colour_now)
         reached = next((s for s in reversed(steps[:start]) if s.kind != "verify"), None)
         last = max(i for i, s in enumerate(steps) if s.kind != "verify")
@@ -295,13 +319,14 @@ class Rollouts:
                 await self.story.reply(release, thread.verify_started(step.label))
                 if step.pause.total_seconds() > 0:
                     await self.sleep(step.pause.total_seconds())
-                measured = await self.checks.verify_step(release, step)
-                verdict = worst(m.verdict for m in measured) or Verdict.PASS
+                stop = self._stops.pop(release.id, None)  # a stop asked for meanwhile fails this step unmeasured
+                measured = [] if stop else await self.checks.verify_step(release, step)
+                verdict = Verdict.FAIL if stop else (worst(m.verdict for m in measured) or Verdict.PASS)
                 if verdict is Verdict.PASS:
                     continue
                 reasons = "; ".join(m.summary for m in measured if m.verdict is not Verdict.PASS)
                 if verdict is Verdict.FAIL:
-                    summary = f"checks failed at {step.label}: {reasons}"
+                    summary = stop or f"checks failed at {step.label}: {reasons}"
                     await self._abort(release, colour_now, reached or step, summary)
                 else:
                     await self.checks.hold_rollout(release, step, reasons)
@@ -310,6 +335,9 @@ class Rollouts:
             def ran(result: StepResult, step: Step = step) -> dict[str, Any]:
                 return {"output_tail": result.output_tail[-4000:], "weight": step.weight, "colour": step.colour}
 
+            if stop := self._stops.pop(release.id, None):  # before the next provider step: undo what was reached
+                await (self._abort(release, colour_now, reached, stop) if reached else self._fail(release, stop, None))
+                return
             result, release = await self._act(
                 release, step, RunRole.FINAL if index == last else RunRole.PARTIAL, sets=ran
             )
@@ -324,6 +352,11 @@ class Rollouts:
             await self.story.reply(release, thread.step_done(step.label))
             if index < len(steps) - 1:  # after the last step, the outcome below edits the parent anyway
                 await self.story.refresh_parent(release)
+        # The last boundary: from here request_stop says no, and a click rolls the live release back instead.
+        self._running.discard(release.id)
+        if (stop := self._stops.pop(release.id, None)) and reached is not None:
+            await self._abort(release, colour_now, reached, stop)
+            return
         colour = reached.colour if reached is not None else None
         done = await self.finish(
             release,

@@ -9,7 +9,9 @@ closed | missed), so a second wake-up, a restart or a racing sweep finds it take
 At the boarding call (``notice`` before) the window policy decides the departure: closed (holiday, freeze,
 cut-off, outside hours) → it does not run, and each service's channel is told why and the next departure that
 will. Open → each carried service's boarding row is written (what its source stage runs, its release notes
-summary and checklist now; nothing new → skipped quietly) and the call is posted with Hold and Leave off.
+summary and checklist now; nothing new → skipped quietly) and the call is posted with Hold and Leave off. The
+row remembers the call's message, and the call is edited in place from then on (held, left off, departed with
+its release, refused, missed, cancelled), as an approval's request message is.
 
 At departure each boarding service is claimed (boarding → boarded; refused by the store when that version
 already boarded this environment) and sent through :meth:`Releases.request_release` as the bot (the train is
@@ -19,7 +21,9 @@ thread. A refusal (a failing checklist, a lock…) leaves it off with the reason
 
 Restarts: a boarded row with no release is settled from the audit trail (its request id), as schedules do; a
 departure whose time passed while the bot was down runs on start only while the window it fell in is still
-open (:func:`bot.core.trains.still_open`), else it is marked missed and its channels are told.
+open (:func:`bot.core.trains.still_open`), else it is marked missed and its channels are told; the slots after
+it that were slept through are stored missed and told in one capped message. A call that never went out is
+posted; a pending departure the config no longer has (timetable changed, train removed) is cancelled.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ from bot.core.trains import (
     boards_at,
     decide,
     departures,
+    is_slot,
     next_running,
+    passed,
     still_open,
     upcoming,
 )
@@ -61,6 +67,10 @@ from bot.views import trains as view
 
 log = logging.getLogger("release_bot.engine")
 SHOWN = 5  # departures an outlook lists
+MISSED_LISTED = 10  # missed departures one message lists after an outage (the latest; the rest are counted)
+NOT_RUNNING = "the bot was not running"
+RETIMED = "the train's timetable changed"
+REMOVED = "the train was removed from the config"
 _SECOND = timedelta(seconds=1)  # "after this departure": slots are whole minutes
 
 
@@ -71,6 +81,11 @@ def request_id(departure_id: int, service: str) -> str:
 
 def job_key(departure_id: int, what: str) -> str:
     return f"train:{departure_id}:{what}"
+
+
+def _unsettled(row: Boarding) -> bool:
+    """A row of a departed departure a crash left unfinished (claimed without a release, or never claimed)."""
+    return row.state == BoardingState.BOARDING or (row.state == BoardingState.BOARDED and row.release_id is None)
 
 
 @dataclass(frozen=True)
@@ -130,19 +145,66 @@ class Trains:
         return found
 
     # --- planning and waking ---------------------------------------------------------------------------
-    async def plan_departures(self) -> None:
-        """Each train's next departure stored (once: a second call finds it) and armed."""
+    async def plan_departures(self) -> bool:
+        """Each train's next departure stored (once: a second call finds it) and armed. Departures slept through
+        since the last one (the bot was down) are stored missed and reported; the latest of them runs instead
+        when the window it fell in is still open. True when a departure planned here is due already."""
         now = self.story.now()
+        due = False
         for env, train in self.config.trains.items():
             if await self.db.departures_in([DepartureState.PENDING, DepartureState.BOARDING], env):
                 continue
             last = await self.db.last_departure(env)
-            start = now if last is None else max(now, last.at + _SECOND)
-            at = next(departures(train.slots(), start, self.config.zone), None)
+            at = (
+                await self._catch_up(env, train, last, now)
+                if last is not None and await self._slept(env, last)
+                else None
+            )
+            if at is None:
+                start = now if last is None else max(now, last.at + _SECOND)
+                at = next(departures(train.slots(), start, self.config.zone), None)
             if at is not None:
                 await self.db.add_departure(env=env, at=at, boards_at=boards_at(at, train.notice), now=now)
+                due = due or boards_at(at, train.notice) <= now
         for dep in await self.db.departures_in([DepartureState.PENDING, DepartureState.BOARDING]):
             self._arm(dep)
+        return due
+
+    async def _slept(self, env: str, last: TrainDeparture) -> bool:
+        """Were the slots since ``last`` the train's to run, so that passing them means the bot slept through
+        them? Not when a departure was cancelled after ``last`` was planned: the train was removed (and is back
+        now) or re-timed, so the slots in between belonged to no timetable the bot was keeping."""
+        return not any(c.id > last.id for c in await self.db.departures_in([DepartureState.CANCELLED], env))
+
+    async def _catch_up(self, env: str, train: Train, last: TrainDeparture, now: datetime) -> datetime | None:
+        """The departures after ``last`` and before ``now`` that would have run (their window was open): the
+        latest one, when its window is still open, is returned to run now (unless ``last`` itself departed late
+        at this start: one late departure per outage); the others are stored missed and each service's channel
+        gets one message listing them (the latest :data:`MISSED_LISTED`, the rest counted). Those whose window
+        was closed anyway were never going to run and are not reported."""
+        slept = [
+            at
+            for at in passed(train.slots(), last.at + _SECOND, now, self.config.zone)
+            if decide(self.windows, env, at)[0].runs
+        ]
+        if not slept:
+            return None
+        late = last.state != DepartureState.DEPARTED and still_open(self.windows, env, slept[-1], now)
+        runs_now = slept[-1] if late else None
+        if runs_now is not None:
+            slept = slept[:-1]
+        marked = await self.db.add_missed(
+            env=env, instants=[(at, boards_at(at, train.notice)) for at in slept], reason=NOT_RUNNING, now=now
+        )
+        if marked:
+            for dep in marked:
+                await self.story.audit(system_actor(), "train.missed", f"departure:{dep.id}", env=env)
+            shown = [dep.at for dep in marked[-MISSED_LISTED:]]
+            following = runs_now or next_running(train.slots(), self.windows, env, now)
+            message = view.missed_many(env, shown, len(marked) - len(shown), following, self.config.zone)
+            for service in self._services(env, train):
+                await self._tell(service, message)
+        return runs_now
 
     def _arm(self, dep: TrainDeparture) -> None:
         if self.scheduler is None:
@@ -163,6 +225,13 @@ class Trains:
     async def run_due(self) -> int:
         """Take every boarding call and departure that is due, each exactly once; how many this call took."""
         now = self.story.now()
+        taken = await self._take_due(now)
+        if await self.plan_departures():  # a departure slept through whose window is still open: it runs now
+            taken += await self._take_due(now)
+            await self.plan_departures()
+        return taken
+
+    async def _take_due(self, now: datetime) -> int:
         taken = 0
         for dep in await self.db.departures_in([DepartureState.PENDING, DepartureState.BOARDING]):
             if dep.env not in self.config.trains:
@@ -172,7 +241,6 @@ class Trains:
                 dep = await self.db.get_departure(dep.id) or dep
             if dep.state == DepartureState.BOARDING and dep.at <= now:
                 taken += await self._depart(dep, now)
-        await self.plan_departures()
         return taken
 
     # --- the boarding call -----------------------------------------------------------------------------
@@ -219,14 +287,44 @@ class Trains:
         if rows is None:
             return 0
         await self.story.audit(system_actor(), "train.boarding", f"departure:{dep.id}", env=dep.env)
+        boarding = await self.db.get_departure(dep.id) or dep
         for row in rows:
-            source = self._source(train, row.service, dep.env) or "?"
-            if row.state == BoardingState.BOARDING:
-                await self._tell(row.service, view.boarding_call(dep, row, source, self.config.zone))
-            elif row.reason is not None:
-                await self._tell(row.service, view.wont_board(dep, row, self.config.zone))
+            await self._post_call(boarding, row)
             await self.story.changed(row.service)
         return 1
+
+    # --- the boarding call, one message per service edited in place --------------------------------------
+    def _call(self, dep: TrainDeparture, row: Boarding) -> render.Message:
+        train = self._train(dep.env)
+        source = (self._source(train, row.service, dep.env) if train is not None else None) or "?"
+        return view.boarding_call(dep, row, source, self.config.zone)
+
+    async def _post_call(self, dep: TrainDeparture, row: Boarding) -> None:
+        """Post a row's boarding call as things stand and remember it (a failed post leaves it unposted, for
+        recovery to post at the next start)."""
+        service = self.config.services.get(row.service)
+        if service is None:
+            return
+        message = self._call(dep, row)
+        try:
+            ts = await self.story.notifier.post(service.channel, message.text, message.blocks)
+        except Exception:
+            log.exception("could not post the boarding call of %s", row.service)
+            return
+        await self.db.set_call(row.id, channel=service.channel, ts=ts)
+
+    async def _show_calls(self, departure_id: int, service: str | None = None) -> None:
+        """Edit the boarding calls of a departure (or of one service on it) to show where things stand now."""
+        dep = await self.db.get_departure(departure_id)
+        if dep is None:
+            return
+        for row in await self.db.boardings(departure_id):
+            if (service is None or row.service == service) and row.channel and row.message_ts:
+                message = self._call(dep, row)
+                try:
+                    await self.story.notifier.update(row.channel, row.message_ts, message.text, message.blocks)
+                except Exception:
+                    log.exception("could not update the boarding call of %s", row.service)
 
     async def _evaluate(self, dep: TrainDeparture, train: Train, service: str) -> _Planned | None:
         """One service's boarding row: what it carries, its notes summary and checklist now; None when it has
@@ -267,6 +365,7 @@ class Trains:
         self._disarm(dep)
         await self.story.audit(system_actor(), "train.departed", f"departure:{dep.id}", env=dep.env)
         await self._carry(dep)
+        await self._show_calls(dep.id)
         return 1
 
     async def _carry(self, dep: TrainDeparture) -> None:
@@ -304,12 +403,11 @@ class Trains:
         await self._tell(row.service, view.refused(dep, row, reason, self.config.zone))
 
     async def _missed(self, dep: TrainDeparture, frm: str, now: datetime) -> int:
-        if not await self.db.move_departure(
-            dep.id, frm=frm, to=DepartureState.MISSED, now=now, reason="the bot was not running"
-        ):
+        if not await self.db.move_departure(dep.id, frm=frm, to=DepartureState.MISSED, now=now, reason=NOT_RUNNING):
             return 0
         self._disarm(dep)
         await self.story.audit(system_actor(), "train.missed", f"departure:{dep.id}", env=dep.env)
+        await self._show_calls(dep.id)
         train = self.config.trains[dep.env]
         following = next_running(train.slots(), self.windows, dep.env, max(now, dep.at + _SECOND))
         for service in self._services(dep.env, train):
@@ -354,10 +452,9 @@ class Trains:
             raise UserError(view.not_boarding(found or dep, self.config.zone))
         self._disarm(dep)
         await self.story.audit(actor, "train.held", f"departure:{dep.id}", env=dep.env, reason=text)
+        await self._show_calls(dep.id)
         for row in await self.db.boardings(dep.id):
-            if row.state in (BoardingState.BOARDING, BoardingState.LEFT_OFF):
-                await self._tell(row.service, view.held(dep, actor.user, text, self.config.zone))
-                await self.story.changed(row.service)
+            await self.story.changed(row.service)
         await self.plan_departures()
         return dep
 
@@ -376,7 +473,7 @@ class Trains:
             found = await self.db.get_boarding(row.id)
             raise UserError(view.not_aboard(found or row))
         await self.story.audit(actor, "train.left_off", f"departure:{dep.id}", service=row.service)
-        await self._tell(row.service, view.left_off(dep, row, actor.user, self.config.zone))
+        await self._show_calls(dep.id, row.service)
         await self.story.changed(row.service)
         return dep, row
 
@@ -410,8 +507,50 @@ class Trains:
     # --- restarts --------------------------------------------------------------------------------------
     async def recover(self) -> None:
         """On start: settle boarded rows a crash left without a release, finish a departure a crash cut short
-        (while its window is open), take what is now due (or missed), and plan and arm the rest."""
+        (while its window is open), cancel departures the config no longer has, post boarding calls a crash
+        kept from going out, take what is now due (or missed), and plan and arm the rest."""
         now = self.story.now()
+        await self._settle_departed(now)
+        await self._cancel_stale(now)
+        await self._post_missing_calls()
+        await self.run_due()
+
+    async def _cancel_stale(self, now: datetime) -> None:
+        """A pending departure whose instant is no longer a slot of its train (``departs`` or the timezone
+        changed), or any open departure of a train removed from the config, is cancelled; the train's next
+        departure is then planned from the config as it is. A boarding departure of a train still configured
+        keeps its promise: its boarding call named it, so it departs as announced."""
+        for dep in await self.db.departures_in([DepartureState.PENDING, DepartureState.BOARDING]):
+            train = self._train(dep.env)
+            if train is None:
+                reason = REMOVED
+            elif dep.state == DepartureState.PENDING and not is_slot(train.slots(), dep.at, self.config.zone):
+                reason = RETIMED
+            else:
+                continue
+            if not await self.db.move_departure(
+                dep.id, frm=dep.state, to=DepartureState.CANCELLED, now=now, reason=reason
+            ):
+                continue
+            self._disarm(dep)
+            await self.story.audit(system_actor(), "train.cancelled", f"departure:{dep.id}", env=dep.env, reason=reason)
+            await self._show_calls(dep.id)
+            if train is not None:  # from now: the slots in between belonged to no timetable, none was missed
+                at = next(departures(train.slots(), now, self.config.zone), None)
+                if at is not None:
+                    await self.db.add_departure(env=dep.env, at=at, boards_at=boards_at(at, train.notice), now=now)
+
+    async def _post_missing_calls(self) -> None:
+        """Boarding calls a crash (between the boarding claim and the post) kept from going out, posted once:
+        the row remembers its message, so a second start finds it posted."""
+        for dep in await self.db.departures_in([DepartureState.BOARDING]):
+            if dep.env not in self.config.trains:
+                continue
+            for row in await self.db.boardings(dep.id):
+                if row.message_ts is None:
+                    await self._post_call(dep, row)
+
+    async def _settle_departed(self, now: datetime) -> None:
         for dep in await self.db.departures_in([DepartureState.DEPARTED]):
             rows = await self.db.boardings(dep.id)
             for row in rows:
@@ -432,4 +571,5 @@ class Trains:
                             await self.db.move_boarding(
                                 row.id, frm=BoardingState.BOARDING, to=BoardingState.REFUSED, reason=view.MISSED_ROW
                             )
-        await self.run_due()
+            if any(_unsettled(row) for row in rows):  # this start settled them: their calls say how
+                await self._show_calls(dep.id)

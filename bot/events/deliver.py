@@ -11,6 +11,11 @@ The store wakes the worker when an event with deliveries is written (``Store.eve
 with pending rows gets a lane, so rows left by an outage or a restart are delivered then. Backoff is owed in
 memory only: after a restart the first attempt is immediate. Nothing here ever blocks a release: the engine only
 writes rows; sending happens in these tasks.
+
+The worker is built even with no target configured: its start gives up the rows of targets the config no longer
+names (every target, then), and ``prune()`` — at start and hourly (bot/bootstrap.py) — forgets finished
+deliveries and events past ``events.retention``. Logs and metrics name a target by its label (``label_of``),
+never by a webhook's full URL, whose query may hold a receiver's token.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from bot.observability import EVENT_DELIVERIES_GIVEN_UP
 from bot.ports import Clock
 from bot.store import AsyncStore
 from bot.store.events import (
@@ -30,8 +36,10 @@ from bot.store.events import (
     delivery_retry,
     delivery_sent,
     drop_unconfigured,
+    label_of,
     pending_targets,
     prune_deliveries,
+    prune_events,
     take_delivery,
 )
 
@@ -97,10 +105,19 @@ class Deliveries:
     """The delivery worker: ``start()`` resumes pending rows and listens for new ones; ``stop()`` leaves the rest
     pending in the store for the next start."""
 
-    def __init__(self, db: AsyncStore, senders: list[Sender], *, clock: Clock, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self,
+        db: AsyncStore,
+        senders: list[Sender],
+        *,
+        clock: Clock,
+        policy: DeliveryPolicy,
+        retention: timedelta = timedelta(days=30),
+    ) -> None:
         self.db = db
         self.clock = clock
         self.policy = policy
+        self.retention = retention  # events.retention: how long events are kept for replay
         self._senders = {sender.target: sender for sender in senders}
         self._lanes: dict[str, _Lane] = {}
         self._running = False
@@ -117,11 +134,24 @@ class Deliveries:
         self.db.sync.event_hook = self._written
         now = self.clock.now()
         dropped = await self.db.run(drop_unconfigured, self.db.sync, self.targets, now)
-        if dropped:
-            log.warning("events: gave up on %d deliveries to targets no longer configured", dropped)
-        await self.db.run(prune_deliveries, self.db.sync, now - self.policy.keep_finished_for)
+        for target, count in dropped.items():
+            label = self._label(target)
+            log.warning("events: gave up on %d deliveries to %s: no longer configured", count, label)
+            EVENT_DELIVERIES_GIVEN_UP.labels(target=label).inc(count)
+        await self.prune()
         for target in await self.db.run(pending_targets, self.db.sync):
             self._poke(target)
+
+    async def prune(self) -> None:
+        """Forget finished deliveries past ``keep_finished_for`` and events past the retention whose deliveries
+        are all settled (never one still to be delivered). Runs at start and hourly."""
+        now = self.clock.now()
+        forgotten = await self.db.run(prune_deliveries, self.db.sync, now - self.policy.keep_finished_for)
+        pruned = await self.db.run(prune_events, self.db.sync, now - self.retention)
+        if forgotten or pruned:
+            log.info(
+                "events: pruned %d events older than %s and %d finished deliveries", pruned, self.retention, forgotten
+            )
 
     async def stop(self) -> None:
         """Stop the lanes; a request cut short stays in doubt and pending, for the next start."""
@@ -172,7 +202,13 @@ class Deliveries:
         state = _Lane()
         state.more.set()
         self._lanes[target] = state
-        state.task = asyncio.get_running_loop().create_task(self._run_lane(target, state), name=f"events:{target}")
+        state.task = asyncio.get_running_loop().create_task(
+            self._run_lane(target, state), name=f"events:{self._label(target)}"
+        )
+
+    def _label(self, target: str) -> str:
+        """What logs and metrics call ``target`` (never a webhook's full URL)."""
+        return label_of(self.db.sync.event_targets, target)
 
     async def _run_lane(self, target: str, state: _Lane) -> None:
         sender = self._senders[target]
@@ -188,7 +224,9 @@ class Deliveries:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("events: the lane to %s failed; its rows stay pending until the next start", target)
+            log.exception(
+                "events: the lane to %s failed; its rows stay pending until the next start", self._label(target)
+            )
         finally:
             if self._lanes.get(target) is state:
                 del self._lanes[target]
@@ -211,20 +249,26 @@ class Deliveries:
             await self._retry(delivery, failure)
             return
         except Exception as exc:  # a bug in a sender must not stop the lane for good
-            log.exception("events: sending %s to %s failed unexpectedly", event.id, target)
+            log.exception("events: sending %s to %s failed unexpectedly", event.id, self._label(target))
             await self._retry(delivery, Failure(f"{type(exc).__name__}: {exc}"))
             return
         await self.db.run(delivery_sent, self.db.sync, event.seq, target, self.clock.now(), note)
 
     async def _give_up(self, delivery: Delivery, why: str) -> None:
-        log.error("events: gave up on %s (%s) to %s: %s", delivery.event.id, delivery.event.type, delivery.target, why)
+        label = self._label(delivery.target)
+        log.error("events: gave up on %s (%s) to %s: %s", delivery.event.id, delivery.event.type, label, why)
         await self.db.run(delivery_dead, self.db.sync, delivery.event.seq, delivery.target, why, self.clock.now())
+        EVENT_DELIVERIES_GIVEN_UP.labels(target=label).inc()
 
     async def _retry(self, delivery: Delivery, failure: Failure) -> None:
         attempts = delivery.attempts + 1
         wait = max(self.policy.backoff(attempts), min(failure.retry_after, self.policy.max_retry_after))
         log.warning(
-            "events: %s to %s failed (%s); retry in %.1fs", delivery.event.id, delivery.target, failure.error, wait
+            "events: %s to %s failed (%s); retry in %.1fs",
+            delivery.event.id,
+            self._label(delivery.target),
+            failure.error,
+            wait,
         )
         next_at = self.clock.now() + timedelta(seconds=wait)
         await self.db.run(

@@ -39,7 +39,7 @@ def github_services(config: Config, *, has_token: bool) -> frozenset[str]:
 
 def event_targets(config: Config, *, github: frozenset[str]) -> tuple[EventTarget, ...]:
     """What the store writes a delivery for: each webhook by its types; GitHub, the releases of ``github``."""
-    targets = [EventTarget(hook.url, tuple(hook.types)) for hook in config.events.webhooks]
+    targets = [EventTarget(hook.url, tuple(hook.types), label=hook.name) for hook in config.events.webhooks]
     if github:
         targets.append(EventTarget(GITHUB, (PREFIX + "release.*",), github))
     return tuple(targets)
@@ -87,8 +87,9 @@ def build_deliveries(
     clock: Clock,
     policy: DeliveryPolicy,
     environ: Mapping[str, str] | None = None,
-) -> Deliveries | None:
-    """The worker for the configured targets (None when there are none), with the store told what to write.
+) -> Deliveries:
+    """The worker for the configured targets, with the store told what to write. It is built when there are
+    none too: its start gives up rows left for targets since removed, and it prunes old events.
 
     Raises CredentialsError when a webhook's secret variable is unset: nothing is sent unsigned.
     """
@@ -109,6 +110,4 @@ def build_deliveries(
             sleep=policy.sleep,
         )
         senders.append(GitHubDeployments(client, store, config, permalink=permalink, now=clock.now))
-    if not senders:
-        return None
-    return Deliveries(store, senders, clock=clock, policy=policy)
+    return Deliveries(store, senders, clock=clock, policy=policy, retention=config.events.retention)

@@ -238,27 +238,51 @@ def build_app(
         with log_context(request_id=actor.request_id):  # the work's log lines name the request
             engine.spawn(answer(), f"action-{actor.request_id}")
 
-    @app.action("approval_deny")
-    async def deny_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        SLACK_REQUESTS.labels(kind="action").inc()
-        await ack()
-        actor = clicker(body, action)
-        if actor is None:
-            return
-        value = str(action.get("value") or "")
+    def reason_button(
+        action_id: str,
+        refusal: Callable[[Engine, Actor, str], Awaitable[Reply | None]],
+        form: Callable[[str, Actor], dict[str, Any]],
+        name: str,
+    ) -> None:
+        """A button that asks for a reason in a modal (Deny, Hold). Who may click it is asked before the modal
+        opens (the permission table's row for ``action_id``), so the wrong person, or a late click on something
+        decided or gone, is told at once instead of after typing a reason. Spawned the moment the listener
+        returns, the modal opens well inside the trigger_id's 3 s."""
 
-        async def open_reason_form() -> None:
-            # Asked before the modal opens (the permission table's approval_deny), so the wrong person, or a
-            # late click on a decided or expired request, is told at once instead of after typing a reason.
-            # Spawned the moment the listener returns, it opens the modal well inside the trigger_id's 3 s.
-            refusal = await deny_refusal(engine, actor, value)
-            if refusal is not None:
-                await answer_to(body.get("response_url"), refusal)
+        async def button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+            SLACK_REQUESTS.labels(kind="action").inc()
+            await ack()
+            actor = clicker(body, action)
+            if actor is None:
                 return
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=render.deny_modal(int(value)))
+            value = str(action.get("value") or "")
 
-        with log_context(request_id=actor.request_id):  # the work's log lines name the request
-            engine.spawn(open_reason_form(), f"deny-form-{actor.request_id}")
+            async def open_reason_form() -> None:
+                refused = await refusal(engine, actor, value)
+                if refused is not None:
+                    await answer_to(body.get("response_url"), refused)
+                    return
+                await client.views_open(trigger_id=str(body["trigger_id"]), view=form(value, actor))
+
+            with log_context(request_id=actor.request_id):  # the work's log lines name the request
+                engine.spawn(open_reason_form(), f"{name}-form-{actor.request_id}")
+
+        button.__name__ = f"{name}_button"  # one listener per button, each named for it
+        app.action(action_id)(button)
+
+    # The refusals are looked up when a click comes (not bound here), as every other listener's command call is.
+    reason_button(
+        "approval_deny",
+        lambda engine, actor, value: deny_refusal(engine, actor, value),
+        lambda value, _: render.deny_modal(int(value)),
+        "deny",
+    )
+    reason_button(  # the hold form carries the channel its button was clicked in, for the answer
+        "train_hold",
+        lambda engine, actor, value: hold_refusal(engine, actor, value),
+        lambda value, actor: train_views.hold_modal(int(value), actor.channel or ""),
+        "hold",
+    )
 
     @app.view("approval_deny_reason")
     async def deny_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -287,27 +311,6 @@ def build_app(
 
         with log_context(request_id=actor.request_id):  # the work's log lines name the request
             engine.spawn(answer(), f"deny-{approval_id}")
-
-    @app.action("train_hold")
-    async def hold_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        SLACK_REQUESTS.labels(kind="action").inc()
-        await ack()
-        actor = clicker(body, action)
-        if actor is None:
-            return
-        value = str(action.get("value") or "")
-
-        async def open_hold_form() -> None:
-            # As Deny: the wrong person, or a click after the train left, is told before typing a reason.
-            refusal = await hold_refusal(engine, actor, value)
-            if refusal is not None:
-                await answer_to(body.get("response_url"), refusal)
-                return
-            form = train_views.hold_modal(int(value), actor.channel or "")
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=form)
-
-        with log_context(request_id=actor.request_id):
-            engine.spawn(open_hold_form(), f"hold-form-{actor.request_id}")
 
     @app.view(train_views.HOLD_MODAL)
     async def hold_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -78,6 +78,7 @@ class AlertStore:
         """
         news: dict[int, set[str]] = {}
         with self.sql.transaction():
+            self._swap_placeholders()
             for alert in alerts:
                 key = (alert.fingerprint, rows.ts(alert.starts_at))
                 row = self.sql.one("SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", key)
@@ -128,11 +129,13 @@ class AlertStore:
         return int(cursor.lastrowid or 0), "opened"
 
     def _watched_release(self, alert: CheckedAlert, watch: timedelta | None) -> int | None:
-        """The release whose watch window the alert started in: the last release to finish there before the
-        alert started, if it finished less than ``watch`` before, reached production, and is not a rollback
-        (after a rollback the old version runs again: the alert is not about a new change)."""
-        if watch is None:
-            return None
+        """The release the alert is about: the one rolling out there when it started (:meth:`_rolling_out`), else
+        the one whose watch window it started in: the last release to finish there before the alert started, if
+        it finished less than ``watch`` before, reached production, and is not a rollback (after a rollback the
+        old version runs again: the alert is not about a new change)."""
+        rolling = self._rolling_out(alert)
+        if rolling is not None or watch is None:
+            return rolling
         row = self.sql.one(
             "SELECT id, kind, finished_at FROM releases WHERE service = ? AND env = ? "
             "AND state IN ('succeeded', 'rolled_back') AND finished_at IS NOT NULL AND finished_at <= ? "
@@ -142,6 +145,21 @@ class AlertStore:
         if row is None or row["kind"] == "rollback":
             return None
         if alert.starts_at - rows.need_dt(row["finished_at"]) >= watch:
+            return None
+        return int(row["id"])
+
+    def _rolling_out(self, alert: CheckedAlert) -> int | None:
+        """The release whose rollout was under way when the alert started: the latest to have started deploying
+        (``started_at``) by then, if it had not finished by then and is not a rollback. A queued release that has
+        not started deploying changed nothing yet. Seeks the (service, env, id) index from the newest release."""
+        row = self.sql.one(
+            "SELECT id, kind, finished_at FROM releases WHERE service = ? AND env = ? "
+            "AND started_at IS NOT NULL AND started_at <= ? ORDER BY id DESC LIMIT 1",
+            (alert.service, alert.env, rows.ts(alert.starts_at)),
+        )
+        if row is None or row["kind"] == "rollback":
+            return None
+        if row["finished_at"] is not None and rows.need_dt(row["finished_at"]) <= alert.starts_at:
             return None
         return int(row["id"])
 
@@ -179,7 +197,24 @@ class AlertStore:
         )
         return "resolved"
 
+    def _swap_placeholders(self) -> None:
+        """Swap the outbox placeholders incidents hold (their message posted while Slack was unreachable) for
+        the real ts once the outbox has posted it. The outbox swaps the ones of releases and approvals itself;
+        an incident's is swapped here, at every webhook call and read of an incident: edits name the message by
+        its real ts from then on, so they still reach it after the outbox forgets its sent rows (a week later,
+        ``keep_finished_for``), and Alertmanager re-sends a firing alert far more often than that."""
+        for column in ("ts", "thread_ts"):
+            # Fixed column names; the LIKE term matches the partial indexes (0016_alerts_rollouts).
+            self.sql.execute(
+                f"UPDATE incidents SET {column} = (SELECT o.sent_ts FROM outbox o "  # noqa: S608
+                f"WHERE o.id = CAST(substr(incidents.{column}, 8) AS INTEGER)) "
+                f"WHERE {column} LIKE 'outbox:%' AND EXISTS (SELECT 1 FROM outbox o "
+                f"WHERE o.id = CAST(substr(incidents.{column}, 8) AS INTEGER) AND o.state = 'sent' "
+                "AND o.sent_ts IS NOT NULL)"
+            )
+
     def incident(self, incident_id: int) -> Incident | None:
+        self._swap_placeholders()
         row = self.sql.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         return None if row is None else _incident(row)
 

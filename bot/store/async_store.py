@@ -42,8 +42,9 @@ from bot.store.alerts import IncidentNews
 from bot.store.approvals import VoteResult
 from bot.store.candidates import PutOutcome
 from bot.store.db import Runner, busy
-from bot.store.events import StoredEvent
+from bot.store.events import Replay, StoredEvent
 from bot.store.outbox import OutboxKind, OutboxRow
+from bot.store.reports import StatusRows
 
 if TYPE_CHECKING:  # bot.store imports this module to export AsyncStore beside Store
     from bot.store import Store
@@ -606,10 +607,10 @@ class AsyncStore:
         await self.run(self.sync.probe_write, now)
 
     # --- Store's own ------------------------------------------------------------------------------
-    async def status_snapshot(self, service: str) -> tuple[list[EnvState], list[Lock], list[AdhocFreeze]]:
+    async def status_snapshot(self, service: str) -> StatusRows:
         """Through :meth:`read`: the hot `/release status` read, answered inside the ack."""
 
-        def status_snapshot(store: Store) -> tuple[list[EnvState], list[Lock], list[AdhocFreeze]]:
+        def status_snapshot(store: Store) -> StatusRows:
             return store.status_snapshot(service)  # a named function, so a tally names the read
 
         return await self.read(status_snapshot)
@@ -710,6 +711,14 @@ class AsyncStore:
     async def boardings(self, departure_id: int) -> list[Boarding]:
         return await self.run(self.sync.boardings, departure_id)
 
+    async def add_missed(
+        self, *, env: str, instants: list[tuple[datetime, datetime]], reason: str, now: datetime
+    ) -> list[TrainDeparture]:
+        return await self.run(self.sync.add_missed, env=env, instants=instants, reason=reason, now=now)
+
+    async def set_call(self, boarding_id: int, *, channel: str, ts: str) -> bool:
+        return await self.run(self.sync.set_call, boarding_id, channel=channel, ts=ts)
+
     async def get_boarding(self, boarding_id: int) -> Boarding | None:
         return await self.run(self.sync.get_boarding, boarding_id)
 
@@ -753,3 +762,6 @@ class AsyncStore:
 
     async def events_since(self, since: int, limit: int) -> list[StoredEvent]:
         return await self.run(self.sync.events_since, since, limit)
+
+    async def event_replay(self, since: int, limit: int) -> Replay:
+        return await self.run(self.sync.event_replay, since, limit)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.config.events import EVENT_TYPES, PREFIX, type_matches
+from bot.config.events import EVENT_TYPES, PREFIX, target_label, type_matches
 from bot.store import rows
 from bot.store.db import Sql
 
@@ -27,11 +27,13 @@ GITHUB = "github"  # the target name of GitHub Deployments
 @dataclass(frozen=True)
 class EventTarget:
     """Where events go: ``name`` (a webhook URL or ``github``) takes the types its ``patterns`` match, about
-    ``services`` only when given (an event without a service then goes nowhere)."""
+    ``services`` only when given (an event without a service then goes nowhere). ``label`` is what metrics and
+    logs call it (a webhook's configured name); None: the URL's scheme, host and port (``target_label``)."""
 
     name: str
     patterns: tuple[str, ...]
     services: frozenset[str] | None = None
+    label: str | None = None
 
     def takes(self, type_: str, service: str | None) -> bool:
         if self.services is not None and service not in self.services:
@@ -49,6 +51,24 @@ class StoredEvent:
     subject: str
     time: datetime
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A page of ``GET /api/v1/events``: the events after ``since``; ``truncated`` when some of the events after
+    ``since`` were pruned (past ``events.retention``) and can no longer be replayed."""
+
+    events: list[StoredEvent]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The deliveries waiting for one target: how many, and when the oldest was written."""
+
+    target: str
+    count: int
+    oldest: datetime
 
 
 @dataclass(frozen=True)
@@ -280,14 +300,23 @@ def pending_targets(store: Store) -> list[str]:
     return [r["target"] for r in store.sql.query("SELECT DISTINCT target FROM deliveries WHERE state = 'pending'")]
 
 
-def drop_unconfigured(store: Store, configured: list[str], now: datetime) -> int:
-    """Give up on pending deliveries to targets the config no longer names (a webhook removed)."""
-    marks = ", ".join("?" for _ in configured) or "NULL"
-    return store.sql.execute(
-        f"UPDATE deliveries SET state = 'dead', sent_at = ?, last_error = 'target no longer configured' "  # noqa: S608
-        f"WHERE state = 'pending' AND target NOT IN ({marks})",
-        (rows.ts(now), *configured),
-    ).rowcount
+def drop_unconfigured(store: Store, configured: list[str], now: datetime) -> dict[str, int]:
+    """Give up on pending deliveries to targets the config no longer names (a webhook removed, or every target):
+    how many, per target."""
+    marks = ", ".join("?" for _ in configured)
+    # `NOT IN ()` is no SQL: with nothing configured every pending row goes (NOT IN (NULL) would match none).
+    where = f"state = 'pending' AND target NOT IN ({marks})" if configured else "state = 'pending'"
+    with store.sql.transaction():
+        found = store.sql.query(
+            f"SELECT target, count(*) AS n FROM deliveries WHERE {where} GROUP BY target ORDER BY target",  # noqa: S608
+            tuple(configured),
+        )
+        store.sql.execute(
+            f"UPDATE deliveries SET state = 'dead', sent_at = ?, last_error = 'target no longer configured' "  # noqa: S608
+            f"WHERE {where}",
+            (rows.ts(now), *configured),
+        )
+    return {r["target"]: int(r["n"]) for r in found}
 
 
 def prune_deliveries(store: Store, before: datetime) -> int:
@@ -295,6 +324,44 @@ def prune_deliveries(store: Store, before: datetime) -> int:
     return store.sql.execute(
         "DELETE FROM deliveries WHERE state != 'pending' AND created_at < ?", (rows.ts(before),)
     ).rowcount
+
+
+def prune_events(store: Store, before: datetime) -> int:
+    """Delete the events recorded before ``before`` whose deliveries are all settled (sent or given up), with
+    those deliveries; how many. The highest sequence number deleted is remembered (``event_source``), so a replay
+    from before it knows it is incomplete (``Replay.truncated``). An event still pending for some target is kept
+    until it is delivered or given up: pruning never loses a delivery."""
+    with store.sql.transaction():
+        doomed = (
+            "SELECT id FROM events e WHERE e.time < ? "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state = 'pending')"
+        )
+        top = store.sql.one(f"SELECT max(id) AS top, count(*) AS n FROM ({doomed})", (rows.ts(before),))  # noqa: S608
+        if top is None or not top["n"]:
+            return 0
+        store.sql.execute(f"DELETE FROM deliveries WHERE event_id IN ({doomed})", (rows.ts(before),))  # noqa: S608
+        store.sql.execute(f"DELETE FROM events WHERE id IN ({doomed})", (rows.ts(before),))  # noqa: S608
+        store.sql.execute(
+            "UPDATE event_source SET pruned_through = max(pruned_through, ?) WHERE id = 1", (int(top["top"]),)
+        )
+    return int(top["n"])
+
+
+def pending_by_target(store: Store) -> list[Pending]:
+    """Each target with deliveries waiting: how many, and the oldest's time (for /metrics)."""
+    found = store.sql.query(
+        "SELECT target, count(*) AS n, min(created_at) AS oldest FROM deliveries WHERE state = 'pending' "
+        "GROUP BY target ORDER BY target"
+    )
+    return [Pending(r["target"], int(r["n"]), rows.need_dt(r["oldest"])) for r in found]
+
+
+def label_of(targets: tuple[EventTarget, ...], target: str) -> str:
+    """What metrics and logs call ``target``: its configured label, or the safe part of its name."""
+    for known in targets:
+        if known.name == target and known.label:
+            return known.label
+    return target_label(target)
 
 
 def delivery_counts(store: Store) -> dict[str, int]:
@@ -356,3 +423,11 @@ class EventStore:
         instance = _instance(self.sql)
         found = self.sql.query("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (since, limit))
         return [_event(row, instance) for row in found]
+
+    def event_replay(self, since: int, limit: int) -> Replay:
+        """``events_since``, and whether events after ``since`` were pruned (the replay has a gap)."""
+        # Events first, then the mark: a prune in between can only make the answer say truncated when it was
+        # not, never hide a gap (and no write lock is taken for a read).
+        found = self.events_since(since, limit)
+        row = self.sql.one("SELECT pruned_through FROM event_source WHERE id = 1")
+        return Replay(found, truncated=row is not None and since < int(row["pruned_through"]))

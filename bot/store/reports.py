@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.core.models import EnvState, Lock
+from bot.core.windows import AdhocFreeze
 from bot.store import rows
 from bot.store.db import Sql
+
+
+class StatusRows(NamedTuple):
+    """The rows `/release status` shows for one service (Store.status_snapshot)."""
+
+    states: tuple[EnvState, ...]
+    locks: tuple[Lock, ...]
+    freezes: tuple[AdhocFreeze, ...]
 
 
 class ReportStore:
@@ -89,6 +98,11 @@ class ReportStore:
 # candidate's row. What only a change failure needs is looked up for those rows alone and comes back
 # as one JSON column: the fewer columns per row, the faster thousands of rows reach Python.
 _FAILURE = "(r.state != 'succeeded' OR r.verdict = 'fail')"
+# A FAIL row that decided its check FAIL: an offset's, or the watch tick whose failure took the window past its
+# failure_limit (bot/core/watch.py). A tolerated tick's FAIL failed nothing: it must not date a detection.
+_DECIDED = """(m.every_s IS NULL OR coalesce(m.failure_limit, 0) + 1 = (
+    SELECT count(*) FROM measurements t WHERE t.release_id = m.release_id AND t.check_name = m.check_name
+      AND t.every_s IS NOT NULL AND t.verdict = 'fail' AND t.offset_s <= m.offset_s))"""
 _PRODUCTION_OUTCOMES = f"""
 SELECT r.id, r.service, r.state, r.verdict, r.finished_at, r.version, c.committed_at,
        CASE WHEN {_FAILURE} THEN (
@@ -96,7 +110,7 @@ SELECT r.id, r.service, r.state, r.verdict, r.finished_at, r.version, c.committe
                'channel', x.channel,
                'thread_ts', x.thread_ts,
                'failed_check_at', (SELECT min(m.measured_at) FROM measurements m
-                                    WHERE m.release_id = r.id AND m.verdict = 'fail'),
+                                    WHERE m.release_id = r.id AND m.verdict = 'fail' AND {_DECIDED}),
                'rollback_requested_at', (SELECT min(b.requested_at) FROM releases b WHERE b.rollback_of = r.id),
                'rollback_done_at', (SELECT min(b.finished_at) FROM releases b
                                      WHERE b.rollback_of = r.id AND b.state = 'succeeded'),

@@ -503,4 +503,73 @@ ALTER TABLE measurements ADD COLUMN failure_limit INTEGER;
 ALTER TABLE measurements ADD COLUMN reply_ts TEXT;
 """,
     ),
+    (
+        "0015_train_calls",
+        """
+-- A train's boarding call is edited in place as its departure moves (held, left off, departed…), so each service's
+-- row remembers the message: channel and message_ts (may hold an outbox placeholder, resolved when the edit is
+-- sent). NULL: not posted yet (a crash between the boarding claim and the post; recovery posts it). Rows boarded
+-- before this migration have no message to edit: '' keeps recovery from posting their calls again.
+ALTER TABLE train_boardings ADD COLUMN channel TEXT;
+ALTER TABLE train_boardings ADD COLUMN message_ts TEXT;
+UPDATE train_boardings SET message_ts = '';
+""",
+    ),
+    (
+        "0016_alerts_rollouts",
+        """
+-- An incident's message ts (and the release thread it replied in) may be an outbox placeholder when Slack was
+-- unreachable as the alert arrived: bot/store/alerts.py swaps it for the real ts once the outbox has posted the
+-- message (before the outbox prunes its sent rows), finding the few placeholders through these partial indexes.
+CREATE INDEX incidents_ts_placeholder ON incidents (ts) WHERE ts LIKE 'outbox:%';
+CREATE INDEX incidents_thread_placeholder ON incidents (thread_ts) WHERE thread_ts LIKE 'outbox:%';
+""",
+    ),
+    (
+        "0017_events_retention",
+        """
+-- Events are pruned past `events.retention` once all their deliveries are settled (bot/store/events.py).
+-- pruned_through is the highest sequence number deleted, so `GET /api/v1/events?since=` can say a replay from
+-- before it is incomplete (truncated); events_time finds the old ones without reading the whole table.
+ALTER TABLE event_source ADD COLUMN pruned_through INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_time ON events (time);
+""",
+    ),
+    (
+        "0018_status_generation",
+        """
+-- What `/release status` shows of a service (env_state, release and manual locks, ad-hoc freezes) changes only with
+-- these tables: triggers count every change to them, whichever connection or process makes it, so a status read
+-- can keep its rows while the count stands (bot/store/__init__.py, Store.status_snapshot).
+CREATE TABLE status_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n INTEGER NOT NULL
+);
+INSERT INTO status_generation (id, n) VALUES (1, 0);
+CREATE TRIGGER env_state_insert_status AFTER INSERT ON env_state
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER env_state_update_status AFTER UPDATE ON env_state
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER env_state_delete_status AFTER DELETE ON env_state
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER release_locks_insert_status AFTER INSERT ON release_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER release_locks_update_status AFTER UPDATE ON release_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER release_locks_delete_status AFTER DELETE ON release_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER manual_locks_insert_status AFTER INSERT ON manual_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER manual_locks_update_status AFTER UPDATE ON manual_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER manual_locks_delete_status AFTER DELETE ON manual_locks
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER adhoc_freezes_insert_status AFTER INSERT ON adhoc_freezes
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER adhoc_freezes_update_status AFTER UPDATE ON adhoc_freezes
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+CREATE TRIGGER adhoc_freezes_delete_status AFTER DELETE ON adhoc_freezes
+    BEGIN UPDATE status_generation SET n = n + 1; END;
+""",
+    ),
 ]

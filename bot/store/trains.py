@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,6 +46,8 @@ def _boarding(row: Any) -> Boarding:
         release_id=row["release_id"],
         checklist_ok=None if ok is None else bool(ok),
         notes=row["notes"],
+        channel=row["channel"],
+        message_ts=row["message_ts"],
     )
 
 
@@ -52,10 +55,14 @@ class TrainStore:
     sql: Sql
 
     def add_departure(self, *, env: str, at: datetime, boards_at: datetime, now: datetime) -> TrainDeparture:
-        """The departure of ``env``'s train at ``at``: stored pending, or the row already there (never two)."""
+        """The departure of ``env``'s train at ``at``: stored pending, or the row already there (never two). A row
+        cancelled before its boarding call (the timetable changed, then changed back) is pending again."""
         self.sql.execute(
-            "INSERT OR IGNORE INTO train_departures (env, at, boards_at, state, created_at) VALUES (?, ?, ?, ?, ?)",
-            (env, rows.ts(at), rows.ts(boards_at), DepartureState.PENDING, rows.ts(now)),
+            "INSERT INTO train_departures (env, at, boards_at, state, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (env, at) DO UPDATE SET state = excluded.state, boards_at = excluded.boards_at, "
+            "reason = NULL, settled_at = NULL WHERE train_departures.state = ? AND NOT EXISTS "
+            "(SELECT 1 FROM train_boardings b WHERE b.departure_id = train_departures.id)",
+            (env, rows.ts(at), rows.ts(boards_at), DepartureState.PENDING, rows.ts(now), DepartureState.CANCELLED),
         )
         row = self.sql.one("SELECT * FROM train_departures WHERE env = ? AND at = ?", (env, rows.ts(at)))
         assert row is not None
@@ -76,8 +83,12 @@ class TrainStore:
         return [_departure(row) for row in self.sql.query(sql + " ORDER BY at, id", tuple(params))]
 
     def last_departure(self, env: str) -> TrainDeparture | None:
-        """The latest stored departure of ``env``'s train, whatever its state."""
-        row = self.sql.one("SELECT * FROM train_departures WHERE env = ? ORDER BY at DESC, id DESC LIMIT 1", (env,))
+        """The latest stored departure of ``env``'s train that was kept (any state but cancelled: a cancelled one
+        belonged to a timetable that is gone, and the next is planned from the current one)."""
+        row = self.sql.one(
+            "SELECT * FROM train_departures WHERE env = ? AND state != ? ORDER BY at DESC, id DESC LIMIT 1",
+            (env, DepartureState.CANCELLED),
+        )
         return None if row is None else _departure(row)
 
     def move_departure(
@@ -104,6 +115,21 @@ class TrainStore:
             if moved and to in EVENTFUL_DEPARTURES:
                 departure_event(cast("Store", self), departure_id, to, now)
         return moved
+
+    def add_missed(
+        self, *, env: str, instants: list[tuple[datetime, datetime]], reason: str, now: datetime
+    ) -> list[TrainDeparture]:
+        """Departures (``(at, boards_at)``) the bot slept through, stored missed in one transaction; those already
+        stored are left as they are. Returns the ones this call marked, so each is reported once."""
+        marked = []
+        with self.sql.transaction():
+            for at, boards in instants:
+                dep = self.add_departure(env=env, at=at, boards_at=boards, now=now)
+                if dep.state == DepartureState.PENDING and self.move_departure(
+                    dep.id, frm=DepartureState.PENDING, to=DepartureState.MISSED, now=now, reason=reason
+                ):
+                    marked.append(replace(dep, state=DepartureState.MISSED, reason=reason))
+        return marked
 
     def add_boarding(
         self,
@@ -138,8 +164,24 @@ class TrainStore:
         assert row is not None
         return _boarding(row)
 
+    def _swap_call_placeholders(self) -> None:
+        """Swap the outbox placeholders boarding rows hold (their call posted while Slack was unreachable) for the
+        real ts once the outbox has posted it, as incidents do: the outbox swaps only those of releases and
+        approvals, and an edit after it forgets its sent rows (``keep_finished_for``) must still reach the call.
+        Writes only when a placeholder is held (rarely: Slack was unreachable at a call), so reads stay reads."""
+        if self.sql.one("SELECT 1 FROM train_boardings WHERE message_ts LIKE 'outbox:%' LIMIT 1") is None:
+            return
+        self.sql.execute(
+            "UPDATE train_boardings SET message_ts = (SELECT o.sent_ts FROM outbox o "
+            "WHERE o.id = CAST(substr(train_boardings.message_ts, 8) AS INTEGER)) "
+            "WHERE message_ts LIKE 'outbox:%' AND EXISTS (SELECT 1 FROM outbox o "
+            "WHERE o.id = CAST(substr(train_boardings.message_ts, 8) AS INTEGER) AND o.state = 'sent' "
+            "AND o.sent_ts IS NOT NULL)"
+        )
+
     def boardings(self, departure_id: int) -> list[Boarding]:
-        """The services of one departure, in the order they were announced."""
+        """The services of one departure, in the order they were announced (placeholders swapped first)."""
+        self._swap_call_placeholders()
         return [
             _boarding(row)
             for row in self.sql.query(
@@ -147,7 +189,17 @@ class TrainStore:
             )
         ]
 
+    def set_call(self, boarding_id: int, *, channel: str, ts: str) -> bool:
+        """Remember where a row's boarding call was posted; only the first post counts (True for it)."""
+        return bool(
+            self.sql.execute(
+                "UPDATE train_boardings SET channel = ?, message_ts = ? WHERE id = ? AND message_ts IS NULL",
+                (channel, ts, boarding_id),
+            ).rowcount
+        )
+
     def get_boarding(self, boarding_id: int) -> Boarding | None:
+        self._swap_call_placeholders()
         row = self.sql.one("SELECT * FROM train_boardings WHERE id = ?", (boarding_id,))
         return None if row is None else _boarding(row)
 

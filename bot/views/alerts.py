@@ -1,9 +1,10 @@
 """What an Alertmanager incident looks like in Slack, and what its Acknowledge button answers. Pure.
 
 One message per incident, edited as it changes (another alert joins, it is acknowledged, it resolves), so a
-group of alerts never floods a thread. In a release's watch window it replies in the release's thread, pings
-the rollback approvers (on-call) and, per ``on_alert``, offers **Roll back now** — the very button a failed
-check offers (``check_rollback``, with its permission and at-most-once claim) — and **Acknowledge**. Outside
+group of alerts never floods a thread. During a release's rollout or in its watch window it replies in the
+release's thread, pings the rollback approvers (on-call) and, per ``on_alert``, offers **Roll back now** — the
+very button a failed check offers (``check_rollback``, with its permission and at-most-once claim; while the
+release still rolls out it stops the rollout, as a failed verify step does) — and **Acknowledge**. Outside
 every watch window it goes to the service's channel with the last release and how long ago it was.
 
 Alert names and summaries come from Alertmanager (outside text): escaped here, like every name and version.
@@ -20,7 +21,18 @@ from zoneinfo import ZoneInfo
 from bot.alerts_models import Incident, StoredAlert
 from bot.core.dora import format_duration
 from bot.views.mrkdwn import escape
-from bot.views.render import Message, actions, button, context, group_mentions, info, section, user, when
+from bot.views.render import (
+    Message,
+    actions,
+    button,
+    context,
+    group_mentions,
+    info,
+    section,
+    thread_reply,
+    user,
+    when,
+)
 
 __all__ = [
     "ACK_ACTION",
@@ -34,6 +46,9 @@ __all__ = [
     "incident_message",
     "incident_resolved_already",
     "last_release_text",
+    "rollout_not_stoppable",
+    "rollout_stopping",
+    "rollout_stopping_reply",
 ]
 
 ACK_ACTION = "alert_ack"
@@ -59,6 +74,7 @@ class AlertContext:
     last_release: LastRelease | None  # outside every watch window: what ran there last
     groups: Mapping[str, Sequence[str]]  # the config's groups, for the on-call ping
     approvers: Sequence[str]  # the groups pinged in a watch window (rollback approvers)
+    rolling_out: bool = False  # the release is still rolling out (queued, deploying, verifying) as this is shown
 
 
 def ago(elapsed: timedelta) -> str:
@@ -104,7 +120,10 @@ def incident_message(
     if len(alerts) > _MAX_LISTED:
         lines.append(f"…and {len(alerts) - _MAX_LISTED} more alerts")
     in_window = incident.release_id is not None
-    if in_window:
+    during = ctx.release_finished_at is None or incident.started_at < ctx.release_finished_at
+    if in_window and during:
+        about = f"during the rollout of {escape(ctx.release_version or '?')}"
+    elif in_window:
         after = ""
         if ctx.release_finished_at is not None:
             after = f", {ago(incident.started_at - ctx.release_finished_at)} after it finished"
@@ -126,9 +145,13 @@ def incident_message(
         blocks.append(context(f"👀 Acknowledged by {user(incident.acknowledged_by)}."))
     if incident.resolved_at is None:
         if in_window and ctx.on_alert == "auto_rollback":
-            blocks.append(context("`on_alert: auto_rollback`: the bot asked to roll this release back."))
+            asked = "to stop its rollout" if during else "to roll this release back"
+            blocks.append(context(f"`on_alert: auto_rollback`: the bot asked {asked}."))
         elif in_window and ctx.on_alert == "notify":
             blocks.append(context("`on_alert: notify`: no rollback is offered here; `/release rollback` still works."))
+        elif in_window and ctx.rolling_out:
+            stops = "*Roll back now* stops the rollout after its current step and returns traffic"
+            blocks.append(context(f"{stops}, as a failed check between steps does (no approvals to wait for)."))
         buttons = []
         if in_window and ctx.on_alert == "offer_rollback" and incident.release_id is not None:
             buttons.append(button("Roll back now", "check_rollback", str(incident.release_id), "danger"))
@@ -161,3 +184,24 @@ def acknowledged_reply() -> Message:
 def auto_rollback_refused(reason: str) -> Message:
     """``on_alert: auto_rollback`` asked, and the rollback path refused (its words, plain text: escaped)."""
     return info(f"⚠️ The automatic rollback after this alert was refused: {escape(reason)}")
+
+
+def rollout_stopping(by: str, previous: str | None) -> Message:
+    """In the thread: someone (or the bot, under ``on_alert: auto_rollback``) stopped a rollout under way."""
+    back = f"to {escape(previous)}" if previous else "to what ran before"
+    return thread_reply(
+        f"⛔ {user(by)} stopped the rollout: it stops after its current step and traffic returns {back}, "
+        "as when a check fails."
+    )
+
+
+def rollout_stopping_reply(version: str) -> Message:
+    return info(f"Stopping the rollout of {escape(version)}: traffic returns after its current step.")
+
+
+def rollout_not_stoppable(version: str) -> str:
+    """Roll back now under a release whose rollout is on hold or finishing this instant (nothing to stop yet)."""
+    return (
+        f"the rollout of {escape(version)} is between steps (finishing, or on hold); nothing was done — "
+        "click again in a moment to roll it back."
+    )

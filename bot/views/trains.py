@@ -48,7 +48,22 @@ def checklist_failures(checklist: ChecklistResult) -> str:
 
 # --- the boarding call -----------------------------------------------------------------------------------
 def boarding_call(dep: TrainDeparture, b: Boarding, source: str, zone: ZoneInfo) -> Message:
-    """Posted in the service's channel ``notice`` before departure: what boards, with Hold and Leave off."""
+    """One service's boarding call (``notice`` before departure) as things stand: while it boards, what boards
+    with Hold and Leave off; once that is over (held, left off, departed, refused, missed, cancelled), what
+    became of it, without buttons. Posted once and edited in place; a row that cannot board shows why."""
+    if b.state == BoardingState.SKIPPED or b.version is None:
+        return wont_board(dep, b, zone)
+    outcome = _outcome(dep, b)
+    if outcome is None:
+        return _open_call(dep, b, source, zone)
+    head = (
+        f"🚆 {_cap(train_name(dep.env, dep.at, zone))}: *{escape(b.service)} {escape(b.version)}* "
+        f"(what {escape(source)} runs)."
+    )
+    return Message(text=f"{head} {outcome}", blocks=[section(head), section(outcome)])
+
+
+def _open_call(dep: TrainDeparture, b: Boarding, source: str, zone: ZoneInfo) -> Message:
     assert b.version is not None
     checklist = "✅ passes" if b.checklist_ok else f"⚠️ fails now: {b.reason or 'see the checklist'}"
     notes = escape(b.notes) if b.notes else "none"
@@ -76,6 +91,31 @@ def boarding_call(dep: TrainDeparture, b: Boarding, source: str, zone: ZoneInfo)
     )
 
 
+def _outcome(dep: TrainDeparture, b: Boarding) -> str | None:
+    """What became of one service on a departure, in a line (None: it is still boarding, buttons stay)."""
+    off = f" (left off earlier by {user(b.by)})" if b.state == BoardingState.LEFT_OFF else ""
+    if dep.state == DepartureState.HELD:
+        return (
+            f"✋ This departure is held by {user(dep.held_by)}: {escape(dep.reason or '')}. Nothing departs with "
+            f"it; the next departure boards as usual.{off}"
+        )
+    if dep.state == DepartureState.CANCELLED:
+        return f"🚫 Cancelled: {escape(dep.reason or 'the train changed')}. Nothing departs with it.{off}"
+    if b.state == BoardingState.LEFT_OFF:
+        return f"↩️ Left off by {user(b.by)}; the other services depart as planned."
+    if b.state == BoardingState.REFUSED:
+        return f"⛔ Refused at departure: {b.reason or 'it could not be released'}"  # mrkdwn already
+    if b.state == BoardingState.BOARDED:
+        if b.release_id is None:
+            return "🚆 Departed: its release is starting."
+        return f"✅ Departed with release #{b.release_id}: its story is in its own thread."
+    if dep.state == DepartureState.MISSED:
+        return f"⏰ Missed: {MISSED_ROW}"
+    if dep.state == DepartureState.DEPARTED:
+        return "🚆 Departed: its release is starting."
+    return None
+
+
 def wont_board(dep: TrainDeparture, b: Boarding, zone: ZoneInfo) -> Message:
     """Posted instead of a boarding call when a service has something new that cannot board (``reason``)."""
     text = (
@@ -91,27 +131,24 @@ def closed(dep: TrainDeparture, reasons: Sequence[Reason], next_at: datetime | N
     return Message(text=text, blocks=[section(text)])
 
 
-def held(dep: TrainDeparture, by: str, reason: str, zone: ZoneInfo) -> Message:
-    """Posted in each boarding service's channel when someone holds the departure."""
-    text = (
-        f"✋ {_cap(train_name(dep.env, dep.at, zone))} is held by {user(by)}: {escape(reason)}. "
-        "Nothing departs with it; the next departure boards as usual."
-    )
-    return Message(text=text, blocks=[section(text)])
-
-
-def left_off(dep: TrainDeparture, b: Boarding, by: str, zone: ZoneInfo) -> Message:
-    text = (
-        f"{escape(b.service)} {escape(b.version or '')} is left off {train_name(dep.env, dep.at, zone)} "
-        f"by {user(by)}; the other services depart as planned."
-    )
-    return Message(text=text, blocks=[section(f"↩️ {text}")])
-
-
 def refused(dep: TrainDeparture, b: Boarding, reason: str, zone: ZoneInfo) -> Message:
     """Posted in the service's channel: at departure the release path refused it (``reason`` is mrkdwn)."""
     text = f"{escape(b.service)} {escape(b.version or '')} stays off {train_name(dep.env, dep.at, zone)}: {reason}"
     return Message(text=text, blocks=[section(f"⛔ {text}")])
+
+
+def missed_many(env: str, missed: Sequence[datetime], more: int, next_at: datetime | None, zone: ZoneInfo) -> Message:
+    """One message for the departures a long outage slept through: the latest ``missed`` by time, and how many
+    earlier ones are not listed (``more``), so a week down does not flood the channel."""
+    listed = ", ".join(when(at, zone) for at in missed)
+    earlier = f", and {more} earlier" if more else ""
+    count = len(missed) + more
+    noun = "departure" if count == 1 else "departures"
+    text = (
+        f"⏰ The {escape(env)} train missed {count} {noun} while the bot was not running: {listed}{earlier}. "
+        f"Nothing departed with them. {_next(next_at, zone)}"
+    )
+    return Message(text=text, blocks=[section(text)])
 
 
 def missed(dep: TrainDeparture, next_at: datetime | None, zone: ZoneInfo) -> Message:
@@ -149,7 +186,7 @@ def info_opening_form() -> Message:
 
 
 def you_held(dep: TrainDeparture, zone: ZoneInfo) -> Message:
-    return info(f"You held {train_name(dep.env, dep.at, zone)}. Its channels are told.")
+    return info(f"You held {train_name(dep.env, dep.at, zone)}. Its boarding calls show it.")
 
 
 def you_left_off(dep: TrainDeparture, b: Boarding, zone: ZoneInfo) -> Message:
@@ -167,6 +204,7 @@ def not_boarding(dep: TrainDeparture, zone: ZoneInfo) -> str:
         DepartureState.HELD: "is already held",
         DepartureState.MISSED: "was missed",
         DepartureState.CLOSED: "does not run",
+        DepartureState.CANCELLED: "was cancelled",
         DepartureState.PENDING: "is not boarding yet",
     }
     return f"{train_name(dep.env, dep.at, zone)} {words.get(dep.state, dep.state)}, so nothing was changed."

@@ -13,11 +13,14 @@ It serves one linear history per repository (oldest first) through:
 Unknown repositories and refs answer 404 `{"message": "Not Found", …}` like GitHub. Tests queue
 rate-limit answers with `rate_limit(...)` (served before the next real answer) and read `requests` (with
 each JSON body). While `down` is set every request is answered 503; `lose_next_creates` makes the next creates
-of a deployment happen but answer 502, as a gateway that lost GitHub's answer does.
+of a deployment happen but answer 502, as a gateway that lost GitHub's answer does. `hold(method, path_end)` lets
+the next matching request take effect and then keeps its answer back (`arrived` is set) until `release()`, so a
+test can stop the bot while a request that has already landed waits for its answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -115,6 +118,9 @@ class FakeGitHub:
         self.statuses: dict[int, list[dict[str, Any]]] = {}  # per deployment id, oldest first
         self.down = False  # answer 503 to everything
         self.lose_next_creates = 0  # create the deployment, then answer 502
+        self.arrived = asyncio.Event()  # a held request has taken effect and waits for release()
+        self._hold: tuple[str, str] | None = None
+        self._held: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -181,6 +187,18 @@ class FakeGitHub:
             headers["x-ratelimit-reset"] = str(reset_at)
         self._rate_limits.append(_RateLimit(status, headers))
 
+    def hold(self, method: str, path_end: str) -> None:
+        """Let the next ``method`` request whose path ends with ``path_end`` take effect, then keep its answer
+        back until ``release()`` (``arrived`` is set once it has taken effect)."""
+        self._hold = (method, path_end)
+        self._held = asyncio.Event()
+        self.arrived.clear()
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.set()
+        self._hold = self._held = None
+
     # -- server ------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -204,6 +222,7 @@ class FakeGitHub:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.release()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -231,6 +250,11 @@ class FakeGitHub:
                 headers=limit.headers,
             )
         response: web.StreamResponse = await handler(request)
+        held, wanted = self._held, self._hold
+        if held is not None and wanted is not None and request.method == wanted[0] and request.path.endswith(wanted[1]):
+            self._hold = None  # only this one
+            self.arrived.set()  # it has taken effect; its answer waits
+            await held.wait()
         return response
 
     def _not_found(self, message: str = "Not Found") -> web.Response:
