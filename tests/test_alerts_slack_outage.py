@@ -58,3 +58,29 @@ async def test_an_alert_arriving_while_slack_is_down_is_posted_once_slack_is_bac
         posts = [c for c in bot.slack.calls_to("chat.postMessage") if "HighErrorRate" in str(c.args.get("text"))]
         assert len(posts) == 1, "one message, edited: never posted twice"
         assert bot.store.sql.query("SELECT id FROM outbox WHERE state = 'dead'") == []
+
+
+async def test_an_incident_recorded_but_never_posted_is_posted_at_the_next_start_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot stopped between the webhook's transaction and its post: the next start posts the message."""
+    from bot.alerts_models import CheckedAlert
+
+    async with alerting_bot(tmp_path, monkeypatch) as bot:
+        release_id = await released(bot)
+        await outbox(bot).drained()
+        bot.clock.advance(minutes=3)
+        firing = CheckedAlert("fp-crash", bot.clock.now(), None, True, "notify", "prod", "HighErrorRate", "5xx up")
+        watch = {name: env.watch for name, env in bot.config.environments.items()}
+        bot.store.ingest_alerts([firing], watch, bot.clock.now())  # recorded; then the process died
+        assert alert_messages(bot) == []
+
+        await bot.engine.alerts.recover()  # what Engine.start runs after the releases are recovered
+        await outbox(bot).drained()
+        [message] = alert_messages(bot)
+        assert f"<@{ONCALL1}>" in blocks_text(message.blocks), "posted in the release's thread, with its ping"
+        assert bot.store.sql.one("SELECT release_id, ts FROM incidents") == {"release_id": release_id, "ts": message.ts}
+
+        await bot.engine.alerts.recover()  # a second start: nothing left to post
+        await outbox(bot).drained()
+        assert len(alert_messages(bot)) == 1

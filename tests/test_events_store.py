@@ -209,9 +209,17 @@ def test_alerts_and_train_departures_are_events_in_their_own_transactions(store:
                                 reason="migration running", held_by="U01LEADLEAD")  # fmt: skip
     # A lost race moves nothing and tells nobody.
     assert not store.move_departure(departure.id, frm=DepartureState.BOARDING, to=DepartureState.DEPARTED, now=NOW)
+    later = store.add_departure(env="prod", at=NOW + timedelta(days=1), boards_at=NOW, now=NOW)
+    assert store.move_departure(later.id, frm=DepartureState.PENDING, to=DepartureState.CANCELLED, now=NOW,
+                                reason="the train's timetable changed")  # fmt: skip
 
     events = store.events_since(0, 100)
-    assert [e.type.removeprefix(PREFIX) for e in events] == ["alert.firing", "alert.resolved", "train.held"]
+    assert [e.type.removeprefix(PREFIX) for e in events] == [
+        "alert.firing",
+        "alert.resolved",
+        "train.held",
+        "train.cancelled",
+    ]
     assert events[0].data["service"] == "notify" and events[0].data["name"] == "HighErrorRate"
     assert events[1].data["status"] == "resolved" and events[1].subject == "notify/prod/alert/fp1"
     assert events[2].data == {

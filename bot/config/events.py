@@ -59,6 +59,7 @@ _SHORT_TYPES = (
     "train.departed",
     "train.held",
     "train.missed",
+    "train.cancelled",
 )
 EVENT_TYPES: tuple[str, ...] = tuple(PREFIX + short for short in _SHORT_TYPES)
 """Every CloudEvents ``type`` the bot emits, in documentation order."""

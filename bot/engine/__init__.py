@@ -145,6 +145,7 @@ class Engine:
     async def start(self) -> None:
         await self.recovery.start()
         await self.trains.recover()  # after releases are recovered: departures admit against the settled state
+        await self.alerts.recover()
 
     async def close(self) -> None:
         await self.tasks.cancel_all()

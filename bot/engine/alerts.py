@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from bot.alerts_models import CheckedAlert, Incident
@@ -37,6 +38,7 @@ from bot.views import alerts as alert_views
 __all__ = ["Alerts"]
 
 log = logging.getLogger("release_bot.alerts")
+RECOVER_WITHIN = timedelta(days=1)  # an incident older than this without a message is history, not news
 
 
 class Alerts:
@@ -80,6 +82,15 @@ class Alerts:
         await self._show(incident, release)
         if "opened" in news.what and release is not None and self._on_alert(incident) == "auto_rollback":
             await self._auto_rollback(release, incident, request_id)
+
+    async def recover(self) -> None:
+        """On start: post the message of every incident of the last day that has none (the bot stopped between
+        recording the webhook's alerts and posting, or Slack refused the post). Only the message: what the alert
+        would have done under ``auto_rollback`` is not done after the fact, when a person can see it and decide."""
+        async with self._serial:
+            for incident in await self.db.unshown_incidents(self.story.now() - RECOVER_WITHIN):
+                release = await self.db.get_release(incident.release_id) if incident.release_id is not None else None
+                await self._show(incident, release)
 
     def _on_alert(self, incident: Incident) -> alert_views.OnAlert:
         return self.config.environments[incident.env].on_alert

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from bot.lanes import Sleep, exponential_backoff, pause
 from bot.observability import EVENT_DELIVERIES_GIVEN_UP
 from bot.ports import Clock
 from bot.store import AsyncStore
@@ -46,7 +46,6 @@ from bot.store.events import (
 __all__ = ["Deliveries", "DeliveryPolicy", "Failure", "Sender"]
 
 log = logging.getLogger("release_bot.events")
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class DeliveryPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt ``attempts + 1``: base, 2·base, 4·base, … capped."""
-        return float(min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0)))
+        return exponential_backoff(attempts, self.backoff_base, self.backoff_cap)
 
 
 class Failure(Exception):
@@ -284,11 +283,4 @@ class Deliveries:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` (policy.sleep) unless wake() is called first."""
-        sleeper = asyncio.ensure_future(self.policy.sleep(seconds))
-        kicked = asyncio.ensure_future(self._kick.wait())
-        try:
-            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, kicked):
-                task.cancel()
-            await asyncio.gather(sleeper, kicked, return_exceptions=True)
+        await pause(seconds, self.policy.sleep, self._kick)

@@ -76,6 +76,5 @@ async def _with_retries(runner: CheckRunner, read: _Read, attempts: int) -> floa
         try:
             return await read(attempt)
         except MeasureError:
-            # The runner's own pause between attempts (tests replace it, as they do for every check).
-            await runner._sleep(runner.metrics.retry_delay.total_seconds())
+            await runner.sleep(runner.metrics.retry_delay.total_seconds())  # the runner's pause between attempts
     raise AssertionError("unreachable: the last attempt raises _Unreadable")

@@ -91,7 +91,7 @@ class CheckRunner:
             self.loki = LokiClient(
                 metrics.loki_url, timeout=timeout, session=session, auth=credentials.resolve(metrics.loki_auth)
             )
-        self._sleep = sleep
+        self.sleep = sleep  # the pause between attempts (tests replace it); compare checks pause with it too
 
     async def __aenter__(self) -> CheckRunner:
         return self
@@ -131,7 +131,7 @@ class CheckRunner:
             version=version,
             retries=self.metrics.retries,
             delay=self.metrics.retry_delay,
-            sleep=self._sleep,
+            sleep=self.sleep,
             on_error=on_error,
         )
 

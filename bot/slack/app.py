@@ -139,6 +139,19 @@ def clicker(body: Mapping[str, Any], action: Mapping[str, Any]) -> Actor | None:
     )
 
 
+def submitter(body: Mapping[str, Any]) -> str | None:
+    """Who submitted a modal; None for a submission from nobody, which changes nothing (Slack always says)."""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return user_id if isinstance(user_id, str) and user_id else None
+
+
+def typed_reason(view: Mapping[str, Any]) -> str:
+    """The reason typed in a reason modal (its one input, block and action id ``reason``; Deny and Hold)."""
+    values = view.get("state", {}).get("values", {})
+    return str(values.get("reason", {}).get("reason", {}).get("value") or "")
+
+
 def build_app(
     engine: Engine,
     *,
@@ -288,17 +301,14 @@ def build_app(
     async def deny_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="view").inc()
         await ack()
-        user = body.get("user")
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or not user_id:  # Slack always says who submitted
+        user_id = submitter(body)
+        if user_id is None:
             return
         approval_id = str(view.get("private_metadata") or "")
         actor = Actor(user=user_id, request_id=str(view.get("id") or ""))
 
         async def answer() -> None:
-            values = view.get("state", {}).get("values", {})
-            reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
-            reply = await on_deny(engine, actor, approval_id, reason)
+            reply = await on_deny(engine, actor, approval_id, typed_reason(view))
             approval = (
                 await engine.db.get_approval(int(approval_id))
                 if approval_id.isascii() and approval_id.isdigit()
@@ -316,18 +326,15 @@ def build_app(
     async def hold_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         SLACK_REQUESTS.labels(kind="view").inc()
         await ack()
-        user = body.get("user")
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or not user_id:  # Slack always says who submitted
+        user_id = submitter(body)
+        if user_id is None:
             return
         # The form carries the departure and the channel its button was clicked in (for the answer).
         departure_id, _, channel = str(view.get("private_metadata") or "").partition(":")
         actor = Actor(user=user_id, channel=channel, request_id=str(view.get("id") or ""))
 
         async def answer() -> None:
-            values = view.get("state", {}).get("values", {})
-            reason = str(values.get("reason", {}).get("reason", {}).get("value") or "")
-            reply = await on_hold(engine, actor, departure_id, reason)
+            reply = await on_hold(engine, actor, departure_id, typed_reason(view))
             if channel:
                 await engine.deps.notifier.ephemeral(channel, user_id, reply.message.text, reply.message.blocks)
 

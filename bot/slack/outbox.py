@@ -32,13 +32,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.lanes import Sleep, exponential_backoff, pause
 from bot.observability import OUTBOX_GIVEN_UP
 from bot.ports import Clock
 from bot.slack.notifier import SlackNotifier
@@ -60,7 +61,6 @@ from bot.store.outbox import OutboxKind, OutboxRow, placeholder, placeholder_id
 __all__ = ["EVENT_TYPE", "Failure", "OutboxNotifier", "OutboxPolicy", "classify", "outbox_web_client"]
 
 log = logging.getLogger("release_bot.outbox")
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class OutboxPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt ``attempts + 1``: base, 2·base, 4·base, … capped."""
-        return float(min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0)))
+        return exponential_backoff(attempts, self.backoff_base, self.backoff_cap)
 
 
 def outbox_web_client(token: str, base_url: str, timeout: float) -> AsyncWebClient:
@@ -334,14 +334,7 @@ class OutboxNotifier:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` (policy.sleep) unless wake() is called first."""
-        sleeper = asyncio.ensure_future(self.policy.sleep(seconds))
-        kicked = asyncio.ensure_future(self._kick.wait())
-        try:
-            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, kicked):
-                task.cancel()
-            await asyncio.gather(sleeper, kicked, return_exceptions=True)
+        await pause(seconds, self.policy.sleep, self._kick)
 
     async def _deliver(self, taken: Taken, state: _Lane) -> Taken | None:
         """Attempt the row and record how it went; the lane's next row, taken in the same round trip as the record

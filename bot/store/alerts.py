@@ -227,6 +227,15 @@ class AlertStore:
             )
         ]
 
+    def unshown_incidents(self, since: datetime) -> list[Incident]:
+        """Incidents recorded since ``since`` whose message was never posted (a crash between the webhook's
+        transaction and the post, or Slack refusing the post): recovery posts them."""
+        self._swap_placeholders()
+        found = self.sql.query(
+            "SELECT * FROM incidents WHERE ts IS NULL AND created_at >= ? ORDER BY id", (rows.ts(since),)
+        )
+        return [_incident(row) for row in found]
+
     def set_incident_message(self, incident_id: int, channel: str, ts: str, thread_ts: str | None) -> None:
         """Where the incident's message is (edited as the incident changes)."""
         self.sql.execute(

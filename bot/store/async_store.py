@@ -747,6 +747,9 @@ class AsyncStore:
     async def incident_alerts(self, incident_id: int) -> list[StoredAlert]:
         return await self.run(self.sync.incident_alerts, incident_id)
 
+    async def unshown_incidents(self, since: datetime) -> list[Incident]:
+        return await self.run(self.sync.unshown_incidents, since)
+
     async def set_incident_message(self, incident_id: int, channel: str, ts: str, thread_ts: str | None) -> None:
         await self.run(self.sync.set_incident_message, incident_id, channel, ts, thread_ts)
 

@@ -227,7 +227,7 @@ def alert_event(store: Store, fingerprint: str, starts_at: str | None, what: str
 
 
 def departure_event(store: Store, departure_id: int, state: str, now: datetime) -> None:
-    """The ``train.<state>`` event (departed, held, missed) of a release train's departure as it now is."""
+    """The ``train.<state>`` event (departed, held, missed, cancelled) of a release train's departure as it now is."""
     row = store.sql.one("SELECT * FROM train_departures WHERE id = ?", (departure_id,))
     if row is None:
         return

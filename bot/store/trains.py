@@ -15,8 +15,13 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 OPEN_DEPARTURES = (DepartureState.PENDING, DepartureState.BOARDING)
-# The settled states told to outbound events' subscribers (train.departed, train.held, train.missed).
-EVENTFUL_DEPARTURES = (DepartureState.DEPARTED, DepartureState.HELD, DepartureState.MISSED)
+# The settled states told to outbound events' subscribers (train.departed, .held, .missed, .cancelled).
+EVENTFUL_DEPARTURES = (
+    DepartureState.DEPARTED,
+    DepartureState.HELD,
+    DepartureState.MISSED,
+    DepartureState.CANCELLED,
+)
 
 
 def _departure(row: Any) -> TrainDeparture:
