@@ -4,8 +4,9 @@ A tiny aiohttp exporter (port 0) serves ``bench_error_ratio{version=…}``; the 
 scrapes it every 1 s. The bot runs in-process (the real HTTP app, engine, SQLite and APScheduler on the wall
 clock, against the fake Slack Web API; tests/harness.py) with one prod check
 ``max(bench_error_ratio{version="{version}"})`` ``fail_if: "> 0.05"`` watched ``every`` N seconds, and
-``on_check_failure: auto_rollback``. Each run releases a new version through staging to prod, flips that
-version's ratio to 0.5 the moment the release is recorded as finished, and measures:
+``on_check_failure: auto_rollback``. Each run releases a new version through staging to prod, lets two ticks pass,
+flips that version's ratio to 0.5 at a random moment between ticks (any phase of the ticks and of Prometheus's
+scrapes), and measures:
 
 - flip → FAIL message: from the flip to the fake Slack receiving the window's reply saying FAIL
   (goal: at most ``every`` + 2 s: up to one tick, one scrape, and the work);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import tempfile
@@ -120,12 +122,18 @@ def is_fail(call: RecordedCall) -> bool:
     return call.method in ("chat.postMessage", "chat.update") and text.startswith("error rate:") and " FAIL " in text
 
 
-async def one_run(bot: BotHarness, exporter: Exporter, version: str, *, first: bool) -> tuple[float, float]:
-    """Release ``version``, flip it bad, and return (flip → FAIL message, FAIL message → rollback start)."""
+async def one_run(
+    bot: BotHarness, exporter: Exporter, version: str, *, first: bool, every: int, rng: random.Random
+) -> tuple[float, float]:
+    """Release ``version``, let a couple of ticks pass, flip it bad at a random moment between ticks, and return
+    (flip → FAIL message, FAIL message → rollback start)."""
     exporter.ratios[version] = GOOD
     await exporter.scraped(2)
     release = await ship_to_prod(bot, version, first=first)
     assert release.version == version and release.state.value == "succeeded", release
+    # The fault comes while the window runs, at any phase of its ticks and of Prometheus's scrapes: the
+    # scenario's own timing, not a wait for the bot.
+    await asyncio.sleep(2 * every + rng.uniform(0, every))
     seen = len(bot.slack.calls)
     flipped = time.time()
     exporter.ratios[version] = BAD
@@ -153,6 +161,7 @@ def describe(label: str, values: list[float], goal: float) -> str:
 
 async def bench(runs: int, everies: list[int]) -> None:
     require_prometheus()
+    rng = random.Random(7)  # the flips' phases: the same on every run of the bench
     exporter = Exporter()
     await exporter.start()
     try:
@@ -165,7 +174,7 @@ async def bench(runs: int, everies: list[int]) -> None:
                     async with running_bot(root, clock=WallClock(datetime.now(UTC)), config=config) as bot:
                         detect, react = [], []
                         for k in range(runs):
-                            d, r = await one_run(bot, exporter, f"1.3.{k}", first=k == 0)
+                            d, r = await one_run(bot, exporter, f"1.3.{k}", first=k == 0, every=every, rng=rng)
                             detect.append(d)
                             react.append(r)
                         first = next(r for r in bot.store.history("notify", "prod", 50) if r.version == "1.3.0")
