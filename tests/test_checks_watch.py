@@ -229,8 +229,18 @@ async def test_a_restart_mid_window_neither_loses_nor_repeats_a_tick_and_keeps_t
         ({"failure_limit": 2}, "failure_limit is for a watch window"),
         ({"every": "30s", "for": "5m", "failure_limit": -1}, "greater than or equal to 0"),
         ({"every": "30s", "for": "5m", "after": ["5m"]}, "not both"),
+        ({"every": "1s", "for": "7d"}, "604800 measurements per release; at most 720"),
     ],
-    ids=["every-alone", "for-alone", "every-under-1s", "for-under-every", "limit-alone", "negative-limit", "both"],
+    ids=[
+        "every-alone",
+        "for-alone",
+        "every-under-1s",
+        "for-under-every",
+        "limit-alone",
+        "negative-limit",
+        "both",
+        "too-many-ticks",
+    ],
 )
 def test_a_bad_window_is_an_error_at_the_check_and_nothing_starts(
     tmp_path: Path, change: dict[str, Any], expected: str

@@ -118,6 +118,21 @@ def test_example_config_loads() -> None:
             "environments.prod.deploy.shift",
             "List should have at least 1 item",
         ),
+        (  # a check's name keys its measurements: a second check of the same name would overwrite them
+            lambda d: d["environments"]["prod"]["checks"].append(
+                {k: v for k, v in d["environments"]["prod"]["checks"][0].items() if k != "after"}
+                | {"every": "30s", "for": "10m"}
+            ),
+            "environments.prod.checks",
+            "check name 'error rate' is used by checks[0] and checks[1]",
+        ),
+        (
+            lambda d: d["services"]["notify"].update(
+                environments={"prod": {"checks": [{"name": "up", "http": "https://x.example/"}] * 2}}
+            ),
+            "services.notify.environments.prod.checks",
+            "check name 'up' is used by checks[0] and checks[1]",
+        ),
     ],
 )
 def test_each_error_names_its_path(mutate: Any, path: str, message: str) -> None:

@@ -13,6 +13,7 @@ from bot.config.auth import HttpAuth
 from bot.config.paths import ConfigPath, base_dir, resolve_program
 from bot.config.policy import Images, ReleaseApprovalPolicy, RollbackPolicy, VulnerabilityScan
 from bot.config.types import ChecklistItem, ConditionField, Duration, Model
+from bot.core.durations import format_duration
 
 PLACEHOLDERS = ("service", "version", "environment", "weight", "colour", "previous_version", "release_id")
 """What every deploy action is told: the names a command's arguments and an HTTP status URL may use."""
@@ -222,6 +223,9 @@ class Check(Model):
         return int(self.for_.total_seconds() // self.every.total_seconds())
 
 
+# Each tick is a stored measurement and a scheduler job: every 30s for 6h is 720 of them per check and release.
+MAX_WATCH_TICKS = 720
+
 COMPARE_PLACEHOLDERS = ("canary", "stable")
 """What a ``compare: canary_to_stable`` query may name besides ``{service}``, ``{environment}``, ``{version}``."""
 
@@ -239,6 +243,12 @@ def _watch_problems(check: Check) -> None:
         raise ValueError("every must be at least 1s")
     if check.for_ < check.every:
         raise ValueError("for must be at least every")
+    if check.watch_ticks > MAX_WATCH_TICKS:
+        raise ValueError(
+            f"a watch window of every {format_duration(check.every)} for {format_duration(check.for_)} is "
+            f"{check.watch_ticks} measurements per release; at most {MAX_WATCH_TICKS} "
+            "(measure less often, or for less long)"
+        )
     if "after" in check.model_fields_set:
         raise ValueError("give after (fixed offsets) or every and for (a watch window), not both")
     if check.compare is not None:
@@ -265,6 +275,23 @@ def _compare_problems(check: Check) -> None:
         raise ValueError("a compare check runs at the canary / blue-green verify steps, not at after offsets")
 
 
+def unique_check_names(checks: list[Check]) -> list[Check]:
+    """A check's name identifies its measurements (per release, check and offset) and its reply in the thread:
+    two checks of one name would overwrite each other's measurements, so a name appears once per list."""
+    seen: dict[str, int] = {}
+    for i, check in enumerate(checks):
+        if check.name in seen:
+            raise ValueError(
+                f"check name {check.name!r} is used by checks[{seen[check.name]}] and checks[{i}]: "
+                "each check of an environment needs its own name"
+            )
+        seen[check.name] = i
+    return checks
+
+
+CheckList = Annotated[list[Check], AfterValidator(unique_check_names)]
+
+
 class Environment(Model):
     window: Literal["always", "business_hours"] = "always"
     """`business_hours`: business days and hours, holidays, cut-off and freezes apply; `always`: only ad-hoc freezes."""
@@ -286,7 +313,7 @@ class Environment(Model):
     (`services.<name>.environments.<env>.strategy`)."""
     deploy: DeployProvider
     """The deploy provider: `command`, `http` or `github_actions`."""
-    checks: list[Check] = Field(default_factory=list)
+    checks: CheckList = Field(default_factory=list)
     """Post-release metric checks (and the checks between canary and blue/green steps); a service may have its
     own (`services.<name>.environments.<env>.checks`)."""
     on_check_failure: Literal["offer_rollback", "auto_rollback", "notify"] = "offer_rollback"

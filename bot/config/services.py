@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from bot.config.policy import RepoConfig
-from bot.config.rollout import Check, Strategy
+from bot.config.rollout import CheckList, Strategy
 from bot.config.types import CHANNEL_ID, Model
 
 
@@ -14,7 +14,7 @@ class ServiceEnvironment(Model):
 
     strategy: Strategy | None = None
     """This service's rollout strategy here, instead of the environment's `strategy`."""
-    checks: list[Check] | None = None
+    checks: CheckList | None = None
     """This service's checks here, instead of the environment's `checks` (`[]`: none)."""
 
 

@@ -142,15 +142,21 @@ class Rollouts:
             return
         if started.kind is not ReleaseKind.ROLLBACK:
             self._running.add(started.id)  # deploying from now on: a stop asked for meanwhile is kept for its steps
-        await self.checks.superseded(started, superseded)
-        await self.story.refresh_parent(started)
-        if started.notes and not started.notes.get("unavailable"):
-            notes = ReleaseNotes.from_dict(started.notes)
-            await self.story.reply(started, thread.release_notes(started.version, notes, self._notes_url(started)))
-        if started.kind is ReleaseKind.ROLLBACK:
-            await self._run_rollback(started)
-        else:
-            await self._run_rollout(started, colour_now=reads.colour)
+        try:
+            await self.checks.superseded(started, superseded)
+            await self.story.refresh_parent(started)
+            if started.notes and not started.notes.get("unavailable"):
+                notes = ReleaseNotes.from_dict(started.notes)
+                await self.story.reply(started, thread.release_notes(started.version, notes, self._notes_url(started)))
+            if started.kind is ReleaseKind.ROLLBACK:
+                await self._run_rollback(started)
+            else:
+                await self._run_rollout(started, colour_now=reads.colour)
+        finally:
+            # Whatever ends this run (a write the store refused before the rollout began, too), a stop asked
+            # later must not be promised for a rollout that no longer runs here.
+            self._running.discard(started.id)
+            self._stops.pop(started.id, None)
 
     async def _admitted(self, release: Release) -> Reads | None:
         """Admission again, right before the deploy: the plan may have gone stale while it waited for an
