@@ -381,3 +381,21 @@ async def test_the_console_suggests_users_channels_and_versions_from_the_loaded_
         printed = await session.type("help")
         assert "`/release staging 1.3.0`" in printed, "the newest candidate"
         assert f"  {'as U01RELEASE':<20}act as another Slack user (releasers)" in printed, "someone else"
+
+
+async def test_one_advance_plays_a_whole_canary_through(tmp_path: Path) -> None:
+    """`advance 1h` lets the hour pass: each pause ends in turn and the steps after it run, not only the first."""
+    config = config_dict(tmp_path / "deploys.log", window="always", strategy=CANARY)
+    async with console_session(tmp_path, config) as session:
+        session.live("prod", "1.2.2")
+        await register(session, tmp_path, "1.3.0")
+        await session.type("/release staging 1.3.0")
+        await session.type("/release prod")
+        printed = await session.type("advance 1h")
+        assert printed.startswith("(the clock is now Tue 24 Nov 11:00:00 EST)")
+        assert "notify 1.3.0 is live in prod" in printed and "waiting for the clock" not in printed
+        assert [d for d in session.deploys() if " prod " in d] == [
+            "notify 1.3.0 prod 10",
+            "notify 1.3.0 prod 50",
+            "notify 1.3.0 prod 100",
+        ]

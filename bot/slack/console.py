@@ -84,6 +84,9 @@ def render_blocks(blocks: list[dict[str, Any]], number: Callable[[str, str, str]
     return lines
 
 
+_MAX_STOPS = 10_000  # pause ends and job times one `advance` stops at, at most
+
+
 @dataclass
 class ConsoleNotifier:
     """Prints what the bot would post; keeps buttons so they can be clicked by number."""
@@ -193,7 +196,7 @@ def welcome(config: Config, *, user: str, channel: str, version: str | None = No
             f"  candidate tests {name} VERSION SUITE passed|failed [--url URL]",
             f"  candidate scan {name} VERSION trivy.json    (`candidate add --help` and so on: the details)",
             "  wait                wait until the work in progress is done, or only waits for the clock",
-            "  advance 5m          move the clock forward (pauses end, checks come due), then wait",
+            "  advance 5m          let 5 minutes pass at once (pauses end, steps and checks run in order), then wait",
             "  time                the console's clock",
             f"  {as_user}",
             f"  {in_channel}",
@@ -305,9 +308,25 @@ class Console:
         except ValueError as exc:
             self._say(f"advance: {exc}")
             return
-        self.clock.advance(by)
-        self._say(f"(the clock is now {self._local(self.clock.now())})")
+        # Said first: what runs on the way is printed as it happens, and the clock ends there.
+        self._say(f"(the clock is now {self._local(self.clock.now() + by)})")
+        await self._play_out(by)
         await self.wait()
+
+    async def _play_out(self, by: timedelta) -> None:
+        """Move the clock ``by`` forward as time would pass: to each pause's end and each job's time on the way, in
+        order, letting what each wakes run (and start its own next pause) before going on — so `advance 1h` plays a
+        canary's steps and their checks through, not only the first pause. Bounded, for work that re-arms itself
+        at once."""
+        target = self.clock.now() + by
+        for _ in range(_MAX_STOPS):
+            await self.clock.settle()
+            now = self.clock.now()
+            due = [t for t in (*self.clock.sleeping(), *self.scheduler.upcoming()) if now < t <= target]
+            if not due:
+                break
+            self.clock.advance(min(due) - now)
+        self.clock.advance(max(target - self.clock.now(), timedelta(0)))
 
     async def _candidate(self, text: str, actor: Actor) -> None:
         """``candidate add | tests | scan …``: the command line's words, into the console's own database."""
