@@ -5,26 +5,30 @@ Pure (pydantic and dataclasses only): ``bot.api`` moves bytes in and answers out
 Alertmanager's body (``notify/webhook/webhook.go`` ``Message``: ``template.Data`` plus ``version``, ``groupKey``
 and ``truncatedAlerts``) is read leniently where Alertmanager may grow fields (unknown keys are ignored, as
 Alertmanager's own receivers do) and strictly where the bot depends on it: the version, each alert's status,
-labels, ``startsAt`` and ``fingerprint``, and the labels naming the service and environment, which must name
-a configured service and one of its pipeline's environments. :func:`alerts_request` checks every alert before
-anything is stored, so one bad alert refuses the whole body and changes nothing.
+labels, ``startsAt`` and ``fingerprint``. :func:`alerts_request` checks the whole body's shape before anything
+is stored, so a body that is not Alertmanager's refuses the whole call and changes nothing. An alert of a
+well-formed body whose labels name no configured service or environment is skipped, not refused: Alertmanager
+does not retry a 4xx, so refusing the body would lose the valid alerts and resolves grouped with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from bot.api_models import FieldProblem, InvalidBody, parse_body
+from bot.api_models import FieldProblem, parse_body
 from bot.config import Config
 
 __all__ = [
     "AlertItem",
     "CheckedAlert",
+    "CheckedAlerts",
     "Incident",
+    "SkippedAlert",
     "StoredAlert",
     "WebhookBody",
     "alerts_request",
@@ -121,6 +125,35 @@ class CheckedAlert:
 
 
 @dataclass(frozen=True)
+class SkippedAlert:
+    """An alert of an accepted body the bot cannot place: its labels name no configured service or environment
+    (or lack one). Nothing of it is stored; the answer lists it and the bot logs it."""
+
+    fingerprint: str
+    reason: str  # the label's path and what is wrong, e.g. "alerts[1].labels.service: unknown service 'billing' …"
+
+
+@dataclass(frozen=True)
+class CheckedAlerts(Sequence[CheckedAlert]):
+    """An accepted body: the alerts the bot acts on (a sequence of them) and the ones it skipped."""
+
+    alerts: tuple[CheckedAlert, ...]
+    skipped: tuple[SkippedAlert, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    @overload
+    def __getitem__(self, index: int) -> CheckedAlert: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CheckedAlert]: ...
+
+    def __getitem__(self, index: int | slice) -> CheckedAlert | Sequence[CheckedAlert]:
+        return self.alerts[index]
+
+
+@dataclass(frozen=True)
 class StoredAlert:
     """An alert as the store keeps it: one row per (fingerprint, startsAt), so a repeat is no news."""
 
@@ -137,8 +170,9 @@ class StoredAlert:
 
 @dataclass(frozen=True)
 class Incident:
-    """First firing to resolved, of one service in one environment; ``release_id`` when it started in that
-    release's watch window (it then counts against the release in DORA)."""
+    """First firing to resolved, of one service in one environment about one release (or none); ``release_id``
+    when it started during that release's rollout or in its watch window (it then counts against the release in
+    DORA). At most one open per service, environment and release."""
 
     id: int
     service: str
@@ -151,16 +185,19 @@ class Incident:
     thread_ts: str | None  # the release thread it replied in, if any
     acknowledged_by: str | None
     source: str = "alert"
+    rollback_asked_at: datetime | None = None  # when ``on_alert: auto_rollback`` asked its rollback (once)
 
     @property
     def open(self) -> bool:
         return self.resolved_at is None
 
 
-def alerts_request(config: Config, data: object) -> list[CheckedAlert]:
+def alerts_request(config: Config, data: object) -> CheckedAlerts:
     """Check a webhook body: its version first, then its shape, then what each alert's labels name.
 
-    Raises InvalidBody naming every bad field (``version``, ``alerts[2].labels.service``); None of it is stored.
+    Raises InvalidBody naming every bad field (``version``, ``alerts[2].fingerprint``) of a body that is not
+    Alertmanager's; none of it is stored. An alert whose labels name no configured service or environment is
+    skipped (:class:`SkippedAlert`, with the label's path and what is wrong) and the rest are accepted.
     """
     if config.alerts is None:  # the route is not served without an ``alerts:`` block; a caller bug otherwise
         raise ValueError("alerts are not configured")
@@ -169,27 +206,12 @@ def alerts_request(config: Config, data: object) -> list[CheckedAlert]:
         parse_body(_VersionOnly, {"version": data["version"]})
     body = parse_body(WebhookBody, data)
     service_label, env_label = config.alerts.service_label, config.alerts.env_label
-    problems: list[FieldProblem] = []
     checked: list[CheckedAlert] = []
+    skipped: list[SkippedAlert] = []
     for i, alert in enumerate(body.alerts):
-        here = f"alerts[{i}].labels"
-        service = alert.labels.get(service_label)
-        env = alert.labels.get(env_label)
-        if service is None:
-            problems.append(FieldProblem(f"{here}.{service_label}", "required: the label naming the service"))
-        elif service not in config.services:
-            known = ", ".join(sorted(config.services))
-            problems.append(
-                FieldProblem(f"{here}.{service_label}", f"unknown service {service[:80]!r} (known: {known})")
-            )
-        if env is None:
-            problems.append(FieldProblem(f"{here}.{env_label}", "required: the label naming the environment"))
-        elif service in config.services and env not in config.services[service].pipeline:
-            stages = ", ".join(config.services[service].pipeline)
-            problems.append(
-                FieldProblem(f"{here}.{env_label}", f"{env[:80]!r} is not an environment of {service} ({stages})")
-            )
-        if service is None or env is None or problems:
+        problems = _label_problems(config, f"alerts[{i}].labels", alert.labels, service_label, env_label)
+        if problems:
+            skipped.append(SkippedAlert(alert.fingerprint, "; ".join(str(p) for p in problems)))
             continue
         summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
         checked.append(
@@ -198,15 +220,35 @@ def alerts_request(config: Config, data: object) -> list[CheckedAlert]:
                 starts_at=alert.startsAt,
                 ends_at=alert.endsAt,
                 firing=alert.status == "firing",
-                service=service,
-                env=env,
+                service=alert.labels[service_label],
+                env=alert.labels[env_label],
                 name=alert.labels.get("alertname", "alert")[:_MAX_TEXT],
                 summary=summary[:_MAX_TEXT],
             )
         )
-    if problems:
-        raise InvalidBody(problems)
-    return checked
+    return CheckedAlerts(tuple(checked), tuple(skipped))
+
+
+def _label_problems(
+    config: Config, here: str, labels: dict[str, str], service_label: str, env_label: str
+) -> list[FieldProblem]:
+    """What keeps an alert from naming a configured service and one of its pipeline's environments."""
+    service = labels.get(service_label)
+    env = labels.get(env_label)
+    problems: list[FieldProblem] = []
+    if service is None:
+        problems.append(FieldProblem(f"{here}.{service_label}", "required: the label naming the service"))
+    elif service not in config.services:
+        known = ", ".join(sorted(config.services))
+        problems.append(FieldProblem(f"{here}.{service_label}", f"unknown service {service[:80]!r} (known: {known})"))
+    if env is None:
+        problems.append(FieldProblem(f"{here}.{env_label}", "required: the label naming the environment"))
+    elif service in config.services and env not in config.services[service].pipeline:
+        stages = ", ".join(config.services[service].pipeline)
+        problems.append(
+            FieldProblem(f"{here}.{env_label}", f"{env[:80]!r} is not an environment of {service} ({stages})")
+        )
+    return problems
 
 
 class _VersionOnly(_Lenient):

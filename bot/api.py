@@ -379,7 +379,7 @@ async def _alerts_auth(request: web.Request, handler: Handler) -> web.StreamResp
 
 async def _post_alerts(request: web.Request) -> web.Response:
     ctx = request.config_dict[ALERTS]
-    checked = alerts_request(ctx.config, await _json_body(request))  # every alert checked before anything is stored
+    checked = alerts_request(ctx.config, await _json_body(request))  # all checked (unknown ones skipped), then stored
     answer = await ctx.intake.receive(checked, request[REQUEST_ID])
     return web.json_response(answer)
 

@@ -18,6 +18,11 @@ so a create whose answer was lost (in doubt) is looked for first — the reposit
 and environment, every ``Link`` page — and re-created only when none carries this release's payload. Likewise a
 status in doubt is not posted again when the deployment's newest status already is that one (same state and
 description): a restart mid-request repeats nothing.
+
+An answer that trying again cannot change — 400, 401, 403 that is not a rate limit (the token lacks the
+deployments permission on that repository), 404, 409, 410, 422 — gives the event up at once, logged with the
+repository and GitHub's reason: the ``github`` lane is shared by every service, so retrying it for a day would
+hold back every other repository's statuses.
 """
 
 from __future__ import annotations
@@ -57,22 +62,35 @@ STATUS_OF = {
 }
 # A release cancelled while awaiting approval never deployed: it gets no deployment (and no status).
 _CREATES = frozenset({"queued", "deploying", "verifying", "succeeded", "failed", "interrupted"})
-# Answers that will not change by trying again: a bad repository, ref or request.
-_FINAL = frozenset({400, 404, 409, 422})
+# Answers that will not change by trying again: a bad request, repository or ref (400, 404, 409, 422), a token
+# that is refused (401) or lacks the deployments permission on this repository (403, "Resource not accessible by
+# integration"), a repository gone (410). Retrying them would hold the one `github` lane, shared by every service,
+# for the 24 hours a delivery is retried. A rate-limited 403 never gets here as a "status" answer: the client makes
+# it a "gave_up" (bot/github_api.py), which is retried after GitHub's wait.
+_FINAL = frozenset({400, 401, 403, 404, 409, 410, 422})
 _SECONDARY_LIMIT_WAIT = 60.0  # GitHub's advice when a rate limit names no time
 
 Permalink = Callable[[str, str], Awaitable[str | None]]
 
 
-def _failure(exc: GitHubError, *, in_doubt: bool) -> Failure:
-    """The queue's view of a failed request: given up when trying again cannot help; otherwise retried after
-    the wait GitHub named (``retry_after``), or its advised minute for a rate limit that named none."""
-    if exc.kind == "status" and exc.status in _FINAL:
-        return Failure(exc.reason, fatal=True, in_doubt=False)
+def _final(exc: GitHubError) -> bool:
+    """Whether GitHub refused the request for good: an answer in ``_FINAL``. Only a "status" error counts: the
+    client (bot/github_api.py) makes a 403 or 429 with ``retry-after`` or ``x-ratelimit-remaining: 0`` a rate
+    limit ("gave_up"), so a 403 here is a refusal (no such permission), never a limit to wait out."""
+    return exc.kind == "status" and exc.status in _FINAL
+
+
+def _failure(exc: GitHubError, repo: str, *, in_doubt: bool) -> Failure:
+    """The queue's view of a failed request to ``repo`` (named in the reason, so the log says which repository's
+    permission is missing): given up when trying again cannot help; otherwise retried after the wait GitHub named
+    (``retry_after``), or its advised minute for a rate limit that named none."""
+    reason = f"{repo}: {exc.reason}"
+    if _final(exc):
+        return Failure(reason, fatal=True, in_doubt=False)
     wait = exc.retry_after
     if wait is None and exc.kind == "gave_up" and exc.status in (403, 429):
         wait = _SECONDARY_LIMIT_WAIT
-    return Failure(exc.reason, retry_after=wait or 0.0, in_doubt=in_doubt)
+    return Failure(reason, retry_after=wait or 0.0, in_doubt=in_doubt)
 
 
 def _in_doubt(exc: GitHubError) -> bool:
@@ -156,10 +174,10 @@ class GitHubDeployments:
             except GitHubError as exc:
                 # Rate-limited (not created) is queued again after the wait GitHub named; a 5xx or no answer may
                 # have created it: in doubt, so the next attempt looks for it first.
-                raise _failure(exc, in_doubt=_in_doubt(exc)) from None
+                raise _failure(exc, repo, in_doubt=_in_doubt(exc)) from None
             if answer.status != 201 or not isinstance(answer.payload, dict) or "id" not in answer.payload:
                 message = answer.payload.get("message") if isinstance(answer.payload, dict) else None
-                raise Failure(f"GitHub did not create a deployment ({answer.status}: {message})", fatal=True)
+                raise Failure(f"{repo}: GitHub did not create a deployment ({answer.status}: {message})", fatal=True)
             found = int(answer.payload["id"])
         await self.db.run(
             save_github_deployment,
@@ -187,7 +205,7 @@ class GitHubDeployments:
                     ):
                         return int(item["id"])
         except GitHubError as exc:
-            raise _failure(exc, in_doubt=True) from None  # still in doubt: nothing was learnt
+            raise _failure(exc, repo, in_doubt=True) from None  # still in doubt: nothing was learnt
         return None
 
     async def _status(
@@ -201,21 +219,21 @@ class GitHubDeployments:
         if log_url:
             body["log_url"] = log_url
         url = self._url(repo, "deployments", deployment, "statuses")
-        if in_doubt and await self._newest_is(url, state, body["description"]):
+        if in_doubt and await self._newest_is(repo, url, state, body["description"]):
             return  # the earlier attempt landed; its answer was lost
         try:
             await self.client.request("POST", url, body=body)
         except GitHubError as exc:
-            raise _failure(exc, in_doubt=_in_doubt(exc)) from None
+            raise _failure(exc, repo, in_doubt=_in_doubt(exc)) from None
 
-    async def _newest_is(self, url: str, state: str, description: str) -> bool:
+    async def _newest_is(self, repo: str, url: str, state: str, description: str) -> bool:
         """Whether the deployment's newest status is this one. The lane posts in order, so only the newest can
         be a lost answer's; two events never make the same (state, description) in a row (the description names
         the release state, and a state is not entered twice running)."""
         try:
             answer = await self.client.request("GET", URL(url).with_query(per_page=1))
         except GitHubError as exc:
-            raise _failure(exc, in_doubt=True) from None  # still in doubt: nothing was learnt
+            raise _failure(exc, repo, in_doubt=True) from None  # still in doubt: nothing was learnt
         newest = answer.payload[0] if isinstance(answer.payload, list) and answer.payload else None
         return isinstance(newest, dict) and newest.get("state") == state and newest.get("description") == description
 

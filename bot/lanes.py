@@ -12,7 +12,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def exponential_backoff(attempts: int, base: float, cap: float) -> float:
     """Seconds before attempt ``attempts + 1``: base, 2·base, 4·base, … capped."""
-    return float(min(cap, base * 2 ** max(attempts - 1, 0)))
+    return float(min(cap, base * 2 ** min(max(attempts - 1, 0), 64)))  # capped exponent: never a float overflow
 
 
 async def pause(seconds: float, sleep: Sleep, kick: asyncio.Event) -> None:

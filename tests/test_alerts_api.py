@@ -173,21 +173,68 @@ async def test_bad_bodies_get_422_naming_the_field_and_change_nothing(
     ],
     ids=["no-service-label", "no-env-label", "unknown-service", "unknown-env"],
 )
-async def test_a_bad_alert_refuses_the_whole_body_and_stores_none_of_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labels: dict[str, str], field: str, words: str
+async def test_an_alert_naming_no_known_service_or_env_is_skipped_and_the_others_are_processed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    labels: dict[str, str],
+    field: str,
+    words: str,
+) -> None:
+    """Alertmanager does not retry a 4xx: refusing the body would lose the good alert (and resolve) beside it."""
+    async with alerting_bot(tmp_path, monkeypatch) as bot:
+        release_id = await released(bot)
+        bot.clock.advance(minutes=2)
+        starts = bot.clock.now()
+        good = alertmanager_body(starts=starts, service="notify", env="prod")
+        bad_labels = {"service": "notify", "env": "prod", **labels}
+        bad = alertmanager_body(starts=starts, fingerprint="0000000000000bad", **bad_labels)
+        skipped = [{"fingerprint": "0000000000000bad", "reason": f"{field}: {words}"}]
+
+        response = await post_alerts(bot, grouped(good, bad))
+        answer = await response.json()
+        assert response.status == 200, answer
+        [incident] = bot.store.sql.query("SELECT id, release_id, resolved_at FROM incidents")
+        assert answer == {
+            "alerts": 2,
+            "incidents": [{"id": incident["id"], "release_id": release_id, "changes": ["opened"]}],
+            "skipped": skipped,
+        }
+        assert [r["fingerprint"] for r in bot.store.sql.query("SELECT fingerprint FROM alerts")] == [
+            "f333148002d3e18e"
+        ], "nothing of the skipped alert is stored"
+        [message] = alert_messages(bot)
+        assert "HighErrorRate" in message.text
+        assert f"alert 0000000000000bad skipped (nothing stored): {field}: {words}" in caplog.text
+
+        # The resolve grouped with the skipped alert's resolve is processed too.
+        bot.clock.advance(minutes=4)
+        ended = bot.clock.now()
+        resolved = grouped(
+            alertmanager_body("resolved", starts=starts, ends=ended, service="notify", env="prod"),
+            alertmanager_body("resolved", starts=starts, ends=ended, fingerprint="0000000000000bad", **bad_labels),
+        )
+        response = await post_alerts(bot, resolved)
+        answer = await response.json()
+        assert response.status == 200, answer
+        assert answer["incidents"] == [{"id": incident["id"], "release_id": release_id, "changes": ["resolved"]}]
+        assert answer["skipped"] == skipped
+        assert alert_messages(bot)[0].text.startswith("✅ Resolved: HighErrorRate for notify prod")
+        assert bot.count("alerts") == 1 and bot.count("incidents") == 1
+
+
+async def test_a_body_whose_every_alert_is_skipped_is_accepted_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with alerting_bot(tmp_path, monkeypatch) as bot:
         await released(bot)
         posts = len(bot.slack.calls_to("chat.postMessage"))
-        good = alertmanager_body(starts=bot.clock.now(), service="notify", env="prod")
-        bad = alertmanager_body(
-            starts=bot.clock.now(), fingerprint="0000000000000bad", **{"service": "notify", "env": "prod", **labels}
-        )
-        response = await post_alerts(bot, grouped(good, bad))
+        body = alertmanager_body(starts=bot.clock.now(), service="billing", env="prod")
+        response = await post_alerts(bot, body)
         answer = await response.json()
-        assert response.status == 422, answer
-        assert (answer["field"], answer["error"]) == (field, f"{field}: {words}")
-        assert nothing_stored(bot), "the good alert beside the bad one was not stored either"
+        assert response.status == 200, answer
+        assert answer["incidents"] == [] and [s["fingerprint"] for s in answer["skipped"]] == ["f333148002d3e18e"]
+        assert nothing_stored(bot)
         assert len(bot.slack.calls_to("chat.postMessage")) == posts
 
 
@@ -223,6 +270,7 @@ async def test_a_firing_alert_in_the_watch_window_replies_in_the_thread_pings_on
         assert buttons(message.blocks) == {"check_rollback": str(release_id), "alert_ack": str(incident["id"])}
         assert incident["release_id"] == release_id and incident["resolved_at"] is None
         assert answer["incidents"] == [{"id": incident["id"], "release_id": release_id, "changes": ["opened"]}]
+        assert answer["skipped"] == []
         audit = [e.action for e in bot.store.audit_since(None)]
         assert "incident.opened" in audit
 

@@ -67,6 +67,10 @@ def test_types_are_normalised_and_groups_accepted(tmp_path: Path) -> None:
         ({"url": HOOK, "secret_env": "RB_HOOK", "types": []}, "events.webhooks[0].types: List should have at least 1"),
         ({"url": "ftp://hooks.example/x", "secret_env": "RB_HOOK"}, "events.webhooks[0].url: must be an"),
         (
+            {"url": "https://hooks.example:99999/x", "secret_env": "RB_HOOK"},
+            "events.webhooks[0].url: must be an http:// or https:// URL; its port 99999 is not between 1 and 65535",
+        ),
+        (
             {"url": "https://u:p@hooks.example/x", "secret_env": "RB_HOOK"},
             "events.webhooks[0].url: must not",
         ),
@@ -82,11 +86,50 @@ def test_bad_webhooks_are_refused_at_their_path(tmp_path: Path, hook: dict[str, 
     assert "hunter2" not in found[0]  # a secret pasted by mistake is not repeated
 
 
-def test_a_receiver_listed_twice_is_refused(tmp_path: Path) -> None:
-    hooks = [{"url": HOOK, "secret_env": "A"}, {"url": HOOK, "secret_env": "B"}]
-    assert problems(with_events({"webhooks": hooks}, tmp_path)) == [
-        f"events.webhooks: {HOOK} is listed twice: give it once with every type it takes"
+def test_a_receiver_listed_twice_is_refused_by_position_not_by_its_url(tmp_path: Path) -> None:
+    url = HOOK + "?token=s3cret"
+    hooks = [
+        {"url": HOOK + "/other", "secret_env": "A"},
+        {"url": url, "secret_env": "B", "name": "dash"},
+        {"url": url, "secret_env": "C"},
     ]
+    assert problems(with_events({"webhooks": hooks}, tmp_path)) == [
+        "events.webhooks: webhooks[1] (dash) and webhooks[2] have the same URL (https://hooks.example…): give it "
+        "once with every type it takes"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("htps://hooks.example.com/services/T000/B000/SUPERSECRETTOKEN", "one starting htps://hooks.example.com"),
+        ("ftp://user:SUPERSECRETTOKEN@files.example:2121/x", "one starting ftp://files.example:2121"),
+        ("hooks.example.com/services/SUPERSECRETTOKEN", "something else"),
+        ("https://hooks.example.com:SUPERSECRETTOKEN/x", "something else"),
+        ("SUPERSECRETTOKEN", "something else"),
+    ],
+)
+def test_a_bad_url_is_named_by_scheme_host_and_port_only(tmp_path: Path, url: str, shown: str) -> None:
+    found = problems(with_events({"webhooks": [{"url": url, "secret_env": "RB_HOOK"}]}, tmp_path))
+    assert found == [
+        f"events.webhooks[0].url: must be an http:// or https:// URL; got {shown} (the rest is not shown: it may "
+        "hold a token)"
+    ]
+
+
+def test_check_config_names_a_bad_webhook_url_without_printing_its_token(tmp_path: Path) -> None:
+    bad = "htps://hooks.example.com/services/T000/B000/SUPERSECRETTOKEN"
+    path = write(tmp_path, {"webhooks": [{"url": bad, "secret_env": "RB_HOOK_SECRET"}]})
+
+    result = run(["check-config", str(path)], path, RB_HOOK_SECRET="v3ry-s3cret")
+
+    assert result.exit_code == 1
+    assert "SUPERSECRETTOKEN" not in result.stdout + result.stderr
+    assert re.search(
+        r":\d+:\d+ events\.webhooks\[0\]\.url: must be an http:// or https:// URL; got one starting "
+        r"htps://hooks\.example\.com \(the rest is not shown: it may hold a token\)$",
+        result.stderr.splitlines()[0],
+    ), result.stderr
 
 
 def test_two_webhooks_with_one_name_are_refused(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.config.events import PREFIX
+from bot.config.events import PREFIX, target_label
 from bot.events.deliver import Deliveries, DeliveryPolicy
 from bot.events.webhook import WebhookSender
 from bot.http_session import HttpSession
@@ -120,15 +120,105 @@ async def test_only_the_types_a_webhook_takes_are_sent(tmp_path: Path, hook: Web
         assert hook.types() == [PREFIX + "release.failed", PREFIX + "approval.denied"]
 
 
-async def test_a_bad_signature_is_refused_and_never_counted_delivered(tmp_path: Path, hook: WebhookReceiver) -> None:
+async def test_a_bad_signature_is_refused_never_counted_delivered_and_kept_until_the_secrets_agree(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
     clock = MutableClock(TUESDAY_10AM)
     waits = Waits(held=True)
     async with worker(tmp_path / "db", hook.url, waits, clock, secret="not-the-secret") as (deliveries, db):
         await emit(db, clock)
-        await waits.waiting.wait()  # the first attempt has failed: the worker waits to retry it
+        await waits.waiting.wait()  # the attempt failed: the lane backs off
+        # The receiver's 401 is about the secret, not the event: kept and retried, never given up at once.
         assert hook.refused == ["bad signature"] and hook.events == []
-        row = db.sync.sql.one("SELECT state, last_error FROM deliveries")
-        assert row == {"state": "pending", "last_error": "HTTP 401"}
+        row = db.sync.sql.one("SELECT state, attempts, last_error FROM deliveries")
+        assert row == {"state": "pending", "attempts": 1, "last_error": "HTTP 401"}
+        hook.secret = b"not-the-secret"  # the receiver takes the rotated secret
+        waits.held = False
+        deliveries.wake()
+        await deliveries.drained()
+        assert len(hook.events) == 1, "delivered once the secrets agree"
+        assert db.sync.sql.one("SELECT state FROM deliveries") == {"state": "sent"}
+
+
+def given_up_on(target: str) -> float:
+    return REGISTRY.get_sample_value("releasebot_event_deliveries_given_up_total", {"target": target}) or 0.0
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 413, 422])
+async def test_an_event_the_receiver_refuses_is_given_up_at_once_and_the_next_goes_through(
+    tmp_path: Path, hook: WebhookReceiver, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    label = target_label(hook.url)  # http://127.0.0.1:<port>, without the /hook path
+    before = given_up_on(label)
+    hook.fail_next(status)
+    caplog.set_level(logging.WARNING, logger="release_bot.events")
+    async with worker(tmp_path / "db", hook.url, waits, clock) as (deliveries, db):
+        first = await emit(db, clock, n=1)
+        await emit(db, clock, n=2)
+        await deliveries.drained()
+
+        assert waits.seen == []  # no backoff: the next event went at once
+        assert [e["data"]["n"] for e in hook.events] == [2]
+        rows = db.sync.sql.query("SELECT event_id, state, attempts FROM deliveries ORDER BY event_id")
+        assert rows == [
+            {"event_id": 1, "state": "dead", "attempts": 1},
+            {"event_id": 2, "state": "sent", "attempts": 1},
+        ]
+        instance = hook.events[0]["id"].rpartition("-")[0]
+
+    assert given_up_on(label) - before == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "release_bot.events"]
+    assert lines == [
+        f"events: gave up on {instance}-{first} ({PREFIX}release.succeeded) to {label}: "
+        f"HTTP {status}: refused by the receiver, not retried"
+    ]
+    assert hook.url not in caplog.text
+
+
+async def test_refused_credentials_a_request_timeout_too_many_requests_and_5xx_are_retried(
+    tmp_path: Path, hook: WebhookReceiver
+) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    for status in (401, 403, 408, 429, 500, 503):
+        hook.fail_next(status)
+    async with worker(tmp_path / "db", hook.url, waits, clock, backoff_base=1.0, backoff_cap=300.0) as (
+        deliveries,
+        db,
+    ):
+        await emit(db, clock, n=1)
+        await emit(db, clock, n=2)
+        await deliveries.drained()
+        assert waits.seen == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]  # each retried with backoff, the same event every time
+        assert [e["data"]["n"] for e in hook.events] == [1, 2]
+        assert states(db.sync) == [(1, "sent", 7, 0), (2, "sent", 1, 0)]
+
+
+async def test_a_sender_never_shows_the_url_only_its_label(tmp_path: Path) -> None:
+    clock = MutableClock(TUESDAY_10AM)
+    secret_url = "http://127.0.0.1:99999/hooks/T000/B000/SUPERSECRETTOKEN?token=s3cret"  # a port aiohttp refuses
+    async with HttpSession() as http:
+        anonymous = WebhookSender(secret_url, b"k", session=http, timeout=5.0, now=clock.now)
+        named = WebhookSender(secret_url, b"k", session=http, timeout=5.0, now=clock.now, label="dashboard")
+        assert repr(anonymous) == "WebhookSender('http://127.0.0.1:99999')"
+        assert repr(named) == "WebhookSender('dashboard')"
+
+        waits = Waits(held=True)
+        db = AsyncStore(Store(tmp_path / "db"))
+        db.sync.event_targets = (EventTarget(secret_url, ("*",)),)
+        deliveries = Deliveries(db, [anonymous], clock=clock, policy=DeliveryPolicy(sleep=waits))
+        await deliveries.start()
+        try:
+            await emit(db, clock)
+            await waits.waiting.wait()  # aiohttp refused the URL (its error quotes it); the worker backs off
+            row = db.sync.sql.one("SELECT state, last_error FROM deliveries")
+        finally:
+            await deliveries.stop()
+            db.close()
+    assert row is not None and row["state"] == "pending"
+    assert row["last_error"] == "no answer: http://127.0.0.1:99999", row
 
 
 async def test_retry_after_is_honoured_and_backoff_grows(tmp_path: Path, hook: WebhookReceiver) -> None:
@@ -139,12 +229,13 @@ async def test_retry_after_is_honoured_and_backoff_grows(tmp_path: Path, hook: W
     hook.fail_next(429, retry_after=http_date)
     hook.fail_next(500)
     hook.fail_next(502)
+    hook.fail_next(408)
     async with worker(tmp_path / "db", hook.url, waits, clock, backoff_base=1.0, backoff_cap=3.0) as (deliveries, db):
         await emit(db, clock)
         await deliveries.drained()
         # Retry-After when longer than the backoff; then 4 s of backoff capped at 3.
-        assert waits.seen == [7.0, 30.0, 3.0, 3.0]
-        assert len(hook.events) == 1 and states(db.sync) == [(1, "sent", 5, 0)]
+        assert waits.seen == [7.0, 30.0, 3.0, 3.0, 3.0]
+        assert len(hook.events) == 1 and states(db.sync) == [(1, "sent", 6, 0)]
 
 
 async def test_a_restart_mid_delivery_loses_nothing_and_repeats_only_the_same_id(

@@ -5,6 +5,7 @@ without ever holding a release up; and every event reaches a signature-checking 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from bot.events.deliver import Deliveries, DeliveryPolicy
 from bot.github_api import GitHubClient
 from bot.github_deployments import GitHubDeployments
 from bot.http_session import HttpSession
+from bot.observability import REGISTRY
 from bot.store import AsyncStore, Store
 from bot.store.events import GITHUB, EventTarget
 from tests.fakes import FakeSlackWebAPI
@@ -31,6 +33,7 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.harness import CHANNEL, TUESDAY_10AM, BotHarness, MutableClock, config_dict, harness_settings
 
 REPO = "acme/notify"
+OTHER = "acme/billing"  # a second service's repository (github_worker configures it)
 SECRET = "whsec-test"
 
 
@@ -187,9 +190,10 @@ async def github_worker(
 ) -> AsyncIterator[tuple[Deliveries, AsyncStore]]:
     data = config_dict(tmp_path / "deploys.log")
     data["services"]["notify"]["repo"] = {"github": REPO}
+    data["services"]["billing"] = {**data["services"]["notify"], "repo": {"github": OTHER}}
     config = parse_config(data)
     db = AsyncStore(Store(tmp_path / "db.sqlite"))
-    db.sync.event_targets = (EventTarget(GITHUB, (PREFIX + "release.*",), frozenset({"notify"})),)
+    db.sync.event_targets = (EventTarget(GITHUB, (PREFIX + "release.*",), frozenset({"notify", "billing"})),)
     async with HttpSession() as http:
         client = GitHubClient(
             session=http,
@@ -213,12 +217,14 @@ async def github_worker(
             db.close()
 
 
-def release(store: Store, version: str, commit: str, clock: MutableClock, **kwargs: Any) -> int:
+def release(
+    store: Store, version: str, commit: str, clock: MutableClock, *, service: str = "notify", **kwargs: Any
+) -> int:
     store.put_candidate(
-        service="notify", version=version, commit=commit, committed_at=None, components={}, tests={}, now=clock.now()
+        service=service, version=version, commit=commit, committed_at=None, components={}, tests={}, now=clock.now()
     )
     created = store.create_release(
-        service="notify",
+        service=service,
         env="prod",
         version=version,
         kind=kwargs.pop("kind", ReleaseKind.DEPLOY),
@@ -373,6 +379,82 @@ async def test_an_unknown_commit_is_given_up_at_once_and_a_cancelled_request_mak
         assert [r["state"] for r in rows[1:]] == ["sent", "sent"]  # nothing to post: no deployment was made
         assert rows[2]["last_error"] == "no deployment: the release was cancelled before it was queued"
         assert db.sync.get_release(rid) is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(403, "Resource not accessible by integration"), (401, "Bad credentials"), (410, "Gone")]
+)
+async def test_a_repository_github_refuses_is_given_up_at_once_and_holds_no_other_service_back(
+    tmp_path: Path, gh: FakeGitHub, caplog: pytest.LogCaptureFixture, status: int, reason: str
+) -> None:
+    (billing_sha,) = gh.add_history(OTHER, ["feat: b"])
+    (notify_sha,) = gh.add_history(REPO, ["feat: a"])
+    gh.refuse(OTHER, status)  # e.g. the token lacks the deployments permission on that one repository
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    before = given_up_on(GITHUB)
+    caplog.set_level(logging.WARNING, logger="release_bot.events")
+    async with github_worker(tmp_path, gh, waits, clock) as (deliveries, db):
+        billing = release(db.sync, "2.0.0", billing_sha, clock, service="billing")  # first in the one github lane
+        notify = release(db.sync, "1.0.0", notify_sha, clock)
+        finish(db.sync, billing, clock)
+        finish(db.sync, notify, clock)
+        await deliveries.drained()
+
+        # The lane never waited: each refused event was given up on its first attempt and the next one sent.
+        assert waits.seen == []
+        (deployment,) = gh.deployments[REPO]
+        assert gh.statuses_of(deployment["id"]) == ["queued", "in_progress", "success"]
+        assert OTHER not in gh.deployments
+        rows = db.sync.sql.query(
+            "SELECT json_extract(e.data, '$.service') AS service, d.state, d.attempts, d.last_error "
+            "FROM deliveries d JOIN events e ON e.id = d.event_id ORDER BY d.event_id"
+        )
+        refused = f"{OTHER}: GitHub answered HTTP {status}: {reason}"
+        assert [(r["service"], r["state"], r["attempts"]) for r in rows] == [
+            ("billing", "dead", 1),  # queued: its create refused
+            ("notify", "sent", 1),
+            ("billing", "dead", 1),  # deploying and succeeded: no deployment yet, so each tries the create again
+            ("billing", "dead", 1),
+            ("notify", "sent", 1),
+            ("notify", "sent", 1),
+        ]
+        assert {r["last_error"] for r in rows if r["service"] == "billing"} == {refused}
+
+    assert given_up_on(GITHUB) - before == 3
+    errors = [r.getMessage() for r in caplog.records if r.name == "release_bot.events"]
+    assert len(errors) == 3 and all(line.endswith(f"to github: {refused}") for line in errors), errors
+    assert all(r.levelno == logging.ERROR for r in caplog.records if r.name == "release_bot.events")
+
+
+async def test_a_status_refused_after_the_deployment_was_made_is_given_up_and_the_next_is_posted(
+    tmp_path: Path, gh: FakeGitHub
+) -> None:
+    (sha,) = gh.add_history(REPO, ["feat: a"])
+    clock = MutableClock(TUESDAY_10AM)
+    waits = Waits()
+    async with github_worker(tmp_path, gh, waits, clock) as (deliveries, db):
+        rid = release(db.sync, "1.0.0", sha, clock)
+        await deliveries.drained()
+        gh.refuse(REPO, 403)  # the permission is withdrawn: the in_progress status is refused
+        db.sync.transition(rid, ReleaseState.DEPLOYING, actor="release-bot", detail="", now=clock.now())
+        await deliveries.drained()
+        gh.refusals.clear()  # and granted again
+        db.sync.transition(rid, ReleaseState.SUCCEEDED, actor="release-bot", detail="", now=clock.now())
+        await deliveries.drained()
+
+        (deployment,) = gh.deployments[REPO]
+        assert gh.statuses_of(deployment["id"]) == ["queued", "success"]
+        assert [(t, state, attempts) for t, state, attempts, _ in github_rows(db.sync)] == [
+            ("release.queued", "sent", 1),
+            ("release.deploying", "dead", 1),
+            ("release.succeeded", "sent", 1),
+        ]
+        assert waits.seen == []
+
+
+def given_up_on(target: str) -> float:
+    return REGISTRY.get_sample_value("releasebot_event_deliveries_given_up_total", {"target": target}) or 0.0
 
 
 async def test_a_5xx_is_retried_by_the_client_then_by_the_queue_and_statuses_keep_their_order(

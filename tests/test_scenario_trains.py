@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.bootstrap import http_app
 from bot.config import parse_config
+from bot.core.models import ReleaseState
 from bot.core.trains import BoardingState, DepartureState
 from bot.engine.base import SYSTEM_USER
 from bot.store import Store
@@ -74,12 +75,20 @@ def train_config(log: Path, **train: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def bot_run(
-    tmp_path: Path, slack: FakeSlackWebAPI, clock: MutableClock, *, no_trains: bool = False, **train: Any
+    tmp_path: Path,
+    slack: FakeSlackWebAPI,
+    clock: MutableClock,
+    *,
+    no_trains: bool = False,
+    prod: dict[str, Any] | None = None,
+    **train: Any,
 ) -> AsyncIterator[BotHarness]:
     """One run of the real HTTP app; the runs of a test share the database file and ``slack``, as restarts of
-    one deployment do. ``no_trains``: the config with its ``trains`` section removed."""
+    one deployment do. ``no_trains``: the config with its ``trains`` section removed; ``prod``: settings added to
+    the prod environment's."""
     log = tmp_path / "deploys.log"
     data = train_config(log, **train)
+    data["environments"]["prod"].update(prod or {})
     # A log per service for prod: a departure deploys its services at once, and the stub refuses (exit 9) a
     # deploy that overlaps another one writing to the same log.
     data["environments"]["prod"]["deploy"]["run"][1] = f"{log}.{{service}}"
@@ -99,10 +108,12 @@ async def bot_run(
 
 
 @asynccontextmanager
-async def one_bot(tmp_path: Path, now: datetime = TUESDAY_10AM, **train: Any) -> AsyncIterator[BotHarness]:
+async def one_bot(
+    tmp_path: Path, now: datetime = TUESDAY_10AM, *, prod: dict[str, Any] | None = None, **train: Any
+) -> AsyncIterator[BotHarness]:
     async with FakeSlackWebAPI() as slack:
         slack.set_usergroup("S01PLATFORM", ["U01PLATFORM"])
-        async with bot_run(tmp_path, slack, MutableClock(now), **train) as bot:
+        async with bot_run(tmp_path, slack, MutableClock(now), prod=prod, **train) as bot:
             yield bot
 
 
@@ -178,6 +189,11 @@ async def at(bot: BotHarness, when: datetime) -> None:
     bot.clock.set(when)
     await bot.engine.trains.run_due()
     await bot.settle()
+
+
+def prod_runs(bot: BotHarness, service: str) -> str | None:
+    state = bot.store.env_state(service, "prod")
+    return None if state is None else state.version
 
 
 def the_departure(bot: BotHarness, departure_id: int = 1) -> Any:
@@ -304,6 +320,98 @@ async def test_a_departure_boards_two_services_and_one_whose_checklist_fails_sta
         assert following.at == DEPARTURE + timedelta(days=1)
         await at(bot, following.boards_at)
         assert {b.service for b in bot.store.boardings(following.id)} == {"payments"}, "notify has nothing new"
+
+
+async def test_a_version_whose_release_did_not_ship_boards_the_next_departure_again(tmp_path: Path) -> None:
+    """Tuesday's train boards notify 1.2.3 and its prod deploy fails: prod still runs 1.2.2, so Wednesday's call
+    announces 1.2.3 again and the departure carries it (a version boards once only while its release is on its
+    way or shipped). Once that release succeeded, a later call skips 1.2.3 quietly even if prod moved off it."""
+    async with one_bot(tmp_path) as bot:
+        staged(bot)
+        failing = bot.log.with_name(f"{bot.log.name}.notify.fail")
+        failing.write_text("canary: error rate 12%\n")
+        await at(bot, BOARDING_CALL)
+        await at(bot, DEPARTURE)
+        first = row_of(bot, "notify")
+        assert first.state == BoardingState.BOARDED and first.release_id is not None
+        failed = bot.store.get_release(first.release_id)
+        assert failed is not None and failed.state in (ReleaseState.FAILED, ReleaseState.ROLLED_BACK), failed
+        assert prod_runs(bot, "notify") == "1.2.2"
+
+        failing.unlink()  # the cause is fixed; staging still runs 1.2.3
+        [wednesday] = bot.store.departures_in([DepartureState.PENDING])
+        assert wednesday.at == DEPARTURE + timedelta(days=1)
+        trains = await ask(bot, "trains")
+        assert "would board: notify 1.2.3 (from staging)" in trains, trains
+        await at(bot, wednesday.boards_at)
+        calls = await posted(bot, CHANNEL, "Boarding", count=2)
+        assert "*notify 1.2.3* (what staging runs) boards" in calls[-1].args["text"], calls[-1].args["text"]
+        assert buttons(calls[-1].args["blocks"]) == {"train_hold": "2", "train_leave_off": "3"}
+        assert boarding_states(bot, wednesday.id) == {"notify": BoardingState.BOARDING}, "payments shipped"
+        await at(bot, wednesday.at)
+        again = row_of(bot, "notify", wednesday.id)
+        assert again.state == BoardingState.BOARDED and again.release_id not in (None, failed.id), again
+        shipped = bot.store.get_release(again.release_id or 0)
+        assert shipped is not None and shipped.state == ReleaseState.SUCCEEDED and shipped.version == "1.2.3"
+        assert prod_runs(bot, "notify") == "1.2.3"
+        assert prod_deploys(bot).count("notify 1.2.3 prod 100") == 2, prod_deploys(bot)
+        await call_shows(bot, "notify", f"Departed with release #{shipped.id}", wednesday.id)
+        earlier = row_of(bot, "notify")
+        assert (earlier.state, earlier.release_id) == (BoardingState.SUPERSEDED, failed.id), "its history stays"
+        assert posts(bot, CHANNEL, "already boarded") == [] and posts(bot, CHANNEL, "stays off") == []
+
+        # prod moves off 1.2.3 without that release being rolled back (a deploy recorded from outside the bot):
+        # 1.2.3 shipped once, so the next call does not announce it and nothing is refused at departure.
+        record_live(bot.store, "prod", "1.2.2", bot.clock.now())
+        [thursday] = bot.store.departures_in([DepartureState.PENDING])
+        assert "would board: nothing new to carry right now" in await ask(bot, "trains")
+        await at(bot, thursday.boards_at)
+        await at(bot, thursday.at)
+        assert bot.store.boardings(thursday.id) == [], "skipped quietly: no row"
+        assert len(posts(bot, CHANNEL, "Boarding")) == 2 and prod_deploys(bot).count("notify 1.2.3 prod 100") == 2
+
+
+async def test_a_version_waits_while_its_release_awaits_approval_and_boards_again_once_that_expired(
+    tmp_path: Path,
+) -> None:
+    """prod asks one approval that expires after a day. While Tuesday's releases wait for it, Wednesday's call
+    announces nothing (they are on their way); once the approvals expired (the releases are cancelled), Thursday's
+    call announces both versions again and the departure boards them."""
+    async with one_bot(tmp_path, prod={"approvals": {"required": 1, "from": ["oncall"], "expires_after": "1d"}}) as bot:
+        staged(bot)
+        await at(bot, BOARDING_CALL)
+        await at(bot, DEPARTURE)
+        waiting = {b.service: b for b in bot.store.boardings(1)}
+        for row in waiting.values():
+            release = bot.store.get_release(row.release_id or 0)
+            assert row.state == BoardingState.BOARDED and release is not None, row
+            assert release.state == ReleaseState.AWAITING_APPROVAL, release
+
+        [wednesday] = bot.store.departures_in([DepartureState.PENDING])
+        assert "would board: nothing new to carry right now" in await ask(bot, "trains")
+        await at(bot, wednesday.boards_at)
+        await at(bot, wednesday.at)
+        assert bot.store.boardings(wednesday.id) == [] and len(posts(bot, CHANNEL, "Boarding")) == 1, "on its way"
+
+        bot.clock.set(wednesday.at + timedelta(minutes=5))  # a day after Tuesday's requests: the approvals expire
+        assert await bot.engine.approvals.expire_due() == 2  # what the armed jobs run
+        await bot.settle()
+        for row in waiting.values():
+            release = bot.store.get_release(row.release_id or 0)
+            assert release is not None and release.state == ReleaseState.CANCELLED, release
+        [thursday] = bot.store.departures_in([DepartureState.PENDING])
+        await at(bot, thursday.boards_at)
+        [_, call] = await posted(bot, CHANNEL, "Boarding", count=2)
+        assert "*notify 1.2.3* (what staging runs) boards" in call.args["text"], call.args["text"]
+        await posted(bot, PAYMENTS, "Boarding", count=2)
+        await at(bot, thursday.at)
+        for service, earlier in waiting.items():
+            again = row_of(bot, service, thursday.id)
+            release = bot.store.get_release(again.release_id or 0)
+            assert again.state == BoardingState.BOARDED and release is not None, again
+            assert release.state == ReleaseState.AWAITING_APPROVAL and release.id != earlier.release_id, release
+            assert row_of(bot, service).state == BoardingState.SUPERSEDED
+        assert prod_deploys(bot) == [] and posts(bot, CHANNEL, "stays off") == []
 
 
 async def test_a_departure_in_a_closed_window_does_not_run_and_names_the_next_that_will(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The train rows in real SQLite: one departure per train and instant, each transition claimed once, and a
-version of a service boards an environment once (the guard and the unique index behind it)."""
+version of a service boards an environment once while its release is on its way or shipped (the guard and the
+unique index behind it); one whose release did not ship boards again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.models import ReleaseKind, ReleaseState
 from bot.core.trains import BoardingState, DepartureState
 from bot.store import Store
 
@@ -91,3 +93,55 @@ def test_a_cancelled_departure_is_not_the_last_and_comes_back_if_its_slot_does(s
     assert (again.id, again.state, again.reason) == (later.id, DepartureState.PENDING, None)
     assert again.boards_at == later.at - timedelta(minutes=5)
     assert store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW).state == DepartureState.DEPARTED
+
+
+@pytest.mark.parametrize(
+    ("release_state", "boards_again"),
+    [
+        (ReleaseState.AWAITING_APPROVAL, False),
+        (ReleaseState.QUEUED, False),
+        (ReleaseState.DEPLOYING, False),
+        (ReleaseState.VERIFYING, False),
+        (ReleaseState.SUCCEEDED, False),
+        (ReleaseState.FAILED, True),
+        (ReleaseState.ROLLED_BACK, True),
+        (ReleaseState.INTERRUPTED, True),
+        (ReleaseState.CANCELLED, True),
+    ],
+)
+def test_a_version_boards_again_only_once_its_earlier_release_did_not_ship(
+    store: Store, release_state: ReleaseState, boards_again: bool
+) -> None:
+    one = store.add_departure(env="prod", at=AT, boards_at=AT, now=NOW)
+    two = store.add_departure(env="prod", at=AT + timedelta(days=1), boards_at=AT, now=NOW)
+    a = store.add_boarding(departure_id=one.id, env="prod", service="notify", version="1.5.0", state="boarding")
+    b = store.add_boarding(departure_id=two.id, env="prod", service="notify", version="1.5.0", state="boarding")
+    assert not store.already_boarded("prod", "notify", "1.5.0")
+    assert store.move_boarding(a.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED)
+    assert store.already_boarded("prod", "notify", "1.5.0"), "claimed, its release not recorded yet: on its way"
+    assert not store.move_boarding(b.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED)
+    release = store.create_release(
+        service="notify",
+        env="prod",
+        version="1.5.0",
+        kind=ReleaseKind.PROMOTE,
+        state=release_state,
+        requested_by="release-bot",
+        now=NOW,
+        take_lock=False,
+    )
+    store.settle_boarding(a.id, state=BoardingState.BOARDED, reason=None, release_id=release.id)
+    assert store.already_boarded("prod", "notify", "1.5.0") is not boards_again
+    assert not store.already_boarded("staging", "notify", "1.5.0") and not store.already_boarded(
+        "prod", "notify", "1.5.1"
+    ), "the rule is per environment and version"
+
+    assert store.move_boarding(b.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED) is boards_again
+    first, second = store.get_boarding(a.id), store.get_boarding(b.id)
+    assert first is not None and second is not None
+    if boards_again:  # the index keeps one boarded row per version: the earlier one is history, with its release
+        assert (first.state, first.release_id) == (BoardingState.SUPERSEDED, release.id)
+        assert (second.state, second.release_id) == (BoardingState.BOARDED, None)
+        assert store.already_boarded("prod", "notify", "1.5.0"), "the new boarding is on its way"
+    else:
+        assert (first.state, second.state) == (BoardingState.BOARDED, BoardingState.BOARDING), "nothing changed"

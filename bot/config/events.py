@@ -23,6 +23,7 @@ __all__ = [
     "Events",
     "Webhook",
     "event_type",
+    "shown_url",
     "target_label",
     "type_matches",
 ]
@@ -31,6 +32,11 @@ PREFIX = "dev.releasebot."
 # scheme, optional user info (refused), host (a name or a bracketed IPv6 address), optional port, the rest.
 _URL = re.compile(
     r"^(?P<scheme>https?)://(?P<auth>[^/?#@\s]*@)?(?P<host>[^/?#@\s:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?(?:[/?#]\S*)?$"
+)
+# Any scheme (for saying what a wrong one was): scheme, user info (skipped), host, optional port, then the end or
+# a path, query or fragment — anything else after the host (a port that is not a number) matches nothing.
+_ANY_URL = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@\s]*@)?(?P<host>[^/?#@\s:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?(?:[/?#]|$)"
 )
 # One event type per release state (bot.core.models.ReleaseState; tests/test_events_config.py keeps the two equal):
 # a receiver subscribes to `release.succeeded` without parsing data to learn what happened.
@@ -94,6 +100,17 @@ def target_label(target: str) -> str:
     return f"{found.group('scheme')}://{found.group('host').lower()}" + (f":{port}" if port else "")
 
 
+def shown_url(value: str) -> str | None:
+    """What an error message may show of a configured URL, good or not: its scheme, host and port only (never
+    its path, query or user info, where a receiver's token or a password may be); None when it has no
+    recognisable scheme and host."""
+    found = _ANY_URL.match(value.strip())
+    if found is None:
+        return None
+    port = found.group("port")
+    return f"{found.group('scheme')}://{found.group('host').lower()}" + (f":{port}" if port else "")
+
+
 def _pattern(value: str) -> str:
     """A webhook's type pattern as a full name; the short form without the prefix is accepted."""
     text = value.strip()
@@ -142,10 +159,23 @@ class Webhook(Model):
     def _url(cls, value: str) -> str:
         found = _URL.match(value)
         if found is None:
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+            # Not the value itself: a token in its path or query would end up in CI logs.
+            shown = shown_url(value)
+            got = f"one starting {shown}" if shown else "something else"
+            raise ValueError(
+                f"must be an http:// or https:// URL; got {got} (the rest is not shown: it may hold a token)"
+            )
         if found.group("auth"):
             raise ValueError("must not carry credentials: the body is signed with secret_env instead")
+        port = found.group("port")
+        if port is not None and not 0 < int(port) < 65536:
+            raise ValueError(f"must be an http:// or https:// URL; its port {port} is not between 1 and 65535")
         return value
+
+
+def _which(index: int, hook: Webhook) -> str:
+    """A webhook as errors name it: its position in the list, and its name when it has one."""
+    return f"webhooks[{index}]" + (f" ({hook.name})" if hook.name else "")
 
 
 class Events(Model):
@@ -164,10 +194,13 @@ class Events(Model):
     @field_validator("webhooks")
     @classmethod
     def _distinct(cls, value: list[Webhook]) -> list[Webhook]:
-        urls = [hook.url for hook in value]
-        repeated = sorted({url for url in urls if urls.count(url) > 1})
-        if repeated:
-            raise ValueError(f"{repeated[0]} is listed twice: give it once with every type it takes")
+        for i, hook in enumerate(value):
+            first = next(j for j, other in enumerate(value) if other.url == hook.url)
+            if first != i:  # named by position (and name), never by the URL, which may hold a token
+                raise ValueError(
+                    f"{_which(first, value[first])} and {_which(i, hook)} have the same URL "
+                    f"({target_label(hook.url)}…): give it once with every type it takes"
+                )
         names = [hook.name for hook in value if hook.name is not None]
         named_twice = sorted({name for name in names if names.count(name) > 1})
         if named_twice:

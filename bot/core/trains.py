@@ -53,6 +53,9 @@ class BoardingState:
     BOARDED = "boarded"  # claimed at departure; ``release_id`` once its release is recorded
     SKIPPED = "skipped"  # nothing new to carry (or it cannot be planned: ``reason``)
     REFUSED = "refused"  # the release path refused it at departure (``reason``: checklist, lock, …)
+    # Boarded, but its release did not ship (failed, rolled back, interrupted, cancelled) and a later departure
+    # boarded the same version: that row is the boarded one now; this one keeps its ``release_id`` as history.
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,13 @@ admission, a release still rolling out has its rollout stopped as a failed verif
 
 Webhook calls are handled one at a time (Alertmanager may post several groups at once): a resolve that
 arrives right after its firing then always finds the firing's message to edit.
+
+The store commits a call's alerts before anything is told, so telling must survive its own failures: each
+incident is told on its own (one failure neither aborts the others nor loses them), and every call — and every
+start (:meth:`Alerts.recover`) — also finishes what an earlier one left undone for the incidents of the last day:
+a message never posted, an ``auto_rollback`` never asked (``incidents.rollback_asked_at``, set only once the
+rollback path took the ask; its ``check_rollback`` claim makes asking twice harmless). A call that could not tell
+everything answers 500, so Alertmanager retries it soon, and the retry (a repeat: no news) finishes it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.alerts_models import CheckedAlert, Incident
+from bot.alerts_models import CheckedAlert, CheckedAlerts, Incident
 from bot.config import Config
 from bot.core.models import Release, ReleaseState
 from bot.engine.base import Actor, Reply, system_actor
@@ -34,6 +41,7 @@ from bot.engine.story import Story
 from bot.policy.permissions import Action
 from bot.store.alerts import IncidentNews
 from bot.views import alerts as alert_views
+from bot.views import rollbacks as rollback_views
 
 __all__ = ["Alerts"]
 
@@ -56,18 +64,37 @@ class Alerts:
         self._serial = asyncio.Lock()  # one webhook call (or message edit) at a time: see the module docstring
 
     async def receive(self, alerts: Sequence[CheckedAlert], request_id: str | None = None) -> dict[str, Any]:
-        """Record one webhook call's alerts and tell what changed; the answer's body (what each incident did)."""
+        """Record one webhook call's alerts and tell what changed; the answer's body (what each incident did, and
+        the alerts skipped for naming no configured service or environment).
+
+        Raises (the call answers 500, Alertmanager retries) when an incident could not be told; every other
+        incident of the call was told, and the retry finishes the one left."""
+        skipped = alerts.skipped if isinstance(alerts, CheckedAlerts) else ()
+        for item in skipped:
+            log.warning("alert %s skipped (nothing stored): %s", item.fingerprint, item.reason)
         watch = {name: env.watch for name, env in self.config.environments.items()}
         async with self._serial:
             news = await self.db.ingest_alerts(list(alerts), watch, self.story.now())
-            for item in news:
-                await self._tell(item, request_id)
+            failed = [n.incident.id for n in news if not await self._tell_one(n, request_id)]
+            failed += await self._finish_undone(request_id, skip={n.incident.id for n in news})
+        if failed:
+            raise RuntimeError(f"incidents {failed} were not fully told; Alertmanager's retry finishes them")
         return {
-            "alerts": len(alerts),
+            "alerts": len(alerts) + len(skipped),
             "incidents": [
                 {"id": n.incident.id, "release_id": n.incident.release_id, "changes": sorted(n.what)} for n in news
             ],
+            "skipped": [{"fingerprint": item.fingerprint, "reason": item.reason} for item in skipped],
         }
+
+    async def _tell_one(self, news: IncidentNews, request_id: str | None) -> bool:
+        """Tell one incident's news; False (logged) if it failed, so the others are still told."""
+        try:
+            await self._tell(news, request_id)
+        except Exception:
+            log.exception("could not tell incident %s (%s)", news.incident.id, ", ".join(sorted(news.what)))
+            return False
+        return True
 
     async def _tell(self, news: IncidentNews, request_id: str | None) -> None:
         incident = news.incident
@@ -81,16 +108,43 @@ class Alerts:
         release = await self.db.get_release(incident.release_id) if incident.release_id is not None else None
         await self._show(incident, release)
         if "opened" in news.what and release is not None and self._on_alert(incident) == "auto_rollback":
-            await self._auto_rollback(release, incident, request_id)
+            await self._auto_rollback(release, incident, request_id, retry=False)
 
     async def recover(self) -> None:
-        """On start: post the message of every incident of the last day that has none (the bot stopped between
-        recording the webhook's alerts and posting, or Slack refused the post). Only the message: what the alert
-        would have done under ``auto_rollback`` is not done after the fact, when a person can see it and decide."""
+        """On start: finish what the webhook calls of the last day left undone (the bot stopped between recording
+        a call's alerts and telling them, or Slack refused the post): post the messages never posted, and ask the
+        ``auto_rollback`` never asked of a release still live or rolling out."""
         async with self._serial:
-            for incident in await self.db.unshown_incidents(self.story.now() - RECOVER_WITHIN):
+            failed = await self._finish_undone(None, skip=set())
+        if failed:
+            log.error("incidents %s are still not fully told; the next webhook call tries again", failed)
+
+    async def _finish_undone(self, request_id: str | None, skip: set[int]) -> list[int]:
+        """What earlier calls left undone for the incidents of the last day (not those in ``skip``, just told):
+        a message never posted, an ``auto_rollback`` never asked. The incidents that failed again (logged)."""
+        since = self.story.now() - RECOVER_WITHIN
+        failed: list[int] = []
+        for incident in await self.db.unshown_incidents(since):
+            if incident.id in skip:
+                continue
+            try:
                 release = await self.db.get_release(incident.release_id) if incident.release_id is not None else None
                 await self._show(incident, release)
+            except Exception:
+                log.exception("could not post the message of incident %s", incident.id)
+                failed.append(incident.id)
+        auto = [name for name, env in self.config.environments.items() if env.on_alert == "auto_rollback"]
+        for incident in await self.db.rollbacks_unasked(auto, since):
+            if incident.id in skip or incident.release_id is None:
+                continue
+            try:
+                release = await self.db.get_release(incident.release_id)
+                if release is not None:
+                    await self._auto_rollback(release, incident, request_id, retry=True)
+            except Exception:
+                log.exception("could not ask the auto_rollback of incident %s", incident.id)
+                failed.append(incident.id)
+        return failed
 
     def _on_alert(self, incident: Incident) -> alert_views.OnAlert:
         return self.config.environments[incident.env].on_alert
@@ -127,16 +181,30 @@ class Alerts:
             return
         await self.db.set_incident_message(incident.id, channel, ts, thread_ts)
 
-    async def _auto_rollback(self, release: Release, incident: Incident, request_id: str | None) -> None:
+    async def _auto_rollback(
+        self, release: Release, incident: Incident, request_id: str | None, *, retry: bool
+    ) -> None:
         """``on_alert: auto_rollback``: the bot presses Roll back now, once per release: a live release is rolled
-        back, one still rolling out has its rollout stopped (as a failed verify step stops it)."""
+        back, one still rolling out has its rollout stopped (as a failed verify step stops it).
+
+        ``retry``: an earlier call opened the incident and did not get this far (or was refused). A refusal
+        then is logged, not posted: the thread already says so, or the ask was made and only its mark was lost."""
         if release.state is not ReleaseState.SUCCEEDED and release.state not in ACTIVE:
             return  # failed, rolled back or replaced already: nothing of it to undo
         why = f"rollout stopped: alert fired during it (incident {incident.id}, on_alert: auto_rollback)"
         try:
             await self.buttons.check_action(system_actor(request_id), release.id, "check_rollback", why=why)
         except UserError as refused:
+            if str(refused) == rollback_views.already_requested():
+                # The check_rollback claim is held: this release's rollback was asked (by the bot before its
+                # mark was lost, or by a person's click): the ask is done.
+                await self.db.set_rollback_asked(incident.id, self.story.now())
+            if retry:
+                log.warning("auto_rollback of incident %s (release %s) refused: %s", incident.id, release.id, refused)
+                return
             await self.story.reply(release, alert_views.auto_rollback_refused(str(refused)))
+            return
+        await self.db.set_rollback_asked(incident.id, self.story.now())
 
     async def acknowledge(self, actor: Actor, incident_id: int) -> Reply:
         """The Acknowledge button: on-call says they are on it; once, while the incident is open."""

@@ -13,9 +13,10 @@ summary and checklist now; nothing new → skipped quietly) and the call is post
 row remembers the call's message, and the call is edited in place from then on (held, left off, departed with
 its release, refused, missed, cancelled), as an approval's request message is.
 
-At departure each boarding service is claimed (boarding → boarded; refused by the store when that version
-already boarded this environment) and sent through :meth:`Releases.request_release` as the bot (the train is
-configured, not asked for: the permission table's ``system`` role) with the request id
+At departure each boarding service is claimed (boarding → boarded; refused by the store while that version
+boarded this environment with a release on its way or shipped, the rule the call's evaluation uses too; a
+version whose earlier release did not ship boards again) and sent through :meth:`Releases.request_release` as
+the bot (the train is configured, not asked for: the permission table's ``system`` role) with the request id
 ``train-<departure>-<service>``: admission, checklist, lock, rollout and checks as any release, in its own
 thread. A refusal (a failing checklist, a lock…) leaves it off with the reason, told in its channel.
 
@@ -140,7 +141,11 @@ class Trains:
             running = await self.db.env_state(service, source) if source is not None else None
             current = await self.db.env_state(service, env)
             version = running.version if running is not None else None
-            new = version is not None and (current is None or current.version != version)
+            new = (
+                version is not None
+                and (current is None or current.version != version)
+                and not await self.db.already_boarded(env, service, version)
+            )
             found.append(Aboard(service, version, source, new))
         return found
 
@@ -328,11 +333,16 @@ class Trains:
 
     async def _evaluate(self, dep: TrainDeparture, train: Train, service: str) -> _Planned | None:
         """One service's boarding row: what it carries, its notes summary and checklist now; None when it has
-        nothing new (skipped quietly, no row)."""
+        nothing new (skipped quietly, no row): the target runs it already, or it boarded an earlier departure
+        whose release is on its way or shipped it. The departure's claim refuses by that same store rule
+        (``bot.store.trains.TrainStore.already_boarded``), so a call never promises a boarding the departure refuses; a
+        version whose earlier release did not ship (failed, rolled back, cancelled) boards again."""
         source = self._source(train, service, dep.env)
         running = await self.db.env_state(service, source) if source is not None else None
         current = await self.db.env_state(service, dep.env)
         if running is None or (current is not None and current.version == running.version):
+            return None
+        if await self.db.already_boarded(dep.env, service, running.version):
             return None
         cmd = Command(name="promote", service=service, env=dep.env, version=running.version)
         try:
@@ -374,7 +384,8 @@ class Trains:
             if row.state != BoardingState.BOARDING or row.version is None:
                 continue
             if not await self.db.move_boarding(row.id, frm=BoardingState.BOARDING, to=BoardingState.BOARDED):
-                # Taken meanwhile, or this version already boarded the environment: never twice.
+                # Taken meanwhile, or this version boarded the environment since the call and its release is on
+                # its way or shipped: never twice. (The call skipped a version that had, by the same rule.)
                 await self.db.move_boarding(
                     row.id, frm=BoardingState.BOARDING, to=BoardingState.SKIPPED, reason="already boarded"
                 )

@@ -5,7 +5,9 @@ change each event describes. A lane takes its oldest pending row (counting the a
 in the same round trip, so a crash mid-request is remembered), hands it to the target's ``Sender`` and records
 the outcome. A failed attempt waits — exponential backoff, capped, or the target's ``Retry-After`` when longer —
 and the same row is tried again: a lane never skips ahead, so a receiver sees events in order. A row still
-undelivered after ``give_up_after`` is given up (``dead``, logged as an error) and the lane moves on.
+undelivered after ``give_up_after`` is given up (``dead``, logged as an error) and the lane moves on; so is, at
+once, a row whose sender says retrying cannot help (``Failure.fatal``: a webhook's 4xx other than 408/429, GitHub
+refusing a repository), so that one refused event never holds its lane for the whole ``give_up_after``.
 
 The store wakes the worker when an event with deliveries is written (``Store.event_hook``); on start every target
 with pending rows gets a lane, so rows left by an outage or a restart are delivered then. Backoff is owed in

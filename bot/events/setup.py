@@ -97,7 +97,7 @@ def build_deliveries(
     github = github_services(config, has_token=bool(github_token))
     store.sync.event_targets = event_targets(config, github=github)
     senders: list[Sender] = [
-        WebhookSender(hook.url, secrets[hook.url], session=http, timeout=policy.timeout, now=clock.now)
+        WebhookSender(hook.url, secrets[hook.url], session=http, timeout=policy.timeout, now=clock.now, label=hook.name)
         for hook in config.events.webhooks
     ]
     if github:

@@ -2,9 +2,12 @@
 
 An alert occurrence is keyed by Alertmanager's fingerprint and ``startsAt``: Alertmanager re-sends a firing
 alert at every ``group_interval`` and in every group it belongs to, and each copy finds its row and changes
-nothing. Incidents are one service's trouble in one environment, first firing to resolved: a new firing alert
-joins the open one if there is one (a unique index keeps it to one), so a group of alerts is one incident, one
-message and one ping. :meth:`AlertStore.ingest_alerts` decides all of it in one transaction.
+nothing. Incidents are one service's trouble in one environment, first firing to resolved, about one release
+(or none): a new firing alert is attributed first (the release rolling out, or in whose watch window it started)
+and then joins the open incident of the same service, environment and attribution if there is one (a unique
+index keeps it to one), so a group of alerts is one incident, one message and one ping — but an alert about a new
+release never hides in an older incident that is about something else. :meth:`AlertStore.ingest_alerts` decides
+all of it in one transaction.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def _incident(row: Any) -> Incident:
         thread_ts=row["thread_ts"],
         acknowledged_by=row["acknowledged_by"],
         source=row["source"],
+        rollback_asked_at=rows.dt(row["rollback_asked_at"]),
     )
 
 
@@ -110,17 +114,23 @@ class AlertStore:
         return [IncidentNews(i, frozenset(news[i.id])) for i in found if i is not None]
 
     def _incident_for(self, alert: CheckedAlert, watch: timedelta | None, now: datetime) -> tuple[int, str]:
-        """The open incident of the alert's service and environment (joined), or a new one (opened)."""
+        """The open incident of the alert's service, environment and release (joined), or a new one (opened).
+
+        Attributed first: an incident open since before a release went out (say, a disk filling up since
+        yesterday, about no release) must not swallow an alert about that release — it would get no reply in the
+        release's thread, no ping, no auto_rollback and no change failure. ``release_id IS ?`` matches NULL too.
+        """
         starts = rows.ts(alert.starts_at)
+        release_id = self._watched_release(alert, watch)
         row = self.sql.one(
-            "SELECT id, started_at FROM incidents WHERE service = ? AND env = ? AND resolved_at IS NULL",
-            (alert.service, alert.env),
+            "SELECT id, started_at FROM incidents WHERE service = ? AND env = ? AND ifnull(release_id, 0) = ? "
+            "AND resolved_at IS NULL",
+            (alert.service, alert.env, release_id or 0),
         )
         if row is not None:
             if starts is not None and starts < row["started_at"]:  # an earlier alert came later: it started then
                 self.sql.execute("UPDATE incidents SET started_at = ? WHERE id = ?", (starts, row["id"]))
             return int(row["id"]), "joined"
-        release_id = self._watched_release(alert, watch)
         cursor = self.sql.execute(
             "INSERT INTO incidents (service, env, release_id, source, started_at, created_at) "
             "VALUES (?, ?, ?, 'alert', ?, ?)",
@@ -235,6 +245,28 @@ class AlertStore:
             "SELECT * FROM incidents WHERE ts IS NULL AND created_at >= ? ORDER BY id", (rows.ts(since),)
         )
         return [_incident(row) for row in found]
+
+    def rollbacks_unasked(self, envs: Iterable[str], since: datetime) -> list[Incident]:
+        """Incidents recorded since ``since`` in ``envs`` (those under ``on_alert: auto_rollback``), about a
+        release, whose automatic rollback was never asked (the call that opened them failed before it, or the
+        path refused it for now): the next webhook call, or the next start, asks it."""
+        names = sorted(set(envs))
+        if not names:
+            return []
+        marks = ", ".join("?" * len(names))
+        found = self.sql.query(
+            f"SELECT * FROM incidents WHERE rollback_asked_at IS NULL AND release_id IS NOT NULL "  # noqa: S608
+            f"AND created_at >= ? AND env IN ({marks}) ORDER BY id",
+            (rows.ts(since), *names),
+        )
+        return [_incident(row) for row in found]
+
+    def set_rollback_asked(self, incident_id: int, now: datetime) -> None:
+        """The incident's automatic rollback was asked (the rollback path took it): never asked again."""
+        self.sql.execute(
+            "UPDATE incidents SET rollback_asked_at = ? WHERE id = ? AND rollback_asked_at IS NULL",
+            (rows.ts(now), incident_id),
+        )
 
     def set_incident_message(self, incident_id: int, channel: str, ts: str, thread_ts: str | None) -> None:
         """Where the incident's message is (edited as the incident changes)."""

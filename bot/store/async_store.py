@@ -722,6 +722,9 @@ class AsyncStore:
     async def get_boarding(self, boarding_id: int) -> Boarding | None:
         return await self.run(self.sync.get_boarding, boarding_id)
 
+    async def already_boarded(self, env: str, service: str, version: str) -> bool:
+        return await self.run(self.sync.already_boarded, env, service, version)
+
     async def move_boarding(
         self, boarding_id: int, *, frm: str, to: str, reason: str | None = None, by: str | None = None
     ) -> bool:
@@ -749,6 +752,12 @@ class AsyncStore:
 
     async def unshown_incidents(self, since: datetime) -> list[Incident]:
         return await self.run(self.sync.unshown_incidents, since)
+
+    async def rollbacks_unasked(self, envs: Iterable[str], since: datetime) -> list[Incident]:
+        return await self.run(self.sync.rollbacks_unasked, envs, since)
+
+    async def set_rollback_asked(self, incident_id: int, now: datetime) -> None:
+        await self.run(self.sync.set_rollback_asked, incident_id, now)
 
     async def set_incident_message(self, incident_id: int, channel: str, ts: str, thread_ts: str | None) -> None:
         await self.run(self.sync.set_incident_message, incident_id, channel, ts, thread_ts)

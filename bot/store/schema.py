@@ -572,4 +572,21 @@ CREATE TRIGGER adhoc_freezes_delete_status AFTER DELETE ON adhoc_freezes
     BEGIN UPDATE status_generation SET n = n + 1; END;
 """,
     ),
+    (
+        "0019_incidents_per_release",
+        """
+-- An open incident per service, environment AND release (bot/store/alerts.py attributes an alert first, then
+-- joins the open incident of the same attribution): an incident open since before a release went out no longer
+-- swallows an alert about that release. ifnull(release_id, 0): the incidents about no release are one group too.
+-- rollback_asked_at: when on_alert: auto_rollback asked the incident's rollback (the rollback path took it); a
+-- webhook call (or start) asks it for incidents of the last day that an earlier call left without it.
+DROP INDEX incidents_open;
+CREATE UNIQUE INDEX incidents_open ON incidents (service, env, ifnull(release_id, 0)) WHERE resolved_at IS NULL;
+ALTER TABLE incidents ADD COLUMN rollback_asked_at TEXT;
+-- The incidents of before: their call asked (or skipped) the rollback already; nothing of history is redone.
+UPDATE incidents SET rollback_asked_at = created_at WHERE release_id IS NOT NULL;
+CREATE INDEX incidents_rollback_unasked ON incidents (created_at)
+    WHERE rollback_asked_at IS NULL AND release_id IS NOT NULL;
+""",
+    ),
 ]

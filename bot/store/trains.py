@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from bot.core.models import ReleaseState
 from bot.core.trains import Boarding, BoardingState, DepartureState, TrainDeparture
 from bot.store import rows
 from bot.store.db import Sql
@@ -21,6 +22,26 @@ EVENTFUL_DEPARTURES = (
     DepartureState.HELD,
     DepartureState.MISSED,
     DepartureState.CANCELLED,
+)
+
+# "One version of a service boards an environment once" holds while the boarded row's release is on its way or
+# shipped it: waiting for approval, queued, deploying, verifying or succeeded (or not recorded yet: claimed an
+# instant ago, or a crash that recovery settles). A release that did not ship (failed, rolled back, interrupted,
+# cancelled) lets the version board again, or a version whose prod approval expired would never reach prod.
+ON_ITS_WAY = tuple(
+    state.value
+    for state in (
+        ReleaseState.AWAITING_APPROVAL,
+        ReleaseState.QUEUED,
+        ReleaseState.DEPLOYING,
+        ReleaseState.VERIFYING,
+        ReleaseState.SUCCEEDED,
+    )
+)
+_BOARDED = (
+    "SELECT 1 FROM train_boardings b LEFT JOIN releases r ON r.id = b.release_id "  # noqa: S608 - placeholders only
+    "WHERE b.env = ? AND b.service = ? AND b.version = ? AND b.state = ? "
+    f"AND (b.release_id IS NULL OR r.state IN ({', '.join('?' for _ in ON_ITS_WAY)})) LIMIT 1"
 )
 
 
@@ -208,26 +229,46 @@ class TrainStore:
         row = self.sql.one("SELECT * FROM train_boardings WHERE id = ?", (boarding_id,))
         return None if row is None else _boarding(row)
 
+    def already_boarded(self, env: str, service: str, version: str) -> bool:
+        """Did ``version`` of ``service`` board a departure to ``env`` whose release is on its way or shipped it
+        (:data:`ON_ITS_WAY`)? Then it does not board again: the boarding call skips it quietly and the departure's
+        claim (:meth:`move_boarding`) refuses it, by this one rule."""
+        return self.sql.one(_BOARDED, (env, service, version, BoardingState.BOARDED, *ON_ITS_WAY)) is not None
+
     def move_boarding(
         self, boarding_id: int, *, frm: str, to: str, reason: str | None = None, by: str | None = None
     ) -> bool:
         """Move a service's row from ``frm`` to ``to``: True only for the one caller that did. Boarding is refused
-        when the same version of the service already boarded a departure to the environment (nothing boards
-        twice; the unique index backs this)."""
-        twice = (
-            " AND NOT EXISTS (SELECT 1 FROM train_boardings other WHERE other.env = train_boardings.env "
-            "AND other.service = train_boardings.service AND other.version = train_boardings.version "
-            "AND other.state = 'boarded')"
-            if to == BoardingState.BOARDED
-            else ""
-        )
-        return bool(
+        while the same version of the service :meth:`already_boarded` the environment (nothing boards twice; the
+        unique index backs this). An earlier boarded row of that version whose release did not ship becomes
+        ``superseded`` in the same transaction: the index keeps one boarded row per version, the new one."""
+        if to != BoardingState.BOARDED:
+            return bool(
+                self.sql.execute(
+                    "UPDATE train_boardings SET state = ?, reason = coalesce(?, reason), by = coalesce(?, by) "
+                    "WHERE id = ? AND state = ?",
+                    (to, reason, by, boarding_id, frm),
+                ).rowcount
+            )
+        with self.sql.transaction():
+            row = self.sql.one(
+                "SELECT env, service, version FROM train_boardings WHERE id = ? AND state = ?", (boarding_id, frm)
+            )
+            if row is None or row["version"] is None:
+                return False
+            if self.already_boarded(row["env"], row["service"], row["version"]):
+                return False
             self.sql.execute(
-                "UPDATE train_boardings SET state = ?, reason = coalesce(?, reason), by = coalesce(?, by) "  # noqa: S608
-                f"WHERE id = ? AND state = ?{twice}",
-                (to, reason, by, boarding_id, frm),
-            ).rowcount
-        )
+                "UPDATE train_boardings SET state = ? WHERE env = ? AND service = ? AND version = ? AND state = ?",
+                (BoardingState.SUPERSEDED, row["env"], row["service"], row["version"], BoardingState.BOARDED),
+            )
+            return bool(
+                self.sql.execute(
+                    "UPDATE train_boardings SET state = ?, reason = coalesce(?, reason), by = coalesce(?, by) "
+                    "WHERE id = ? AND state = ?",
+                    (to, reason, by, boarding_id, frm),
+                ).rowcount
+            )
 
     def settle_boarding(self, boarding_id: int, *, state: str, reason: str | None, release_id: int | None) -> None:
         """A boarded service's outcome: its release, or refused with the reason."""

@@ -109,6 +109,11 @@ def _outcome(dep: TrainDeparture, b: Boarding) -> str | None:
         if b.release_id is None:
             return "🚆 Departed: its release is starting."
         return f"✅ Departed with release #{b.release_id}: its story is in its own thread."
+    if b.state == BoardingState.SUPERSEDED:
+        return (
+            f"↩️ Departed with release #{b.release_id}, which did not ship; a later departure carried "
+            f"{escape(b.version or 'it')} again."
+        )
     if dep.state == DepartureState.MISSED:
         return f"⏰ Missed: {MISSED_ROW}"
     if dep.state == DepartureState.DEPARTED:
@@ -214,6 +219,7 @@ def not_aboard(b: Boarding) -> str:
     words = {
         BoardingState.LEFT_OFF: f"was already left off by {user(b.by)}",
         BoardingState.BOARDED: "has already departed",
+        BoardingState.SUPERSEDED: "has already departed",
         BoardingState.REFUSED: "was refused at departure",
         BoardingState.SKIPPED: "is not boarding",
     }

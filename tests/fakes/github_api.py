@@ -12,10 +12,13 @@ It serves one linear history per repository (oldest first) through:
 
 Unknown repositories and refs answer 404 `{"message": "Not Found", …}` like GitHub. Tests queue
 rate-limit answers with `rate_limit(...)` (served before the next real answer) and read `requests` (with
-each JSON body). While `down` is set every request is answered 503; `lose_next_creates` makes the next creates
-of a deployment happen but answer 502, as a gateway that lost GitHub's answer does. `hold(method, path_end)` lets
-the next matching request take effect and then keeps its answer back (`arrived` is set) until `release()`, so a
-test can stop the bot while a request that has already landed waits for its answer.
+each JSON body). `refuse(repo, status)` answers every request about one repository as GitHub does when the token
+may not touch it — 403 "Resource not accessible by integration" (a rate-limit header showing calls to spare, so
+it is plainly no limit), 401 "Bad credentials", 410 — until `refusals` is cleared. While `down` is set every
+request is answered 503; `lose_next_creates` makes the next creates of a deployment happen but answer 502, as
+a gateway that lost GitHub's answer does. `hold(method, path_end)` lets the next matching request take effect
+and then keeps its answer back (`arrived` is set) until `release()`, so a test can stop the bot while a request
+that has already landed waits for its answer.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class FakeGitHub:
         self.deployments: dict[str, list[dict[str, Any]]] = {}  # per repository, oldest first
         self.statuses: dict[int, list[dict[str, Any]]] = {}  # per deployment id, oldest first
         self.down = False  # answer 503 to everything
+        self.refusals: dict[str, int] = {}  # repository → the status every request about it is refused with
         self.lose_next_creates = 0  # create the deployment, then answer 502
         self.arrived = asyncio.Event()  # a held request has taken effect and waits for release()
         self._hold: tuple[str, str] | None = None
@@ -187,6 +191,11 @@ class FakeGitHub:
             headers["x-ratelimit-reset"] = str(reset_at)
         self._rate_limits.append(_RateLimit(status, headers))
 
+    def refuse(self, repo: str, status: int = 403) -> None:
+        """Refuse every request about ``repo`` with ``status`` (401, 403 or 410), as GitHub refuses a token that
+        lacks the permission on that one repository."""
+        self.refusals[repo] = status
+
     def hold(self, method: str, path_end: str) -> None:
         """Let the next ``method`` request whose path ends with ``path_end`` take effect, then keep its answer
         back until ``release()`` (``arrived`` is set once it has taken effect)."""
@@ -249,6 +258,9 @@ class FakeGitHub:
                 status=limit.status,
                 headers=limit.headers,
             )
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
         response: web.StreamResponse = await handler(request)
         held, wanted = self._held, self._hold
         if held is not None and wanted is not None and request.method == wanted[0] and request.path.endswith(wanted[1]):
@@ -256,6 +268,30 @@ class FakeGitHub:
             self.arrived.set()  # it has taken effect; its answer waits
             await held.wait()
         return response
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """GitHub's answer to a request about a repository the token may not touch, or None."""
+        parts = request.path.split("/")
+        repo = "/".join(parts[2:4]) if len(parts) > 3 and parts[1] == "repos" else None
+        status = self.refusals.get(repo) if repo is not None else None
+        if status is None:
+            return None
+        message = {
+            401: "Bad credentials",
+            403: "Resource not accessible by integration",
+            410: "Gone",
+        }.get(status, "Forbidden")
+        headers = {  # a refusal, not a limit: calls to spare, no retry-after
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4987",
+            "x-ratelimit-used": "13",
+            "x-ratelimit-resource": "core",
+        }
+        return web.json_response(
+            {"message": message, "documentation_url": f"{DOCS}/deployments/deployments", "status": str(status)},
+            status=status,
+            headers=headers,
+        )
 
     def _not_found(self, message: str = "Not Found") -> web.Response:
         return web.json_response({"message": message, "documentation_url": DOCS, "status": "404"}, status=404)
