@@ -276,14 +276,15 @@ def approval_message(approval: Approval, zone: ZoneInfo, *, title: str, detail_l
     return Message(text=f"Approval needed: {title}", blocks=blocks)
 
 
-def deny_modal(approval_id: int) -> dict[str, Any]:
-    """The modal that asks a denier for a reason."""
+def reason_modal(callback_id: str, metadata: str, title: str, submit: str) -> dict[str, Any]:
+    """A modal with one "Why?" input (block and action id ``reason``) that a button opens before it acts: Deny, Hold.
+    ``metadata`` comes back with the submission (what it is about)."""
     return {
         "type": "modal",
-        "callback_id": "approval_deny_reason",
-        "private_metadata": str(approval_id),
-        "title": {"type": "plain_text", "text": "Deny request"},
-        "submit": {"type": "plain_text", "text": "Deny"},
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {
@@ -294,6 +295,11 @@ def deny_modal(approval_id: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def deny_modal(approval_id: int) -> dict[str, Any]:
+    """The modal that asks a denier for a reason."""
+    return reason_modal("approval_deny_reason", str(approval_id), "Deny request", "Deny")
 
 
 CHECK_ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "❔", Verdict.ERROR: "⚠️"}

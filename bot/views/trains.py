@@ -12,7 +12,7 @@ from bot.core.checklist import ChecklistResult
 from bot.core.trains import Boarding, BoardingState, Departure, DepartureState, TrainDeparture, TrainOutlook
 from bot.core.windows import Reason
 from bot.views.mrkdwn import escape
-from bot.views.render import Message, actions, button, info, section, user, when
+from bot.views.render import Message, actions, button, info, reason_modal, section, user, when
 from bot.views.windows import closed_reason
 
 HOLD, LEAVE_OFF, HOLD_MODAL = "train_hold", "train_leave_off", "train_hold_reason"
@@ -167,22 +167,7 @@ def missed(dep: TrainDeparture, next_at: datetime | None, zone: ZoneInfo) -> Mes
 def hold_modal(departure_id: int, channel: str) -> dict[str, Any]:
     """The modal that asks who holds a departure for a reason; it remembers the channel it was opened from,
     where the answer goes."""
-    return {
-        "type": "modal",
-        "callback_id": HOLD_MODAL,
-        "private_metadata": f"{departure_id}:{channel}",
-        "title": {"type": "plain_text", "text": "Hold departure"},
-        "submit": {"type": "plain_text", "text": "Hold"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Why?"},
-                "element": {"type": "plain_text_input", "action_id": "reason", "max_length": 300},
-            }
-        ],
-    }
+    return reason_modal(HOLD_MODAL, f"{departure_id}:{channel}", "Hold departure", "Hold")
 
 
 # --- answers to the person who clicked ------------------------------------------------------------------
