@@ -13,6 +13,7 @@ unavailable" — never FAIL.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -30,7 +31,7 @@ BODY_HEAD = 200  # how much of an unexpected answer an error message quotes
 _REFUSED = (401, 403)
 
 
-class InstantQueryClient:
+class InstantQueryClient(ABC):
     """Instant queries against ``base_url``; implements Measurer. A subclass names its backend and says how one
     query is sent (:meth:`_send`), which query of a check is its own (:meth:`_template`) and how an answer is read
     (:meth:`_parse`).
@@ -121,14 +122,17 @@ class InstantQueryClient:
         ) as response:
             return response.status, await response.text(errors="replace")
 
+    @abstractmethod
     async def _send(self, query: str, at: datetime) -> tuple[int, str]:
-        raise NotImplementedError
+        """Send ``query`` evaluated at ``at`` the backend's way (through :meth:`_request`): status and body."""
 
+    @abstractmethod
     def _template(self, check: Check) -> str | None:
-        raise NotImplementedError
+        """The check's query in this backend's language, or None when the check is not this backend's."""
 
+    @abstractmethod
     def _parse(self, status: int, text: str) -> list[Series]:
-        raise NotImplementedError
+        """An answer's series, or a MeasureError saying what was wrong with it."""
 
 
 def query_error(backend: str, body: Any, status: int) -> MeasureError | None:
