@@ -2,8 +2,8 @@
 
 The notifier is the outbox (bot/slack/outbox.py): a post Slack does not take is queued and the caller gets a
 placeholder ts, which the incident keeps. The message goes up once Slack is back, later edits follow it, and the
-incident swaps the placeholder for the real ts (bot/store/alerts.py), so an edit still reaches the message after
-the outbox has forgotten its sent rows. The real HTTP app, SQLite, the fake Slack failing then recovering.
+outbox swaps the incident's placeholder for the real ts (bot/store/outbox.py), so an edit still reaches the message
+after the outbox has forgotten its sent rows. The real HTTP app, SQLite, the fake Slack failing then recovering.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def test_an_alert_arriving_while_slack_is_down_is_posted_once_slack_is_bac
         [message] = alert_messages(bot)
         assert f"<@{ONCALL1}>" in blocks_text(message.blocks), "posted (with its ping) once Slack was back"
 
-        # Alertmanager re-sends the firing alert (every repeat_interval): no news, and the placeholder is swapped.
+        # Alertmanager re-sends the firing alert (every repeat_interval): no news; the placeholder was swapped.
         assert (await post_alerts(bot, firing)).status == 200
         assert bot.store.sql.one("SELECT ts FROM incidents") == {"ts": message.ts}
         # A week on, the outbox forgets its sent rows; the resolve still edits the one message.

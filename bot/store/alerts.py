@@ -82,7 +82,6 @@ class AlertStore:
         """
         news: dict[int, set[str]] = {}
         with self.sql.transaction():
-            self._swap_placeholders()
             for alert in alerts:
                 key = (alert.fingerprint, rows.ts(alert.starts_at))
                 row = self.sql.one("SELECT * FROM alerts WHERE fingerprint = ? AND starts_at = ?", key)
@@ -207,24 +206,7 @@ class AlertStore:
         )
         return "resolved"
 
-    def _swap_placeholders(self) -> None:
-        """Swap the outbox placeholders incidents hold (their message posted while Slack was unreachable) for
-        the real ts once the outbox has posted it. The outbox swaps the ones of releases and approvals itself;
-        an incident's is swapped here, at every webhook call and read of an incident: edits name the message by
-        its real ts from then on, so they still reach it after the outbox forgets its sent rows (a week later,
-        ``keep_finished_for``), and Alertmanager re-sends a firing alert far more often than that."""
-        for column in ("ts", "thread_ts"):
-            # Fixed column names; the LIKE term matches the partial indexes (0016_alerts_rollouts).
-            self.sql.execute(
-                f"UPDATE incidents SET {column} = (SELECT o.sent_ts FROM outbox o "  # noqa: S608
-                f"WHERE o.id = CAST(substr(incidents.{column}, 8) AS INTEGER)) "
-                f"WHERE {column} LIKE 'outbox:%' AND EXISTS (SELECT 1 FROM outbox o "
-                f"WHERE o.id = CAST(substr(incidents.{column}, 8) AS INTEGER) AND o.state = 'sent' "
-                "AND o.sent_ts IS NOT NULL)"
-            )
-
     def incident(self, incident_id: int) -> Incident | None:
-        self._swap_placeholders()
         row = self.sql.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         return None if row is None else _incident(row)
 
@@ -240,7 +222,6 @@ class AlertStore:
     def unshown_incidents(self, since: datetime) -> list[Incident]:
         """Incidents recorded since ``since`` whose message was never posted (a crash between the webhook's
         transaction and the post, or Slack refusing the post): recovery posts them."""
-        self._swap_placeholders()
         found = self.sql.query(
             "SELECT * FROM incidents WHERE ts IS NULL AND created_at >= ? ORDER BY id", (rows.ts(since),)
         )

@@ -70,6 +70,16 @@ def _row(row: dict[str, Any]) -> OutboxRow:
     )
 
 
+# Where a message's ts is remembered, and so may hold a placeholder handed out while Slack was unreachable.
+PLACEHOLDER_COLUMNS = (
+    ("releases", "thread_ts"),
+    ("approvals", "message_ts"),
+    ("incidents", "ts"),
+    ("incidents", "thread_ts"),
+    ("train_boardings", "message_ts"),
+)
+
+
 class OutboxStore:
     sql: Sql
 
@@ -180,10 +190,13 @@ class OutboxStore:
         return str(found["sent_ts"]) if found else None
 
     def outbox_resolve_placeholders(self) -> int:
-        """Swap placeholders stored in releases and approvals for the ts of the message once posted."""
+        """Swap placeholders stored where messages are remembered (a release's thread, an approval's request, an
+        incident's message and the thread it is in, a train's boarding call) for the ts of the message once posted:
+        edits name the message by its real ts from then on, so they still reach it after the outbox forgets its
+        sent rows (``keep_finished_for``)."""
         changed = 0
-        for table, column in (("releases", "thread_ts"), ("approvals", "message_ts")):
-            # Fixed table/column names; the LIKE term matches the partial index, so only placeholders are read.
+        for table, column in PLACEHOLDER_COLUMNS:
+            # Fixed table/column names; the LIKE term matches the partial indexes, so only placeholders are read.
             cursor = self.sql.execute(
                 f"UPDATE {table} SET {column} = ("  # noqa: S608
                 f"SELECT o.sent_ts FROM outbox o WHERE o.id = CAST(substr({table}.{column}, 8) AS INTEGER)) "

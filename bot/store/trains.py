@@ -190,24 +190,8 @@ class TrainStore:
         assert row is not None
         return _boarding(row)
 
-    def _swap_call_placeholders(self) -> None:
-        """Swap the outbox placeholders boarding rows hold (their call posted while Slack was unreachable) for the
-        real ts once the outbox has posted it, as incidents do: the outbox swaps only those of releases and
-        approvals, and an edit after it forgets its sent rows (``keep_finished_for``) must still reach the call.
-        Writes only when a placeholder is held (rarely: Slack was unreachable at a call), so reads stay reads."""
-        if self.sql.one("SELECT 1 FROM train_boardings WHERE message_ts LIKE 'outbox:%' LIMIT 1") is None:
-            return
-        self.sql.execute(
-            "UPDATE train_boardings SET message_ts = (SELECT o.sent_ts FROM outbox o "
-            "WHERE o.id = CAST(substr(train_boardings.message_ts, 8) AS INTEGER)) "
-            "WHERE message_ts LIKE 'outbox:%' AND EXISTS (SELECT 1 FROM outbox o "
-            "WHERE o.id = CAST(substr(train_boardings.message_ts, 8) AS INTEGER) AND o.state = 'sent' "
-            "AND o.sent_ts IS NOT NULL)"
-        )
-
     def boardings(self, departure_id: int) -> list[Boarding]:
-        """The services of one departure, in the order they were announced (placeholders swapped first)."""
-        self._swap_call_placeholders()
+        """The services of one departure, in the order they were announced."""
         return [
             _boarding(row)
             for row in self.sql.query(
@@ -225,7 +209,6 @@ class TrainStore:
         )
 
     def get_boarding(self, boarding_id: int) -> Boarding | None:
-        self._swap_call_placeholders()
         row = self.sql.one("SELECT * FROM train_boardings WHERE id = ?", (boarding_id,))
         return None if row is None else _boarding(row)
 
