@@ -119,7 +119,7 @@ class Engine:
         )
         self.summaries = Summaries(config=config, story=story, windows=gates.windows)
         # Alertmanager's alerts (POST /api/v1/alerts): Roll back now goes through rollbacks, like a check's.
-        self.alerts = Alerts(config=config, story=story, gate=gate, rollbacks=rollbacks)
+        self.alerts = Alerts(config=config, story=story, gate=gate, check_actions=self.check_actions)
         self.recovery = Recovery(
             config=config,
             story=story,

@@ -35,7 +35,6 @@ from bot.engine.base import Actor, Reply, system_actor
 from bot.engine.check_actions import CheckActions
 from bot.engine.errors import UserError
 from bot.engine.gatekeeper import Context, Gatekeeper
-from bot.engine.rollbacks import Rollbacks
 from bot.engine.runner import ACTIVE
 from bot.engine.story import Story
 from bot.policy.permissions import Action
@@ -50,17 +49,14 @@ RECOVER_WITHIN = timedelta(days=1)  # an incident older than this without a mess
 
 
 class Alerts:
-    def __init__(self, *, config: Config, story: Story, gate: Gatekeeper, rollbacks: Rollbacks) -> None:
+    def __init__(self, *, config: Config, story: Story, gate: Gatekeeper, check_actions: CheckActions) -> None:
         self.config = config
         self.db = story.db
         self.story = story
         self.notifier = story.notifier
         self.gate = gate
-        self.rollbacks = rollbacks
         # The buttons' own service, so the bot's auto_rollback takes the path a click takes (no second one).
-        self.buttons = CheckActions(
-            story=story, tasks=rollbacks.tasks, gate=gate, rollbacks=rollbacks, rollouts=rollbacks.rollouts
-        )
+        self.buttons = check_actions
         self._serial = asyncio.Lock()  # one webhook call (or message edit) at a time: see the module docstring
 
     async def receive(self, alerts: Sequence[CheckedAlert], request_id: str | None = None) -> dict[str, Any]:
