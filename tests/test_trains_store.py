@@ -145,3 +145,21 @@ def test_a_version_boards_again_only_once_its_earlier_release_did_not_ship(
         assert store.already_boarded("prod", "notify", "1.5.0"), "the new boarding is on its way"
     else:
         assert (first.state, second.state) == (BoardingState.BOARDED, BoardingState.BOARDING), "nothing changed"
+
+
+def test_only_departures_a_crash_left_unfinished_are_read_at_start(store: Store) -> None:
+    def departed(at: datetime, *states: str) -> int:
+        dep = store.add_departure(env="prod", at=at, boards_at=at, now=NOW)
+        for i, state in enumerate(states):
+            store.add_boarding(
+                departure_id=dep.id, env="prod", service=f"svc{i}", version=f"1.{dep.id}.{i}", state=state
+            )
+        store.sql.execute("UPDATE train_departures SET state = ? WHERE id = ?", (DepartureState.DEPARTED, dep.id))
+        return dep.id
+
+    settled = departed(AT, BoardingState.REFUSED, BoardingState.LEFT_OFF)
+    never_claimed = departed(AT + timedelta(days=1), BoardingState.REFUSED, BoardingState.BOARDING)
+    no_release = departed(AT + timedelta(days=2), BoardingState.BOARDED)  # claimed; its release never recorded
+    store.add_departure(env="prod", at=AT + timedelta(days=3), boards_at=AT, now=NOW)  # pending: not departed
+    assert [d.id for d in store.unsettled_departures()] == [never_claimed, no_release]
+    assert settled not in [d.id for d in store.unsettled_departures()]

@@ -562,7 +562,7 @@ class Trains:
                     await self._post_call(dep, row)
 
     async def _settle_departed(self, now: datetime) -> None:
-        for dep in await self.db.departures_in([DepartureState.DEPARTED]):
+        for dep in await self.db.unsettled_departures():  # not every departure of the history: only these
             rows = await self.db.boardings(dep.id)
             for row in rows:
                 if row.state == BoardingState.BOARDED and row.release_id is None:

@@ -667,6 +667,9 @@ class AsyncStore:
     async def departures_in(self, states: list[str], env: str | None = None) -> list[TrainDeparture]:
         return await self.run(self.sync.departures_in, states, env)
 
+    async def unsettled_departures(self) -> list[TrainDeparture]:
+        return await self.run(self.sync.unsettled_departures)
+
     async def last_departure(self, env: str) -> TrainDeparture | None:
         return await self.run(self.sync.last_departure, env)
 

@@ -108,6 +108,17 @@ class TrainStore:
             params.append(env)
         return [_departure(row) for row in self.sql.query(sql + " ORDER BY at, id", tuple(params))]
 
+    def unsettled_departures(self) -> list[TrainDeparture]:
+        """Departed departures a crash left unfinished: a row claimed without its release recorded, or never
+        claimed. One query at start, whatever the number of departures in the history."""
+        found = self.sql.query(
+            "SELECT * FROM train_departures d WHERE d.state = ? AND EXISTS (SELECT 1 FROM train_boardings b "
+            "WHERE b.departure_id = d.id AND (b.state = ? OR (b.state = ? AND b.release_id IS NULL))) "
+            "ORDER BY d.at, d.id",
+            (DepartureState.DEPARTED, BoardingState.BOARDING, BoardingState.BOARDED),
+        )
+        return [_departure(row) for row in found]
+
     def last_departure(self, env: str) -> TrainDeparture | None:
         """The latest stored departure of ``env``'s train that was kept (any state but cancelled: a cancelled one
         belonged to a timetable that is gone, and the next is planned from the current one)."""
